@@ -1,0 +1,105 @@
+/* BLIS binding. Row-major operands are passed as BLIS general-stride matrices (rs = ld, cs = 1),
+   so op(A) = A^T is only a flag: no copy, and BLIS packs as it would anyway. */
+#include "gemm.h"
+#include <blis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_threads = 1;
+static int g_ready = 0;
+static rntm_t g_rntm_n, g_rntm_1;
+
+const char *rt_gemm_setup(int nthreads) {
+    if (!g_ready) {
+        if (!getenv("BLIS_ARCH_TYPE")) {
+            __builtin_cpu_init();
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+                /* The index of "skx" differs between BLIS versions: look it up by name.
+                   bli_arch_string only reads a table; it does not initialise BLIS. */
+                for (int i = 0; i < BLIS_NUM_ARCHS; i++)
+                    if (strcmp(bli_arch_string((arch_t)i), "skx") == 0) {
+                        char buf[16];
+                        snprintf(buf, sizeof buf, "%d", i);
+                        setenv("BLIS_ARCH_TYPE", buf, 0);
+                        break;
+                    }
+            }
+        }
+        bli_init(); /* querying the arch before bli_init with BLIS_ARCH_TYPE set aborts (0.9) */
+        g_ready = 1;
+    }
+    if (nthreads <= 0) {
+        const char *e = getenv("BLIS_NUM_THREADS");
+        if (!e) e = getenv("OMP_NUM_THREADS");
+        nthreads = e ? atoi(e) : 1;
+        if (nthreads <= 0) nthreads = 1;
+    }
+    g_threads = nthreads;
+    bli_rntm_init(&g_rntm_n);
+    bli_rntm_set_num_threads(nthreads, &g_rntm_n);
+    bli_rntm_init(&g_rntm_1);
+    bli_rntm_set_num_threads(1, &g_rntm_1);
+    return bli_arch_string(bli_arch_query_id());
+}
+
+int rt_gemm_threads(void) {
+    return g_threads;
+}
+
+static void gemm_rntm(rntm_t *rntm, int ta, int tb, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                      int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* C = beta*C, with beta == 0 meaning overwrite */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    if (!g_ready) rt_gemm_setup(0);
+    /* Dimensions of A and B as stored: A is m x k (or k x m when transposed). */
+    dim_t am = ta ? K : M, an = ta ? M : K;
+    dim_t bm = tb ? N : K, bn = tb ? K : N;
+    obj_t a, b, c, al, be;
+    bli_obj_create_with_attached_buffer(BLIS_FLOAT, am, an, (void *)A, lda, 1, &a);
+    bli_obj_create_with_attached_buffer(BLIS_FLOAT, bm, bn, (void *)B, ldb, 1, &b);
+    bli_obj_create_with_attached_buffer(BLIS_FLOAT, M, N, C, ldc, 1, &c);
+    if (ta) bli_obj_toggle_trans(&a);
+    if (tb) bli_obj_toggle_trans(&b);
+    bli_obj_scalar_init_detached(BLIS_FLOAT, &al);
+    bli_obj_scalar_init_detached(BLIS_FLOAT, &be);
+    bli_setsc(alpha, 0.0, &al);
+    bli_setsc(beta, 0.0, &be);
+    bli_gemm_ex(&al, &a, &b, &be, &c, NULL, rntm);
+}
+
+void rt_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!g_ready) rt_gemm_setup(0);
+    rntm_t r = g_rntm_n; /* BLIS writes into the rntm it is given: use a copy per call */
+    gemm_rntm(&r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void rt_gemm_1t(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!g_ready) rt_gemm_setup(0);
+    rntm_t r = g_rntm_1;
+    gemm_rntm(&r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void rt_gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}

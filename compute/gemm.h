@@ -1,0 +1,24 @@
+/* Row-major SGEMM over BLIS: C = alpha * op(A) * op(B) + beta * C, transposes expressed as strides
+   (no copies). rt_gemm_setup picks BLIS's AVX-512 kernels where the CPU has them. */
+#pragma once
+
+/* Must run before any other BLIS use in the process and before threads are started. When the
+   user has not set BLIS_ARCH_TYPE and the CPU has AVX-512 F/DQ/BW/VL, selects BLIS's "skx"
+   kernels (BLIS 0.9 auto-detection falls back to AVX2 "haswell" on many such CPUs).
+   nthreads: BLIS threads per GEMM call (<= 0: BLIS_NUM_THREADS, else OMP_NUM_THREADS, else 1).
+   Returns the active kernel set's name (e.g. "skx"). Idempotent. */
+const char *rt_gemm_setup(int nthreads);
+int rt_gemm_threads(void);
+
+/* C[M,N] (row stride ldc) = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
+   A is stored row-major as [M,K] (lda >= K) when !ta, as [K,M] (lda >= M) when ta; likewise B.
+   beta == 0 ignores what C held (NaNs included). Uses the configured thread count. */
+void rt_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+/* Same with one BLIS thread, for calls made from inside an OpenMP parallel loop. */
+void rt_gemm_1t(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Naive triple loop with the same contract (double accumulation): the tests' reference. */
+void rt_gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);

@@ -1,0 +1,439 @@
+/* GPT-2 model: tensor table in layer order (so gradient buckets and shards follow layers), views,
+   activation arena, forward, backward, generation. */
+#include "gpt2.h"
+#include "gemm.h"
+#include "layers.h"
+#include "rng.h"
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    T_LN1W,
+    T_LN1B,
+    T_QKVW,
+    T_QKVB,
+    T_APW,
+    T_APB,
+    T_LN2W,
+    T_LN2B,
+    T_FCW,
+    T_FCB,
+    T_MPW,
+    T_MPB,
+    T_PER_BLOCK
+};
+#define IDX_WTE 0
+#define IDX_WPE 1
+#define IDX_BLK(l, k) (2 + (l)*T_PER_BLOCK + (k))
+#define IDX_LNFW(L) (2 + (L)*T_PER_BLOCK)
+#define IDX_LNFB(L) (3 + (L)*T_PER_BLOCK)
+
+/* Dropout sites: one key per (block, site) and micro-batch. */
+enum { SITE_EMBD = 0, SITE_ATTN = 1, SITE_ATTN_RESID = 2, SITE_MLP_RESID = 3 };
+static uint64_t drop_key(const rt_gpt2 *m, int layer, int site) {
+    return rt_rng_key(m->seed, m->step, m->micro, (uint64_t)(layer + 1) * 8 + site);
+}
+
+void rt_gpt2_config_default(rt_gpt2_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->vocab_size = 50257;
+    cfg->n_positions = 1024;
+    cfg->n_embd = 768;
+    cfg->n_layer = 12;
+    cfg->n_head = 12;
+    cfg->n_inner = 4 * 768;
+    cfg->layer_norm_epsilon = 1e-5f;
+    cfg->embd_pdrop = cfg->attn_pdrop = cfg->resid_pdrop = 0.1f;
+    cfg->initializer_range = 0.02f;
+    cfg->bos_token_id = cfg->eos_token_id = 50256;
+}
+
+rt_status rt_gpt2_config_validate(const rt_gpt2_config *c) {
+#define RANGE(f, lo, hi)                                                                           \
+    if (c->f < (lo) || c->f > (hi))                                                                \
+        return rt_error(RT_ERR_ARG, "GPT-2 config: %s = %g, expected %g..%g", #f, (double)c->f,    \
+                        (double)(lo), (double)(hi));
+    RANGE(vocab_size, 1, 1 << 24);
+    RANGE(n_positions, 1, 1 << 20);
+    RANGE(n_embd, 1, 1 << 16);
+    RANGE(n_layer, 1, 1024);
+    RANGE(n_head, 1, 1024);
+    RANGE(n_inner, 1, 1 << 18);
+    RANGE(layer_norm_epsilon, 0.0f, 1.0f);
+    RANGE(embd_pdrop, 0.0f, 0.999f);
+    RANGE(attn_pdrop, 0.0f, 0.999f);
+    RANGE(resid_pdrop, 0.0f, 0.999f);
+    RANGE(initializer_range, 0.0f, 10.0f);
+#undef RANGE
+    if (c->n_embd % c->n_head != 0)
+        return rt_error(RT_ERR_ARG, "GPT-2 config: n_embd %d is not a multiple of n_head %d",
+                        c->n_embd, c->n_head);
+    if (c->eos_token_id < 0 || c->eos_token_id >= c->vocab_size)
+        return rt_error(RT_ERR_ARG, "GPT-2 config: eos_token_id %d outside the vocabulary [0, %d)",
+                        c->eos_token_id, c->vocab_size);
+    return RT_OK;
+}
+
+static void set_views(rt_gpt2_views *v, rt_gpt2_block *h, float *base, const rt_tensor_table *t,
+                      int L) {
+#define AT(i) (base + t->t[i].offset)
+    v->wte = AT(IDX_WTE);
+    v->wpe = AT(IDX_WPE);
+    v->h = h;
+    for (int l = 0; l < L; l++) {
+        rt_gpt2_block *b = &h[l];
+        float **f[T_PER_BLOCK] = {&b->ln_1_w,      &b->ln_1_b,      &b->c_attn_w,   &b->c_attn_b,
+                                  &b->attn_proj_w, &b->attn_proj_b, &b->ln_2_w,     &b->ln_2_b,
+                                  &b->c_fc_w,      &b->c_fc_b,      &b->mlp_proj_w, &b->mlp_proj_b};
+        for (int k = 0; k < T_PER_BLOCK; k++) *f[k] = AT(IDX_BLK(l, k));
+    }
+    v->ln_f_w = AT(IDX_LNFW(L));
+    v->ln_f_b = AT(IDX_LNFB(L));
+#undef AT
+}
+
+rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
+    *out = NULL;
+    RT_CALL(rt_gpt2_config_validate(cfg));
+    rt_gpt2 *m = calloc(1, sizeof *m);
+    if (!m) return rt_error(RT_ERR_MEMORY, "out of memory creating the model");
+    m->cfg = *cfg;
+    int64_t V = cfg->vocab_size, C = cfg->n_embd, F = cfg->n_inner, P = cfg->n_positions;
+    rt_tensor_table *t = &m->params;
+    rt_table_init(t);
+    int ok = 1;
+    ok &= rt_table_add(t, "wte.weight", 2, (int64_t[]){V, C}, 1) >= 0;
+    ok &= rt_table_add(t, "wpe.weight", 2, (int64_t[]){P, C}, 1) >= 0;
+    for (int l = 0; l < cfg->n_layer && ok; l++) {
+        static const char *nm[T_PER_BLOCK] = {
+            "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+            "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+            "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias"};
+        int64_t shp[T_PER_BLOCK][2] = {{C, 0}, {C, 0}, {C, 3 * C}, {3 * C, 0}, {C, C}, {C, 0},
+                                       {C, 0}, {C, 0}, {C, F},     {F, 0},     {F, C}, {C, 0}};
+        for (int k = 0; k < T_PER_BLOCK; k++) {
+            char name[RT_NAME_MAX];
+            snprintf(name, sizeof name, "h.%d.%s", l, nm[k]);
+            int nd = shp[k][1] ? 2 : 1;
+            ok &= rt_table_add(t, name, nd, shp[k], nd == 2) >= 0;
+        }
+    }
+    ok &= rt_table_add(t, "ln_f.weight", 1, (int64_t[]){C}, 0) >= 0;
+    ok &= rt_table_add(t, "ln_f.bias", 1, (int64_t[]){C}, 0) >= 0;
+    m->w.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
+    m->g.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
+    m->a = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block_acts));
+    if (ok && m->w.h && m->g.h && m->a) m->params_mem = rt_alloc_floats(t->total);
+    if (!ok || !m->params_mem) {
+        rt_gpt2_destroy(&m);
+        return rt_error(RT_ERR_MEMORY, "out of memory allocating GPT-2 parameters");
+    }
+    set_views(&m->w, m->w.h, m->params_mem, t, cfg->n_layer);
+    /* Only the LayerNorm weights start at 1; everything else is zero until loaded/initialised. */
+    for (int i = 0; i < t->n; i++)
+        if (strstr(t->t[i].name, "ln_") && strstr(t->t[i].name, ".weight"))
+            for (size_t j = 0; j < t->t[i].numel; j++) m->params_mem[t->t[i].offset + j] = 1.0f;
+    *out = m;
+    return RT_OK;
+}
+
+void rt_gpt2_destroy(rt_gpt2 **pm) {
+    if (!pm || !*pm) return;
+    rt_gpt2 *m = *pm;
+    rt_free_floats(&m->params_mem);
+    rt_free_floats(&m->grads_mem);
+    rt_free_floats(&m->acts_mem);
+    free(m->w.h);
+    free(m->g.h);
+    free(m->a);
+    rt_table_free(&m->params);
+    free(m);
+    *pm = NULL;
+}
+
+size_t rt_gpt2_num_params(const rt_gpt2 *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->params.n; i++) n += m->params.t[i].numel;
+    return n;
+}
+
+rt_status rt_gpt2_alloc_acts(rt_gpt2 *m, int B, int T) {
+    const rt_gpt2_config *c = &m->cfg;
+    if (B < 1 || T < 1 || T > c->n_positions)
+        return rt_error(RT_ERR_ARG, "micro-batch %d x %d: expected B >= 1 and 1 <= T <= %d", B, T,
+                        c->n_positions);
+    if (!m->grads_mem) {
+        m->grads_mem = rt_alloc_floats(m->params.total);
+        if (!m->grads_mem) return rt_error(RT_ERR_MEMORY, "out of memory allocating gradients");
+        set_views(&m->g, m->g.h, m->grads_mem, &m->params, c->n_layer);
+    }
+    rt_free_floats(&m->acts_mem);
+    size_t N = (size_t)B * T, C = c->n_embd, F = c->n_inner, V = c->vocab_size, L = c->n_layer;
+    size_t att = (size_t)B * c->n_head * T * T;
+    int nth = omp_get_max_threads();
+    size_t per_block = N * C * 6 + N * 4 + N * 3 * C + att + N * F * 2;
+    size_t total = N * C + L * per_block + N * C + 2 * N + N * V + 2 * N + 3 * N * C + 3 * N * C +
+                   N * F + (size_t)nth * 2 * T * T;
+    float *p = rt_alloc_floats(total + 64 * 64);
+    if (!p)
+        return rt_error(RT_ERR_MEMORY, "out of memory allocating %.1f MB of activations",
+                        total * 4.0 / 1e6);
+    m->acts_mem = p;
+    m->acts_total = total;
+    m->B = B;
+    m->T = T;
+#define TAKE(n) (p += (((n) + 15) & ~(size_t)15), p - (((n) + 15) & ~(size_t)15))
+    m->encoded = TAKE(N * C);
+    for (size_t l = 0; l < L; l++) {
+        rt_gpt2_block_acts *a = &m->a[l];
+        a->ln1 = TAKE(N * C);
+        a->ln1_mean = TAKE(N);
+        a->ln1_rstd = TAKE(N);
+        a->qkv = TAKE(N * 3 * C);
+        a->att = TAKE(att);
+        a->atty = TAKE(N * C);
+        a->res2 = TAKE(N * C);
+        a->ln2 = TAKE(N * C);
+        a->ln2_mean = TAKE(N);
+        a->ln2_rstd = TAKE(N);
+        a->fch = TAKE(N * F);
+        a->fch_gelu = TAKE(N * F);
+        a->res3 = TAKE(N * C);
+    }
+    m->lnf = TAKE(N * C);
+    m->lnf_mean = TAKE(N);
+    m->lnf_rstd = TAKE(N);
+    m->logits = TAKE(N * V);
+    m->lse = TAKE(N);
+    m->losses = TAKE(N);
+    m->dres = TAKE(N * C);
+    m->dbtc = TAKE(N * C);
+    m->dbtc2 = TAKE(N * C);
+    m->dqkv = TAKE(N * 3 * C);
+    m->dfch = TAKE(N * F);
+    m->datt_scratch = TAKE((size_t)nth * 2 * T * T);
+    m->scratch_threads = nth;
+#undef TAKE
+    return RT_OK;
+}
+
+void rt_gpt2_init_weights(rt_gpt2 *m, uint64_t seed) {
+    const rt_gpt2_config *c = &m->cfg;
+    float std = c->initializer_range, std_proj = std / sqrtf(2.0f * c->n_layer);
+    for (int i = 0; i < m->params.n; i++) {
+        const rt_tensor_info *ti = &m->params.t[i];
+        float *p = m->params_mem + ti->offset;
+        if (ti->ndim == 1) {
+            float v = strstr(ti->name, "ln_") && strstr(ti->name, ".weight") ? 1.0f : 0.0f;
+            for (size_t j = 0; j < ti->numel; j++) p[j] = v;
+            continue;
+        }
+        float s = strstr(ti->name, "c_proj.weight") ? std_proj : std;
+        uint64_t key = rt_rng_key(seed, (uint64_t)i, 0, 0x1417);
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < ti->numel; j++) p[j] = s * rt_rng_normal(key, j);
+    }
+}
+
+rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                          double *loss_sum) {
+    const rt_gpt2_config *c = &m->cfg;
+    if (!m->acts_mem || B > m->B || T > m->T || B * T > m->B * m->T || B < 1 || T < 1)
+        return rt_error(RT_ERR_ARG, "forward of %d x %d tokens: activations hold %d x %d", B, T,
+                        m->B, m->T);
+    int C = c->n_embd, F = c->n_inner, V = c->vocab_size, NH = c->n_head, N = B * T;
+    for (int i = 0; i < N; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return rt_error(RT_ERR_ARG,
+                            "token id %d at position %d is outside the vocabulary [0, %d)", ids[i],
+                            i, V);
+    m->ids = ids;
+    m->targets = targets;
+    m->cur_B = B;
+    m->cur_T = T;
+    float pe = m->train ? c->embd_pdrop : 0.0f, pa = m->train ? c->attn_pdrop : 0.0f,
+          pr = m->train ? c->resid_pdrop : 0.0f;
+
+    rt_embedding_forward(m->encoded, ids, m->w.wte, m->w.wpe, B, T, C);
+    rt_dropout_forward(m->encoded, m->encoded, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
+    const float *x = m->encoded;
+    for (int l = 0; l < c->n_layer; l++) {
+        rt_gpt2_block_acts *a = &m->a[l];
+        const rt_gpt2_block *w = &m->w.h[l];
+        rt_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C,
+                             c->layer_norm_epsilon);
+        rt_linear_forward(a->qkv, a->ln1, w->c_attn_w, w->c_attn_b, N, C, 3 * C);
+        rt_attention_forward(a->atty, a->att, a->qkv, B, T, C, NH, pa, drop_key(m, l, SITE_ATTN),
+                             m->datt_scratch, m->scratch_threads);
+        rt_linear_forward(m->dbtc, a->atty, w->attn_proj_w, w->attn_proj_b, N, C, C);
+        rt_residual_dropout_forward(a->res2, x, m->dbtc, (size_t)N * C, pr,
+                                    drop_key(m, l, SITE_ATTN_RESID));
+        rt_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->ln_2_w, w->ln_2_b, N, C,
+                             c->layer_norm_epsilon);
+        rt_linear_forward(a->fch, a->ln2, w->c_fc_w, w->c_fc_b, N, C, F);
+        rt_gelu_forward(a->fch_gelu, a->fch, (size_t)N * F);
+        rt_linear_forward(m->dbtc, a->fch_gelu, w->mlp_proj_w, w->mlp_proj_b, N, F, C);
+        rt_residual_dropout_forward(a->res3, a->res2, m->dbtc, (size_t)N * C, pr,
+                                    drop_key(m, l, SITE_MLP_RESID));
+        x = a->res3;
+    }
+    rt_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->w.ln_f_w, m->w.ln_f_b, N, C,
+                         c->layer_norm_epsilon);
+    rt_gemm(0, 1, N, V, C, 1.0f, m->lnf, C, m->w.wte, C, 0.0f, m->logits, V); /* tied head */
+    m->n_counted = 0;
+    if (targets) {
+        int bad = -1;
+        double s = rt_crossentropy_forward(m->losses, m->lse, m->logits, targets, N, V,
+                                           &m->n_counted, &bad);
+        if (bad >= 0)
+            return rt_error(RT_ERR_ARG,
+                            "target %d at position %d: expected -100 (ignored) or an id in [0, %d)",
+                            targets[bad], bad, V);
+        if (loss_sum) *loss_sum = s;
+    } else if (loss_sum) {
+        *loss_sum = 0.0;
+    }
+    return RT_OK;
+}
+
+/* Gradient view of tensor idx, or NULL when it is frozen. */
+static float *gview(rt_gpt2 *m, int idx) {
+    const rt_tensor_info *ti = &m->params.t[idx];
+    return ti->trainable ? m->grads_mem + ti->offset : NULL;
+}
+
+static int block_trainable(const rt_gpt2 *m, int l) {
+    for (int k = 0; k < T_PER_BLOCK; k++)
+        if (m->params.t[IDX_BLK(l, k)].trainable) return 1;
+    return 0;
+}
+
+void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
+    const rt_gpt2_config *c = &m->cfg;
+    int B = m->cur_B, T = m->cur_T, C = c->n_embd, F = c->n_inner, V = c->vocab_size,
+        NH = c->n_head, L = c->n_layer, N = B * T, acc = accumulate;
+    float pa = m->train ? c->attn_pdrop : 0.0f, pr = m->train ? c->resid_pdrop : 0.0f,
+          pe = m->train ? c->embd_pdrop : 0.0f;
+    int embd_train = m->params.t[IDX_WTE].trainable || m->params.t[IDX_WPE].trainable;
+    /* The lowest block whose input gradient is needed. */
+    int lowest = embd_train ? 0 : L;
+    for (int l = 0; l < L && lowest == L; l++)
+        if (block_trainable(m, l)) lowest = l;
+
+    rt_crossentropy_backward(m->logits, m->lse, m->targets, N, V, scale);
+    float *dlogits = m->logits;
+    float *dwte = gview(m, IDX_WTE);
+    if (dwte) rt_gemm(1, 0, V, C, N, 1.0f, dlogits, V, m->lnf, C, acc ? 1.0f : 0.0f, dwte, C);
+    int lnf_train = m->params.t[IDX_LNFW(L)].trainable || m->params.t[IDX_LNFB(L)].trainable;
+    if (lowest == L && !lnf_train) return;
+    rt_gemm(0, 0, N, C, V, 1.0f, dlogits, V, m->w.wte, C, 0.0f, m->dbtc, C);
+    memset(m->dres, 0, (size_t)N * C * sizeof(float));
+    const float *xL = L ? m->a[L - 1].res3 : m->encoded;
+    rt_layernorm_backward(m->dres, gview(m, IDX_LNFW(L)), gview(m, IDX_LNFB(L)), m->dbtc, xL,
+                          m->w.ln_f_w, m->lnf_mean, m->lnf_rstd, N, C, acc);
+
+    for (int l = L - 1; l >= lowest; l--) {
+        rt_gpt2_block_acts *a = &m->a[l];
+        const rt_gpt2_block *w = &m->w.h[l];
+        const float *xin = l ? m->a[l - 1].res3 : m->encoded;
+        /* MLP branch: res3 = res2 + dropout(mlp_proj(gelu(c_fc(ln_2(res2))))) */
+        const float *d = m->dres;
+        if (pr > 0.0f) {
+            rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pr,
+                                drop_key(m, l, SITE_MLP_RESID));
+            d = m->dbtc;
+        }
+        rt_linear_backward(m->dfch, gview(m, IDX_BLK(l, T_MPW)), gview(m, IDX_BLK(l, T_MPB)), d,
+                           a->fch_gelu, w->mlp_proj_w, N, F, C, acc);
+        rt_gelu_backward(m->dfch, a->fch, m->dfch, (size_t)N * F);
+        rt_linear_backward(m->dbtc2, gview(m, IDX_BLK(l, T_FCW)), gview(m, IDX_BLK(l, T_FCB)),
+                           m->dfch, a->ln2, w->c_fc_w, N, C, F, acc);
+        rt_layernorm_backward(m->dres, gview(m, IDX_BLK(l, T_LN2W)), gview(m, IDX_BLK(l, T_LN2B)),
+                              m->dbtc2, a->res2, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N, C, acc);
+        /* Attention branch: res2 = x + dropout(attn_proj(attention(c_attn(ln_1(x))))) */
+        d = m->dres;
+        if (pr > 0.0f) {
+            rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pr,
+                                drop_key(m, l, SITE_ATTN_RESID));
+            d = m->dbtc;
+        }
+        rt_linear_backward(m->dbtc2, gview(m, IDX_BLK(l, T_APW)), gview(m, IDX_BLK(l, T_APB)), d,
+                           a->atty, w->attn_proj_w, N, C, C, acc);
+        rt_attention_backward(m->dqkv, m->dbtc2, a->qkv, a->att, B, T, C, NH, pa,
+                              drop_key(m, l, SITE_ATTN), m->datt_scratch, m->scratch_threads);
+        rt_linear_backward(m->dbtc, gview(m, IDX_BLK(l, T_QKVW)), gview(m, IDX_BLK(l, T_QKVB)),
+                           m->dqkv, a->ln1, w->c_attn_w, N, C, 3 * C, acc);
+        rt_layernorm_backward(m->dres, gview(m, IDX_BLK(l, T_LN1W)), gview(m, IDX_BLK(l, T_LN1B)),
+                              m->dbtc, xin, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C, acc);
+    }
+    if (!embd_train) return;
+    rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
+    /* dwte already holds the LM head's contribution (written with acc), so embeddings add. If the
+       head is frozen but wte is not, that cannot happen: they are one tensor. */
+    rt_embedding_backward(dwte, gview(m, IDX_WPE), pe > 0.0f ? m->dbtc : m->dres, m->ids, B, T, C,
+                          acc);
+}
+
+void rt_gpt2_zero_grad(rt_gpt2 *m) {
+    if (m->grads_mem) memset(m->grads_mem, 0, m->params.total * sizeof(float));
+}
+
+double rt_gpt2_flops_per_step(const rt_gpt2_config *c, int B, int T) {
+    double C = c->n_embd, F = c->n_inner, V = c->vocab_size;
+    double matmul_params = c->n_layer * (C * 3 * C + C * C + 2 * C * F) + V * C;
+    double attn = c->n_layer * 2.0 * 2.0 * T * C; /* QK^T and PV per token, forward */
+    return (double)B * T * (6.0 * matmul_params + 3.0 * attn);
+}
+
+rt_status rt_gpt2_generate(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,
+                           float temperature, uint64_t seed, int32_t *out) {
+    if (n_prompt < 1) return rt_error(RT_ERR_ARG, "generate: the prompt needs at least one token");
+    if (!m->acts_mem) return rt_error(RT_ERR_ARG, "generate: activations not allocated");
+    int V = m->cfg.vocab_size,
+        Tmax = m->T * m->B < m->cfg.n_positions ? m->T * m->B : m->cfg.n_positions;
+    memcpy(out, prompt, (size_t)n_prompt * sizeof(int32_t));
+    int train = m->train;
+    m->train = 0;
+    uint64_t key = rt_rng_key(seed, 0x6e6e, 0, 0);
+    for (int i = 0; i < n_new; i++) {
+        int len = n_prompt + i, start = len > Tmax ? len - Tmax : 0, T = len - start;
+        RT_CALL(rt_gpt2_forward(m, out + start, NULL, 1, T, NULL));
+        const float *row = m->logits + (size_t)(T - 1) * V;
+        int next = 0;
+        if (top_k <= 1 || temperature <= 0.0f) {
+            for (int j = 1; j < V; j++)
+                if (row[j] > row[next]) next = j;
+        } else {
+            /* Top-k by repeated selection (k is small), then sample from their softmax. */
+            int k = top_k < V ? top_k : V;
+            int idx[256];
+            if (k > 256) k = 256;
+            for (int a = 0; a < k; a++) {
+                int best = -1;
+                for (int j = 0; j < V; j++) {
+                    int taken = 0;
+                    for (int b = 0; b < a && !taken; b++) taken = idx[b] == j;
+                    if (!taken && (best < 0 || row[j] > row[best])) best = j;
+                }
+                idx[a] = best;
+            }
+            double p[256], s = 0.0;
+            for (int a = 0; a < k; a++) s += p[a] = exp((row[idx[a]] - row[idx[0]]) / temperature);
+            double u = rt_rng_uniform(key, (uint64_t)i) * s;
+            next = idx[k - 1];
+            for (int a = 0; a < k; a++) {
+                if (u < p[a]) {
+                    next = idx[a];
+                    break;
+                }
+                u -= p[a];
+            }
+        }
+        out[len] = next;
+    }
+    m->train = train;
+    return RT_OK;
+}

@@ -1,0 +1,123 @@
+/* GPT-2 (decoder-only) forward and backward over flat arenas, matching Hugging Face
+   transformers' GPT2LMHeadModel. Parameters use HF names without the "transformer." prefix and
+   HF storage layouts (Conv1D weights [in, out]); the LM head is tied to wte. */
+#pragma once
+#include <stdint.h>
+#include "arena.h"
+#include "status.h"
+
+typedef struct {
+    int vocab_size;  /* V */
+    int n_positions; /* maximum T */
+    int n_embd;      /* C */
+    int n_layer;     /* L */
+    int n_head;      /* NH, C % NH == 0 */
+    int n_inner;     /* FFN width, 4*C when the HF config says null */
+    float layer_norm_epsilon;
+    float embd_pdrop, attn_pdrop, resid_pdrop;
+    float initializer_range;
+    int bos_token_id, eos_token_id;
+} rt_gpt2_config;
+
+/* Views of one block's parameters (or gradients) inside a flat arena. */
+typedef struct {
+    float *ln_1_w, *ln_1_b;           /* (C) */
+    float *c_attn_w, *c_attn_b;       /* (C, 3C), (3C) */
+    float *attn_proj_w, *attn_proj_b; /* (C, C), (C)  "attn.c_proj" */
+    float *ln_2_w, *ln_2_b;           /* (C) */
+    float *c_fc_w, *c_fc_b;           /* (C, F), (F) */
+    float *mlp_proj_w, *mlp_proj_b;   /* (F, C), (C)  "mlp.c_proj" */
+} rt_gpt2_block;
+
+typedef struct {
+    float *wte;             /* (V, C) */
+    float *wpe;             /* (n_positions, C) */
+    rt_gpt2_block *h;       /* [L] */
+    float *ln_f_w, *ln_f_b; /* (C) */
+} rt_gpt2_views;
+
+/* Activations of one block, (B, T, ...) row-major. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* (B,T,C), (B,T), (B,T) */
+    float *qkv;                       /* (B,T,3C) */
+    float *att;                       /* (B,NH,T,T) softmax probabilities, before dropout */
+    float *atty;                      /* (B,T,C) heads merged, before c_proj */
+    float *res2;                      /* (B,T,C) residual after the attention branch */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (B,T,C), (B,T), (B,T) */
+    float *fch;                       /* (B,T,F) before gelu */
+    float *fch_gelu;                  /* (B,T,F) */
+    float *res3;                      /* (B,T,C) residual after the MLP branch = next input */
+} rt_gpt2_block_acts;
+
+typedef struct rt_gpt2 {
+    rt_gpt2_config cfg;
+    rt_tensor_table params; /* names, shapes, offsets; the same table indexes grads, m, v */
+    float *params_mem;      /* (params.total) owned */
+    float *grads_mem;       /* (params.total) owned, allocated by rt_gpt2_alloc_acts */
+    rt_gpt2_views w, g;     /* views into params_mem / grads_mem */
+
+    /* Activations for micro-batch shape (B, T), allocated once by rt_gpt2_alloc_acts. */
+    int B, T;         /* allocated capacity */
+    int cur_B, cur_T; /* shape of the last forward */
+    float *acts_mem;
+    size_t acts_total;
+    float *encoded;                   /* (B,T,C) embeddings after dropout = input of block 0 */
+    rt_gpt2_block_acts *a;            /* [L] */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B,T,C), (B,T), (B,T) */
+    float *logits;                    /* (B,T,V); backward overwrites it with dlogits */
+    float *lse;                       /* (B,T) log-sum-exp of each row's logits */
+    float *losses;                    /* (B,T) per-token loss, 0 where the target is ignored */
+    /* scratch for backward, reused across blocks */
+    float *dres;         /* (B,T,C) gradient flowing down the residual stream */
+    float *dbtc;         /* (B,T,C) */
+    float *dbtc2;        /* (B,T,C) */
+    float *dqkv;         /* (B,T,3C) */
+    float *dfch;         /* (B,T,F) */
+    float *datt_scratch; /* (nthreads, 2, T, T) per-thread attention backward scratch */
+    int scratch_threads;
+
+    const int32_t *ids;     /* (B,T) inputs of the last forward (borrowed) */
+    const int32_t *targets; /* (B,T) targets of the last forward, -100 = ignored (borrowed) */
+    int n_counted;          /* targets != -100 in the last forward */
+    int train;              /* dropout active */
+    uint64_t seed;          /* dropout stream: (seed, step, micro) select the masks */
+    uint64_t step, micro;
+    int frozen_below; /* blocks < frozen_below get no weight gradients (0 = none) */
+} rt_gpt2;
+
+/* The GPT-2 124M configuration (HF defaults). */
+void rt_gpt2_config_default(rt_gpt2_config *cfg);
+/* Checks ranges and divisibility; the message names the field and what was expected. */
+rt_status rt_gpt2_config_validate(const rt_gpt2_config *cfg);
+
+/* Builds the tensor table and allocates zeroed parameters. Caller owns *out. */
+rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg);
+void rt_gpt2_destroy(rt_gpt2 **m);
+/* Allocates gradients and activations for micro-batches of B x T (T <= n_positions). Called once;
+   calling again with another shape reallocates. */
+rt_status rt_gpt2_alloc_acts(rt_gpt2 *m, int B, int T);
+/* Hugging Face's initialisation: N(0, initializer_range) weights, residual projections
+   N(0, initializer_range/sqrt(2L)), zero biases, LayerNorm 1/0. Deterministic in seed. */
+void rt_gpt2_init_weights(rt_gpt2 *m, uint64_t seed);
+size_t rt_gpt2_num_params(const rt_gpt2 *m);
+
+/* Forward over ids (B,T) with B,T no larger than allocated. targets (B,T) may be NULL (logits
+   only). Returns sum of per-token losses over counted targets in *loss_sum (may be NULL) and
+   the count in m->n_counted. Ids out of [0,V) are an error. */
+rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                          double *loss_sum);
+/* Backward of (sum of counted token losses) * scale for the last forward; scale is
+   1/(counted tokens of the whole global batch). accumulate = 0 overwrites the gradients
+   (first micro-batch), 1 adds to them. Destroys m->logits. */
+void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate);
+/* Zeroes the gradients (only needed when skipping the accumulate=0 first pass). */
+void rt_gpt2_zero_grad(rt_gpt2 *m);
+
+/* FLOPs of one forward+backward for B x T tokens (matrix products incl. attention, x3). */
+double rt_gpt2_flops_per_step(const rt_gpt2_config *cfg, int B, int T);
+
+/* Greedy (top_k <= 1) or top-k sampling with temperature from prompt ids. out receives
+   n_prompt + n_new ids (capacity n_prompt + n_new). Uses activations for B=1: call
+   rt_gpt2_alloc_acts(m, 1, T) first, T >= n_prompt + n_new or the context slides. */
+rt_status rt_gpt2_generate(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,
+                           float temperature, uint64_t seed, int32_t *out);

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# ringtune set-up on Debian 12: installs the build and test dependencies (idempotent), then
+# configures and builds. Usage:
+#   ./setup.sh            install deps + release build in build/
+#   ./setup.sh demo       ... then run the embedded end-to-end demo
+#   ./setup.sh test       ... then run the unit tests (normal build, then ASan+UBSan build)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PKGS=(build-essential cmake pkg-config git
+      libopenmpi-dev openmpi-bin
+      libblis-dev
+      libhdf5-openmpi-dev hdf5-tools
+      libprotobuf-c-dev protobuf-c-compiler
+      check libsubunit-dev
+      libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev
+      clang-format)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Open MPI refuses to run as root unless told; tests run many ranks on few cores.
+if [ "$(id -u)" -eq 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+
+JOBS=$(nproc)
+build() { # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+build build -DRT_WERROR=ON
+
+case "${1:-}" in
+  demo)
+    shift
+    ./build/cli/ringtune demo "$@"
+    ;;
+  test)
+    ./tests/check-format.sh
+    ctest --test-dir build --output-on-failure -j 1 -LE bench
+    build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      ctest --test-dir build-asan --output-on-failure -j 1 -LE "bench|slow"
+    ;;
+  "") ;;
+  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+rt_unit_test(test_gemm ${CMAKE_CURRENT_LIST_DIR}/test_gemm.c LIBS rt_compute)
