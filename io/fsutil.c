@@ -77,8 +77,8 @@ rt_status rt_fs_atomic_write(rt_fs_atomic *a, const void *buf, size_t n) {
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             int e = w < 0 ? errno : EIO;
-            rt_status s = rt_error(RT_ERR_IO, "%s: writing %s failed: %s", a->path, a->tmp,
-                                   strerror(e));
+            rt_status s =
+                rt_error(RT_ERR_IO, "%s: writing %s failed: %s", a->path, a->tmp, strerror(e));
             rt_fs_atomic_abort(a);
             return s;
         }
@@ -204,8 +204,8 @@ rt_status rt_fs_mkdir_p(const char *dir) {
         char c = p[i];
         p[i] = 0;
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            rt_status s = rt_error(RT_ERR_IO, "%s: cannot create directory %s: %s", dir, p,
-                                   strerror(errno));
+            rt_status s =
+                rt_error(RT_ERR_IO, "%s: cannot create directory %s: %s", dir, p, strerror(errno));
             free(p);
             return s;
         }

@@ -29,7 +29,7 @@ void rt_fs_atomic_abort(rt_fs_atomic *a);
 rt_status rt_fs_write_file_atomic(const char *path, const void *buf, size_t n);
 
 /* Reads the whole regular file at path into a new buffer with a NUL appended (not counted in
-   *n). Caller frees *out with free(). RT_ERR_IO names the path and the OS error. */
+ *n). Caller frees *out with free(). RT_ERR_IO names the path and the OS error. */
 rt_status rt_fs_read_file(const char *path, char **out, size_t *n);
 
 /* Creates dir and its missing parents with mode 0777 (umask applies); existing directories are

@@ -1,0 +1,490 @@
+/* The one ringtune executable: subcommand parsing and dispatch only. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "finetune.h"
+#include "fsutil.h"
+#include "gemm.h"
+#include "gpt2.h"
+#include "hf_gpt2.h"
+#include "tokfile.h"
+
+#ifndef RT_DEMO_DIR
+#define RT_DEMO_DIR "cli/demo"
+#endif
+
+static int fail(const char *what) {
+    fprintf(stderr, "ringtune: %s: %s\n", what, rt_error_message());
+    return 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ringtune <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  demo [--out DIR] [--data DIR] [--pretrain-steps N] [--finetune-steps N]\n"
+            "      the embedded end-to-end example: a small GPT-2 is trained briefly on general\n"
+            "      English (Python tutorial), exported as a Hugging Face checkpoint, imported\n"
+            "      again and fine-tuned on legal text (software licences); prints before/after.\n"
+            "  finetune --model HF_DIR --train FILE.u16 --val FILE.u16 --out DIR [options]\n"
+            "      fine-tune a Hugging Face GPT-2 checkpoint on uint16 token files (one process)\n"
+            "      options: --steps N --batch B --seq T --accum A --lr X --min-lr X --warmup N\n"
+            "               --schedule constant|linear|cosine --weight-decay X --clip X\n"
+            "               --dropout 0|1 --seed N --threads N\n"
+            "  eval --model HF_DIR --data FILE.u16 [--batch B --seq T]\n"
+            "      validation loss and perplexity of a checkpoint on a token file\n"
+            "  convert SRC_DIR DST_DIR\n"
+            "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
+            "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
+            "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
+            "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
+            "      greedy/top-k continuation of token ids (a sanity check)\n"
+            "  info\n"
+            "      version, BLIS kernels and threads\n");
+}
+
+/* --key value options: returns the value of key or NULL. */
+static const char *opt(int argc, char **argv, const char *key) {
+    for (int i = 0; i < argc - 1; i++)
+        if (!strcmp(argv[i], key)) return argv[i + 1];
+    return NULL;
+}
+
+/* Every "--x" must be one of the allowed keys and have a value. */
+static int check_opts(int argc, char **argv, const char *const *allowed) {
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) continue;
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, argv[i]);
+        if (!ok) {
+            fprintf(stderr, "ringtune: unknown option '%s'\n", argv[i]);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "ringtune: option '%s' needs a value\n", argv[i]);
+            return 0;
+        }
+        i++;
+    }
+    return 1;
+}
+
+static int num_l(int argc, char **argv, const char *key, long def, long lo, long hi, long *out) {
+    const char *v = opt(argc, argv, key);
+    if (!v) {
+        *out = def;
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, "ringtune: %s '%s': expected an integer in [%ld, %ld]\n", key, v, lo, hi);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static int num_f(int argc, char **argv, const char *key, double def, double lo, double hi,
+                 double *out) {
+    const char *v = opt(argc, argv, key);
+    if (!v) {
+        *out = def;
+        return 1;
+    }
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || end == v || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "ringtune: %s '%s': expected a number in [%g, %g]\n", key, v, lo, hi);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static void setup_threads(int argc, char **argv) {
+    long th = 0;
+    if (!num_l(argc, argv, "--threads", 0, 0, 1024, &th)) exit(2);
+    rt_gemm_setup((int)th);
+    omp_set_num_threads(rt_gemm_threads());
+}
+
+static int cmd_info(void) {
+    const char *arch = rt_gemm_setup(0);
+    printf("ringtune %s\nBLIS kernels: %s\nthreads per process: %d\n", RT_VERSION, arch,
+           rt_gemm_threads());
+    return 0;
+}
+
+static int cmd_convert(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: ringtune convert SRC_DIR DST_DIR\n");
+        return 2;
+    }
+    rt_gpt2 *m;
+    if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return fail(argv[0]);
+    rt_status st = rt_hf_gpt2_save(m, argv[1]);
+    size_t n = rt_gpt2_num_params(m);
+    rt_gpt2_destroy(&m);
+    if (st != RT_OK) return fail(argv[1]);
+    printf("converted %s -> %s (%zu parameters)\n", argv[0], argv[1], n);
+    return 0;
+}
+
+static int cmd_init(int argc, char **argv) {
+    static const char *const allowed[] = {"--out",    "--vocab", "--positions", "--embd",
+                                          "--layers", "--heads", "--seed",      NULL};
+    if (!check_opts(argc, argv, allowed)) return 2;
+    const char *out = opt(argc, argv, "--out");
+    if (!out) {
+        fprintf(stderr, "ringtune init: --out DIR is required\n");
+        return 2;
+    }
+    rt_gpt2_config c;
+    rt_gpt2_config_default(&c);
+    long v, p, e, l, h, seed;
+    if (!num_l(argc, argv, "--vocab", c.vocab_size, 1, 1 << 24, &v) ||
+        !num_l(argc, argv, "--positions", c.n_positions, 1, 1 << 20, &p) ||
+        !num_l(argc, argv, "--embd", c.n_embd, 1, 1 << 16, &e) ||
+        !num_l(argc, argv, "--layers", c.n_layer, 1, 1024, &l) ||
+        !num_l(argc, argv, "--heads", c.n_head, 1, 1024, &h) ||
+        !num_l(argc, argv, "--seed", 1234, 0, 1L << 62, &seed))
+        return 2;
+    c.vocab_size = (int)v;
+    c.n_positions = (int)p;
+    c.n_embd = (int)e;
+    c.n_inner = 4 * (int)e;
+    c.n_layer = (int)l;
+    c.n_head = (int)h;
+    if (c.eos_token_id >= c.vocab_size) c.eos_token_id = c.bos_token_id = c.vocab_size - 1;
+    rt_gpt2 *m;
+    if (rt_gpt2_create(&m, &c) != RT_OK) return fail("init");
+    rt_gpt2_init_weights(m, (uint64_t)seed);
+    rt_status st = rt_hf_gpt2_save(m, out);
+    printf("initialised GPT-2 (%zu parameters) -> %s\n", rt_gpt2_num_params(m), out);
+    rt_gpt2_destroy(&m);
+    return st == RT_OK ? 0 : fail(out);
+}
+
+typedef struct {
+    long steps, B, T, accum, warmup, seed, dropout;
+    double lr, min_lr, wd, clip;
+    const char *schedule;
+} train_args;
+
+static int parse_train_args(int argc, char **argv, train_args *a, const train_args *def) {
+    *a = *def;
+    if (!num_l(argc, argv, "--steps", def->steps, 1, 1L << 40, &a->steps) ||
+        !num_l(argc, argv, "--batch", def->B, 1, 1 << 20, &a->B) ||
+        !num_l(argc, argv, "--seq", def->T, 1, 1 << 20, &a->T) ||
+        !num_l(argc, argv, "--accum", def->accum, 1, 1 << 20, &a->accum) ||
+        !num_l(argc, argv, "--warmup", def->warmup, 0, 1L << 40, &a->warmup) ||
+        !num_l(argc, argv, "--seed", def->seed, 0, 1L << 62, &a->seed) ||
+        !num_l(argc, argv, "--dropout", def->dropout, 0, 1, &a->dropout) ||
+        !num_f(argc, argv, "--lr", def->lr, 0, 10, &a->lr) ||
+        !num_f(argc, argv, "--min-lr", def->min_lr, 0, 10, &a->min_lr) ||
+        !num_f(argc, argv, "--weight-decay", def->wd, 0, 10, &a->wd) ||
+        !num_f(argc, argv, "--clip", def->clip, 0, 1e9, &a->clip))
+        return 0;
+    const char *s = opt(argc, argv, "--schedule");
+    a->schedule = s ? s : def->schedule;
+    if (rt_schedule_kind_parse(a->schedule) < 0) {
+        fprintf(stderr, "ringtune: --schedule '%s': expected constant, linear or cosine\n",
+                a->schedule);
+        return 0;
+    }
+    return 1;
+}
+
+static rt_finetune_opts make_opts(const train_args *a, const char *tag) {
+    rt_finetune_opts o = {0};
+    o.B = (int)a->B;
+    o.T = (int)a->T;
+    o.grad_accum = (int)a->accum;
+    o.steps = a->steps;
+    o.sched.kind = (rt_sched_kind)rt_schedule_kind_parse(a->schedule);
+    o.sched.max_lr = (float)a->lr;
+    o.sched.min_lr = (float)a->min_lr;
+    o.sched.warmup = a->warmup;
+    o.sched.total = a->steps;
+    o.adam = (rt_adamw_config){(float)a->lr, 0.9f, 0.999f, 1e-8f, (float)a->wd};
+    o.clip = (float)a->clip;
+    o.train_dropout = (int)a->dropout;
+    o.seed = (uint64_t)a->seed;
+    o.log_every = (int)(a->steps / 10 > 0 ? a->steps / 10 : 1);
+    o.log = stdout;
+    o.tag = tag;
+    return o;
+}
+
+static int load_tokens(const char *path, const rt_gpt2 *m, rt_tokens *t) {
+    if (rt_tokens_read_u16(path, m->cfg.vocab_size, t) != RT_OK) {
+        fail(path);
+        return 0;
+    }
+    return 1;
+}
+
+static int cmd_eval(int argc, char **argv) {
+    static const char *const allowed[] = {"--model", "--data",    "--batch",
+                                          "--seq",   "--threads", NULL};
+    if (!check_opts(argc, argv, allowed)) return 2;
+    const char *model = opt(argc, argv, "--model"), *data = opt(argc, argv, "--data");
+    if (!model || !data) {
+        fprintf(stderr, "ringtune eval: --model and --data are required\n");
+        return 2;
+    }
+    setup_threads(argc, argv);
+    long B, T;
+    if (!num_l(argc, argv, "--batch", 8, 1, 1 << 20, &B) ||
+        !num_l(argc, argv, "--seq", 128, 1, 1 << 20, &T))
+        return 2;
+    rt_gpt2 *m;
+    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    rt_tokens tk = {0};
+    int rc = 1;
+    if (T > m->cfg.n_positions) T = m->cfg.n_positions;
+    if (load_tokens(data, m, &tk)) {
+        double loss;
+        size_t n;
+        if (rt_gpt2_alloc_acts(m, (int)B, (int)T) != RT_OK ||
+            rt_evaluate(m, (rt_token_span){tk.ids, tk.n}, (int)B, (int)T, &loss, &n) != RT_OK) {
+            fail("eval");
+        } else {
+            printf("%s on %s: loss %.4f, perplexity %.2f over %zu tokens\n", model, data, loss,
+                   exp(loss), n);
+            rc = 0;
+        }
+    }
+    rt_tokens_free(&tk);
+    rt_gpt2_destroy(&m);
+    return rc;
+}
+
+static int cmd_finetune(int argc, char **argv) {
+    static const char *const allowed[] = {
+        "--model", "--train",   "--val",  "--out",     "--steps",        "--batch",
+        "--seq",   "--accum",   "--lr",   "--min-lr",  "--warmup",       "--schedule",
+        "--clip",  "--dropout", "--seed", "--threads", "--weight-decay", NULL};
+    if (!check_opts(argc, argv, allowed)) return 2;
+    const char *model = opt(argc, argv, "--model"), *train = opt(argc, argv, "--train"),
+               *val = opt(argc, argv, "--val"), *out = opt(argc, argv, "--out");
+    if (!model || !train || !val || !out) {
+        fprintf(stderr, "ringtune finetune: --model, --train, --val and --out are required\n");
+        return 2;
+    }
+    setup_threads(argc, argv);
+    train_args def = {100, 8, 128, 1, 10, 1234, 1, 5e-4, 5e-5, 0.1, 1.0, "cosine"}, a;
+    if (!parse_train_args(argc, argv, &a, &def)) return 2;
+    rt_gpt2 *m;
+    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    if (a.T > m->cfg.n_positions) a.T = m->cfg.n_positions;
+    rt_tokens tr = {0}, va = {0};
+    int rc = 1;
+    if (!load_tokens(train, m, &tr) || !load_tokens(val, m, &va)) goto done;
+    if (rt_gpt2_alloc_acts(m, (int)a.B, (int)a.T) != RT_OK) {
+        fail("finetune");
+        goto done;
+    }
+    double before, after;
+    rt_token_span vs = {va.ids, va.n};
+    if (rt_evaluate(m, vs, (int)a.B, (int)a.T, &before, NULL) != RT_OK) {
+        fail(val);
+        goto done;
+    }
+    rt_finetune_opts o = make_opts(&a, "finetune");
+    rt_finetune_result res;
+    if (rt_finetune(m, (rt_token_span){tr.ids, tr.n}, &o, &res) != RT_OK) {
+        fail("finetune");
+        goto done;
+    }
+    if (rt_evaluate(m, vs, (int)a.B, (int)a.T, &after, NULL) != RT_OK) {
+        fail(val);
+        goto done;
+    }
+    printf("\n%-12s %10s %12s\n%-12s %10.4f %12.2f\n%-12s %10.4f %12.2f\n", "validation", "loss",
+           "perplexity", "before", before, exp(before), "after", after, exp(after));
+    if (rt_hf_gpt2_save(m, out) != RT_OK) {
+        fail(out);
+        goto done;
+    }
+    printf("exported the fine-tuned model to %s\n", out);
+    rc = 0;
+done:
+    rt_tokens_free(&tr);
+    rt_tokens_free(&va);
+    rt_gpt2_destroy(&m);
+    return rc;
+}
+
+static int cmd_generate(int argc, char **argv) {
+    static const char *const allowed[] = {"--model",       "--ids",  "--new",     "--top-k",
+                                          "--temperature", "--seed", "--threads", NULL};
+    if (!check_opts(argc, argv, allowed)) return 2;
+    const char *model = opt(argc, argv, "--model"), *ids = opt(argc, argv, "--ids");
+    if (!model || !ids) {
+        fprintf(stderr, "ringtune generate: --model and --ids are required\n");
+        return 2;
+    }
+    setup_threads(argc, argv);
+    long nnew, topk, seed;
+    double temp;
+    if (!num_l(argc, argv, "--new", 20, 1, 100000, &nnew) ||
+        !num_l(argc, argv, "--top-k", 1, 1, 256, &topk) ||
+        !num_l(argc, argv, "--seed", 1, 0, 1L << 62, &seed) ||
+        !num_f(argc, argv, "--temperature", 1.0, 0.0, 100.0, &temp))
+        return 2;
+    rt_gpt2 *m;
+    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    int np = 0, cap = 16;
+    int32_t *prompt = malloc(sizeof(int32_t) * cap);
+    for (const char *p = ids; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= m->cfg.vocab_size) {
+            fprintf(stderr,
+                    "ringtune generate: --ids '%s': expected comma-separated ids in [0, %d)\n", ids,
+                    m->cfg.vocab_size);
+            free(prompt);
+            rt_gpt2_destroy(&m);
+            return 2;
+        }
+        if (np == cap) prompt = realloc(prompt, sizeof(int32_t) * (cap *= 2));
+        prompt[np++] = (int32_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    int32_t *outv = malloc(sizeof(int32_t) * (np + nnew));
+    int rc = 1;
+    if (rt_gpt2_alloc_acts(m, 1, m->cfg.n_positions) == RT_OK &&
+        rt_gpt2_generate(m, prompt, np, (int)nnew, (int)topk, (float)temp, (uint64_t)seed, outv) ==
+            RT_OK) {
+        for (int i = 0; i < np + nnew; i++) printf("%s%d", i ? "," : "", outv[i]);
+        printf("\n");
+        rc = 0;
+    } else {
+        fail("generate");
+    }
+    free(prompt);
+    free(outv);
+    rt_gpt2_destroy(&m);
+    return rc;
+}
+
+/* The embedded default: pretrain a small base model on general text, export it, import it the
+   way a user's Hugging Face checkpoint is imported, fine-tune on the domain, print before/after. */
+static int cmd_demo(int argc, char **argv) {
+    static const char *const allowed[] = {
+        "--out", "--data", "--pretrain-steps", "--finetune-steps", "--threads", NULL};
+    if (!check_opts(argc, argv, allowed)) return 2;
+    const char *out = opt(argc, argv, "--out"), *data = opt(argc, argv, "--data");
+    if (!out) out = "out/demo";
+    if (!data) data = RT_DEMO_DIR;
+    long psteps, fsteps;
+    if (!num_l(argc, argv, "--pretrain-steps", 300, 1, 1000000, &psteps) ||
+        !num_l(argc, argv, "--finetune-steps", 150, 1, 1000000, &fsteps))
+        return 2;
+    setup_threads(argc, argv);
+    char p_general[1024], p_ltrain[1024], p_lval[1024], p_base[1024], p_ft[1024];
+    snprintf(p_general, sizeof p_general, "%s/general.u16", data);
+    snprintf(p_ltrain, sizeof p_ltrain, "%s/legal-train.u16", data);
+    snprintf(p_lval, sizeof p_lval, "%s/legal-val.u16", data);
+    snprintf(p_base, sizeof p_base, "%s/base", out);
+    snprintf(p_ft, sizeof p_ft, "%s/finetuned", out);
+
+    rt_gpt2_config c;
+    rt_gpt2_config_default(&c); /* the real GPT-2 vocabulary; a small body */
+    c.n_positions = 128;
+    c.n_embd = 128;
+    c.n_inner = 512;
+    c.n_layer = 4;
+    c.n_head = 4;
+    int B = 8, T = 64, rc = 1;
+    rt_gpt2 *m = NULL;
+    rt_tokens gen = {0}, ltr = {0}, lva = {0};
+    if (rt_gpt2_create(&m, &c) != RT_OK) return fail("demo");
+    if (!load_tokens(p_general, m, &gen) || !load_tokens(p_ltrain, m, &ltr) ||
+        !load_tokens(p_lval, m, &lva))
+        goto done;
+    /* General-English validation: the last 10% of the general corpus, never trained on. */
+    size_t gcut = gen.n - gen.n / 10;
+    rt_token_span gtrain = {gen.ids, gcut}, gval = {gen.ids + gcut, gen.n - gcut};
+    rt_token_span dtrain = {ltr.ids, ltr.n}, dval = {lva.ids, lva.n};
+    printf("ringtune demo: GPT-2 %d layers x %d, vocab %d (%zu parameters), BLIS '%s' x %d "
+           "threads\n",
+           c.n_layer, c.n_embd, c.vocab_size, rt_gpt2_num_params(m), rt_gemm_setup(0),
+           rt_gemm_threads());
+    printf("data: general %zu + %zu tokens, legal %zu train + %zu validation tokens\n\n", gtrain.n,
+           gval.n, dtrain.n, dval.n);
+
+    /* 1. the base model a user would bring: brief pretraining on general English */
+    rt_gpt2_init_weights(m, 1234);
+    if (rt_gpt2_alloc_acts(m, B, T) != RT_OK) goto fail_demo;
+    train_args pa = {psteps, B, T, 1, psteps / 10, 1, 1, 1e-3, 1e-4, 0.1, 1.0, "cosine"};
+    rt_finetune_opts po = make_opts(&pa, "pretrain");
+    rt_finetune_result pres;
+    if (rt_finetune(m, gtrain, &po, &pres) != RT_OK) goto fail_demo;
+    if (rt_hf_gpt2_save(m, p_base) != RT_OK) goto fail_demo;
+    rt_gpt2_destroy(&m);
+    printf("base model exported to %s (Hugging Face format)\n\n", p_base);
+
+    /* 2. import it as a user's checkpoint and fine-tune on the domain */
+    if (rt_hf_gpt2_load(p_base, &m) != RT_OK || rt_gpt2_alloc_acts(m, B, T) != RT_OK)
+        goto fail_demo;
+    double before_d, before_g, after_d, after_g;
+    if (rt_evaluate(m, dval, B, T, &before_d, NULL) != RT_OK ||
+        rt_evaluate(m, gval, B, T, &before_g, NULL) != RT_OK)
+        goto fail_demo;
+    train_args fa = {fsteps, B, T, 2, fsteps / 10, 2, 1, 5e-4, 5e-5, 0.1, 1.0, "cosine"};
+    rt_finetune_opts fo = make_opts(&fa, "finetune");
+    rt_finetune_result fres;
+    if (rt_finetune(m, dtrain, &fo, &fres) != RT_OK) goto fail_demo;
+    if (rt_evaluate(m, dval, B, T, &after_d, NULL) != RT_OK ||
+        rt_evaluate(m, gval, B, T, &after_g, NULL) != RT_OK)
+        goto fail_demo;
+    if (rt_hf_gpt2_save(m, p_ft) != RT_OK) goto fail_demo;
+
+    printf("\n%-22s %23s %23s\n", "", "legal (domain) val", "general English val");
+    printf("%-22s %11s %11s %11s %11s\n", "model", "loss", "perplexity", "loss", "perplexity");
+    printf("%-22s %11.4f %11.2f %11.4f %11.2f\n", "base (before)", before_d, exp(before_d),
+           before_g, exp(before_g));
+    printf("%-22s %11.4f %11.2f %11.4f %11.2f\n", "fine-tuned (after)", after_d, exp(after_d),
+           after_g, exp(after_g));
+    printf("\nfine-tuning: %ld steps, %.0f tokens/s, %.1f s; exported to %s\n", fres.steps,
+           fres.tokens_per_s, fres.seconds, p_ft);
+    rc = 0;
+    goto done;
+fail_demo:
+    fail("demo");
+done:
+    rt_tokens_free(&gen);
+    rt_tokens_free(&ltr);
+    rt_tokens_free(&lva);
+    rt_gpt2_destroy(&m);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    int n = argc - 2;
+    char **a = argv + 2;
+    if (!strcmp(cmd, "info")) return cmd_info();
+    if (!strcmp(cmd, "convert")) return cmd_convert(n, a);
+    if (!strcmp(cmd, "init")) return cmd_init(n, a);
+    if (!strcmp(cmd, "finetune")) return cmd_finetune(n, a);
+    if (!strcmp(cmd, "eval")) return cmd_eval(n, a);
+    if (!strcmp(cmd, "generate")) return cmd_generate(n, a);
+    if (!strcmp(cmd, "demo")) return cmd_demo(n, a);
+    fprintf(stderr, "ringtune: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,48 @@
+/* The single-process fine-tuning loop: packed causal-LM windows over a token stream, gradient
+   accumulation with the loss normalised over the whole global batch, AdamW with warmup+decay,
+   global-norm clipping, evaluation (loss, perplexity). The data-parallel loop builds on it. */
+#pragma once
+#include <stdint.h>
+#include <stdio.h>
+#include "gpt2.h"
+#include "optim.h"
+
+typedef struct {
+    const uint16_t *tokens; /* borrowed */
+    size_t n;
+} rt_token_span;
+
+typedef struct {
+    int B, T;       /* micro-batch */
+    int grad_accum; /* micro-batches per optimizer step */
+    long steps;     /* optimizer steps */
+    rt_schedule sched;
+    rt_adamw_config adam; /* adam.lr is overwritten by the schedule each step */
+    float clip;           /* global-norm clip, <= 0 disables */
+    int train_dropout;    /* apply the model's dropout rates while training */
+    uint64_t seed;
+    int log_every;   /* 0: no per-step lines */
+    FILE *log;       /* progress lines (NULL: none) */
+    const char *tag; /* label in progress lines */
+} rt_finetune_opts;
+
+typedef struct {
+    double first_loss, last_loss; /* training loss of the first and last step */
+    double tokens_per_s;
+    double seconds;
+    long steps;
+} rt_finetune_result;
+
+/* Number of packed windows of T+1 tokens in a span (stride T). */
+size_t rt_windows_count(size_t n_tokens, int T);
+/* Window w of epoch e in the seeded shuffled order: its starting token. */
+size_t rt_window_start(size_t n_windows, int T, uint64_t seed, uint64_t epoch, size_t i);
+
+/* Trains m in place on data (allocates AdamW state internally, freed on return).
+   m must have activations for B x T. Returns RT_ERR_NUMERIC on a non-finite loss, naming the step.
+ */
+rt_status rt_finetune(rt_gpt2 *m, rt_token_span data, const rt_finetune_opts *o,
+                      rt_finetune_result *res);
+/* Mean token loss over every full window of the span (no dropout); *n_tokens counted. */
+rt_status rt_evaluate(rt_gpt2 *m, rt_token_span data, int B, int T, double *mean_loss,
+                      size_t *n_tokens);
