@@ -26,9 +26,10 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Peak: median GFLOPS of a square-ish sgemm big enough to reach the kernel's steady state. */
+/* Peak: the best GFLOPS over repeats of a square sgemm big enough for the kernel's steady state
+   (the best, not the median: the peak is what the hardware can do, noise only lowers it). */
 static double sgemm_peak(int reps) {
-    int M = 1536, N = 1536, K = 1536;
+    int M = 2048, N = 2048, K = 2048;
     float *A = rt_alloc_floats((size_t)M * K), *B = rt_alloc_floats((size_t)K * N),
           *C = rt_alloc_floats((size_t)M * N);
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 7) * 0.1f;
@@ -43,7 +44,9 @@ static double sgemm_peak(int reps) {
     rt_free_floats(&A);
     rt_free_floats(&B);
     rt_free_floats(&C);
-    return median(g, reps);
+    double best = 0.0;
+    for (int r = 0; r < reps; r++) best = g[r] > best ? g[r] : best;
+    return best;
 }
 
 static int run_config(const char *name, rt_gpt2_config *cfg, int B, int T, int steps, double peak,

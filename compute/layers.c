@@ -4,6 +4,7 @@
    thread count. */
 #include "layers.h"
 #include "gemm.h"
+#include "fastmath.h"
 #include "rng.h"
 #include <math.h>
 #include <omp.h>
@@ -142,19 +143,19 @@ void rt_linear_backward(float *dinp, float *dw, float *db, const float *dout, co
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
 void rt_gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + rt_tanhf(GELU_K * (x + 0.044715f * x * x * x)));
     }
 }
 
 void rt_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
+        float th = rt_tanhf(u);
         float sech2 = 1.0f - th * th;
         float g =
             0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
@@ -215,8 +216,9 @@ void rt_attention_forward(float *out, float *att, const float *qkv, int B, int T
             float mx = row[0];
             for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j <= i; j++) {
-                row[j] = expf(row[j] - mx);
+                row[j] = rt_expf(row[j] - mx);
                 sum += row[j];
             }
             float inv = 1.0f / sum;
@@ -294,9 +296,11 @@ double rt_crossentropy_forward(float *losses, float *lse, const float *logits,
         }
         const float *x = logits + (size_t)r * V;
         float mx = x[0];
+#pragma omp simd reduction(max : mx)
         for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
         float s = 0.0f;
-        for (int j = 0; j < V; j++) s += expf(x[j] - mx);
+#pragma omp simd reduction(+ : s)
+        for (int j = 0; j < V; j++) s += rt_expf(x[j] - mx);
         float l = mx + logf(s);
         lse[r] = l;
         losses[r] = l - x[t];
@@ -325,7 +329,8 @@ void rt_crossentropy_backward(float *logits, const float *lse, const int32_t *ta
             continue;
         }
         float l = lse[r];
-        for (int j = 0; j < V; j++) x[j] = expf(x[j] - l) * scale;
+#pragma omp simd
+        for (int j = 0; j < V; j++) x[j] = rt_expf(x[j] - l) * scale;
         x[t] -= scale;
     }
 }
