@@ -27,4 +27,6 @@ static inline float rt_expf(float x) {
 }
 
 /* tanh(u) = 1 - 2 / (exp(2u) + 1); exact limits for large |u|. */
-static inline float rt_tanhf(float u) { return 1.0f - 2.0f / (rt_expf(2.0f * u) + 1.0f); }
+static inline float rt_tanhf(float u) {
+    return 1.0f - 2.0f / (rt_expf(2.0f * u) + 1.0f);
+}

@@ -1,7 +1,9 @@
 /* BLIS binding. Row-major operands are passed as BLIS general-stride matrices (rs = ld, cs = 1),
    so op(A) = A^T is only a flag: no copy, and BLIS packs as it would anyway. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "gemm.h"
 #include <blis.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +35,14 @@ const char *rt_gemm_setup(int nthreads) {
     if (nthreads <= 0) {
         const char *e = getenv("BLIS_NUM_THREADS");
         if (!e) e = getenv("OMP_NUM_THREADS");
-        nthreads = e ? atoi(e) : 1;
-        if (nthreads <= 0) nthreads = 1;
+        nthreads = e ? atoi(e) : 0;
+        if (nthreads <= 0) {
+            /* The cores this process may run on: all of them for a lone process, one for an MPI
+               rank that mpirun bound to a core. */
+            cpu_set_t set;
+            nthreads = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+            if (nthreads <= 0) nthreads = 1;
+        }
     }
     g_threads = nthreads;
     bli_rntm_init(&g_rntm_n);

@@ -5,7 +5,8 @@
 /* Must run before any other BLIS use in the process and before threads are started. When the
    user has not set BLIS_ARCH_TYPE and the CPU has AVX-512 F/DQ/BW/VL, selects BLIS's "skx"
    kernels (BLIS 0.9 auto-detection falls back to AVX2 "haswell" on many such CPUs).
-   nthreads: BLIS threads per GEMM call (<= 0: BLIS_NUM_THREADS, else OMP_NUM_THREADS, else 1).
+   nthreads: BLIS threads per GEMM call (<= 0: BLIS_NUM_THREADS, else OMP_NUM_THREADS, else the
+   number of cores in this process's affinity mask).
    Returns the active kernel set's name (e.g. "skx"). Idempotent. */
 const char *rt_gemm_setup(int nthreads);
 int rt_gemm_threads(void);

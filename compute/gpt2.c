@@ -245,6 +245,11 @@ rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets
         return rt_error(RT_ERR_ARG, "forward of %d x %d tokens: activations hold %d x %d", B, T,
                         m->B, m->T);
     int C = c->n_embd, F = c->n_inner, V = c->vocab_size, NH = c->n_head, N = B * T;
+    if (omp_get_max_threads() > m->scratch_threads)
+        return rt_error(RT_ERR_ARG,
+                        "forward with %d OpenMP threads: activations were allocated for %d "
+                        "(call rt_gpt2_alloc_acts after changing the thread count)",
+                        omp_get_max_threads(), m->scratch_threads);
     for (int i = 0; i < N; i++)
         if (ids[i] < 0 || ids[i] >= V)
             return rt_error(RT_ERR_ARG,
@@ -373,8 +378,11 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
     /* dwte already holds the LM head's contribution (written with acc), so embeddings add. If the
        head is frozen but wte is not, that cannot happen: they are one tensor. */
-    rt_embedding_backward(dwte, gview(m, IDX_WPE), pe > 0.0f ? m->dbtc : m->dres, m->ids, B, T, C,
-                          acc);
+    float *dwpe = gview(m, IDX_WPE);
+    rt_embedding_backward(dwte, dwpe, pe > 0.0f ? m->dbtc : m->dres, m->ids, B, T, C, acc);
+    /* Positions this micro-batch does not reach still get "overwritten" (with zeros). */
+    if (dwpe && !acc && T < c->n_positions)
+        memset(dwpe + (size_t)T * C, 0, (size_t)(c->n_positions - T) * C * sizeof(float));
 }
 
 void rt_gpt2_zero_grad(rt_gpt2 *m) {

@@ -82,7 +82,6 @@ typedef struct rt_gpt2 {
     int train;              /* dropout active */
     uint64_t seed;          /* dropout stream: (seed, step, micro) select the masks */
     uint64_t step, micro;
-    int frozen_below; /* blocks < frozen_below get no weight gradients (0 = none) */
 } rt_gpt2;
 
 /* The GPT-2 124M configuration (HF defaults). */

@@ -292,6 +292,7 @@ double rt_crossentropy_forward(float *losses, float *lse, const float *logits,
 #pragma omp critical
             if (badrow < 0 || r < badrow) badrow = r;
             losses[r] = 0.0f;
+            lse[r] = 0.0f;
             continue;
         }
         const float *x = logits + (size_t)r * V;
@@ -309,7 +310,7 @@ double rt_crossentropy_forward(float *losses, float *lse, const float *logits,
     double sum = 0.0;
     int n = 0;
     for (int r = 0; r < N; r++)
-        if (targets[r] != -100) {
+        if (targets[r] >= 0 && targets[r] < V) {
             sum += losses[r];
             n++;
         }
