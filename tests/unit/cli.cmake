@@ -1,0 +1,21 @@
+# End-to-end checks of the ringtune executable: exit code and output, through tests/expect.sh.
+set(RT_CLI $<TARGET_FILE:ringtune>)
+set(RT_EXPECT ${CMAKE_CURRENT_LIST_DIR}/../expect.sh)
+function(rt_cli_test name rc regex)
+  add_test(NAME ${name} COMMAND ${RT_EXPECT} ${rc} ${regex} ${RT_CLI} ${ARGN})
+  set_tests_properties(${name} PROPERTIES TIMEOUT 300)
+endfunction()
+
+rt_cli_test(cli_demo_short 0 "fine-tuned \\(after\\)"
+            demo --pretrain-steps 4 --finetune-steps 3 --out ${CMAKE_BINARY_DIR}/cli_demo)
+set_tests_properties(cli_demo_short PROPERTIES LABELS slow)
+rt_cli_test(cli_convert_fixture 0 "659520 parameters"
+            convert ${RT_FIXTURES_DIR}/gpt2_odd/hf ${CMAKE_BINARY_DIR}/cli_convert)
+rt_cli_test(cli_missing_model 1 "no_such_dir/config.json"
+            convert ${CMAKE_BINARY_DIR}/no_such_dir ${CMAKE_BINARY_DIR}/x)
+rt_cli_test(cli_unknown_option 2 "unknown option '--bogus'" eval --model x --data y --bogus 1)
+rt_cli_test(cli_bad_number 2 "--layers 'zero': expected an integer" init --out x --layers zero)
+rt_cli_test(cli_bad_tokens 1 "legal-val.txt: .* expected|outside the model's vocabulary"
+            eval --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --data ${CMAKE_SOURCE_DIR}/cli/demo/legal-val.u16)
+rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
+            generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2,3 --new 5)
