@@ -13,7 +13,7 @@ PKGS=(build-essential cmake pkg-config git
       libhdf5-openmpi-dev hdf5-tools
       libprotobuf-c-dev protobuf-c-compiler
       check libsubunit-dev
-      libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev
+      libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev libssl-dev
       clang-format)
 
 missing=()
