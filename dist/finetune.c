@@ -1,7 +1,7 @@
 /* Single-process fine-tuning loop and evaluation. */
 #include "finetune.h"
 #include "gemm.h"
-#include "rng.h"
+#include "sampler.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,35 +14,13 @@ static double now_s(void) {
 }
 
 size_t rt_windows_count(size_t n_tokens, int T) {
-    return n_tokens > (size_t)T ? (n_tokens - 1) / (size_t)T : 0;
-}
-
-/* A bijection of [0, n) from (seed, epoch): a Feistel network over the next power of two with
-   cycle walking, so no permutation array is stored and any index is O(1). */
-size_t rt_window_start(size_t n, int T, uint64_t seed, uint64_t epoch, size_t i) {
-    uint64_t bits = 2;
-    while ((1ull << bits) < n) bits++;
-    if (bits & 1) bits++;
-    uint64_t half = bits / 2, mask = (1ull << half) - 1, key = rt_rng_key(seed, epoch, 0, 0x5a);
-    uint64_t x = i;
-    do {
-        uint64_t l = x >> half, r = x & mask;
-        for (int round = 0; round < 4; round++) {
-            uint64_t f = rt_mix64(r ^ key ^ ((uint64_t)round << 56)) & mask;
-            uint64_t nl = r, nr = l ^ f;
-            l = nl;
-            r = nr;
-        }
-        x = (l << half) | r;
-    } while (x >= n);
-    return (size_t)x * (size_t)T;
+    return (size_t)rt_sampler_windows(n_tokens, T);
 }
 
 static void fill_batch(int32_t *ids, int32_t *tgt, rt_token_span d, int B, int T, size_t nwin,
                        uint64_t seed, size_t *cursor) {
     for (int b = 0; b < B; b++) {
-        size_t c = *cursor % nwin, epoch = *cursor / nwin;
-        size_t s = rt_window_start(nwin, T, seed, epoch, c);
+        size_t s = (size_t)rt_sampler_permute(nwin, seed, *cursor / nwin, *cursor % nwin) * T;
         for (int t = 0; t < T; t++) {
             ids[b * T + t] = d.tokens[s + t];
             tgt[b * T + t] = d.tokens[s + t + 1];

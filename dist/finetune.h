@@ -35,8 +35,6 @@ typedef struct {
 
 /* Number of packed windows of T+1 tokens in a span (stride T). */
 size_t rt_windows_count(size_t n_tokens, int T);
-/* Window w of epoch e in the seeded shuffled order: its starting token. */
-size_t rt_window_start(size_t n_windows, int T, uint64_t seed, uint64_t epoch, size_t i);
 
 /* Trains m in place on data (allocates AdamW state internally, freed on return).
    m must have activations for B x T. Returns RT_ERR_NUMERIC on a non-finite loss, naming the step.

@@ -1,0 +1,1 @@
+rt_unit_test(test_sampler ${CMAKE_CURRENT_LIST_DIR}/test_sampler.c LIBS rt_dist)
