@@ -10,8 +10,15 @@
 #include "gemm.h"
 #include "gpt2.h"
 #include "hf_gpt2.h"
-#include "tokfile.h"
+#include "corpus.h"
+#include "prep.h"
+#include <mpi.h>
 
+int rt_cmd_prep(int argc, char **argv); /* cmd_prep.c */
+
+#ifndef RT_TOKENIZER_DIR
+#define RT_TOKENIZER_DIR "cli/demo/tokenizers/gpt2"
+#endif
 #ifndef RT_DEMO_DIR
 #define RT_DEMO_DIR "cli/demo"
 #endif
@@ -22,29 +29,33 @@ static int fail(const char *what) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ringtune <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  demo [--out DIR] [--data DIR] [--pretrain-steps N] [--finetune-steps N]\n"
-            "      the embedded end-to-end example: a small GPT-2 is trained briefly on general\n"
-            "      English (Python tutorial), exported as a Hugging Face checkpoint, imported\n"
-            "      again and fine-tuned on legal text (software licences); prints before/after.\n"
-            "  finetune --model HF_DIR --train FILE.u16 --val FILE.u16 --out DIR [options]\n"
-            "      fine-tune a Hugging Face GPT-2 checkpoint on uint16 token files (one process)\n"
-            "      options: --steps N --batch B --seq T --accum A --lr X --min-lr X --warmup N\n"
-            "               --schedule constant|linear|cosine --weight-decay X --clip X\n"
-            "               --dropout 0|1 --seed N --threads N\n"
-            "  eval --model HF_DIR --data FILE.u16 [--batch B --seq T]\n"
-            "      validation loss and perplexity of a checkpoint on a token file\n"
-            "  convert SRC_DIR DST_DIR\n"
-            "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
-            "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
-            "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
-            "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
-            "      greedy/top-k continuation of token ids (a sanity check)\n"
-            "  info\n"
-            "      version, BLIS kernels and threads\n");
+    fprintf(
+        f, "usage: ringtune <command> [options]\n"
+           "\n"
+           "commands:\n"
+           "  demo [--out DIR] [--data DIR] [--pretrain-steps N] [--finetune-steps N]\n"
+           "      the embedded end-to-end example: a small GPT-2 is trained briefly on general\n"
+           "      English (Python tutorial), exported as a Hugging Face checkpoint, imported\n"
+           "      again and fine-tuned on legal text (software licences); prints before/after.\n"
+           "  prep --out FILE.h5 [options] INPUT...\n"
+           "      tokenize text/JSONL into an HDF5 corpus (under mpirun: on every rank);\n"
+           "      `ringtune prep --help` lists the options\n"
+           "  finetune --model HF_DIR --corpus FILE.h5 --out DIR [--val-corpus FILE.h5] [options]\n"
+           "      fine-tune a Hugging Face GPT-2 checkpoint on a corpus's train split, evaluating\n"
+           "      on its validation split (or --val-corpus's) before and after (one process)\n"
+           "      options: --steps N --batch B --seq T --accum A --lr X --min-lr X --warmup N\n"
+           "               --schedule constant|linear|cosine --weight-decay X --clip X\n"
+           "               --dropout 0|1 --seed N --threads N\n"
+           "  eval --model HF_DIR --corpus FILE.h5 [--split train|validation --batch B --seq T]\n"
+           "      loss and perplexity of a checkpoint on a corpus split (default validation)\n"
+           "  convert SRC_DIR DST_DIR\n"
+           "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
+           "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
+           "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
+           "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
+           "      greedy/top-k continuation of token ids (a sanity check)\n"
+           "  info\n"
+           "      version, BLIS kernels and threads\n");
 }
 
 /* --key value options: returns the value of key or NULL. */
@@ -222,21 +233,31 @@ static rt_finetune_opts make_opts(const train_args *a, const char *tag) {
     return o;
 }
 
-static int load_tokens(const char *path, const rt_gpt2 *m, rt_tokens *t) {
-    if (rt_tokens_read_u16(path, m->cfg.vocab_size, t) != RT_OK) {
-        fail(path);
-        return 0;
+/* Opens a corpus (serially) and checks it against the model; prints the error on failure. */
+static int open_corpus(const char *path, const rt_gpt2 *m, rt_corpus **out) {
+    if (rt_corpus_open(out, path, MPI_COMM_NULL) != RT_OK) return !fail("corpus");
+    if (rt_corpus_check_model(*out, m->cfg.vocab_size, NULL) != RT_OK) {
+        rt_corpus_close(out);
+        return !fail("corpus");
     }
     return 1;
 }
 
 static int cmd_eval(int argc, char **argv) {
-    static const char *const allowed[] = {"--model", "--data",    "--batch",
+    static const char *const allowed[] = {"--model", "--corpus",  "--split", "--batch",
                                           "--seq",   "--threads", NULL};
     if (!check_opts(argc, argv, allowed)) return 2;
-    const char *model = opt(argc, argv, "--model"), *data = opt(argc, argv, "--data");
-    if (!model || !data) {
-        fprintf(stderr, "ringtune eval: --model and --data are required\n");
+    const char *model = opt(argc, argv, "--model"), *path = opt(argc, argv, "--corpus"),
+               *split = opt(argc, argv, "--split");
+    if (!model || !path) {
+        fprintf(stderr, "ringtune eval: --model and --corpus are required\n");
+        return 2;
+    }
+    rt_corpus_split sp = RT_SPLIT_VALIDATION;
+    if (split && !strcmp(split, "train"))
+        sp = RT_SPLIT_TRAIN;
+    else if (split && strcmp(split, "validation") != 0) {
+        fprintf(stderr, "ringtune eval: --split '%s': expected train or validation\n", split);
         return 2;
     }
     setup_threads(argc, argv);
@@ -245,66 +266,70 @@ static int cmd_eval(int argc, char **argv) {
         !num_l(argc, argv, "--seq", 128, 1, 1 << 20, &T))
         return 2;
     rt_gpt2 *m;
-    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
-    rt_tokens tk = {0};
+    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
+    rt_corpus *c = NULL;
     int rc = 1;
     if (T > m->cfg.n_positions) T = m->cfg.n_positions;
-    if (load_tokens(data, m, &tk)) {
+    if (open_corpus(path, m, &c)) {
+        rt_corpus_source cs = {c, sp};
+        rt_token_source src = rt_token_source_corpus(&cs);
         double loss;
         size_t n;
         if (rt_gpt2_alloc_acts(m, (int)B, (int)T) != RT_OK ||
-            rt_evaluate(m, (rt_token_span){tk.ids, tk.n}, (int)B, (int)T, &loss, &n) != RT_OK) {
+            rt_evaluate(m, &src, (int)B, (int)T, &loss, &n) != RT_OK) {
             fail("eval");
         } else {
-            printf("%s on %s: loss %.4f, perplexity %.2f over %zu tokens\n", model, data, loss,
-                   exp(loss), n);
+            printf("%s on %s (%s): loss %.4f, perplexity %.2f over %zu tokens\n", model, path,
+                   rt_corpus_split_name(sp), loss, exp(loss), n);
             rc = 0;
         }
     }
-    rt_tokens_free(&tk);
+    rt_corpus_close(&c);
     rt_gpt2_destroy(&m);
     return rc;
 }
 
 static int cmd_finetune(int argc, char **argv) {
     static const char *const allowed[] = {
-        "--model", "--train",   "--val",  "--out",     "--steps",        "--batch",
-        "--seq",   "--accum",   "--lr",   "--min-lr",  "--warmup",       "--schedule",
-        "--clip",  "--dropout", "--seed", "--threads", "--weight-decay", NULL};
+        "--model", "--corpus",  "--val-corpus", "--out",     "--steps",        "--batch",
+        "--seq",   "--accum",   "--lr",         "--min-lr",  "--warmup",       "--schedule",
+        "--clip",  "--dropout", "--seed",       "--threads", "--weight-decay", NULL};
     if (!check_opts(argc, argv, allowed)) return 2;
-    const char *model = opt(argc, argv, "--model"), *train = opt(argc, argv, "--train"),
-               *val = opt(argc, argv, "--val"), *out = opt(argc, argv, "--out");
-    if (!model || !train || !val || !out) {
-        fprintf(stderr, "ringtune finetune: --model, --train, --val and --out are required\n");
+    const char *model = opt(argc, argv, "--model"), *train = opt(argc, argv, "--corpus"),
+               *val = opt(argc, argv, "--val-corpus"), *out = opt(argc, argv, "--out");
+    if (!model || !train || !out) {
+        fprintf(stderr, "ringtune finetune: --model, --corpus and --out are required\n");
         return 2;
     }
+    if (!val) val = train;
     setup_threads(argc, argv);
     train_args def = {100, 8, 128, 1, 10, 1234, 1, 5e-4, 5e-5, 0.1, 1.0, "cosine"}, a;
     if (!parse_train_args(argc, argv, &a, &def)) return 2;
     rt_gpt2 *m;
-    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
     if (a.T > m->cfg.n_positions) a.T = m->cfg.n_positions;
-    rt_tokens tr = {0}, va = {0};
+    rt_corpus *ct = NULL, *cv = NULL;
     int rc = 1;
-    if (!load_tokens(train, m, &tr) || !load_tokens(val, m, &va)) goto done;
+    if (!open_corpus(train, m, &ct) || !open_corpus(val, m, &cv)) goto done;
     if (rt_gpt2_alloc_acts(m, (int)a.B, (int)a.T) != RT_OK) {
         fail("finetune");
         goto done;
     }
+    rt_corpus_source cst = {ct, RT_SPLIT_TRAIN}, csv = {cv, RT_SPLIT_VALIDATION};
+    rt_token_source st = rt_token_source_corpus(&cst), sv = rt_token_source_corpus(&csv);
     double before, after;
-    rt_token_span vs = {va.ids, va.n};
-    if (rt_evaluate(m, vs, (int)a.B, (int)a.T, &before, NULL) != RT_OK) {
-        fail(val);
+    if (rt_evaluate(m, &sv, (int)a.B, (int)a.T, &before, NULL) != RT_OK) {
+        fail("evaluation");
         goto done;
     }
     rt_finetune_opts o = make_opts(&a, "finetune");
     rt_finetune_result res;
-    if (rt_finetune(m, (rt_token_span){tr.ids, tr.n}, &o, &res) != RT_OK) {
+    if (rt_finetune(m, &st, &o, &res) != RT_OK) {
         fail("finetune");
         goto done;
     }
-    if (rt_evaluate(m, vs, (int)a.B, (int)a.T, &after, NULL) != RT_OK) {
-        fail(val);
+    if (rt_evaluate(m, &sv, (int)a.B, (int)a.T, &after, NULL) != RT_OK) {
+        fail("evaluation");
         goto done;
     }
     printf("\n%-12s %10s %12s\n%-12s %10.4f %12.2f\n%-12s %10.4f %12.2f\n", "validation", "loss",
@@ -316,8 +341,8 @@ static int cmd_finetune(int argc, char **argv) {
     printf("exported the fine-tuned model to %s\n", out);
     rc = 0;
 done:
-    rt_tokens_free(&tr);
-    rt_tokens_free(&va);
+    rt_corpus_close(&ct);
+    rt_corpus_close(&cv);
     rt_gpt2_destroy(&m);
     return rc;
 }
@@ -375,8 +400,34 @@ static int cmd_generate(int argc, char **argv) {
     return rc;
 }
 
-/* The embedded default: pretrain a small base model on general text, export it, import it the
-   way a user's Hugging Face checkpoint is imported, fine-tune on the domain, print before/after. */
+/* prep of one demo text file into outdir/name.h5; documents are separated by delim lines. */
+static int demo_prep(const char *data, const char *name, const char *delim, const char *outdir,
+                     double val_ratio, char *path, size_t pathlen) {
+    char in[1024];
+    snprintf(in, sizeof in, "%s/%s.txt", data, name);
+    snprintf(path, pathlen, "%s/%s.h5", outdir, name);
+    const char *inputs[1] = {in};
+    rt_prep_opts o;
+    rt_prep_opts_default(&o);
+    o.tokenizer_dir = RT_TOKENIZER_DIR;
+    o.out = path;
+    o.delimiter = delim;
+    o.val_ratio = val_ratio;
+    o.overwrite = 1; /* the demo's own output */
+    o.command_line = "ringtune demo";
+    o.inputs = inputs;
+    o.n_inputs = 1;
+    rt_prep_result r;
+    if (rt_prep_run(&o, MPI_COMM_WORLD, &r) != RT_OK) return !fail("prep");
+    printf("prep %-12s -> %s: %llu documents, %llu train + %llu validation tokens\n", name, path,
+           (unsigned long long)r.n_documents, (unsigned long long)r.n_tokens[RT_SPLIT_TRAIN],
+           (unsigned long long)r.n_tokens[RT_SPLIT_VALIDATION]);
+    return 1;
+}
+
+/* The embedded default: tokenize the shipped texts with `prep`, pretrain a small base model on
+   general text, export it, import it the way a user's Hugging Face checkpoint is imported,
+   fine-tune on the domain, print before/after. */
 static int cmd_demo(int argc, char **argv) {
     static const char *const allowed[] = {
         "--out", "--data", "--pretrain-steps", "--finetune-steps", "--threads", NULL};
@@ -388,13 +439,22 @@ static int cmd_demo(int argc, char **argv) {
     if (!num_l(argc, argv, "--pretrain-steps", 300, 1, 1000000, &psteps) ||
         !num_l(argc, argv, "--finetune-steps", 150, 1, 1000000, &fsteps))
         return 2;
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size != 1) {
+        fprintf(stderr, "ringtune demo: runs on one process (started with %d ranks)\n", size);
+        return 2;
+    }
     setup_threads(argc, argv);
-    char p_general[1024], p_ltrain[1024], p_lval[1024], p_base[1024], p_ft[1024];
-    snprintf(p_general, sizeof p_general, "%s/general.u16", data);
-    snprintf(p_ltrain, sizeof p_ltrain, "%s/legal-train.u16", data);
-    snprintf(p_lval, sizeof p_lval, "%s/legal-val.u16", data);
+    if (rt_fs_mkdir_p(out) != RT_OK) return fail(out);
+    char p_general[1100], p_ltrain[1100], p_lval[1100], p_base[1100], p_ft[1100];
     snprintf(p_base, sizeof p_base, "%s/base", out);
     snprintf(p_ft, sizeof p_ft, "%s/finetuned", out);
+    /* general English: paragraphs, 10% held out; legal: whole licences, two held out */
+    if (!demo_prep(data, "general", "", out, 0.1, p_general, sizeof p_general) ||
+        !demo_prep(data, "legal-train", "<|endoftext|>", out, 0.0, p_ltrain, sizeof p_ltrain) ||
+        !demo_prep(data, "legal-val", "<|endoftext|>", out, 1.0, p_lval, sizeof p_lval))
+        return 1;
 
     rt_gpt2_config c;
     rt_gpt2_config_default(&c); /* the real GPT-2 vocabulary; a small body */
@@ -405,21 +465,19 @@ static int cmd_demo(int argc, char **argv) {
     c.n_head = 4;
     int B = 8, T = 64, rc = 1;
     rt_gpt2 *m = NULL;
-    rt_tokens gen = {0}, ltr = {0}, lva = {0};
+    rt_corpus *cg = NULL, *clt = NULL, *clv = NULL;
     if (rt_gpt2_create(&m, &c) != RT_OK) return fail("demo");
-    if (!load_tokens(p_general, m, &gen) || !load_tokens(p_ltrain, m, &ltr) ||
-        !load_tokens(p_lval, m, &lva))
+    if (!open_corpus(p_general, m, &cg) || !open_corpus(p_ltrain, m, &clt) ||
+        !open_corpus(p_lval, m, &clv))
         goto done;
-    /* General-English validation: the last 10% of the general corpus, never trained on. */
-    size_t gcut = gen.n - gen.n / 10;
-    rt_token_span gtrain = {gen.ids, gcut}, gval = {gen.ids + gcut, gen.n - gcut};
-    rt_token_span dtrain = {ltr.ids, ltr.n}, dval = {lva.ids, lva.n};
-    printf("ringtune demo: GPT-2 %d layers x %d, vocab %d (%zu parameters), BLIS '%s' x %d "
-           "threads\n",
+    rt_corpus_source sgt = {cg, RT_SPLIT_TRAIN}, sgv = {cg, RT_SPLIT_VALIDATION},
+                     sdt = {clt, RT_SPLIT_TRAIN}, sdv = {clv, RT_SPLIT_VALIDATION};
+    rt_token_source gtrain = rt_token_source_corpus(&sgt), gval = rt_token_source_corpus(&sgv),
+                    dtrain = rt_token_source_corpus(&sdt), dval = rt_token_source_corpus(&sdv);
+    printf("\nringtune demo: GPT-2 %d layers x %d, vocab %d (%zu parameters), BLIS '%s' x %d "
+           "threads\n\n",
            c.n_layer, c.n_embd, c.vocab_size, rt_gpt2_num_params(m), rt_gemm_setup(0),
            rt_gemm_threads());
-    printf("data: general %zu + %zu tokens, legal %zu train + %zu validation tokens\n\n", gtrain.n,
-           gval.n, dtrain.n, dval.n);
 
     /* 1. the base model a user would bring: brief pretraining on general English */
     rt_gpt2_init_weights(m, 1234);
@@ -427,7 +485,7 @@ static int cmd_demo(int argc, char **argv) {
     train_args pa = {psteps, B, T, 1, psteps / 10, 1, 1, 1e-3, 1e-4, 0.1, 1.0, "cosine"};
     rt_finetune_opts po = make_opts(&pa, "pretrain");
     rt_finetune_result pres;
-    if (rt_finetune(m, gtrain, &po, &pres) != RT_OK) goto fail_demo;
+    if (rt_finetune(m, &gtrain, &po, &pres) != RT_OK) goto fail_demo;
     if (rt_hf_gpt2_save(m, p_base) != RT_OK) goto fail_demo;
     rt_gpt2_destroy(&m);
     printf("base model exported to %s (Hugging Face format)\n\n", p_base);
@@ -436,15 +494,15 @@ static int cmd_demo(int argc, char **argv) {
     if (rt_hf_gpt2_load(p_base, &m) != RT_OK || rt_gpt2_alloc_acts(m, B, T) != RT_OK)
         goto fail_demo;
     double before_d, before_g, after_d, after_g;
-    if (rt_evaluate(m, dval, B, T, &before_d, NULL) != RT_OK ||
-        rt_evaluate(m, gval, B, T, &before_g, NULL) != RT_OK)
+    if (rt_evaluate(m, &dval, B, T, &before_d, NULL) != RT_OK ||
+        rt_evaluate(m, &gval, B, T, &before_g, NULL) != RT_OK)
         goto fail_demo;
     train_args fa = {fsteps, B, T, 2, fsteps / 10, 2, 1, 5e-4, 5e-5, 0.1, 1.0, "cosine"};
     rt_finetune_opts fo = make_opts(&fa, "finetune");
     rt_finetune_result fres;
-    if (rt_finetune(m, dtrain, &fo, &fres) != RT_OK) goto fail_demo;
-    if (rt_evaluate(m, dval, B, T, &after_d, NULL) != RT_OK ||
-        rt_evaluate(m, gval, B, T, &after_g, NULL) != RT_OK)
+    if (rt_finetune(m, &dtrain, &fo, &fres) != RT_OK) goto fail_demo;
+    if (rt_evaluate(m, &dval, B, T, &after_d, NULL) != RT_OK ||
+        rt_evaluate(m, &gval, B, T, &after_g, NULL) != RT_OK)
         goto fail_demo;
     if (rt_hf_gpt2_save(m, p_ft) != RT_OK) goto fail_demo;
 
@@ -461,9 +519,9 @@ static int cmd_demo(int argc, char **argv) {
 fail_demo:
     fail("demo");
 done:
-    rt_tokens_free(&gen);
-    rt_tokens_free(&ltr);
-    rt_tokens_free(&lva);
+    rt_corpus_close(&cg);
+    rt_corpus_close(&clt);
+    rt_corpus_close(&clv);
     rt_gpt2_destroy(&m);
     return rc;
 }
@@ -484,7 +542,14 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "finetune")) return cmd_finetune(n, a);
     if (!strcmp(cmd, "eval")) return cmd_eval(n, a);
     if (!strcmp(cmd, "generate")) return cmd_generate(n, a);
-    if (!strcmp(cmd, "demo")) return cmd_demo(n, a);
+    if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a); /* handles MPI itself */
+    if (!strcmp(cmd, "demo")) {
+        /* demo runs prep, which needs MPI (a singleton process without mpirun) */
+        MPI_Init(&argc, &argv);
+        int rc = cmd_demo(n, a);
+        MPI_Finalize();
+        return rc;
+    }
     fprintf(stderr, "ringtune: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

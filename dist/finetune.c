@@ -13,44 +13,63 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-size_t rt_windows_count(size_t n_tokens, int T) {
-    return (size_t)rt_sampler_windows(n_tokens, T);
+static rt_status span_read(void *ctx, uint64_t start, size_t count, int32_t *dst) {
+    const rt_token_span *sp = ctx;
+    if (start + count > sp->n)
+        return rt_error(RT_ERR_ARG, "tokens [%llu, %llu) outside the %zu-token span",
+                        (unsigned long long)start, (unsigned long long)(start + count), sp->n);
+    for (size_t i = 0; i < count; i++) dst[i] = sp->tokens[start + i];
+    return RT_OK;
 }
 
-static void fill_batch(int32_t *ids, int32_t *tgt, rt_token_span d, int B, int T, size_t nwin,
-                       uint64_t seed, size_t *cursor) {
-    for (int b = 0; b < B; b++) {
-        size_t s = (size_t)rt_sampler_permute(nwin, seed, *cursor / nwin, *cursor % nwin) * T;
-        for (int t = 0; t < T; t++) {
-            ids[b * T + t] = d.tokens[s + t];
-            tgt[b * T + t] = d.tokens[s + t + 1];
-        }
-        (*cursor)++;
-    }
+rt_token_source rt_token_source_span(const rt_token_span *span) {
+    rt_token_source s = {span->n, span_read, (void *)span};
+    return s;
 }
 
-rt_status rt_finetune(rt_gpt2 *m, rt_token_span data, const rt_finetune_opts *o,
+static rt_status corpus_read(void *ctx, uint64_t start, size_t count, int32_t *dst) {
+    const rt_corpus_source *cs = ctx;
+    return rt_corpus_read_tokens(cs->corpus, cs->split, start, count, dst);
+}
+
+rt_token_source rt_token_source_corpus(const rt_corpus_source *cs) {
+    rt_token_source s = {rt_corpus_n_tokens(cs->corpus, cs->split), corpus_read, (void *)cs};
+    return s;
+}
+
+/* Reads window w (T+1 tokens from w*T) and splits it into ids and next-token targets. */
+static rt_status read_window(const rt_token_source *d, uint64_t w, int T, int32_t *buf,
+                             int32_t *ids, int32_t *tgt) {
+    RT_CALL(d->read(d->ctx, w * (uint64_t)T, (size_t)T + 1, buf));
+    memcpy(ids, buf, sizeof(int32_t) * T);
+    memcpy(tgt, buf + 1, sizeof(int32_t) * T);
+    return RT_OK;
+}
+
+rt_status rt_finetune(rt_gpt2 *m, const rt_token_source *data, const rt_finetune_opts *o,
                       rt_finetune_result *res) {
     int B = o->B, T = o->T, A = o->grad_accum > 0 ? o->grad_accum : 1;
-    size_t nwin = rt_windows_count(data.n, T);
+    uint64_t nwin = rt_sampler_windows(data->n_tokens, T);
     if (nwin == 0)
-        return rt_error(RT_ERR_ARG, "training data holds %zu tokens: need more than T = %d", data.n,
-                        T);
+        return rt_error(RT_ERR_ARG, "training data holds %llu tokens: need more than T = %d",
+                        (unsigned long long)data->n_tokens, T);
     if (B > m->B || T > m->T)
         return rt_error(RT_ERR_ARG, "micro-batch %dx%d exceeds the allocated %dx%d", B, T, m->B,
                         m->T);
     size_t P = m->params.total;
     float *mom = rt_alloc_floats(P), *var = rt_alloc_floats(P);
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *tgt = malloc(sizeof(int32_t) * B * T);
-    if (!mom || !var || !ids || !tgt) {
+    int32_t *buf = malloc(sizeof(int32_t) * (T + 1));
+    if (!mom || !var || !ids || !tgt || !buf) {
         rt_free_floats(&mom);
         rt_free_floats(&var);
         free(ids);
         free(tgt);
+        free(buf);
         return rt_error(RT_ERR_MEMORY, "out of memory for optimizer state");
     }
     rt_status st = RT_OK;
-    size_t cursor = 0;
+    uint64_t cursor = 0;
     double t0 = now_s(), ntok = 0;
     memset(res, 0, sizeof *res);
     m->seed = o->seed;
@@ -63,7 +82,11 @@ rt_status rt_finetune(rt_gpt2 *m, rt_token_span data, const rt_finetune_opts *o,
         float scale = 1.0f / (float)((size_t)A * B * T);
         double loss = 0.0;
         for (int a = 0; a < A; a++) {
-            fill_batch(ids, tgt, data, B, T, nwin, o->seed, &cursor);
+            for (int b = 0; b < B; b++, cursor++) {
+                uint64_t w = rt_sampler_permute(nwin, o->seed, cursor / nwin, cursor % nwin);
+                st = read_window(data, w, T, buf, ids + b * T, tgt + b * T);
+                if (st != RT_OK) goto done;
+            }
             m->micro = (uint64_t)a;
             double ls;
             st = rt_gpt2_forward(m, ids, tgt, B, T, &ls);
@@ -102,19 +125,22 @@ done:
     rt_free_floats(&var);
     free(ids);
     free(tgt);
+    free(buf);
     return st;
 }
 
-rt_status rt_evaluate(rt_gpt2 *m, rt_token_span data, int B, int T, double *mean_loss,
+rt_status rt_evaluate(rt_gpt2 *m, const rt_token_source *data, int B, int T, double *mean_loss,
                       size_t *n_tokens) {
-    size_t nwin = rt_windows_count(data.n, T);
+    size_t nwin = (size_t)rt_sampler_windows(data->n_tokens, T);
     if (nwin == 0)
-        return rt_error(RT_ERR_ARG, "evaluation data holds %zu tokens: need more than T = %d",
-                        data.n, T);
+        return rt_error(RT_ERR_ARG, "evaluation data holds %llu tokens: need more than T = %d",
+                        (unsigned long long)data->n_tokens, T);
     int32_t *ids = malloc(sizeof(int32_t) * B * T), *tgt = malloc(sizeof(int32_t) * B * T);
-    if (!ids || !tgt) {
+    int32_t *buf = malloc(sizeof(int32_t) * (T + 1));
+    if (!ids || !tgt || !buf) {
         free(ids);
         free(tgt);
+        free(buf);
         return rt_error(RT_ERR_MEMORY, "out of memory");
     }
     int train = m->train;
@@ -124,12 +150,9 @@ rt_status rt_evaluate(rt_gpt2 *m, rt_token_span data, int B, int T, double *mean
     rt_status st = RT_OK;
     for (size_t w = 0; w < nwin; w += B) {
         int nb = (int)(nwin - w < (size_t)B ? nwin - w : (size_t)B);
-        for (int b = 0; b < nb; b++)
-            for (int t = 0; t < T; t++) {
-                size_t s = (w + b) * T + t;
-                ids[b * T + t] = data.tokens[s];
-                tgt[b * T + t] = data.tokens[s + 1];
-            }
+        for (int b = 0; b < nb && st == RT_OK; b++)
+            st = read_window(data, w + b, T, buf, ids + b * T, tgt + b * T);
+        if (st != RT_OK) break;
         double ls;
         st = rt_gpt2_forward(m, ids, tgt, nb, T, &ls);
         if (st != RT_OK) break;
@@ -139,6 +162,7 @@ rt_status rt_evaluate(rt_gpt2 *m, rt_token_span data, int B, int T, double *mean
     m->train = train;
     free(ids);
     free(tgt);
+    free(buf);
     if (st == RT_OK) {
         *mean_loss = count ? sum / count : 0.0;
         if (n_tokens) *n_tokens = count;

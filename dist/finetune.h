@@ -4,6 +4,7 @@
 #pragma once
 #include <stdint.h>
 #include <stdio.h>
+#include "corpus.h"
 #include "gpt2.h"
 #include "optim.h"
 
@@ -11,6 +12,25 @@ typedef struct {
     const uint16_t *tokens; /* borrowed */
     size_t n;
 } rt_token_span;
+
+/* Where training and evaluation windows come from: an in-memory span or a split of an HDF5
+   corpus (read window by window through hyperslabs, never held whole). */
+typedef struct {
+    uint64_t n_tokens;
+    /* Reads tokens [start, start + count) into dst. */
+    rt_status (*read)(void *ctx, uint64_t start, size_t count, int32_t *dst);
+    void *ctx;
+} rt_token_source;
+
+/* A source over an in-memory span; span must outlive the source. */
+rt_token_source rt_token_source_span(const rt_token_span *span);
+
+/* A source over one split of an HDF5 corpus; cs (and its corpus) must outlive the source. */
+typedef struct {
+    rt_corpus *corpus;
+    rt_corpus_split split;
+} rt_corpus_source;
+rt_token_source rt_token_source_corpus(const rt_corpus_source *cs);
 
 typedef struct {
     int B, T;       /* micro-batch */
@@ -33,14 +53,11 @@ typedef struct {
     long steps;
 } rt_finetune_result;
 
-/* Number of packed windows of T+1 tokens in a span (stride T). */
-size_t rt_windows_count(size_t n_tokens, int T);
-
 /* Trains m in place on data (allocates AdamW state internally, freed on return).
    m must have activations for B x T. Returns RT_ERR_NUMERIC on a non-finite loss, naming the step.
  */
-rt_status rt_finetune(rt_gpt2 *m, rt_token_span data, const rt_finetune_opts *o,
+rt_status rt_finetune(rt_gpt2 *m, const rt_token_source *data, const rt_finetune_opts *o,
                       rt_finetune_result *res);
 /* Mean token loss over every full window of the span (no dropout); *n_tokens counted. */
-rt_status rt_evaluate(rt_gpt2 *m, rt_token_span data, int B, int T, double *mean_loss,
+rt_status rt_evaluate(rt_gpt2 *m, const rt_token_source *data, int B, int T, double *mean_loss,
                       size_t *n_tokens);

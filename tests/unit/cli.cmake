@@ -8,14 +8,19 @@ endfunction()
 
 rt_cli_test(cli_demo_short 0 "fine-tuned \\(after\\)"
             demo --pretrain-steps 4 --finetune-steps 3 --out ${CMAKE_BINARY_DIR}/cli_demo)
-set_tests_properties(cli_demo_short PROPERTIES LABELS slow)
+set_tests_properties(cli_demo_short PROPERTIES LABELS slow FIXTURES_SETUP demo_corpus)
 rt_cli_test(cli_convert_fixture 0 "659520 parameters"
             convert ${RT_FIXTURES_DIR}/gpt2_odd/hf ${CMAKE_BINARY_DIR}/cli_convert)
 rt_cli_test(cli_missing_model 1 "no_such_dir/config.json"
             convert ${CMAKE_BINARY_DIR}/no_such_dir ${CMAKE_BINARY_DIR}/x)
-rt_cli_test(cli_unknown_option 2 "unknown option '--bogus'" eval --model x --data y --bogus 1)
+rt_cli_test(cli_unknown_option 2 "unknown option '--bogus'" eval --model x --corpus y --bogus 1)
 rt_cli_test(cli_bad_number 2 "--layers 'zero': expected an integer" init --out x --layers zero)
-rt_cli_test(cli_bad_tokens 1 "legal-val.txt: .* expected|outside the model's vocabulary"
-            eval --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --data ${CMAKE_SOURCE_DIR}/cli/demo/legal-val.u16)
+# a corpus made with the 50257-token GPT-2 vocabulary does not fit a 512-token model
+rt_cli_test(cli_vocab_mismatch 1 "vocab.*50257.*512|512.*50257"
+            eval --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --corpus ${CMAKE_BINARY_DIR}/cli_demo/legal-val.h5)
+set_tests_properties(cli_vocab_mismatch PROPERTIES FIXTURES_REQUIRED demo_corpus)
+rt_cli_test(cli_eval_demo 0 "perplexity"
+            eval --model ${CMAKE_BINARY_DIR}/cli_demo/finetuned --corpus ${CMAKE_BINARY_DIR}/cli_demo/legal-val.h5)
+set_tests_properties(cli_eval_demo PROPERTIES FIXTURES_REQUIRED demo_corpus)
 rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
             generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2,3 --new 5)

@@ -1,0 +1,283 @@
+/* `ringtune prep`: argument parsing for dist/prep.h. Handles MPI_Init/MPI_Finalize itself (unless
+   MPI is already initialised), so `mpirun -n 4 ringtune prep ...` and a plain `ringtune prep ...`
+   both work. Every rank parses the same argv and so reaches the same decision without talking. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <mpi.h>
+#include "corpus.h"
+#include "prep.h"
+
+int rt_cmd_prep(int argc, char **argv);
+
+static void prep_usage(FILE *f) {
+    fprintf(f,
+            "usage: ringtune prep --tokenizer DIR --out FILE [options] INPUT...\n"
+            "  Tokenizes text or JSONL into one HDF5 corpus for `ringtune train`. Run it under\n"
+            "  mpirun/srun to tokenize on several ranks; the output is the same for any count.\n"
+            "  INPUT: files, directories (walked recursively, hidden entries skipped) or glob\n"
+            "  patterns (quote them); all files are sorted by path.\n"
+            "options:\n"
+            "  --tokenizer DIR          directory with vocab.json and merges.txt%s%s%s\n"
+            "  --out FILE               the corpus to write (HDF5)\n"
+            "  --format text|jsonl      input format (default text)\n"
+            "  --delimiter STR          text: a line equal to STR separates documents\n"
+            "                           (default: one document per file; '' = blank lines)\n"
+            "  --text-field NAME        jsonl: the string field with the text (default text)\n"
+            "  --val-ratio X            fraction of documents held out for validation (0.05)\n"
+            "  --split-seed N           seed of the train/validation assignment (1234)\n"
+            "  --overwrite              replace FILE if it exists\n"
+            "  --skip-bad-json          skip and count malformed JSONL lines instead of failing\n"
+            "  --replace-invalid-utf8   replace invalid UTF-8 by U+FFFD instead of failing\n"
+            "  --allow-special          \"<|endoftext|>\" in the text becomes the eos token\n"
+            "  --round-mb N             input MB dealt to the ranks per round (32; memory use\n"
+            "                           is a few times this)\n"
+            "  --quiet                  no progress lines\n",
+#ifdef RT_TOKENIZER_DIR
+            " (default ", RT_TOKENIZER_DIR, ")"
+#else
+            "", "", ""
+#endif
+    );
+}
+
+/* The command line as a shell would take it back, for the corpus's command_line attribute. */
+static char *join_command(int argc, char **argv) {
+    size_t n = 32;
+    for (int i = 0; i < argc; i++) n += 4 * strlen(argv[i]) + 3;
+    char *s = malloc(n), *q = s;
+    if (!s) return NULL;
+    q = stpcpy(q, "ringtune prep");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        *q++ = ' ';
+        int plain = *a != 0;
+        for (const char *c = a; *c && plain; c++)
+            plain =
+                strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,+-@%",
+                       *c) != NULL;
+        if (plain) {
+            q = stpcpy(q, a);
+            continue;
+        }
+        *q++ = '\'';
+        for (const char *c = a; *c; c++) {
+            if (*c == '\'')
+                q = stpcpy(q, "'\\''");
+            else
+                *q++ = *c;
+        }
+        *q++ = '\'';
+    }
+    *q = 0;
+    return s;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Parses argv into o (inputs point into argv). Returns 0 on success, 2 on a usage error (printed
+   when loud), -1 for --help. */
+static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, int loud) {
+    int format_given = 0, n_in = 0, quiet = 0, only_inputs = 0;
+    o->progress = stderr;
+#ifdef RT_TOKENIZER_DIR
+    o->tokenizer_dir = RT_TOKENIZER_DIR;
+#endif
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_inputs || a[0] != '-' || !strcmp(a, "-")) {
+            inputs[n_in++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_inputs = 1;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return -1;
+        if (!strcmp(a, "--overwrite")) {
+            o->overwrite = 1;
+            continue;
+        }
+        if (!strcmp(a, "--skip-bad-json")) {
+            o->skip_bad_json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--replace-invalid-utf8")) {
+            o->replace_invalid_utf8 = 1;
+            continue;
+        }
+        if (!strcmp(a, "--allow-special")) {
+            o->allow_special = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        static const char *const valued[] = {"--tokenizer",  "--out",        "--format",
+                                             "--delimiter",  "--text-field", "--val-ratio",
+                                             "--split-seed", "--round-mb",   NULL};
+        int known = 0;
+        for (const char *const *v = valued; *v && !known; v++) known = !strcmp(*v, a);
+        if (!known) {
+            if (loud) fprintf(stderr, "ringtune prep: unknown option '%s'\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            if (loud) fprintf(stderr, "ringtune prep: option '%s' needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--tokenizer")) {
+            o->tokenizer_dir = v;
+        } else if (!strcmp(a, "--out")) {
+            o->out = v;
+        } else if (!strcmp(a, "--format")) {
+            format_given = 1;
+            if (!strcmp(v, "text"))
+                o->format = RT_PREP_TEXT;
+            else if (!strcmp(v, "jsonl"))
+                o->format = RT_PREP_JSONL;
+            else {
+                if (loud)
+                    fprintf(stderr, "ringtune prep: --format '%s': expected text or jsonl\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--delimiter")) {
+            o->delimiter = v;
+        } else if (!strcmp(a, "--text-field")) {
+            o->text_field = v;
+        } else if (!strcmp(a, "--val-ratio")) {
+            double x = strtod(v, &end);
+            if (end == v || *end || !(x >= 0 && x <= 1)) {
+                if (loud)
+                    fprintf(stderr,
+                            "ringtune prep: --val-ratio '%s': expected a number in [0, 1]\n", v);
+                return 2;
+            }
+            o->val_ratio = x;
+        } else if (!strcmp(a, "--split-seed")) {
+            errno = 0;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (errno || end == v || *end || *v == '-' || x > (unsigned long long)INT64_MAX) {
+                if (loud)
+                    fprintf(stderr,
+                            "ringtune prep: --split-seed '%s': expected an integer in [0, 2^63)\n",
+                            v);
+                return 2;
+            }
+            o->split_seed = x;
+        } else { /* --round-mb */
+            errno = 0;
+            long x = strtol(v, &end, 10);
+            if (errno || end == v || *end || x < 1 || x > 1024) {
+                if (loud)
+                    fprintf(stderr,
+                            "ringtune prep: --round-mb '%s': expected an integer in [1, 1024]\n",
+                            v);
+                return 2;
+            }
+            o->round_bytes = (size_t)x << 20;
+        }
+    }
+    if (quiet) o->progress = NULL;
+    const char *problem = NULL;
+    if (!o->tokenizer_dir)
+        problem = "--tokenizer DIR is required (the directory with vocab.json and merges.txt)";
+    else if (!o->out)
+        problem = "--out FILE is required";
+    else if (n_in == 0)
+        problem = "no INPUT files given";
+    else if (o->delimiter && o->format != RT_PREP_TEXT)
+        problem = "--delimiter applies to --format text only";
+    else if (o->text_field && strcmp(o->text_field, "text") != 0 && o->format != RT_PREP_JSONL)
+        problem = "--text-field applies to --format jsonl only";
+    if (problem) {
+        if (loud) fprintf(stderr, "ringtune prep: %s (see ringtune prep --help)\n", problem);
+        return 2;
+    }
+    if (!format_given)
+        for (int i = 0; i < n_in; i++)
+            if (ends_with(inputs[i], ".jsonl") || ends_with(inputs[i], ".json")) {
+                if (loud)
+                    fprintf(stderr,
+                            "ringtune prep: input '%s' looks like JSONL; pass --format jsonl (or "
+                            "--format text to tokenize it as plain text)\n",
+                            inputs[i]);
+                return 2;
+            }
+    o->inputs = inputs;
+    o->n_inputs = n_in;
+    return 0;
+}
+
+int rt_cmd_prep(int argc, char **argv) {
+    int inited = 0, finalized = 0, own = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (finalized) {
+        fprintf(stderr, "ringtune prep: MPI was already finalized in this process\n");
+        return 1;
+    }
+    if (!inited) {
+        int provided;
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "ringtune prep: MPI_Init_thread failed\n");
+            return 1;
+        }
+        own = 1;
+    }
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+
+    rt_prep_opts o;
+    rt_prep_opts_default(&o);
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    char *cmd = join_command(argc, argv);
+    int rc = inputs && cmd ? parse(argc, argv, &o, inputs, rank == 0) : 1;
+    if (rc == 1 && rank == 0) fprintf(stderr, "ringtune prep: out of memory\n");
+    if (rc == -1) {
+        if (rank == 0) prep_usage(stdout);
+        rc = 0;
+    } else if (rc == 0) {
+        o.command_line = cmd;
+        if (rank != 0) o.progress = NULL;
+        rt_prep_result r;
+        rt_status st = rt_prep_run(&o, MPI_COMM_WORLD, &r);
+        if (st != RT_OK) {
+            if (rank == 0) fprintf(stderr, "ringtune prep: %s\n", rt_error_message());
+            rc = 1;
+        } else if (rank == 0) {
+            double mb = r.bytes_in / 1e6;
+            printf("ringtune prep: wrote %s: %llu documents, %llu tokens (uint%d) from %llu files, "
+                   "%.1f MB\n",
+                   o.out, (unsigned long long)r.n_documents,
+                   (unsigned long long)(r.n_tokens[0] + r.n_tokens[1]), 8 * r.token_bytes,
+                   (unsigned long long)r.n_files, mb);
+            printf("  train: %llu documents, %llu tokens; validation: %llu documents, %llu "
+                   "tokens\n",
+                   (unsigned long long)r.n_docs[RT_SPLIT_TRAIN],
+                   (unsigned long long)r.n_tokens[RT_SPLIT_TRAIN],
+                   (unsigned long long)r.n_docs[RT_SPLIT_VALIDATION],
+                   (unsigned long long)r.n_tokens[RT_SPLIT_VALIDATION]);
+            printf("  skipped: %llu empty documents, %llu malformed JSON lines; %llu invalid "
+                   "UTF-8 sequences replaced\n",
+                   (unsigned long long)r.n_skipped_empty, (unsigned long long)r.n_skipped_bad_json,
+                   (unsigned long long)r.n_replaced_utf8);
+            printf("  %.1f MB in %.2f s = %.2f MB/s on %d rank%s (setup %.2f s, reading %.2f s, "
+                   "tokenizing %.2f s, writing %.2f s)\n",
+                   mb, r.seconds, r.seconds > 0 ? mb / r.seconds : 0.0, r.n_ranks,
+                   r.n_ranks == 1 ? "" : "s", r.t_setup, r.t_read, r.t_tokenize, r.t_write);
+            fflush(stdout);
+        }
+    }
+    free(inputs);
+    free(cmd);
+    if (own) MPI_Finalize();
+    return rc;
+}

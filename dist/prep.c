@@ -1,0 +1,994 @@
+/* `ringtune prep` coordination: input expansion and streaming on rank 0, byte-balanced rounds of
+   documents dealt to the ranks, tokenization on every rank, and the ids gathered back to rank 0,
+   which appends them in input order with the serial corpus writer (io/corpus.h).
+
+   Why rank 0 writes serially instead of every rank writing its block with parallel HDF5: the
+   datasets carry the fletcher32 filter, and HDF5 1.10.8 refuses independent writes to filtered
+   datasets ("Can't perform independent write with filters in pipeline"); collective filtered
+   writes work, but an HDF5 failure inside a collective call on one rank leaves the others waiting
+   inside HDF5 where no status agreement can reach them. Tokenizing runs at a few MB/s per rank,
+   the ids are ~0.6 bytes per input byte, and rank 0 writes them at hundreds of MB/s, so the
+   serial writer costs well under 1% while giving a file that is byte-for-byte the same for any
+   rank count, plain POSIX I/O that works on NFS, and errors that stay local to rank 0. */
+#include "prep.h"
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "bpe.h"
+#include "corpus.h"
+#include "fsutil.h"
+
+#define DOC_MAX ((size_t)1 << 30)       /* largest single document (bytes) */
+#define ROUND_MAX ((size_t)1 << 30)     /* largest round_bytes */
+#define ROUND_RECORDS ((size_t)1 << 20) /* at most this many records per round */
+#define MSG_MAX ((size_t)1 << 30)       /* largest single MPI message (bytes) */
+#define REC_WEIGHT 64                   /* per-record cost added to its bytes when balancing */
+enum { TAG_META = 101, TAG_BYTES, TAG_NTOK, TAG_TOKENS };
+
+void rt_prep_opts_default(rt_prep_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->format = RT_PREP_TEXT;
+    o->text_field = "text";
+    o->val_ratio = 0.05;
+    o->split_seed = 1234;
+    o->round_bytes = (size_t)32 << 20;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    uint64_t z = x + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+int rt_prep_is_validation(uint64_t seed, uint64_t doc_index, double val_ratio) {
+    uint64_t h = splitmix64(splitmix64(seed) ^ doc_index);
+    return (double)(h >> 11) * 0x1.0p-53 < val_ratio;
+}
+
+/* ---- growable arrays ---------------------------------------------------------------------- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 1;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} strvec;
+
+static rt_status strvec_push(strvec *s, const char *x) {
+    char *d = strdup(x);
+    if (!d || !grow((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v)) {
+        free(d);
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory listing inputs");
+    }
+    s->v[s->n++] = d;
+    return RT_OK;
+}
+
+static void strvec_free(strvec *s) {
+    for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- MPI helpers (errors in MPI itself abort the job: the communicator keeps
+        MPI_ERRORS_ARE_FATAL) ------------------------------------------------------------------ */
+
+/* Same status on every rank; on failure every rank gets the lowest failing rank's message (the
+   earliest in input order, since ranks hold consecutive documents). */
+static rt_status agree(MPI_Comm comm, rt_status st) {
+    int rank, mine, first;
+    MPI_Comm_rank(comm, &rank);
+    mine = st != RT_OK ? rank : INT_MAX;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == INT_MAX) return RT_OK;
+    int code = (int)st;
+    char msg[4096];
+    if (rank == first) snprintf(msg, sizeof msg, "%s", rt_error_message());
+    MPI_Bcast(&code, 1, MPI_INT, first, comm);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
+    if (rank != first) rt_error((rt_status)code, "%s", msg);
+    return (rt_status)code;
+}
+
+static void send_bytes(const void *buf, size_t n, int dest, int tag, MPI_Comm comm) {
+    const char *p = buf;
+    do {
+        size_t k = n < MSG_MAX ? n : MSG_MAX;
+        MPI_Send(p, (int)k, MPI_BYTE, dest, tag, comm);
+        p += k;
+        n -= k;
+    } while (n > 0);
+}
+
+static void recv_bytes(void *buf, size_t n, int src, int tag, MPI_Comm comm) {
+    char *p = buf;
+    do {
+        size_t k = n < MSG_MAX ? n : MSG_MAX;
+        MPI_Recv(p, (int)k, MPI_BYTE, src, tag, comm, MPI_STATUS_IGNORE);
+        p += k;
+        n -= k;
+    } while (n > 0);
+}
+
+/* ---- input expansion (rank 0) ------------------------------------------------------------- */
+
+static rt_status walk_dir(strvec *files, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return rt_error(RT_ERR_IO, "cannot read input directory %s: %s", dir, strerror(errno));
+    rt_status st = RT_OK;
+    struct dirent *e;
+    while (st == RT_OK && (errno = 0, e = readdir(d))) {
+        if (e->d_name[0] == '.') continue; /* hidden files, "." and ".." */
+        char *p = rt_fs_join(dir, e->d_name);
+        struct stat sb;
+        if (!p) {
+            st = rt_error(RT_ERR_MEMORY, "prep: out of memory listing %s", dir);
+        } else if (lstat(p, &sb) != 0) {
+            st = rt_error(RT_ERR_IO, "cannot read input %s: %s", p, strerror(errno));
+        } else if (S_ISDIR(sb.st_mode)) {
+            st = walk_dir(files, p);
+        } else if (S_ISREG(sb.st_mode) ||
+                   (S_ISLNK(sb.st_mode) && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))) {
+            st = strvec_push(files, p); /* symlinked directories are not followed (cycles) */
+        }
+        free(p);
+    }
+    if (st == RT_OK && errno != 0)
+        st = rt_error(RT_ERR_IO, "cannot read input directory %s: %s", dir, strerror(errno));
+    closedir(d);
+    return st;
+}
+
+static rt_status add_input(strvec *files, const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return rt_error(RT_ERR_IO, "cannot read input %s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return walk_dir(files, path);
+    if (!S_ISREG(sb.st_mode))
+        return rt_error(RT_ERR_IO, "input %s is not a regular file or directory", path);
+    return strvec_push(files, path);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Files of all inputs (directories walked, globs expanded), sorted by path, duplicates removed,
+   each checked to be readable; sizes[i] gets file i's size. */
+static rt_status expand_inputs(const rt_prep_opts *o, strvec *files, uint64_t **sizes) {
+    *sizes = NULL;
+    if (o->n_inputs <= 0) return rt_error(RT_ERR_ARG, "prep: no input files given");
+    for (int i = 0; i < o->n_inputs; i++) {
+        const char *in = o->inputs[i];
+        struct stat sb;
+        if (stat(in, &sb) != 0 && errno == ENOENT && strpbrk(in, "*?[")) {
+            glob_t g;
+            int r = glob(in, 0, NULL, &g);
+            if (r == GLOB_NOMATCH) return rt_error(RT_ERR_IO, "no input files match '%s'", in);
+            if (r != 0) {
+                globfree(&g);
+                return rt_error(RT_ERR_IO, "cannot expand input pattern '%s'", in);
+            }
+            rt_status st = RT_OK;
+            for (size_t k = 0; k < g.gl_pathc && st == RT_OK; k++)
+                st = add_input(files, g.gl_pathv[k]);
+            globfree(&g);
+            RT_CALL(st);
+        } else {
+            RT_CALL(add_input(files, in));
+        }
+    }
+    if (files->n == 0) return rt_error(RT_ERR_IO, "no input files found in the given inputs");
+    qsort(files->v, files->n, sizeof *files->v, cmp_str);
+    size_t m = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        if (m > 0 && !strcmp(files->v[m - 1], files->v[i]))
+            free(files->v[i]);
+        else
+            files->v[m++] = files->v[i];
+    }
+    files->n = m;
+    *sizes = calloc(files->n, sizeof **sizes);
+    if (!*sizes) return rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    struct stat ob;
+    int out_exists = stat(o->out, &ob) == 0;
+    for (size_t i = 0; i < files->n; i++) {
+        FILE *f = fopen(files->v[i], "rb");
+        struct stat sb;
+        if (!f || fstat(fileno(f), &sb) != 0) {
+            rt_status st =
+                rt_error(RT_ERR_IO, "cannot read input %s: %s", files->v[i], strerror(errno));
+            if (f) fclose(f);
+            return st;
+        }
+        fclose(f);
+        if (out_exists && sb.st_dev == ob.st_dev && sb.st_ino == ob.st_ino)
+            return rt_error(RT_ERR_ARG, "output %s is also an input", o->out);
+        (*sizes)[i] = (uint64_t)sb.st_size;
+    }
+    return RT_OK;
+}
+
+/* ---- streaming records (rank 0) ----------------------------------------------------------- */
+
+/* One record: a whole document (text) or one JSON line (jsonl), with where it came from. */
+typedef struct {
+    int64_t len;  /* bytes */
+    int64_t file; /* index into the sorted file list */
+    int64_t line; /* 1-based line of its first byte */
+    int64_t off;  /* byte offset of its first byte in the file */
+} recmeta;
+
+typedef struct {
+    char *bytes; /* records' bytes, concatenated */
+    size_t n, cap;
+    recmeta *m;
+    size_t nm, capm;
+} round_buf;
+
+typedef struct {
+    const rt_prep_opts *o;
+    const strvec *files;
+    const uint64_t *sizes;
+    size_t fi;     /* current file */
+    FILE *f;       /* open current file, or NULL */
+    int64_t line;  /* line number of the next unread line */
+    int64_t off;   /* byte offset of the next unread byte */
+    uint64_t done; /* bytes of files finished before fi */
+    char *lbuf;
+    size_t lcap;
+} reader;
+
+static rt_status rb_append(round_buf *rb, const char *p, size_t n) {
+    if (!grow((void **)&rb->bytes, &rb->cap, rb->n + n + 1, 1))
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory for a round of %zu bytes", rb->n + n);
+    memcpy(rb->bytes + rb->n, p, n);
+    rb->n += n;
+    return RT_OK;
+}
+
+static rt_status rb_record(round_buf *rb, const recmeta *m) {
+    if (!grow((void **)&rb->m, &rb->capm, rb->nm + 1, sizeof *rb->m))
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    rb->m[rb->nm++] = *m;
+    return RT_OK;
+}
+
+static int is_blank(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(" \t\n\r\v\f", p[i]) || p[i] == 0) return 0;
+    return 1;
+}
+
+static void reader_close_file(reader *r) {
+    if (r->f) fclose(r->f);
+    r->f = NULL;
+    r->done += r->sizes[r->fi];
+    r->fi++;
+}
+
+static rt_status too_big(reader *r, int64_t line) {
+    return rt_error(
+        RT_ERR_ARG, "%s:%lld: document larger than %zu MiB (one document must fit in memory%s)",
+        r->files->v[r->fi], (long long)line, DOC_MAX >> 20,
+        r->o->format == RT_PREP_TEXT && !r->o->delimiter ? "; split the file or give --delimiter"
+                                                         : "");
+}
+
+/* Reads the next line (with its '\n') into r->lbuf; *len 0 at end of file. */
+static rt_status read_line(reader *r, size_t *len) {
+    errno = 0;
+    ssize_t k = getline(&r->lbuf, &r->lcap, r->f);
+    if (k < 0) {
+        if (ferror(r->f))
+            return rt_error(RT_ERR_IO, "error reading %s: %s", r->files->v[r->fi],
+                            strerror(errno ? errno : EIO));
+        k = 0;
+    }
+    *len = (size_t)k;
+    return RT_OK;
+}
+
+/* Appends the next record to rb; *got 0 when every file is done. */
+static rt_status reader_next(reader *r, round_buf *rb, int *got) {
+    *got = 0;
+    const rt_prep_opts *o = r->o;
+    while (r->fi < r->files->n) {
+        const char *name = r->files->v[r->fi];
+        if (!r->f) {
+            r->f = fopen(name, "rb");
+            if (!r->f)
+                return rt_error(RT_ERR_IO, "cannot read input %s: %s", name, strerror(errno));
+            r->line = 1;
+            r->off = 0;
+        }
+        recmeta m = {0, (int64_t)r->fi, r->line, r->off};
+        size_t start = rb->n;
+        if (o->format == RT_PREP_TEXT && !o->delimiter) { /* the whole file */
+            char buf[1 << 16];
+            size_t k;
+            while ((k = fread(buf, 1, sizeof buf, r->f)) > 0) {
+                if (rb->n - start + k > DOC_MAX) return too_big(r, 1);
+                RT_CALL(rb_append(rb, buf, k));
+            }
+            if (ferror(r->f))
+                return rt_error(RT_ERR_IO, "error reading %s: %s", name, strerror(errno));
+            m.len = (int64_t)(rb->n - start);
+            reader_close_file(r);
+            RT_CALL(rb_record(rb, &m));
+            *got = 1;
+            return RT_OK;
+        }
+        if (o->format == RT_PREP_TEXT) { /* lines up to a delimiter line */
+            size_t dl = strlen(o->delimiter);
+            for (;;) {
+                size_t k;
+                RT_CALL(read_line(r, &k));
+                if (k == 0) { /* end of file: the remainder is a document unless it is 0 bytes */
+                    reader_close_file(r);
+                    if (rb->n == start) break;
+                    m.len = (int64_t)(rb->n - start);
+                    RT_CALL(rb_record(rb, &m));
+                    *got = 1;
+                    return RT_OK;
+                }
+                r->line++;
+                r->off += (int64_t)k;
+                size_t c = k - (r->lbuf[k - 1] == '\n');
+                if (c > 0 && r->lbuf[c - 1] == '\r') c--;
+                if (c == dl && !memcmp(r->lbuf, o->delimiter, dl)) {
+                    m.len = (int64_t)(rb->n - start);
+                    RT_CALL(rb_record(rb, &m));
+                    *got = 1;
+                    return RT_OK;
+                }
+                if (rb->n - start + k > DOC_MAX) return too_big(r, m.line);
+                RT_CALL(rb_append(rb, r->lbuf, k));
+            }
+            continue;
+        }
+        /* jsonl: one record per non-blank line */
+        for (;;) {
+            size_t k;
+            RT_CALL(read_line(r, &k));
+            if (k == 0) {
+                reader_close_file(r);
+                break;
+            }
+            m.line = r->line++;
+            m.off = r->off;
+            r->off += (int64_t)k;
+            if (r->lbuf[k - 1] == '\n') k--;
+            if (is_blank(r->lbuf, k)) continue;
+            if (k > DOC_MAX) return too_big(r, m.line);
+            RT_CALL(rb_append(rb, r->lbuf, k));
+            m.len = (int64_t)k;
+            RT_CALL(rb_record(rb, &m));
+            *got = 1;
+            return RT_OK;
+        }
+    }
+    return RT_OK;
+}
+
+/* Fills rb with the next round: records until about round_bytes. rb->nm == 0: input exhausted. */
+static rt_status reader_round(reader *r, round_buf *rb) {
+    rb->n = rb->nm = 0;
+    int got = 1;
+    while (got && rb->n < r->o->round_bytes && rb->nm < ROUND_RECORDS)
+        RT_CALL(reader_next(r, rb, &got));
+    return RT_OK;
+}
+
+/* ---- per-rank tokenization ---------------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0 when ill-formed, with
+   *sub = the length of its maximal ill-formed subpart (replaced by one U+FFFD, as Python's
+   "replace" does). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *sub) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c == 0xE0)
+        need = 2, lo = 0xA0;
+    else if (c == 0xED)
+        need = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF)
+        need = 2;
+    else if (c == 0xF0)
+        need = 3, lo = 0x90;
+    else if (c == 0xF4)
+        need = 3, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3)
+        need = 3;
+    else {
+        *sub = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= need; i++) {
+        unsigned char b = i < n ? s[i] : 0;
+        if (i >= n || b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) {
+            *sub = i;
+            return 0;
+        }
+    }
+    return need + 1;
+}
+
+static size_t utf8_first_invalid(const unsigned char *p, size_t n) {
+    size_t i = 0, sub;
+    while (i < n) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(p + i, n - i, &sub);
+        if (!k) return i;
+        i += k;
+    }
+    return n;
+}
+
+typedef struct {
+    const rt_prep_opts *o;
+    const strvec *files; /* every rank has the names, for messages */
+    const rt_bpe *bpe;
+    rt_bpe_scratch *scratch;
+    int tbytes, eos, vocab;
+    int32_t *ids;
+    size_t nids, capids;
+    char *clean; /* sanitized copy of a record */
+    size_t capclean;
+    unsigned char *tok; /* this round's ids in the corpus dtype */
+    size_t ntok_bytes, captok;
+    uint64_t *ntok; /* per record of this round: ids written (0 = skipped) */
+    size_t capntok;
+    uint64_t n_empty, n_bad_json, n_replaced;
+} worker;
+
+/* Makes text[0..n) valid UTF-8: returns it unchanged, a sanitized copy (replace mode), or fails
+   naming the file, line and byte offset of the first bad byte. */
+static rt_status clean_utf8(worker *w, const recmeta *m, const char **text, size_t *n) {
+    const unsigned char *p = (const unsigned char *)*text;
+    size_t bad = utf8_first_invalid(p, *n);
+    if (bad == *n) return RT_OK;
+    if (!w->o->replace_invalid_utf8) {
+        int64_t line = m->line;
+        for (size_t i = 0; i < bad; i++) line += p[i] == '\n';
+        return rt_error(RT_ERR_FORMAT,
+                        "%s:%lld: invalid UTF-8 (byte 0x%02x at byte offset %lld of the file); "
+                        "--replace-invalid-utf8 replaces such bytes with U+FFFD",
+                        w->files->v[m->file], (long long)line, p[bad],
+                        (long long)(m->off + (int64_t)bad));
+    }
+    if (!grow((void **)&w->clean, &w->capclean, 3 * *n + 1, 1))
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    size_t o = 0, i = 0, sub;
+    memcpy(w->clean, p, bad);
+    o = i = bad;
+    while (i < *n) {
+        size_t k = p[i] < 0x80 ? 1 : utf8_seq(p + i, *n - i, &sub);
+        if (k) {
+            memcpy(w->clean + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(w->clean + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += sub;
+            w->n_replaced++;
+        }
+    }
+    *text = w->clean;
+    *n = o;
+    return RT_OK;
+}
+
+/* A JSONL record that cannot be used: an error, or a count when skipping. */
+static rt_status bad_json(worker *w, const recmeta *m, int *skip, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static rt_status bad_json(worker *w, const recmeta *m, int *skip, const char *fmt, ...) {
+    if (w->o->skip_bad_json) {
+        w->n_bad_json++;
+        *skip = 1;
+        return RT_OK;
+    }
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return rt_error(RT_ERR_FORMAT, "%s:%lld: %s (--skip-bad-json skips such lines)",
+                    w->files->v[m->file], (long long)m->line, why);
+}
+
+static const char *json_kind(const json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+/* Tokenizes one record, appending its ids (+ eos) to w->tok; *ntok 0 when it is skipped. */
+static rt_status work_record(worker *w, const recmeta *m, const char *raw, uint64_t *ntok) {
+    *ntok = 0;
+    const char *text = raw;
+    size_t n = (size_t)m->len;
+    RT_CALL(clean_utf8(w, m, &text, &n));
+    json_t *root = NULL;
+    if (w->o->format == RT_PREP_JSONL) {
+        json_error_t je;
+        int skip = 0;
+        root = json_loadb(text, n, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+        const char *field = w->o->text_field;
+        json_t *v = root ? json_object_get(root, field) : NULL;
+        rt_status st = RT_OK;
+        if (!root)
+            st = bad_json(w, m, &skip, "malformed JSON: %s (column %d)", je.text, je.column);
+        else if (!json_is_object(root))
+            st = bad_json(w, m, &skip, "expected a JSON object, got %s", json_kind(root));
+        else if (!v)
+            st = bad_json(w, m, &skip, "no field \"%s\" in the JSON object", field);
+        else if (!json_is_string(v))
+            st =
+                bad_json(w, m, &skip, "field \"%s\" is %s, expected a string", field, json_kind(v));
+        if (st != RT_OK || skip) {
+            json_decref(root);
+            return st;
+        }
+        text = json_string_value(v);
+        n = json_string_length(v);
+    }
+    rt_status st = RT_OK;
+    if (is_blank(text, n)) {
+        w->n_empty++;
+    } else {
+        rt_bpe_encode_opts eo = {w->o->allow_special, 0, w->files->v[m->file], (long)m->line};
+        w->nids = 0;
+        st = rt_bpe_encode(w->bpe, w->scratch, text, n, &eo, &w->ids, &w->nids, &w->capids, NULL);
+        if (st == RT_OK && !grow((void **)&w->ids, &w->capids, w->nids + 1, sizeof *w->ids))
+            st = rt_error(RT_ERR_MEMORY, "prep: out of memory");
+        if (st == RT_OK) {
+            w->ids[w->nids++] = w->eos;
+            size_t need = w->ntok_bytes + w->nids * (size_t)w->tbytes;
+            if (!grow((void **)&w->tok, &w->captok, need, 1))
+                st = rt_error(RT_ERR_MEMORY, "prep: out of memory for %zu ids", w->nids);
+        }
+        for (size_t i = 0; st == RT_OK && i < w->nids; i++) {
+            int32_t id = w->ids[i];
+            if (id < 0 || id >= w->vocab) {
+                st = rt_error(RT_ERR_INTERNAL, "%s:%lld: tokenizer produced id %d outside [0, %d)",
+                              w->files->v[m->file], (long long)m->line, id, w->vocab);
+            } else if (w->tbytes == 2) {
+                uint16_t v = (uint16_t)id;
+                memcpy(w->tok + w->ntok_bytes + 2 * i, &v, 2);
+            } else {
+                uint32_t v = (uint32_t)id;
+                memcpy(w->tok + w->ntok_bytes + 4 * i, &v, 4);
+            }
+        }
+        if (st == RT_OK) {
+            w->ntok_bytes += w->nids * (size_t)w->tbytes;
+            *ntok = w->nids;
+        }
+    }
+    json_decref(root);
+    if (st != RT_OK) rt_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+typedef struct {
+    rt_prep_opts o;
+    MPI_Comm comm;
+    int rank, size;
+    strvec files;
+    uint64_t *sizes; /* rank 0 */
+    uint64_t total_bytes;
+    const rt_bpe *bpe; /* owned_bpe or the caller's */
+    rt_bpe *owned_bpe;
+    worker w;
+    rt_corpus_writer *writer; /* rank 0 */
+    reader rd;                /* rank 0 */
+    round_buf rb;             /* rank 0: the round; other ranks: their share */
+    uint64_t *all_ntok;       /* rank 0: ntok of every record of the round */
+    size_t cap_all_ntok;
+    unsigned char *all_tok; /* rank 0: the round's ids from all ranks */
+    size_t cap_all_tok;
+    uint64_t next_doc; /* rank 0: global index of the next document */
+    double t0, last_print;
+    double t_setup, t_read, t_tok, t_write; /* t_tok: the slowest rank's, per round, summed */
+} prep;
+
+static rt_status check_opts(const rt_prep_opts *o) {
+    if (!o->tokenizer && (!o->tokenizer_dir || !*o->tokenizer_dir))
+        return rt_error(RT_ERR_ARG, "prep: no tokenizer directory given (--tokenizer DIR)");
+    if (!o->out || !*o->out) return rt_error(RT_ERR_ARG, "prep: no output file given (--out FILE)");
+    if (o->format != RT_PREP_TEXT && o->format != RT_PREP_JSONL)
+        return rt_error(RT_ERR_ARG, "prep: unknown input format %d", (int)o->format);
+    if (o->format == RT_PREP_JSONL && o->delimiter)
+        return rt_error(RT_ERR_ARG, "prep: a delimiter applies to text input, not jsonl");
+    if (o->format == RT_PREP_JSONL && (!o->text_field || !*o->text_field))
+        return rt_error(RT_ERR_ARG, "prep: jsonl input needs a text field name");
+    if (o->delimiter && strchr(o->delimiter, '\n'))
+        return rt_error(RT_ERR_ARG, "prep: the delimiter is one line; it cannot hold a newline");
+    if (!(o->val_ratio >= 0 && o->val_ratio <= 1))
+        return rt_error(RT_ERR_ARG, "prep: validation ratio %g outside [0, 1]", o->val_ratio);
+    if (o->split_seed > (uint64_t)INT64_MAX)
+        return rt_error(RT_ERR_ARG, "prep: split seed must be below 2^63");
+    if (o->round_bytes == 0 || o->round_bytes > ROUND_MAX)
+        return rt_error(RT_ERR_ARG, "prep: round size %zu bytes outside [1, %zu]", o->round_bytes,
+                        ROUND_MAX);
+    return RT_OK;
+}
+
+/* Rank 0 expands the inputs; every rank receives the sorted file names. */
+static rt_status share_inputs(prep *p) {
+    rt_status st = RT_OK;
+    if (p->rank == 0) st = expand_inputs(&p->o, &p->files, &p->sizes);
+    RT_CALL(agree(p->comm, st));
+    uint64_t len = 0;
+    char *pack = NULL;
+    if (p->rank == 0) {
+        for (size_t i = 0; i < p->files.n; i++) {
+            len += strlen(p->files.v[i]) + 1;
+            p->total_bytes += p->sizes[i];
+        }
+        pack = malloc(len);
+        st = pack ? RT_OK : rt_error(RT_ERR_MEMORY, "prep: out of memory");
+        if (pack) {
+            char *q = pack;
+            for (size_t i = 0; i < p->files.n; i++) q = stpcpy(q, p->files.v[i]) + 1;
+        }
+    }
+    if ((st = agree(p->comm, st)) != RT_OK) {
+        free(pack);
+        return st;
+    }
+    MPI_Bcast(&len, 1, MPI_UINT64_T, 0, p->comm);
+    MPI_Bcast(&p->total_bytes, 1, MPI_UINT64_T, 0, p->comm);
+    if (p->rank != 0) {
+        pack = malloc(len);
+        st = pack ? RT_OK : rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    }
+    if ((st = agree(p->comm, st)) != RT_OK) {
+        free(pack);
+        return st;
+    }
+    /* Bcast in pieces: a file list may pass 2 GiB only in theory, but counts are ints */
+    for (uint64_t at = 0; at < len; at += MSG_MAX) {
+        uint64_t k = len - at < MSG_MAX ? len - at : MSG_MAX;
+        MPI_Bcast(pack + at, (int)k, MPI_BYTE, 0, p->comm);
+    }
+    if (p->rank != 0)
+        for (uint64_t at = 0; at < len && st == RT_OK; at += strlen(pack + at) + 1)
+            st = strvec_push(&p->files, pack + at);
+    free(pack);
+    return agree(p->comm, st);
+}
+
+static rt_status load_tokenizer(prep *p) {
+    rt_status st = RT_OK;
+    if (p->o.tokenizer) {
+        p->bpe = p->o.tokenizer;
+    } else {
+        char *vj = rt_fs_join(p->o.tokenizer_dir, "vocab.json");
+        char *mt = rt_fs_join(p->o.tokenizer_dir, "merges.txt");
+        if (!vj || !mt)
+            st = rt_error(RT_ERR_MEMORY, "prep: out of memory");
+        else
+            st = rt_bpe_load(&p->owned_bpe, vj, mt);
+        p->bpe = p->owned_bpe;
+        free(vj);
+        free(mt);
+    }
+    if (st == RT_OK) st = rt_bpe_scratch_create(&p->w.scratch);
+    if (st == RT_OK && rt_bpe_eos_id(p->bpe) < 0)
+        st = rt_error(RT_ERR_FORMAT, "%s: the tokenizer has no <|endoftext|> token for eos",
+                      p->o.tokenizer_dir ? p->o.tokenizer_dir : "prep");
+    return agree(p->comm, st);
+}
+
+static rt_status create_writer(prep *p) {
+    rt_status st = RT_OK;
+    if (p->rank == 0) {
+        size_t len = 1;
+        for (size_t i = 0; i < p->files.n; i++) len += strlen(p->files.v[i]) + 1;
+        char *src = malloc(len), *q = src;
+        if (!src) return agree(p->comm, rt_error(RT_ERR_MEMORY, "prep: out of memory"));
+        *q = 0;
+        for (size_t i = 0; i < p->files.n; i++) {
+            if (i) *q++ = '\n';
+            q = stpcpy(q, p->files.v[i]);
+        }
+        rt_corpus_meta m = {
+            "text",    rt_bpe_vocab_size(p->bpe), rt_bpe_eos_id(p->bpe), rt_bpe_sha256(p->bpe),
+            src,       p->o.split_seed,           p->o.val_ratio,        p->o.command_line,
+            p->o.chunk};
+        st = rt_corpus_writer_create(&p->writer, p->o.out, p->o.overwrite, &m);
+        free(src);
+    }
+    return agree(p->comm, st);
+}
+
+static void fmt_eta(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, n, "?");
+    else if (s >= 3600)
+        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+}
+
+static void progress(prep *p, int final) {
+    FILE *f = p->o.progress;
+    if (!f || p->rank != 0) return;
+    double now = MPI_Wtime(), el = now - p->t0;
+    int tty = isatty(fileno(f));
+    if (!final && now - p->last_print < (tty ? 0.5 : 10.0)) return;
+    p->last_print = now;
+    uint64_t done = p->rd.done + (p->rd.f ? (uint64_t)p->rd.off : 0);
+    double mb = done / 1e6, total = p->total_bytes / 1e6, rate = el > 0 ? mb / el : 0;
+    char eta[32];
+    fmt_eta(eta, sizeof eta, rate > 0 ? (total - mb) / rate : -1);
+    fprintf(f, "%sprep: %llu docs, %.1f / %.1f MB (%.0f%%), %.2f MB/s, ETA %s%s", tty ? "\r" : "",
+            (unsigned long long)p->next_doc, mb, total, total > 0 ? 100.0 * mb / total : 100.0,
+            rate, final ? "0m00s" : eta, tty && !final ? "   " : "\n");
+    fflush(f);
+}
+
+/* One round: deal rank 0's records, tokenize, gather, write. *done 1 when the input is
+   exhausted. */
+static rt_status run_round(prep *p, int *done) {
+    rt_status st = RT_OK;
+    double t = MPI_Wtime();
+    if (p->rank == 0) st = reader_round(&p->rd, &p->rb);
+    p->t_read += MPI_Wtime() - t;
+    RT_CALL(agree(p->comm, st));
+    uint64_t n_total = p->rank == 0 ? p->rb.nm : 0;
+    MPI_Bcast(&n_total, 1, MPI_UINT64_T, 0, p->comm);
+    *done = n_total == 0;
+    if (*done) return RT_OK;
+
+    /* deal: rank k takes records [bound[k], bound[k+1]), balanced by bytes */
+    int64_t mine[2] = {0, 0}; /* records, bytes */
+    size_t *bound = NULL;
+    if (p->rank == 0) {
+        bound = malloc((size_t)(p->size + 1) * sizeof *bound);
+        if (!bound) {
+            fprintf(stderr, "ringtune prep: rank 0: out of memory\n");
+            MPI_Abort(p->comm, 1); /* the other ranks wait in MPI_Recv: end the job */
+        }
+        uint64_t total = 0, pre = 0;
+        for (size_t i = 0; i < p->rb.nm; i++) total += (uint64_t)p->rb.m[i].len + REC_WEIGHT;
+        size_t i = 0;
+        for (int k = 0; k < p->size; k++) {
+            uint64_t target = total * (uint64_t)k / (uint64_t)p->size;
+            while (i < p->rb.nm && pre < target) pre += (uint64_t)p->rb.m[i++].len + REC_WEIGHT;
+            bound[k] = i;
+        }
+        bound[p->size] = p->rb.nm;
+        size_t at = 0;
+        for (int k = 0; k < p->size; k++) {
+            size_t nb = 0;
+            for (size_t j = bound[k]; j < bound[k + 1]; j++) nb += (size_t)p->rb.m[j].len;
+            int64_t hdr[2] = {(int64_t)(bound[k + 1] - bound[k]), (int64_t)nb};
+            if (k == 0) {
+                mine[0] = hdr[0];
+                mine[1] = hdr[1];
+            } else {
+                MPI_Send(hdr, 2, MPI_INT64_T, k, TAG_META, p->comm);
+                send_bytes(p->rb.m + bound[k], (size_t)hdr[0] * sizeof(recmeta), k, TAG_META,
+                           p->comm);
+                send_bytes(p->rb.bytes + at, nb, k, TAG_BYTES, p->comm);
+            }
+            at += nb;
+        }
+    } else {
+        MPI_Recv(mine, 2, MPI_INT64_T, 0, TAG_META, p->comm, MPI_STATUS_IGNORE);
+        if (!grow((void **)&p->rb.m, &p->rb.capm, (size_t)mine[0] + 1, sizeof *p->rb.m) ||
+            !grow((void **)&p->rb.bytes, &p->rb.cap, (size_t)mine[1] + 1, 1)) {
+            /* cannot take the messages: end the job rather than leave rank 0 blocked in Send */
+            fprintf(stderr, "ringtune prep: rank %d: out of memory for a round of %lld bytes\n",
+                    p->rank, (long long)mine[1]);
+            MPI_Abort(p->comm, 1);
+        }
+        recv_bytes(p->rb.m, (size_t)mine[0] * sizeof(recmeta), 0, TAG_META, p->comm);
+        recv_bytes(p->rb.bytes, (size_t)mine[1], 0, TAG_BYTES, p->comm);
+        p->rb.nm = (size_t)mine[0];
+        p->rb.n = (size_t)mine[1];
+    }
+
+    /* tokenize this rank's records */
+    worker *w = &p->w;
+    w->ntok_bytes = 0;
+    size_t nrec = (size_t)mine[0];
+    if (!grow((void **)&w->ntok, &w->capntok, nrec + 1, sizeof *w->ntok))
+        st = rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    size_t at = 0;
+    t = MPI_Wtime();
+    for (size_t i = 0; i < nrec && st == RT_OK; i++) {
+        st = work_record(w, &p->rb.m[i], p->rb.bytes + at, &w->ntok[i]);
+        at += (size_t)p->rb.m[i].len;
+    }
+    double dt = MPI_Wtime() - t, dt_max = 0;
+    MPI_Reduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, 0, p->comm);
+    p->t_tok += dt_max;
+    if ((st = agree(p->comm, st)) != RT_OK) {
+        free(bound);
+        return st;
+    }
+
+    /* gather ids to rank 0, in rank order = input order */
+    if (p->rank != 0) {
+        int64_t nb = (int64_t)w->ntok_bytes;
+        MPI_Send(&nb, 1, MPI_INT64_T, 0, TAG_NTOK, p->comm);
+        send_bytes(w->ntok, nrec * sizeof *w->ntok, 0, TAG_NTOK, p->comm);
+        send_bytes(w->tok, w->ntok_bytes, 0, TAG_TOKENS, p->comm);
+    } else {
+        if (!grow((void **)&p->all_ntok, &p->cap_all_ntok, p->rb.nm, sizeof *p->all_ntok)) {
+            fprintf(stderr, "ringtune prep: rank 0: out of memory gathering a round\n");
+            MPI_Abort(p->comm, 1);
+        }
+        memcpy(p->all_ntok, w->ntok, nrec * sizeof *w->ntok);
+        size_t others = 0; /* bytes of ids from ranks 1.. in all_tok */
+        for (int k = 1; k < p->size; k++) {
+            int64_t nb;
+            MPI_Recv(&nb, 1, MPI_INT64_T, k, TAG_NTOK, p->comm, MPI_STATUS_IGNORE);
+            recv_bytes(p->all_ntok + bound[k], (bound[k + 1] - bound[k]) * sizeof *p->all_ntok, k,
+                       TAG_NTOK, p->comm);
+            if (!grow((void **)&p->all_tok, &p->cap_all_tok, others + (size_t)nb + 1, 1)) {
+                fprintf(stderr, "ringtune prep: rank 0: out of memory gathering a round\n");
+                MPI_Abort(p->comm, 1);
+            }
+            recv_bytes(p->all_tok + others, (size_t)nb, k, TAG_TOKENS, p->comm);
+            others += (size_t)nb;
+        }
+        /* rank 0's own ids are in w->tok, the other ranks' in all_tok, both in input order */
+        t = MPI_Wtime();
+        size_t off_own = 0, off_others = 0;
+        for (size_t i = 0; i < p->rb.nm && st == RT_OK; i++) {
+            size_t n = (size_t)p->all_ntok[i], nb = n * (size_t)w->tbytes;
+            if (n == 0) continue;
+            const unsigned char *ids;
+            if (i < bound[1]) {
+                ids = w->tok + off_own;
+                off_own += nb;
+            } else {
+                ids = p->all_tok + off_others;
+                off_others += nb;
+            }
+            uint64_t d = p->next_doc++;
+            rt_corpus_split sp = rt_prep_is_validation(p->o.split_seed, d, p->o.val_ratio)
+                                     ? RT_SPLIT_VALIDATION
+                                     : RT_SPLIT_TRAIN;
+            st = rt_corpus_writer_add(p->writer, sp, d, ids, n);
+        }
+        p->t_write += MPI_Wtime() - t;
+        progress(p, 0);
+    }
+    free(bound);
+    return agree(p->comm, st);
+}
+
+static void prep_free(prep *p) {
+    rt_corpus_writer_abort(&p->writer);
+    /* no rank returns before rank 0 has removed an uncommitted temp file */
+    if (p->comm != MPI_COMM_NULL) MPI_Barrier(p->comm);
+    if (p->rd.f) fclose(p->rd.f);
+    free(p->rd.lbuf);
+    strvec_free(&p->files);
+    free(p->sizes);
+    rt_bpe_scratch_destroy(&p->w.scratch);
+    rt_bpe_destroy(&p->owned_bpe);
+    free(p->w.ids);
+    free(p->w.clean);
+    free(p->w.tok);
+    free(p->w.ntok);
+    free(p->rb.bytes);
+    free(p->rb.m);
+    free(p->all_ntok);
+    free(p->all_tok);
+    if (p->comm != MPI_COMM_NULL) MPI_Comm_free(&p->comm);
+}
+
+rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *res) {
+    prep p;
+    memset(&p, 0, sizeof p);
+    p.o = *opts;
+    p.comm = MPI_COMM_NULL;
+    MPI_Comm_dup(comm, &p.comm); /* our tags never meet the caller's messages */
+    MPI_Comm_rank(p.comm, &p.rank);
+    MPI_Comm_size(p.comm, &p.size);
+    p.t0 = p.last_print = MPI_Wtime();
+    if (res) memset(res, 0, sizeof *res);
+
+    rt_status st = agree(p.comm, check_opts(&p.o));
+    if (st == RT_OK) st = share_inputs(&p);
+    if (st == RT_OK) st = load_tokenizer(&p);
+    if (st == RT_OK) {
+        p.w.o = &p.o;
+        p.w.files = &p.files;
+        p.w.bpe = p.bpe;
+        p.w.vocab = rt_bpe_vocab_size(p.bpe);
+        p.w.eos = rt_bpe_eos_id(p.bpe);
+        p.w.tbytes = rt_corpus_token_bytes(p.w.vocab);
+        p.rd.o = &p.o;
+        p.rd.files = &p.files;
+        p.rd.sizes = p.sizes;
+        st = create_writer(&p);
+    }
+    p.t_setup = MPI_Wtime() - p.t0;
+    int done = 0;
+    while (st == RT_OK && !done) st = run_round(&p, &done);
+
+    uint64_t local[3] = {p.w.n_empty, p.w.n_bad_json, p.w.n_replaced}, sum[3] = {0, 0, 0};
+    rt_prep_result r;
+    memset(&r, 0, sizeof r);
+    if (st == RT_OK) {
+        MPI_Allreduce(local, sum, 3, MPI_UINT64_T, MPI_SUM, p.comm);
+        if (p.rank == 0) {
+            for (int k = 0; k < 2; k++) {
+                r.n_docs[k] = rt_corpus_writer_n_docs(p.writer, (rt_corpus_split)k);
+                r.n_tokens[k] = rt_corpus_writer_n_tokens(p.writer, (rt_corpus_split)k);
+            }
+            rt_corpus_counts counts = {sum[0], sum[1], sum[2]};
+            progress(&p, 1);
+            double t = MPI_Wtime();
+            st = rt_corpus_writer_commit(&p.writer, &counts);
+            p.t_write += MPI_Wtime() - t;
+            r.t_read = p.t_read;
+            r.t_write = p.t_write;
+            r.t_tokenize = p.t_tok;
+        }
+        st = agree(p.comm, st);
+    }
+    if (st == RT_OK) {
+        MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, p.comm);
+        r.n_files = p.files.n;
+        r.bytes_in = p.total_bytes;
+        r.n_documents = r.n_docs[0] + r.n_docs[1];
+        r.n_skipped_empty = sum[0];
+        r.n_skipped_bad_json = sum[1];
+        r.n_replaced_utf8 = sum[2];
+        r.token_bytes = p.w.tbytes;
+        r.n_ranks = p.size;
+        r.seconds = MPI_Wtime() - p.t0;
+        r.t_setup = p.t_setup;
+        if (res) *res = r;
+    }
+    prep_free(&p); /* aborts (removes the temp file) if the writer was not committed */
+    return st;
+}

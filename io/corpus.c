@@ -1,0 +1,843 @@
+/* The HDF5 corpus (io/CORPUS.md): a serial, chunk-buffered writer that commits through a temp
+   file, and a validating reader with hyperslab reads. HDF5's own error printing is switched off
+   inside these functions; failures are turned into one rt_error message naming the file. */
+#include "corpus.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <hdf5.h>
+#include "fsutil.h"
+
+#ifndef RT_VERSION
+#define RT_VERSION "unknown"
+#endif
+
+/* Reader chunk cache per dataset: 8 MiB holds 64 default chunks of uint16 tokens. */
+#define CACHE_BYTES (8u << 20)
+#define CACHE_SLOTS 1009 /* prime, ~16x the chunks that fit */
+
+static const char *const split_names[2] = {"train", "validation"};
+
+int rt_corpus_token_bytes(int vocab_size) {
+    return vocab_size <= 65536 ? 2 : 4;
+}
+
+const char *rt_corpus_split_name(rt_corpus_split s) {
+    return (unsigned)s < 2 ? split_names[s] : "?";
+}
+
+/* ---- HDF5 error handling ------------------------------------------------------------------ */
+
+typedef struct {
+    H5E_auto2_t fn;
+    void *data;
+} h5quiet;
+
+static void quiet_on(h5quiet *q) {
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_off(const h5quiet *q) {
+    H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
+}
+
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    if (n == 0 && e->desc) snprintf((char *)data, 512, "%s", e->desc);
+    return 0;
+}
+
+/* Records RT_ERR_HDF5 with the caller's text and the innermost HDF5 error description. */
+static rt_status h5fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static rt_status h5fail(const char *fmt, ...) {
+    char what[2048], detail[512] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, detail);
+    H5Eclear2(H5E_DEFAULT);
+    return rt_error(RT_ERR_HDF5, "%s%s%s", what, detail[0] ? ": " : "", detail);
+}
+
+static void h5close(hid_t *id, herr_t (*fn)(hid_t)) {
+    if (*id >= 0) fn(*id);
+    *id = H5I_INVALID_HID;
+}
+
+/* Plain POSIX I/O (serial, any file system). HDF5 1.10 locks files with flock(); where the file
+   system does not implement it (some NFS/Lustre mounts) go on without the lock instead of failing
+   with "unable to lock file". */
+static int file_access(hid_t fapl) {
+    return H5Pset_fapl_sec2(fapl) >= 0 && H5Pset_file_locking(fapl, 1, 1) >= 0;
+}
+
+/* ---- attributes --------------------------------------------------------------------------- */
+
+static int put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = s < 0 ? -1 : H5Acreate2(obj, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (s >= 0) H5Sclose(s);
+    return ok;
+}
+
+static int put_str(hid_t obj, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return 0;
+    int ok = H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0;
+    const char *s = v ? v : "";
+    ok = ok && put_attr(obj, name, t, t, &s);
+    H5Tclose(t);
+    return ok;
+}
+
+static int put_i64(hid_t obj, const char *name, int64_t v) {
+    return put_attr(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+static int put_i32(hid_t obj, const char *name, int32_t v) {
+    return put_attr(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
+}
+
+static int put_f64(hid_t obj, const char *name, double v) {
+    return put_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+/* ---- writer ------------------------------------------------------------------------------- */
+
+typedef struct {
+    hid_t grp, tokens, offsets, index;
+    unsigned char *tbuf; /* (chunk * tbytes) buffered token ids */
+    uint64_t *obuf;      /* (chunk) buffered doc_offsets entries */
+    uint64_t *ibuf;      /* (chunk) buffered doc_index entries */
+    size_t tlen, olen, ilen;
+    uint64_t t_done, o_done, i_done; /* elements already written to each dataset */
+    uint64_t n_docs, n_tokens;
+} wsplit;
+
+struct rt_corpus_writer {
+    char *path, *tmp;
+    int overwrite;
+    hid_t file;
+    hid_t ftype, mtype; /* token id type in the file / in memory */
+    int tbytes;
+    size_t chunk;
+    wsplit sp[2];
+};
+
+static hid_t make_dataset(hid_t grp, const char *name, hid_t ftype, size_t chunk) {
+    hsize_t dims = 0, maxdims = H5S_UNLIMITED, c = chunk;
+    hid_t s = H5Screate_simple(1, &dims, &maxdims);
+    hid_t p = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = -1;
+    if (s >= 0 && p >= 0 && H5Pset_chunk(p, 1, &c) >= 0 && H5Pset_fletcher32(p) >= 0 &&
+        H5Pset_fill_time(p, H5D_FILL_TIME_NEVER) >= 0 && H5Pset_obj_track_times(p, 0) >= 0)
+        d = H5Dcreate2(grp, name, ftype, s, H5P_DEFAULT, p, H5P_DEFAULT);
+    if (p >= 0) H5Pclose(p);
+    if (s >= 0) H5Sclose(s);
+    return d;
+}
+
+/* Appends n elements of buf to the 1-D dataset d that holds *done elements. */
+static int append(hid_t d, hid_t mtype, const void *buf, uint64_t *done, size_t n) {
+    if (n == 0) return 1;
+    hsize_t start = *done, count = n, size = *done + n;
+    if (H5Dset_extent(d, &size) < 0) return 0;
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &count, NULL);
+    int ok = fs >= 0 && ms >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
+             H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (ok) *done += n;
+    return ok;
+}
+
+static void writer_free(rt_corpus_writer *w) {
+    for (int k = 0; k < 2; k++) {
+        wsplit *s = &w->sp[k];
+        h5close(&s->tokens, H5Dclose);
+        h5close(&s->offsets, H5Dclose);
+        h5close(&s->index, H5Dclose);
+        h5close(&s->grp, H5Gclose);
+        free(s->tbuf);
+        free(s->obuf);
+        free(s->ibuf);
+    }
+    h5close(&w->file, H5Fclose);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+static int valid_sha(const char *s) {
+    if (!s || strlen(s) != 64) return 0;
+    for (int i = 0; i < 64; i++)
+        if (!strchr("0123456789abcdef", s[i])) return 0;
+    return 1;
+}
+
+rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int overwrite,
+                                  const rt_corpus_meta *m) {
+    *out = NULL;
+    if (!path || !*path) return rt_error(RT_ERR_ARG, "corpus writer: no output path");
+    if (!m || m->vocab_size <= 0 || m->eos_id < 0 || m->eos_id >= m->vocab_size)
+        return rt_error(RT_ERR_ARG, "%s: eos id %d outside the vocabulary of %d", path,
+                        m ? m->eos_id : -1, m ? m->vocab_size : 0);
+    if (!valid_sha(m->tokenizer_sha256))
+        return rt_error(RT_ERR_ARG, "%s: tokenizer sha256 '%s' is not 64 lowercase hex digits",
+                        path, m->tokenizer_sha256 ? m->tokenizer_sha256 : "(null)");
+    if (!(m->validation_ratio >= 0 && m->validation_ratio <= 1))
+        return rt_error(RT_ERR_ARG, "%s: validation ratio %g outside [0, 1]", path,
+                        m->validation_ratio);
+    if (m->split_seed > (uint64_t)INT64_MAX)
+        return rt_error(RT_ERR_ARG, "%s: split seed %llu does not fit in int64", path,
+                        (unsigned long long)m->split_seed);
+    const char *kind = m->kind ? m->kind : "text";
+    if (strcmp(kind, "text") != 0)
+        return rt_error(RT_ERR_ARG, "%s: corpus kind '%s' is not implemented (only 'text')", path,
+                        kind);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return rt_error(RT_ERR_IO, "output %s is a directory", path);
+        if (!overwrite)
+            return rt_error(RT_ERR_IO, "output %s exists; pass --overwrite to replace it", path);
+    }
+
+    rt_corpus_writer *w = calloc(1, sizeof *w);
+    if (!w) return rt_error(RT_ERR_MEMORY, "corpus writer: out of memory");
+    w->file = H5I_INVALID_HID;
+    for (int k = 0; k < 2; k++)
+        w->sp[k].grp = w->sp[k].tokens = w->sp[k].offsets = w->sp[k].index = H5I_INVALID_HID;
+    w->overwrite = overwrite;
+    w->chunk = m->chunk ? m->chunk : RT_CORPUS_CHUNK_DEFAULT;
+    w->tbytes = rt_corpus_token_bytes(m->vocab_size);
+    w->ftype = w->tbytes == 2 ? H5T_STD_U16LE : H5T_STD_U32LE;
+    w->mtype = w->tbytes == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_UINT32;
+    w->path = strdup(path);
+    size_t tn = strlen(path) + 32;
+    w->tmp = malloc(tn);
+    if (!w->path || !w->tmp) {
+        writer_free(w);
+        return rt_error(RT_ERR_MEMORY, "corpus writer: out of memory");
+    }
+    snprintf(w->tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    for (int k = 0; k < 2; k++) {
+        wsplit *s = &w->sp[k];
+        s->tbuf = malloc(w->chunk * (size_t)w->tbytes);
+        s->obuf = malloc(w->chunk * sizeof *s->obuf);
+        s->ibuf = malloc(w->chunk * sizeof *s->ibuf);
+        if (!s->tbuf || !s->obuf || !s->ibuf) {
+            writer_free(w);
+            return rt_error(RT_ERR_MEMORY, "corpus writer: out of memory for %zu-element chunks",
+                            w->chunk);
+        }
+        s->obuf[s->olen++] = 0; /* doc_offsets starts at 0 */
+    }
+
+    h5quiet q;
+    quiet_on(&q);
+    rt_status st_ = RT_OK;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && file_access(fapl))
+        w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (w->file < 0) {
+        st_ = h5fail("cannot create %s", w->tmp);
+        free(w->tmp); /* nothing was created: do not remove someone else's file */
+        w->tmp = NULL;
+        writer_free(w);
+        quiet_off(&q);
+        return st_;
+    }
+    char dtype[8];
+    snprintf(dtype, sizeof dtype, "uint%d", 8 * w->tbytes);
+    hid_t f = w->file;
+    int ok =
+        put_str(f, "format", RT_CORPUS_FORMAT) &&
+        put_i32(f, "format_version", RT_CORPUS_FORMAT_VERSION) && put_str(f, "kind", kind) &&
+        put_i32(f, "vocab_size", m->vocab_size) && put_i32(f, "eos_id", m->eos_id) &&
+        put_str(f, "tokenizer_sha256", m->tokenizer_sha256) && put_str(f, "token_dtype", dtype) &&
+        put_str(f, "sources", m->sources) && put_i64(f, "split_seed", (int64_t)m->split_seed) &&
+        put_f64(f, "validation_ratio", m->validation_ratio) &&
+        put_str(f, "ringtune_version", RT_VERSION) && put_str(f, "command_line", m->command_line);
+    hid_t gcpl = ok ? H5Pcreate(H5P_GROUP_CREATE) : -1;
+    ok = ok && gcpl >= 0 && H5Pset_obj_track_times(gcpl, 0) >= 0;
+    for (int k = 0; k < 2 && ok; k++) {
+        wsplit *s = &w->sp[k];
+        s->grp = H5Gcreate2(f, split_names[k], H5P_DEFAULT, gcpl, H5P_DEFAULT);
+        ok = s->grp >= 0 && (s->tokens = make_dataset(s->grp, "tokens", w->ftype, w->chunk)) >= 0 &&
+             (s->offsets = make_dataset(s->grp, "doc_offsets", H5T_STD_U64LE, w->chunk)) >= 0 &&
+             (s->index = make_dataset(s->grp, "doc_index", H5T_STD_U64LE, w->chunk)) >= 0;
+    }
+    if (gcpl >= 0) H5Pclose(gcpl);
+    if (!ok) {
+        st_ = h5fail("cannot lay out the corpus in %s", w->tmp);
+        rt_corpus_writer_abort(&w);
+        quiet_off(&q);
+        return st_;
+    }
+    quiet_off(&q);
+    *out = w;
+    return RT_OK;
+}
+
+int rt_corpus_writer_token_bytes(const rt_corpus_writer *w) {
+    return w->tbytes;
+}
+
+uint64_t rt_corpus_writer_n_docs(const rt_corpus_writer *w, rt_corpus_split split) {
+    return w->sp[split].n_docs;
+}
+
+uint64_t rt_corpus_writer_n_tokens(const rt_corpus_writer *w, rt_corpus_split split) {
+    return w->sp[split].n_tokens;
+}
+
+/* Writes the full buffers of split k (all buffers when all != 0). */
+static rt_status flush_split(rt_corpus_writer *w, int k, int all) {
+    wsplit *s = &w->sp[k];
+    if ((all || s->tlen == w->chunk) && !append(s->tokens, w->mtype, s->tbuf, &s->t_done, s->tlen))
+        return h5fail("%s: cannot write /%s/tokens", w->tmp, split_names[k]);
+    if (all || s->tlen == w->chunk) s->tlen = 0;
+    if ((all || s->olen == w->chunk) &&
+        !append(s->offsets, H5T_NATIVE_UINT64, s->obuf, &s->o_done, s->olen))
+        return h5fail("%s: cannot write /%s/doc_offsets", w->tmp, split_names[k]);
+    if (all || s->olen == w->chunk) s->olen = 0;
+    if ((all || s->ilen == w->chunk) &&
+        !append(s->index, H5T_NATIVE_UINT64, s->ibuf, &s->i_done, s->ilen))
+        return h5fail("%s: cannot write /%s/doc_index", w->tmp, split_names[k]);
+    if (all || s->ilen == w->chunk) s->ilen = 0;
+    return RT_OK;
+}
+
+rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
+                               const void *tokens, size_t n) {
+    if ((unsigned)split > 1 || n == 0)
+        return rt_error(RT_ERR_ARG, "corpus writer: bad split %d or empty document %llu",
+                        (int)split, (unsigned long long)doc_index);
+    wsplit *s = &w->sp[split];
+    h5quiet q;
+    quiet_on(&q);
+    rt_status st = RT_OK;
+    const unsigned char *p = tokens;
+    size_t left = n;
+    while (left > 0 && st == RT_OK) {
+        size_t take = w->chunk - s->tlen;
+        if (take > left) take = left;
+        memcpy(s->tbuf + s->tlen * (size_t)w->tbytes, p, take * (size_t)w->tbytes);
+        s->tlen += take;
+        p += take * (size_t)w->tbytes;
+        left -= take;
+        if (s->tlen == w->chunk) st = flush_split(w, split, 0);
+    }
+    if (st == RT_OK) {
+        s->n_tokens += n;
+        s->n_docs++;
+        s->obuf[s->olen++] = s->n_tokens;
+        s->ibuf[s->ilen++] = doc_index;
+        st = flush_split(w, split, 0);
+    }
+    quiet_off(&q);
+    return st;
+}
+
+static void fsync_path(const char *path, int dir) {
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Moves tmp to path: rename when overwriting; otherwise link (fails if path exists) + unlink, or,
+   where the file system has no hard links, an existence check + rename. */
+static rt_status move_into_place(const char *tmp, const char *path, int overwrite) {
+    if (!overwrite) {
+        if (link(tmp, path) == 0) {
+            unlink(tmp);
+            return RT_OK;
+        }
+        if (errno == EEXIST)
+            return rt_error(RT_ERR_IO, "output %s appeared while prep ran; pass --overwrite", path);
+        if (rt_fs_exists(path))
+            return rt_error(RT_ERR_IO, "output %s exists; pass --overwrite to replace it", path);
+    }
+    if (rename(tmp, path) != 0)
+        return rt_error(RT_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    return RT_OK;
+}
+
+rt_status rt_corpus_writer_commit(rt_corpus_writer **wp, const rt_corpus_counts *counts) {
+    rt_corpus_writer *w = *wp;
+    if (!w) return rt_error(RT_ERR_ARG, "corpus writer: commit without a writer");
+    h5quiet q;
+    quiet_on(&q);
+    rt_status st = flush_split(w, 0, 1);
+    if (st == RT_OK) st = flush_split(w, 1, 1);
+    rt_corpus_counts zero = {0};
+    if (!counts) counts = &zero;
+    if (st == RT_OK &&
+        !(put_i64(w->file, "n_documents", (int64_t)(w->sp[0].n_docs + w->sp[1].n_docs)) &&
+          put_i64(w->file, "n_skipped_empty", (int64_t)counts->n_skipped_empty) &&
+          put_i64(w->file, "n_skipped_bad_json", (int64_t)counts->n_skipped_bad_json) &&
+          put_i64(w->file, "n_replaced_utf8", (int64_t)counts->n_replaced_utf8)))
+        st = h5fail("%s: cannot write the count attributes", w->tmp);
+    for (int k = 0; k < 2; k++) {
+        wsplit *s = &w->sp[k];
+        hid_t *ids[4] = {&s->tokens, &s->offsets, &s->index, &s->grp};
+        for (int i = 0; i < 4; i++) {
+            if (*ids[i] >= 0 && (i < 3 ? H5Dclose(*ids[i]) : H5Gclose(*ids[i])) < 0 && st == RT_OK)
+                st = h5fail("%s: cannot close /%s", w->tmp, split_names[k]);
+            *ids[i] = H5I_INVALID_HID;
+        }
+    }
+    if (w->file >= 0 && H5Fclose(w->file) < 0 && st == RT_OK)
+        st = h5fail("%s: cannot close the file", w->tmp);
+    w->file = H5I_INVALID_HID;
+    quiet_off(&q);
+    if (st == RT_OK) {
+        fsync_path(w->tmp, 0);
+        st = move_into_place(w->tmp, w->path, w->overwrite);
+    }
+    if (st == RT_OK) {
+        char *dir = strdup(w->path);
+        if (dir) {
+            char *slash = strrchr(dir, '/');
+            if (!slash)
+                strcpy(dir, ".");
+            else
+                slash[slash == dir] = 0;
+            fsync_path(dir, 1);
+            free(dir);
+        }
+    } else {
+        unlink(w->tmp);
+    }
+    writer_free(w);
+    *wp = NULL;
+    return st;
+}
+
+void rt_corpus_writer_abort(rt_corpus_writer **wp) {
+    rt_corpus_writer *w = *wp;
+    if (!w) return;
+    h5quiet q;
+    quiet_on(&q);
+    char *tmp = w->tmp;
+    w->tmp = NULL;
+    writer_free(w); /* closes the file before it is removed */
+    H5Eclear2(H5E_DEFAULT);
+    quiet_off(&q);
+    if (tmp) unlink(tmp);
+    free(tmp);
+    *wp = NULL;
+}
+
+/* ---- reader ------------------------------------------------------------------------------- */
+
+struct rt_corpus {
+    char *path;
+    hid_t file;
+    hid_t tokens[2], offsets[2], index[2];
+    rt_corpus_info info;
+};
+
+static const char *const not_corpus = " (is this a corpus written by `ringtune prep`?)";
+
+static rt_status attr_open(const rt_corpus *c, const char *name, H5T_class_t cls, const char *what,
+                           hid_t *a) {
+    *a = H5I_INVALID_HID;
+    if (H5Aexists(c->file, name) <= 0)
+        return rt_error(RT_ERR_FORMAT, "%s: missing attribute '%s'%s", c->path, name,
+                        !strcmp(name, "format") ? not_corpus : "");
+    *a = H5Aopen(c->file, name, H5P_DEFAULT);
+    if (*a < 0) return h5fail("%s: cannot open attribute '%s'", c->path, name);
+    hid_t t = H5Aget_type(*a);
+    H5T_class_t got = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (t >= 0) H5Tclose(t);
+    hid_t s = H5Aget_space(*a);
+    hssize_t npts = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+    if (s >= 0) H5Sclose(s);
+    if (got != cls || npts != 1) {
+        H5Aclose(*a);
+        *a = H5I_INVALID_HID;
+        return rt_error(RT_ERR_FORMAT, "%s: attribute '%s' is not %s", c->path, name, what);
+    }
+    return RT_OK;
+}
+
+/* Reads a string attribute (variable- or fixed-length) into a new string. */
+static rt_status attr_str(const rt_corpus *c, const char *name, char **out) {
+    hid_t a;
+    RT_CALL(attr_open(c, name, H5T_STRING, "a string", &a));
+    hid_t ft = H5Aget_type(a), mt = H5I_INVALID_HID;
+    rt_status st = RT_OK;
+    if (H5Tis_variable_str(ft) > 0) {
+        char *s = NULL;
+        mt = H5Tcopy(H5T_C_S1);
+        if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0 ||
+            H5Aread(a, mt, &s) < 0)
+            st = h5fail("%s: cannot read attribute '%s'", c->path, name);
+        else if (!(*out = strdup(s ? s : "")))
+            st = rt_error(RT_ERR_MEMORY, "out of memory");
+        if (s) H5free_memory(s);
+    } else {
+        size_t n = H5Tget_size(ft);
+        char *buf = calloc(n + 1, 1);
+        if (!buf)
+            st = rt_error(RT_ERR_MEMORY, "out of memory");
+        else if (H5Aread(a, ft, buf) < 0) {
+            free(buf);
+            st = h5fail("%s: cannot read attribute '%s'", c->path, name);
+        } else
+            *out = buf;
+    }
+    if (mt >= 0) H5Tclose(mt);
+    H5Tclose(ft);
+    H5Aclose(a);
+    return st;
+}
+
+static rt_status attr_i64(const rt_corpus *c, const char *name, int64_t *v) {
+    hid_t a;
+    RT_CALL(attr_open(c, name, H5T_INTEGER, "an integer", &a));
+    herr_t e = H5Aread(a, H5T_NATIVE_INT64, v);
+    H5Aclose(a);
+    return e < 0 ? h5fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
+}
+
+static rt_status attr_count(const rt_corpus *c, const char *name, uint64_t *v) {
+    int64_t x;
+    RT_CALL(attr_i64(c, name, &x));
+    if (x < 0)
+        return rt_error(RT_ERR_FORMAT, "%s: attribute '%s' is %lld, expected >= 0", c->path, name,
+                        (long long)x);
+    *v = (uint64_t)x;
+    return RT_OK;
+}
+
+static rt_status attr_f64(const rt_corpus *c, const char *name, double *v) {
+    hid_t a;
+    RT_CALL(attr_open(c, name, H5T_FLOAT, "a floating-point number", &a));
+    herr_t e = H5Aread(a, H5T_NATIVE_DOUBLE, v);
+    H5Aclose(a);
+    return e < 0 ? h5fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
+}
+
+/* Opens /split/name, checks it is 1-D unsigned integers of elem_bytes, returns its length. */
+static rt_status open_dataset(rt_corpus *c, int k, const char *name, size_t elem_bytes, hid_t *d,
+                              uint64_t *len) {
+    char full[64];
+    snprintf(full, sizeof full, "/%s/%s", split_names[k], name);
+    if (H5Lexists(c->file, split_names[k], H5P_DEFAULT) <= 0 ||
+        H5Lexists(c->file, full, H5P_DEFAULT) <= 0)
+        return rt_error(RT_ERR_FORMAT, "%s: missing dataset %s", c->path, full);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0) H5Pset_chunk_cache(dapl, CACHE_SLOTS, CACHE_BYTES, 0.75);
+    *d = H5Dopen2(c->file, full, dapl >= 0 ? dapl : H5P_DEFAULT);
+    if (dapl >= 0) H5Pclose(dapl);
+    if (*d < 0) return h5fail("%s: cannot open dataset %s", c->path, full);
+    hid_t t = H5Dget_type(*d), s = H5Dget_space(*d);
+    int ok = t >= 0 && s >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
+             H5Tget_size(t) == elem_bytes && H5Sget_simple_extent_ndims(s) == 1;
+    hsize_t dims = 0;
+    if (ok) H5Sget_simple_extent_dims(s, &dims, NULL);
+    if (t >= 0) H5Tclose(t);
+    if (s >= 0) H5Sclose(s);
+    if (!ok)
+        return rt_error(RT_ERR_FORMAT, "%s: dataset %s is not a 1-D array of uint%zu", c->path,
+                        full, 8 * elem_bytes);
+    *len = dims;
+    return RT_OK;
+}
+
+static rt_status read_u64(rt_corpus *c, hid_t d, const char *what, int k, uint64_t start,
+                          size_t count, uint64_t *dst) {
+    hsize_t s0 = start, n = count;
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &n, NULL);
+    int ok = fs >= 0 && ms >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &s0, NULL, &n, NULL) >= 0 &&
+             H5Dread(d, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, dst) >= 0;
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return ok ? RT_OK
+              : h5fail("%s: cannot read /%s/%s[%llu, +%zu)", c->path, split_names[k], what,
+                       (unsigned long long)start, count);
+}
+
+static rt_status open_local(rt_corpus *c, const char *path) {
+    if (access(path, R_OK) != 0)
+        return rt_error(RT_ERR_IO, "cannot open corpus %s: %s", path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0)
+        return rt_error(RT_ERR_FORMAT, "%s: not an HDF5 file%s", path, not_corpus);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && file_access(fapl)) c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (c->file < 0) return h5fail("cannot open corpus %s", path);
+
+    rt_corpus_info *in = &c->info;
+    char *s = NULL;
+    RT_CALL(attr_str(c, "format", &s));
+    int fmt_ok = !strcmp(s, RT_CORPUS_FORMAT);
+    if (!fmt_ok) {
+        rt_error(RT_ERR_FORMAT, "%s: attribute 'format' is '%.100s', expected '%s'%s", path, s,
+                 RT_CORPUS_FORMAT, not_corpus);
+        free(s);
+        return RT_ERR_FORMAT;
+    }
+    free(s);
+    int64_t v;
+    RT_CALL(attr_i64(c, "format_version", &v));
+    if (v != RT_CORPUS_FORMAT_VERSION)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: attribute 'format_version' is %lld; this ringtune (%s) reads "
+                        "version %d",
+                        path, (long long)v, RT_VERSION, RT_CORPUS_FORMAT_VERSION);
+    in->format_version = (int)v;
+    RT_CALL(attr_str(c, "kind", &s));
+    int kind_ok = !strcmp(s, "text") || !strcmp(s, "labeled") || !strcmp(s, "pairs");
+    snprintf(in->kind, sizeof in->kind, "%s", s);
+    free(s);
+    if (!kind_ok)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: attribute 'kind' is '%s', expected text, labeled or pairs", path,
+                        in->kind);
+    RT_CALL(attr_i64(c, "vocab_size", &v));
+    if (v <= 0 || v > INT32_MAX)
+        return rt_error(RT_ERR_FORMAT, "%s: attribute 'vocab_size' is %lld", path, (long long)v);
+    in->vocab_size = (int)v;
+    RT_CALL(attr_i64(c, "eos_id", &v));
+    if (v < 0 || v >= in->vocab_size)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: attribute 'eos_id' is %lld, outside the vocabulary [0, %d)", path,
+                        (long long)v, in->vocab_size);
+    in->eos_id = (int)v;
+    RT_CALL(attr_str(c, "tokenizer_sha256", &s));
+    int sha_ok = valid_sha(s);
+    snprintf(in->tokenizer_sha256, sizeof in->tokenizer_sha256, "%s", s ? s : "");
+    free(s);
+    if (!sha_ok)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: attribute 'tokenizer_sha256' is not 64 lowercase hex digits", path);
+    RT_CALL(attr_str(c, "token_dtype", &s));
+    in->token_bytes = !strcmp(s, "uint16") ? 2 : !strcmp(s, "uint32") ? 4 : 0;
+    if (!in->token_bytes || (in->token_bytes == 2 && in->vocab_size > 65536)) {
+        rt_error(RT_ERR_FORMAT,
+                 "%s: attribute 'token_dtype' is '%.20s', expected uint16 or uint32 holding "
+                 "vocab_size %d",
+                 path, s, in->vocab_size);
+        free(s);
+        return RT_ERR_FORMAT;
+    }
+    free(s);
+    RT_CALL(attr_str(c, "sources", &in->sources));
+    RT_CALL(attr_str(c, "ringtune_version", &in->ringtune_version));
+    RT_CALL(attr_str(c, "command_line", &in->command_line));
+    RT_CALL(attr_count(c, "split_seed", &in->split_seed));
+    RT_CALL(attr_f64(c, "validation_ratio", &in->validation_ratio));
+    if (!(in->validation_ratio >= 0 && in->validation_ratio <= 1))
+        return rt_error(RT_ERR_FORMAT, "%s: attribute 'validation_ratio' is %g, outside [0, 1]",
+                        path, in->validation_ratio);
+    RT_CALL(attr_count(c, "n_documents", &in->n_documents));
+    RT_CALL(attr_count(c, "n_skipped_empty", &in->n_skipped_empty));
+    RT_CALL(attr_count(c, "n_replaced_utf8", &in->n_replaced_utf8));
+    if (H5Aexists(c->file, "n_skipped_bad_json") > 0) /* ours; not required by CORPUS.md */
+        RT_CALL(attr_count(c, "n_skipped_bad_json", &in->n_skipped_bad_json));
+
+    for (int k = 0; k < 2; k++) {
+        uint64_t n_off, n_idx, ends[2];
+        RT_CALL(
+            open_dataset(c, k, "tokens", (size_t)in->token_bytes, &c->tokens[k], &in->n_tokens[k]));
+        RT_CALL(open_dataset(c, k, "doc_offsets", 8, &c->offsets[k], &n_off));
+        RT_CALL(open_dataset(c, k, "doc_index", 8, &c->index[k], &n_idx));
+        if (n_off != n_idx + 1)
+            return rt_error(
+                RT_ERR_FORMAT, "%s: /%s/doc_offsets has %llu entries, expected n_docs + 1 = %llu",
+                path, split_names[k], (unsigned long long)n_off, (unsigned long long)n_idx + 1);
+        in->n_docs[k] = n_idx;
+        RT_CALL(read_u64(c, c->offsets[k], "doc_offsets", k, 0, 1, &ends[0]));
+        RT_CALL(read_u64(c, c->offsets[k], "doc_offsets", k, n_idx, 1, &ends[1]));
+        if (ends[0] != 0 || ends[1] != in->n_tokens[k])
+            return rt_error(RT_ERR_FORMAT,
+                            "%s: /%s/doc_offsets runs from %llu to %llu, expected 0 to %llu "
+                            "(the length of /%s/tokens)",
+                            path, split_names[k], (unsigned long long)ends[0],
+                            (unsigned long long)ends[1], (unsigned long long)in->n_tokens[k],
+                            split_names[k]);
+    }
+    if (in->n_docs[0] + in->n_docs[1] != in->n_documents)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: attribute 'n_documents' is %llu but the splits hold %llu + %llu", path,
+                        (unsigned long long)in->n_documents, (unsigned long long)in->n_docs[0],
+                        (unsigned long long)in->n_docs[1]);
+    return RT_OK;
+}
+
+/* Same status on every rank of comm; on failure every rank gets the lowest failing rank's
+   message. */
+static rt_status agree(MPI_Comm comm, rt_status st) {
+    int rank, mine, first;
+    MPI_Comm_rank(comm, &rank);
+    mine = st != RT_OK ? rank : INT_MAX;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == INT_MAX) return RT_OK;
+    int code = (int)st;
+    char msg[4096];
+    if (rank == first) snprintf(msg, sizeof msg, "%s", rt_error_message());
+    MPI_Bcast(&code, 1, MPI_INT, first, comm);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
+    if (rank != first) rt_error((rt_status)code, "%s", msg);
+    return (rt_status)code;
+}
+
+rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm) {
+    *out = NULL;
+    rt_status st = RT_OK;
+    rt_corpus *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        free(c);
+        c = NULL;
+        st = rt_error(RT_ERR_MEMORY, "cannot open corpus %s: out of memory", path);
+    } else {
+        c->file = H5I_INVALID_HID;
+        for (int k = 0; k < 2; k++) c->tokens[k] = c->offsets[k] = c->index[k] = H5I_INVALID_HID;
+        h5quiet q;
+        quiet_on(&q);
+        st = open_local(c, path);
+        quiet_off(&q);
+    }
+    if (comm != MPI_COMM_NULL) st = agree(comm, st);
+    if (st != RT_OK) {
+        rt_corpus_close(&c);
+        return st;
+    }
+    *out = c;
+    return RT_OK;
+}
+
+void rt_corpus_close(rt_corpus **cp) {
+    rt_corpus *c = *cp;
+    if (!c) return;
+    h5quiet q;
+    quiet_on(&q);
+    for (int k = 0; k < 2; k++) {
+        h5close(&c->tokens[k], H5Dclose);
+        h5close(&c->offsets[k], H5Dclose);
+        h5close(&c->index[k], H5Dclose);
+    }
+    h5close(&c->file, H5Fclose);
+    H5Eclear2(H5E_DEFAULT);
+    quiet_off(&q);
+    free(c->info.sources);
+    free(c->info.ringtune_version);
+    free(c->info.command_line);
+    free(c->path);
+    free(c);
+    *cp = NULL;
+}
+
+const rt_corpus_info *rt_corpus_get_info(const rt_corpus *c) {
+    return &c->info;
+}
+const char *rt_corpus_path(const rt_corpus *c) {
+    return c->path;
+}
+uint64_t rt_corpus_n_tokens(const rt_corpus *c, rt_corpus_split split) {
+    return (unsigned)split < 2 ? c->info.n_tokens[split] : 0;
+}
+uint64_t rt_corpus_n_docs(const rt_corpus *c, rt_corpus_split split) {
+    return (unsigned)split < 2 ? c->info.n_docs[split] : 0;
+}
+int rt_corpus_vocab_size(const rt_corpus *c) {
+    return c->info.vocab_size;
+}
+int rt_corpus_eos_id(const rt_corpus *c) {
+    return c->info.eos_id;
+}
+const char *rt_corpus_tokenizer_sha256(const rt_corpus *c) {
+    return c->info.tokenizer_sha256;
+}
+
+static rt_status check_range(const rt_corpus *c, rt_corpus_split split, const char *what,
+                             uint64_t start, size_t count, uint64_t len) {
+    if ((unsigned)split > 1) return rt_error(RT_ERR_ARG, "%s: bad split %d", c->path, (int)split);
+    if (start > len || count > len - start)
+        return rt_error(RT_ERR_ARG, "%s: /%s/%s[%llu, %llu) is outside its %llu entries", c->path,
+                        split_names[split], what, (unsigned long long)start,
+                        (unsigned long long)start + count, (unsigned long long)len);
+    return RT_OK;
+}
+
+rt_status rt_corpus_read_tokens(rt_corpus *c, rt_corpus_split split, uint64_t start, size_t count,
+                                int32_t *dst) {
+    RT_CALL(check_range(c, split, "tokens", start, count, rt_corpus_n_tokens(c, split)));
+    if (count == 0) return RT_OK;
+    h5quiet q;
+    quiet_on(&q);
+    hsize_t s0 = start, n = count;
+    hid_t fs = H5Dget_space(c->tokens[split]), ms = H5Screate_simple(1, &n, NULL);
+    int ok = fs >= 0 && ms >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &s0, NULL, &n, NULL) >= 0 &&
+             H5Dread(c->tokens[split], H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, dst) >= 0;
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    rt_status st =
+        ok ? RT_OK
+           : h5fail("%s: cannot read /%s/tokens[%llu, %llu)", c->path, split_names[split],
+                    (unsigned long long)start, (unsigned long long)(start + count));
+    quiet_off(&q);
+    if (st != RT_OK) return st;
+    const uint32_t vocab = (uint32_t)c->info.vocab_size;
+    for (size_t i = 0; i < count; i++)
+        if ((uint32_t)dst[i] >= vocab)
+            return rt_error(
+                RT_ERR_FORMAT, "%s: /%s/tokens[%llu] is %u, outside the vocabulary of %u", c->path,
+                split_names[split], (unsigned long long)(start + i), (uint32_t)dst[i], vocab);
+    return RT_OK;
+}
+
+rt_status rt_corpus_read_doc_offsets(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                     size_t count, uint64_t *dst) {
+    RT_CALL(check_range(c, split, "doc_offsets", start, count, rt_corpus_n_docs(c, split) + 1));
+    if (count == 0) return RT_OK;
+    h5quiet q;
+    quiet_on(&q);
+    rt_status st = read_u64(c, c->offsets[split], "doc_offsets", split, start, count, dst);
+    quiet_off(&q);
+    return st;
+}
+
+rt_status rt_corpus_read_doc_index(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                   size_t count, uint64_t *dst) {
+    RT_CALL(check_range(c, split, "doc_index", start, count, rt_corpus_n_docs(c, split)));
+    if (count == 0) return RT_OK;
+    h5quiet q;
+    quiet_on(&q);
+    rt_status st = read_u64(c, c->index[split], "doc_index", split, start, count, dst);
+    quiet_off(&q);
+    return st;
+}
+
+rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,
+                                const char *tokenizer_sha256) {
+    if (c->info.vocab_size > model_vocab_size)
+        return rt_error(RT_ERR_ARG,
+                        "%s: the corpus was tokenized with vocab_size %d but the model has only "
+                        "%d token embeddings",
+                        c->path, c->info.vocab_size, model_vocab_size);
+    if (tokenizer_sha256 && strcmp(tokenizer_sha256, c->info.tokenizer_sha256) != 0)
+        return rt_error(RT_ERR_ARG,
+                        "%s: the corpus was tokenized with tokenizer sha256 %s but the model's "
+                        "tokenizer has sha256 %s",
+                        c->path, c->info.tokenizer_sha256, tokenizer_sha256);
+    return RT_OK;
+}

@@ -1,0 +1,140 @@
+/* The HDF5 corpus that `ringtune prep` writes and the trainer reads (layout: io/CORPUS.md,
+   format version 1). The writer is serial (one process appends documents in global order; under
+   MPI that process is rank 0 of prep, see dist/prep.h); the reader is what training uses.
+   Neither needs MPI to be initialised unless a communicator is passed to rt_corpus_open.
+   Not thread-safe (Debian's parallel HDF5 is built without thread safety): one thread per process
+   calls these functions. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <mpi.h>
+#include "status.h"
+
+#define RT_CORPUS_FORMAT "ringtune-corpus"
+#define RT_CORPUS_FORMAT_VERSION 1
+/* Chunk length (elements) of every 1-D dataset unless the writer is told otherwise: 64 Ki tokens
+   = 128 KiB for uint16. Small enough that a training window of ~1 Ki tokens read at a random
+   position costs one or two chunk reads (and fletcher32 checks) of 128 KiB, not megabytes. */
+#define RT_CORPUS_CHUNK_DEFAULT 65536
+
+typedef enum { RT_SPLIT_TRAIN = 0, RT_SPLIT_VALIDATION = 1 } rt_corpus_split;
+
+/* Bytes per stored token id for a vocabulary: 2 (uint16) when vocab_size <= 65536, else 4. */
+int rt_corpus_token_bytes(int vocab_size);
+/* "train" or "validation" (the group names in the file). */
+const char *rt_corpus_split_name(rt_corpus_split s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writer (serial, one process).                                                               */
+
+typedef struct rt_corpus_writer rt_corpus_writer;
+
+/* Everything known before the first document. Strings are copied. */
+typedef struct {
+    const char *kind;             /* "text" (only kind written today; "labeled"/"pairs" reserved) */
+    int vocab_size;               /* > 0 */
+    int eos_id;                   /* in [0, vocab_size) */
+    const char *tokenizer_sha256; /* 64 hex digits */
+    const char *sources;          /* newline-joined input files */
+    uint64_t split_seed;          /* < 2^63 (stored as int64) */
+    double validation_ratio;      /* [0, 1] */
+    const char *command_line;     /* recorded verbatim; may be NULL ("") */
+    size_t chunk;                 /* elements per chunk; 0 = RT_CORPUS_CHUNK_DEFAULT */
+} rt_corpus_meta;
+
+/* Totals known only at the end, written as root attributes by rt_corpus_writer_commit. The
+   writer counts documents itself (n_documents is what it was given); these are prep's counts. */
+typedef struct {
+    uint64_t n_skipped_empty;    /* documents that were empty or only whitespace */
+    uint64_t n_skipped_bad_json; /* JSONL lines skipped as malformed (when asked to skip) */
+    uint64_t n_replaced_utf8;    /* invalid UTF-8 sequences replaced by U+FFFD */
+} rt_corpus_counts;
+
+/* Starts a corpus at path: refuses (RT_ERR_IO, "... exists; pass --overwrite ...") when path
+   exists and !overwrite, then creates "<path>.tmp.<pid>" with both splits' datasets and the
+   attributes of meta. Nothing appears under path until rt_corpus_writer_commit. On failure
+   nothing is left behind. */
+rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int overwrite,
+                                  const rt_corpus_meta *meta);
+/* Bytes per token this writer expects in rt_corpus_writer_add (see rt_corpus_token_bytes). */
+int rt_corpus_writer_token_bytes(const rt_corpus_writer *w);
+/* Appends one document (its ids including the trailing eos) to a split. tokens holds n ids of
+   rt_corpus_writer_token_bytes(w) bytes each (uint16_t or uint32_t, host order); n >= 1.
+   doc_index is its global index (written to /<split>/doc_index). Buffered: whole chunks are
+   written as they fill. On failure the writer must still be aborted. */
+rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
+                               const void *tokens, size_t n);
+/* Documents and tokens added so far to a split. */
+uint64_t rt_corpus_writer_n_docs(const rt_corpus_writer *w, rt_corpus_split split);
+uint64_t rt_corpus_writer_n_tokens(const rt_corpus_writer *w, rt_corpus_split split);
+/* Flushes, writes the count attributes, closes and fsyncs the temp file and moves it to the final
+   path (without overwrite: refuses if path appeared meanwhile), then fsyncs the directory. On any
+   failure the temp file is removed and an existing file at path is untouched. Frees *w and sets
+   it to NULL either way. */
+rt_status rt_corpus_writer_commit(rt_corpus_writer **w, const rt_corpus_counts *counts);
+/* Closes and removes the temp file, frees *w and sets it to NULL. Safe with *w == NULL. */
+void rt_corpus_writer_abort(rt_corpus_writer **w);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reader.                                                                                     */
+
+typedef struct rt_corpus rt_corpus;
+
+/* The root attributes and dataset sizes, as read and validated by rt_corpus_open. */
+typedef struct {
+    int format_version;
+    char kind[16];
+    int vocab_size;
+    int eos_id;
+    int token_bytes;           /* 2 or 4 */
+    char tokenizer_sha256[65]; /* 64 hex digits */
+    uint64_t split_seed;
+    double validation_ratio;
+    uint64_t n_documents, n_skipped_empty, n_skipped_bad_json, n_replaced_utf8;
+    uint64_t n_docs[2];     /* per split (RT_SPLIT_TRAIN, RT_SPLIT_VALIDATION) */
+    uint64_t n_tokens[2];   /* per split */
+    char *sources;          /* owned by the corpus */
+    char *ringtune_version; /* owned by the corpus */
+    char *command_line;     /* owned by the corpus */
+} rt_corpus_info;
+
+/* Opens a corpus read-only and validates it: format "ringtune-corpus", format_version 1, every
+   attribute and dataset of io/CORPUS.md present with the right type, doc_offsets consistent with
+   the token counts. Errors (RT_ERR_IO for a missing/unreadable file, RT_ERR_FORMAT otherwise)
+   name the file and the attribute or dataset.
+   comm == MPI_COMM_NULL: serial; no MPI call is made, so MPI need not be initialised (each
+   process may open the file this way on its own).
+   Otherwise collective over comm: every rank opens the file (read-only, plain POSIX I/O, so it
+   works on any shared file system) and all ranks return the same status; on failure every rank
+   gets the message of the lowest failing rank and *out is NULL everywhere. */
+rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm);
+/* Closes the file and frees *c; sets *c to NULL. Not collective. Safe with *c == NULL. */
+void rt_corpus_close(rt_corpus **c);
+
+const rt_corpus_info *rt_corpus_get_info(const rt_corpus *c);
+const char *rt_corpus_path(const rt_corpus *c);
+uint64_t rt_corpus_n_tokens(const rt_corpus *c, rt_corpus_split split);
+uint64_t rt_corpus_n_docs(const rt_corpus *c, rt_corpus_split split);
+int rt_corpus_vocab_size(const rt_corpus *c);
+int rt_corpus_eos_id(const rt_corpus *c);
+const char *rt_corpus_tokenizer_sha256(const rt_corpus *c);
+
+/* Reads tokens [start, start + count) of a split into dst (widened to int32) with one hyperslab
+   read through an 8 MiB chunk cache per dataset. Not collective. RT_ERR_ARG when the range is
+   outside the split; RT_ERR_FORMAT (naming file, split and position) for an id >= vocab_size;
+   RT_ERR_HDF5 for a read or checksum failure. */
+rt_status rt_corpus_read_tokens(rt_corpus *c, rt_corpus_split split, uint64_t start, size_t count,
+                                int32_t *dst);
+/* Reads doc_offsets[start, start + count) of a split (n_docs + 1 entries exist) into dst. */
+rt_status rt_corpus_read_doc_offsets(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                     size_t count, uint64_t *dst);
+/* Reads doc_index[start, start + count) of a split (n_docs entries) into dst. */
+rt_status rt_corpus_read_doc_index(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                   size_t count, uint64_t *dst);
+
+/* Checks the corpus against a model: every id must fit the model's embedding (the corpus's
+   vocab_size <= model_vocab_size; padded vocabularies such as 50304 are fine), and when
+   tokenizer_sha256 is not NULL it must equal the corpus's. RT_ERR_ARG otherwise, with a message
+   that names the corpus file and states both values. */
+rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,
+                                const char *tokenizer_sha256);
