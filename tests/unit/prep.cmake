@@ -12,16 +12,6 @@ target_link_libraries(test_prep PRIVATE rt_dist rt_io PkgConfig::CHECK PkgConfig
 target_compile_definitions(test_prep PRIVATE RT_TOKENIZER_TEST_DIR="${RT_PREP_TOKENIZER}"
                                              RT_PREP_INPUTS="${CMAKE_SOURCE_DIR}/tests/prep"
                                              RT_BUILD_DIR="${CMAKE_BINARY_DIR}")
-# Open MPI 4.1 leaks from MPI_Init/MPI_Finalize and from components it dlcloses at finalize
-# (LeakSanitizer then prints "<unknown module>" frames it cannot suppress). With the slow unwinder
-# the stacks reach libmpi/libopen-pal/..., which the suppressions below match; our own leaks are
-# still reported. Ignored by builds without RT_SANITIZE.
-set(RT_LSAN_MPI_SUPP ${CMAKE_BINARY_DIR}/lsan-openmpi.supp)
-file(WRITE ${RT_LSAN_MPI_SUPP} "leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\n"
-                               "leak:libhwloc.so\nleak:libpmix.so\nleak:libevent\n")
-set(RT_MPI_SAN_ENV "ASAN_OPTIONS=fast_unwind_on_malloc=0"
-                   "LSAN_OPTIONS=suppressions=${RT_LSAN_MPI_SUPP}")
-
 foreach(n 1 2 3)
   add_test(NAME test_prep_np${n}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${n} ${MPIEXEC_PREFLAGS}
