@@ -1,0 +1,366 @@
+/* Ring reduce-scatter / all-gather / all-reduce as one state machine over a numbered sequence of
+   segment messages. Step g moves chunk (r-g-1) to the right and takes chunk (r-g-2) from the
+   left (indices mod P); steps 0..P-2 add what arrives (reduce-scatter), steps P-1..2P-3 copy it
+   (all-gather). A chunk's segments travel in order, so segment k of step g can be sent as soon as
+   segment k of step g-1 has arrived (and been added): that is the pipeline. */
+#include "ring.h"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tags of ring operations: one per start, cycling; ranks agree because they start operations in
+   the same order. Any MPI implementation allows tags up to at least 32767. */
+#define RING_TAG_BASE 1024
+#define RING_TAGS 16384
+/* Largest segment: counts are ints in MPI. */
+#define RING_SEG_MAX ((size_t)1 << 28)
+
+typedef struct {
+    int g;    /* absolute step */
+    size_t k; /* segment within the step's chunk */
+} cursor;
+
+struct rt_ring {
+    size_t seg;            /* floats per segment */
+    size_t slot;           /* floats between receive slots in scratch: min(seg, largest chunk) */
+    int window;            /* receives (and sends) in flight at most */
+    float *scratch;        /* (window, slot) receive slots of reduce steps; NULL in a blocking
+                              all-gather */
+    size_t scratch_floats; /* capacity of scratch */
+    MPI_Request *req;      /* (2 * window): [0, window) receives, [window, 2 * window) sends */
+    MPI_Status *stat;      /* (2 * window) */
+    int *idx;              /* (2 * window) */
+
+    /* the operation in flight */
+    int busy, failed;
+    rt_status err;
+    char msg[1024];
+    MPI_Comm comm;
+    int tag, P, rank, left, right;
+    float *buf;
+    size_t n;
+    int g0, g1;       /* steps [g0, g1); reduce where g < P - 1 */
+    cursor rcur_post; /* next receive to post */
+    cursor rcur_done; /* next receive to complete */
+    cursor scur_post; /* next send to post */
+    size_t nrecv, rpost, rdone;
+    size_t nsend, spost, sdone;
+    size_t s0;         /* sends of step g0: the rank's own data, ready at once */
+    size_t guard_base; /* all-reduce: receive i >= guard_base overwrites the chunk that send
+                          i - guard_base read in the reduce-scatter half, so it waits for that
+                          send to complete (MPI forbids reusing a send buffer earlier) */
+};
+
+void rt_ring_chunk(size_t n, int P, int r, size_t *lo, size_t *hi) {
+    /* floor(i*n/P) = i*(n/P) + floor(i*(n%P)/P): no overflow for any n */
+    size_t p = (size_t)P, q = n / p, m = n % p, i = (size_t)r;
+    *lo = i * q + i * m / p;
+    *hi = (i + 1) * q + (i + 1) * m / p;
+}
+
+static int mod(int a, int P) {
+    a %= P;
+    return a < 0 ? a + P : a;
+}
+
+static int send_chunk(const rt_ring *h, int g) {
+    return mod(h->rank - g - 1, h->P);
+}
+static int recv_chunk(const rt_ring *h, int g) {
+    return mod(h->rank - g - 2, h->P);
+}
+
+static size_t nseg(const rt_ring *h, int chunk) {
+    size_t lo, hi;
+    rt_ring_chunk(h->n, h->P, chunk, &lo, &hi);
+    return (hi - lo + h->seg - 1) / h->seg;
+}
+
+/* The region of segment c.k of the chunk that step c.g sends (is_send) or receives. */
+static void region(const rt_ring *h, cursor c, int is_send, size_t *off, size_t *len) {
+    size_t lo, hi;
+    rt_ring_chunk(h->n, h->P, is_send ? send_chunk(h, c.g) : recv_chunk(h, c.g), &lo, &hi);
+    *off = lo + c.k * h->seg;
+    *len = hi - *off < h->seg ? hi - *off : h->seg;
+}
+
+/* Moves c to the next segment, skipping steps whose chunk is empty. */
+static void advance(const rt_ring *h, cursor *c, int is_send) {
+    c->k++;
+    while (c->g < h->g1 && c->k >= nseg(h, is_send ? send_chunk(h, c->g) : recv_chunk(h, c->g))) {
+        c->g++;
+        c->k = 0;
+    }
+}
+
+static cursor first(const rt_ring *h, int is_send) {
+    cursor c = {h->g0, (size_t)-1};
+    advance(h, &c, is_send);
+    return c;
+}
+
+static void add(float *restrict dst, const float *restrict src, size_t m) {
+    for (size_t i = 0; i < m; i++) dst[i] += src[i];
+}
+
+static rt_status fail(rt_ring *h, rt_status st) {
+    h->failed = 1;
+    h->err = st;
+    snprintf(h->msg, sizeof h->msg, "%s", rt_error_message());
+    for (int i = 0; i < 2 * h->window; i++) {
+        if (h->req[i] == MPI_REQUEST_NULL) continue;
+        if (i < h->window) MPI_Cancel(&h->req[i]);
+        MPI_Request_free(&h->req[i]);
+    }
+    return st;
+}
+
+static int finished(const rt_ring *h) {
+    return h->rdone == h->nrecv && h->sdone == h->nsend;
+}
+
+/* Retires completed requests in order, then posts what the window and the dependencies allow.
+   Sets *moved when anything changed. */
+static rt_status pump(rt_ring *h, int *moved) {
+    const int W = h->window;
+    while (h->rdone < h->rpost && h->req[h->rdone % (size_t)W] == MPI_REQUEST_NULL) {
+        if (h->rcur_done.g < h->P - 1) { /* reduce step: add the arrived partial sum */
+            size_t off, len;
+            region(h, h->rcur_done, 0, &off, &len);
+            add(h->buf + off, h->scratch + (h->rdone % (size_t)W) * h->slot, len);
+        }
+        advance(h, &h->rcur_done, 0);
+        h->rdone++;
+        *moved = 1;
+    }
+    while (h->sdone < h->spost && h->req[W + h->sdone % (size_t)W] == MPI_REQUEST_NULL) {
+        h->sdone++;
+        *moved = 1;
+    }
+    /* Receives first: a receive posted before its message arrives avoids a copy. */
+    while (h->rpost < h->nrecv && h->rpost - h->rdone < (size_t)W &&
+           (h->rpost < h->guard_base || h->rpost - h->guard_base < h->sdone)) {
+        size_t off, len, i = h->rpost % (size_t)W;
+        region(h, h->rcur_post, 0, &off, &len);
+        float *dst = h->rcur_post.g < h->P - 1 ? h->scratch + i * h->slot : h->buf + off;
+        int rc = MPI_Irecv(dst, (int)len, MPI_FLOAT, h->left, h->tag, h->comm, &h->req[i]);
+        if (rc != MPI_SUCCESS) return fail(h, rt_mpi_check(rc, "MPI_Irecv"));
+        advance(h, &h->rcur_post, 0);
+        h->rpost++;
+        *moved = 1;
+    }
+    while (h->spost < h->nsend && h->spost - h->sdone < (size_t)W &&
+           (h->spost < h->s0 || h->spost - h->s0 < h->rdone)) {
+        size_t off, len, i = (size_t)W + h->spost % (size_t)W;
+        region(h, h->scur_post, 1, &off, &len);
+        int rc =
+            MPI_Isend(h->buf + off, (int)len, MPI_FLOAT, h->right, h->tag, h->comm, &h->req[i]);
+        if (rc != MPI_SUCCESS) return fail(h, rt_mpi_check(rc, "MPI_Isend"));
+        advance(h, &h->scur_post, 1);
+        h->spost++;
+        *moved = 1;
+    }
+    return RT_OK;
+}
+
+/* The first failing request's error when a multiple-completion call reports MPI_ERR_IN_STATUS. */
+static int first_error(const rt_ring *h, int rc, int outcount) {
+    if (rc != MPI_ERR_IN_STATUS) return rc;
+    for (int i = 0; i < outcount; i++)
+        if (h->stat[i].MPI_ERROR != MPI_SUCCESS) return h->stat[i].MPI_ERROR;
+    return rc;
+}
+
+static rt_status init(rt_ring *h, const rt_ring_opts *opts, size_t scratch_floats) {
+    memset(h, 0, sizeof *h);
+    size_t sb = opts && opts->segment_bytes ? opts->segment_bytes : RT_RING_SEGMENT_DEFAULT;
+    int w = opts && opts->window ? opts->window : RT_RING_WINDOW_DEFAULT;
+    if (w < 1 || w > 1024)
+        return rt_error(RT_ERR_ARG, "ring: window %d: expected 1..1024 segments in flight", w);
+    h->seg = sb / sizeof(float) ? sb / sizeof(float) : 1;
+    if (h->seg > RING_SEG_MAX) h->seg = RING_SEG_MAX;
+    h->window = w;
+    h->req = malloc(2 * (size_t)w * sizeof *h->req);
+    h->stat = malloc(2 * (size_t)w * sizeof *h->stat);
+    h->idx = malloc(2 * (size_t)w * sizeof *h->idx);
+    if (scratch_floats) {
+        if (scratch_floats > (size_t)w * h->seg) scratch_floats = (size_t)w * h->seg;
+        h->scratch = malloc(scratch_floats * sizeof(float));
+        h->scratch_floats = scratch_floats;
+    }
+    if (!h->req || !h->stat || !h->idx || (scratch_floats && !h->scratch)) {
+        free(h->req);
+        free(h->stat);
+        free(h->idx);
+        free(h->scratch);
+        return rt_error(RT_ERR_MEMORY, "ring: out of memory for %zu bytes of receive scratch",
+                        scratch_floats * sizeof(float));
+    }
+    for (int i = 0; i < 2 * w; i++) h->req[i] = MPI_REQUEST_NULL;
+    return RT_OK;
+}
+
+static void fini(rt_ring *h) {
+    if (h->busy && !h->failed && !finished(h)) {
+        rt_error(RT_ERR_INTERNAL, "ring: handle destroyed with an operation in flight");
+        fail(h, RT_ERR_INTERNAL);
+    }
+    free(h->req);
+    free(h->stat);
+    free(h->idx);
+    free(h->scratch);
+}
+
+rt_status rt_ring_create(rt_ring **out, const rt_ring_opts *opts) {
+    if (!out) return rt_error(RT_ERR_ARG, "rt_ring_create: out is NULL");
+    *out = NULL;
+    rt_ring *h = malloc(sizeof *h);
+    if (!h) return rt_error(RT_ERR_MEMORY, "rt_ring_create: out of memory");
+    rt_status st = init(h, opts, SIZE_MAX);
+    if (st != RT_OK) {
+        free(h);
+        return st;
+    }
+    *out = h;
+    return RT_OK;
+}
+
+void rt_ring_destroy(rt_ring **h) {
+    if (!h || !*h) return;
+    fini(*h);
+    free(*h);
+    *h = NULL;
+}
+
+int rt_ring_busy(const rt_ring *h) {
+    return h && h->busy;
+}
+
+rt_status rt_ring_start(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ring_kind kind) {
+    if (!h || !ctx) return rt_error(RT_ERR_ARG, "rt_ring_start: NULL handle or context");
+    if (h->busy)
+        return rt_error(RT_ERR_ARG, "rt_ring_start: the handle has an operation in flight "
+                                    "(call rt_ring_wait first)");
+    if (!buf && n) return rt_error(RT_ERR_ARG, "rt_ring_start: buf is NULL, n = %zu", n);
+    if (kind != RT_RING_ALLREDUCE && kind != RT_RING_REDUCE_SCATTER && kind != RT_RING_ALLGATHER)
+        return rt_error(RT_ERR_ARG, "rt_ring_start: unknown kind %d", (int)kind);
+    const int P = ctx->size;
+    h->busy = 1;
+    h->failed = 0;
+    h->err = RT_OK;
+    h->comm = ctx->comm;
+    h->P = P;
+    h->rank = ctx->rank;
+    h->left = mod(ctx->rank - 1, P);
+    h->right = mod(ctx->rank + 1, P);
+    h->buf = buf;
+    h->n = n;
+    h->g0 = kind == RT_RING_ALLGATHER ? P - 1 : 0;
+    h->g1 = kind == RT_RING_REDUCE_SCATTER ? P - 1 : 2 * P - 2;
+    h->nrecv = h->nsend = h->rpost = h->rdone = h->spost = h->sdone = h->s0 = 0;
+    h->guard_base = SIZE_MAX;
+    if (P == 1 || n == 0) { /* nothing to move: done (no tag drawn: no messages) */
+        return RT_OK;
+    }
+    if (kind != RT_RING_ALLGATHER) {
+        /* Slots are min(seg, largest chunk) apart; the last chunk, ceil(n/P), is the largest. */
+        size_t lo, hi;
+        rt_ring_chunk(n, P, P - 1, &lo, &hi);
+        h->slot = hi - lo < h->seg ? hi - lo : h->seg;
+        if ((size_t)h->window * h->slot > h->scratch_floats) {
+            h->busy = 0;
+            return rt_error(RT_ERR_INTERNAL, "rt_ring_start: receive scratch too small");
+        }
+    }
+    h->tag = RING_TAG_BASE + (int)(ctx->tag_seq++ % RING_TAGS);
+    for (int g = h->g0; g < h->g1; g++) {
+        h->nrecv += nseg(h, recv_chunk(h, g));
+        h->nsend += nseg(h, send_chunk(h, g));
+    }
+    h->s0 = nseg(h, send_chunk(h, h->g0));
+    if (kind == RT_RING_ALLREDUCE) {
+        h->guard_base = 0;
+        for (int g = 0; g < P - 1; g++) h->guard_base += nseg(h, recv_chunk(h, g));
+    }
+    h->rcur_post = h->rcur_done = first(h, 0);
+    h->scur_post = first(h, 1);
+    int moved = 0;
+    rt_status st = pump(h, &moved);
+    if (st != RT_OK) h->busy = 0; /* pump has cancelled what it posted */
+    return st;
+}
+
+rt_status rt_ring_progress(rt_ring *h, int *done) {
+    if (!h || !done) return rt_error(RT_ERR_ARG, "rt_ring_progress: NULL argument");
+    *done = 1;
+    if (!h->busy) return RT_OK;
+    if (h->failed) return rt_error(h->err, "%s", h->msg);
+    int moved;
+    do {
+        moved = 0;
+        if (finished(h)) break;
+        int out = 0, rc = MPI_Testsome(2 * h->window, h->req, &out, h->idx, h->stat);
+        if (rc != MPI_SUCCESS)
+            return fail(h, rt_mpi_check(first_error(h, rc, out), "MPI_Testsome"));
+        RT_CALL(pump(h, &moved));
+    } while (moved);
+    *done = finished(h);
+    return RT_OK;
+}
+
+rt_status rt_ring_wait(rt_ring *h) {
+    if (!h) return rt_error(RT_ERR_ARG, "rt_ring_wait: NULL handle");
+    if (!h->busy) return RT_OK;
+    while (!h->failed && !finished(h)) {
+        int moved = 0;
+        if (pump(h, &moved) != RT_OK) break;
+        if (finished(h)) break;
+        int out = 0, rc = MPI_Waitsome(2 * h->window, h->req, &out, h->idx, h->stat);
+        if (rc != MPI_SUCCESS) {
+            fail(h, rt_mpi_check(first_error(h, rc, out), "MPI_Waitsome"));
+            break;
+        }
+        if (out == MPI_UNDEFINED && !moved) { /* nothing in flight and nothing to post */
+            rt_error(RT_ERR_INTERNAL, "ring: stalled at receive %zu/%zu, send %zu/%zu", h->rdone,
+                     h->nrecv, h->sdone, h->nsend);
+            fail(h, RT_ERR_INTERNAL);
+        }
+    }
+    h->busy = 0;
+    if (h->failed) return rt_error(h->err, "%s", h->msg);
+    return RT_OK;
+}
+
+static rt_status blocking(rt_mpi_ctx *ctx, float *buf, size_t n, const rt_ring_opts *opts,
+                          rt_ring_kind kind) {
+    if (!ctx) return rt_error(RT_ERR_ARG, "ring: ctx is NULL");
+    rt_ring h;
+    size_t scratch = 0;
+    if (kind != RT_RING_ALLGATHER && ctx->size > 1 && n > 0) {
+        size_t lo, hi;
+        rt_ring_chunk(n, ctx->size, ctx->size - 1, &lo, &hi); /* the last chunk is the largest */
+        size_t w = opts && opts->window ? (size_t)opts->window : RT_RING_WINDOW_DEFAULT;
+        scratch = w * (hi - lo);
+    }
+    RT_CALL(init(&h, opts, scratch));
+    rt_status st = rt_ring_start(&h, ctx, buf, n, kind);
+    if (st == RT_OK) st = rt_ring_wait(&h);
+    fini(&h);
+    return st;
+}
+
+rt_status rt_ring_allreduce(rt_mpi_ctx *ctx, float *buf, size_t n, const rt_ring_opts *opts) {
+    RT_CALL(blocking(ctx, buf, n, opts, RT_RING_ALLREDUCE));
+    return RT_OK;
+}
+
+rt_status rt_ring_reduce_scatter(rt_mpi_ctx *ctx, float *buf, size_t n, const rt_ring_opts *opts) {
+    RT_CALL(blocking(ctx, buf, n, opts, RT_RING_REDUCE_SCATTER));
+    return RT_OK;
+}
+
+rt_status rt_ring_allgather(rt_mpi_ctx *ctx, float *buf, size_t n, const rt_ring_opts *opts) {
+    RT_CALL(blocking(ctx, buf, n, opts, RT_RING_ALLGATHER));
+    return RT_OK;
+}
