@@ -14,7 +14,8 @@
 #include "prep.h"
 #include <mpi.h>
 
-int rt_cmd_prep(int argc, char **argv); /* cmd_prep.c */
+int rt_cmd_prep(int argc, char **argv);  /* cmd_prep.c */
+int rt_cmd_train(int argc, char **argv); /* cmd_train.c */
 
 #ifndef RT_TOKENIZER_DIR
 #define RT_TOKENIZER_DIR "cli/demo/tokenizers/gpt2"
@@ -476,7 +477,7 @@ static int cmd_demo(int argc, char **argv) {
                     dtrain = rt_token_source_corpus(&sdt), dval = rt_token_source_corpus(&sdv);
     printf("\nringtune demo: GPT-2 %d layers x %d, vocab %d (%zu parameters), BLIS '%s' x %d "
            "threads\n\n",
-           c.n_layer, c.n_embd, c.vocab_size, rt_gpt2_num_params(m), rt_gemm_setup(0),
+           c.n_layer, c.n_embd, c.vocab_size, rt_gpt2_num_params(m), rt_gemm_arch(),
            rt_gemm_threads());
 
     /* 1. the base model a user would bring: brief pretraining on general English */
@@ -542,7 +543,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "finetune")) return cmd_finetune(n, a);
     if (!strcmp(cmd, "eval")) return cmd_eval(n, a);
     if (!strcmp(cmd, "generate")) return cmd_generate(n, a);
-    if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a); /* handles MPI itself */
+    if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a);   /* handles MPI itself */
+    if (!strcmp(cmd, "train")) return rt_cmd_train(n, a); /* likewise */
     if (!strcmp(cmd, "demo")) {
         /* demo runs prep, which needs MPI (a singleton process without mpirun) */
         MPI_Init(&argc, &argv);

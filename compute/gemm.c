@@ -56,6 +56,11 @@ int rt_gemm_threads(void) {
     return g_threads;
 }
 
+const char *rt_gemm_arch(void) {
+    if (!g_ready) rt_gemm_setup(0);
+    return bli_arch_string(bli_arch_query_id());
+}
+
 static void gemm_rntm(rntm_t *rntm, int ta, int tb, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
                       int ldc) {

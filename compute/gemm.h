@@ -10,6 +10,8 @@
    Returns the active kernel set's name (e.g. "skx"). Idempotent. */
 const char *rt_gemm_setup(int nthreads);
 int rt_gemm_threads(void);
+/* The active kernel set's name (sets BLIS up with defaults when rt_gemm_setup was not called). */
+const char *rt_gemm_arch(void);
 
 /* C[M,N] (row stride ldc) = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
    A is stored row-major as [M,K] (lda >= K) when !ta, as [K,M] (lda >= M) when ta; likewise B.

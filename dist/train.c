@@ -1,0 +1,444 @@
+/* The data-parallel training loop behind `ringtune train`. */
+#include "train.h"
+#include "corpus.h"
+#include "finetune.h"
+#include "fsutil.h"
+#include "gemm.h"
+#include "gpt2.h"
+#include "hf_gpt2.h"
+#include "optim.h"
+#include "ring.h"
+#include "sampler.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Everything one run holds; freed by trainer_free on every path. */
+typedef struct {
+    const rt_run_config *cfg;
+    rt_mpi_ctx *ctx;
+    rt_gpt2 *m;
+    rt_corpus *ct, *cv;
+    rt_corpus_source st, sv;
+    rt_token_source train, val;
+    rt_ring *ring;
+    float *mom, *var, *best;
+    long *first_step; /* per tensor: the step it became trainable (AdamW bias correction) */
+    int32_t *ids, *tgt, *buf;
+    size_t lo, hi;  /* this rank's shard of the flat buffer */
+    int B, T, A, G; /* micro-batch, sequence, accumulation, global batch */
+    int EB;         /* evaluation micro-batch */
+    int unfrozen;   /* gradual unfreezing: blocks unfrozen from the top */
+    double peak_gflops;
+    FILE *metrics;
+} trainer;
+
+static void trainer_free(trainer *t) {
+    rt_gpt2_destroy(&t->m);
+    rt_corpus_close(&t->ct);
+    if (t->cv) rt_corpus_close(&t->cv);
+    rt_ring_destroy(&t->ring);
+    rt_free_floats(&t->mom);
+    rt_free_floats(&t->var);
+    rt_free_floats(&t->best);
+    free(t->first_step);
+    free(t->ids);
+    free(t->tgt);
+    free(t->buf);
+    if (t->metrics) fclose(t->metrics);
+}
+
+/* Tensor index ranges of the GPT-2 table: wte, wpe, 12 per block, ln_f weight/bias. */
+static int is_block_tensor(const rt_gpt2 *m, int i, int *block) {
+    int L = m->cfg.n_layer;
+    if (i < 2 || i >= 2 + 12 * L) return 0;
+    *block = (i - 2) / 12;
+    return 1;
+}
+
+/* Sets trainable flags for the mode; `unfrozen` counts blocks from the top (gradual). */
+static void apply_mode(trainer *t, long step) {
+    rt_gpt2 *m = t->m;
+    const rt_run_config *c = t->cfg;
+    int L = m->cfg.n_layer, lowest = 0, embd = 1;
+    switch (c->finetune.mode) {
+    case RT_FINETUNE_MODE_FULL:
+        break;
+    case RT_FINETUNE_MODE_PARTIAL:
+        lowest = L - c->finetune.last_n_blocks;
+        embd = 0;
+        break;
+    case RT_FINETUNE_MODE_GRADUAL_UNFREEZE:
+    default: {
+        /* start with the top block; one more every unfreeze_every units; the embeddings last */
+        long unit = c->finetune.unfreeze_unit == RT_UNFREEZE_UNIT_STEPS
+                        ? step
+                        : step / (long)(t->train.n_tokens / ((uint64_t)t->T * t->G) + 1);
+        long n = 1 + unit / c->finetune.unfreeze_every;
+        lowest = n >= L ? 0 : L - (int)n;
+        embd = n > L;
+        t->unfrozen = (int)(n > L + 1 ? L + 1 : n);
+        break;
+    }
+    }
+    if (lowest < 0) lowest = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        int b, was = m->params.t[i].trainable;
+        int tr = is_block_tensor(m, i, &b) ? b >= lowest : (i < 2 ? embd : 1);
+        m->params.t[i].trainable = tr;
+        if (tr && (!was || step == 0) && t->first_step[i] < 0) t->first_step[i] = step;
+    }
+}
+
+/* Mean validation loss over this rank's share of the windows, reduced over ranks. Collective. */
+static rt_status evaluate(trainer *t, double *loss) {
+    uint64_t nw = rt_sampler_windows(t->val.n_tokens, t->T);
+    const rt_run_config *c = t->cfg;
+    /* max_batches counts eval micro-batches of the whole job, so the windows evaluated do not
+       depend on the rank count */
+    if (c->eval.max_batches != RT_CONFIG_NULL_INT &&
+        (uint64_t)c->eval.max_batches * (uint64_t)t->EB < nw)
+        nw = (uint64_t)c->eval.max_batches * (uint64_t)t->EB;
+    size_t lo, hi;
+    rt_ring_chunk((size_t)nw, t->ctx->size, t->ctx->rank, &lo, &hi);
+    double sum[2] = {0.0, 0.0}; /* loss sum, token count */
+    rt_status st = RT_OK;
+    int train = t->m->train;
+    t->m->train = 0;
+    for (size_t w = lo; w < hi && st == RT_OK; w += (size_t)t->EB) {
+        int nb = (int)(hi - w < (size_t)t->EB ? hi - w : (size_t)t->EB);
+        for (int b = 0; b < nb && st == RT_OK; b++) {
+            st = t->val.read(t->val.ctx, (uint64_t)(w + b) * t->T, (size_t)t->T + 1, t->buf);
+            memcpy(t->ids + b * t->T, t->buf, sizeof(int32_t) * t->T);
+            memcpy(t->tgt + b * t->T, t->buf + 1, sizeof(int32_t) * t->T);
+        }
+        double ls = 0.0;
+        if (st == RT_OK) st = rt_gpt2_forward(t->m, t->ids, t->tgt, nb, t->T, &ls);
+        sum[0] += ls;
+        sum[1] += t->m->n_counted;
+    }
+    t->m->train = train;
+    RT_CALL(rt_mpi_ctx_agree(t->ctx, st));
+    double tot[2];
+    RT_CALL(rt_mpi_check(MPI_Allreduce(sum, tot, 2, MPI_DOUBLE, MPI_SUM, t->ctx->comm),
+                         "MPI_Allreduce(eval)"));
+    if (tot[1] <= 0)
+        return rt_error(RT_ERR_ARG, "validation split of %s holds no full window of %d tokens",
+                        rt_corpus_path(t->cv ? t->cv : t->ct), t->T + 1);
+    *loss = tot[0] / tot[1];
+    return RT_OK;
+}
+
+/* Sustained sgemm rate of this rank (GFLOPS), for MFU: best of a few mid-sized products. */
+static double measure_peak(void) {
+    int n = 768;
+    float *a = rt_alloc_floats((size_t)n * n), *b = rt_alloc_floats((size_t)n * n),
+          *c = rt_alloc_floats((size_t)n * n);
+    double best = 0.0;
+    for (int r = 0; r < 4 && a && b && c; r++) {
+        double t0 = now_s();
+        rt_gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double g = 2.0 * n * n * n / (now_s() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    rt_free_floats(&a);
+    rt_free_floats(&b);
+    rt_free_floats(&c);
+    return best;
+}
+
+static rt_status setup(trainer *t) {
+    const rt_run_config *c = t->cfg;
+    rt_mpi_ctx *ctx = t->ctx;
+    int threads = c->dist.threads_per_rank;
+    if (threads <= 0) {
+        /* auto: the cores of this node divided among its ranks (at least 1) */
+        int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores / (ctx->node_size > 0 ? ctx->node_size : 1);
+        if (threads < 1) threads = 1;
+    }
+    rt_gemm_setup(threads);
+    omp_set_num_threads(threads);
+    rt_status st = rt_hf_gpt2_load(c->model.path, &t->m);
+    RT_CALL(rt_mpi_ctx_agree(ctx, st));
+    rt_gpt2_config *mc = &t->m->cfg;
+    if (!isnan(c->model.dropout.embd)) mc->embd_pdrop = (float)c->model.dropout.embd;
+    if (!isnan(c->model.dropout.attn)) mc->attn_pdrop = (float)c->model.dropout.attn;
+    if (!isnan(c->model.dropout.resid)) mc->resid_pdrop = (float)c->model.dropout.resid;
+    if (c->data.seq_len > mc->n_positions)
+        return rt_error(RT_ERR_ARG, "data.seq_len %d exceeds the model's n_positions %d",
+                        c->data.seq_len, mc->n_positions);
+    if (c->finetune.mode == RT_FINETUNE_MODE_PARTIAL && c->finetune.last_n_blocks > mc->n_layer)
+        return rt_error(RT_ERR_ARG, "finetune.last_n_blocks %d exceeds the model's %d blocks",
+                        c->finetune.last_n_blocks, mc->n_layer);
+    if (c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION)
+        return rt_error(RT_ERR_ARG, "finetune.mode feature_extraction needs an untied output "
+                                    "projection, which ringtune's GPT-2 does not have yet; use "
+                                    "partial with last_n_blocks: 1");
+    RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
+    if (c->data.val_corpus) RT_CALL(rt_corpus_open(&t->cv, c->data.val_corpus, ctx->comm));
+    RT_CALL(rt_corpus_check_model(t->ct, mc->vocab_size, NULL));
+    if (t->cv) RT_CALL(rt_corpus_check_model(t->cv, mc->vocab_size, NULL));
+    t->st = (rt_corpus_source){t->ct, RT_SPLIT_TRAIN};
+    t->sv = (rt_corpus_source){t->cv ? t->cv : t->ct, RT_SPLIT_VALIDATION};
+    t->train = rt_token_source_corpus(&t->st);
+    t->val = rt_token_source_corpus(&t->sv);
+    RT_CALL(rt_config_derive(c, ctx->size, &t->A));
+    t->B = c->train.micro_batch;
+    t->T = c->data.seq_len;
+    t->G = c->train.global_batch;
+    if (rt_sampler_windows(t->train.n_tokens, t->T) == 0)
+        return rt_error(RT_ERR_ARG,
+                        "the train split of %s holds %llu tokens: fewer than one window",
+                        c->data.corpus, (unsigned long long)t->train.n_tokens);
+    int eb = c->eval.micro_batch != RT_CONFIG_NULL_INT ? c->eval.micro_batch : t->B;
+    t->EB = eb;
+    st = rt_gpt2_alloc_acts(t->m, eb > t->B ? eb : t->B, t->T);
+    if (st == RT_OK) st = rt_ring_create(&t->ring, NULL);
+    size_t P = t->m->params.total;
+    if (c->dist.zero1) {
+        rt_ring_chunk(P, ctx->size, ctx->rank, &t->lo, &t->hi);
+    } else {
+        t->lo = 0;
+        t->hi = P;
+    }
+    t->mom = rt_alloc_floats(t->hi - t->lo + 1);
+    t->var = rt_alloc_floats(t->hi - t->lo + 1);
+    t->first_step = malloc(sizeof(long) * t->m->params.n);
+    int nb = eb > t->B ? eb : t->B;
+    t->ids = malloc(sizeof(int32_t) * nb * t->T);
+    t->tgt = malloc(sizeof(int32_t) * nb * t->T);
+    t->buf = malloc(sizeof(int32_t) * (t->T + 1));
+    if (st == RT_OK && (!t->mom || !t->var || !t->first_step || !t->ids || !t->tgt || !t->buf))
+        st = rt_error(RT_ERR_MEMORY, "out of memory for the optimizer state");
+    if (st == RT_OK && c->eval.early_stopping.patience > 0 && !(t->best = rt_alloc_floats(P)))
+        st = rt_error(RT_ERR_MEMORY, "out of memory for the best weights");
+    if (st == RT_OK)
+        for (int i = 0; i < t->m->params.n; i++) t->first_step[i] = -1;
+    if (st == RT_OK && ctx->rank == 0) {
+        st = rt_fs_mkdir_p(c->output.dir);
+        char path[4096];
+        if (st == RT_OK) {
+            snprintf(path, sizeof path, "%s/config.yaml", c->output.dir);
+            st = rt_config_save(c, path);
+        }
+        if (st == RT_OK && c->output.metrics_file) {
+            snprintf(path, sizeof path, "%s/%s", c->output.dir, c->output.metrics_file);
+            if (!(t->metrics = fopen(path, "w")))
+                st = rt_error(RT_ERR_IO, "%s: cannot create the metrics file", path);
+        }
+    }
+    RT_CALL(rt_mpi_ctx_agree(ctx, st));
+    t->peak_gflops = measure_peak();
+    return RT_OK;
+}
+
+/* Reads rank r's micro-batch a of global batch `step` into t->ids / t->tgt. */
+static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
+    int start, count;
+    rt_sampler_slice(t->G, t->ctx->rank, t->ctx->size, &start, &count);
+    uint64_t base = (uint64_t)step * t->G + (uint64_t)start + (uint64_t)a * t->B;
+    for (int b = 0; b < t->B; b++) {
+        uint64_t k = base + (uint64_t)b;
+        uint64_t w = rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
+        RT_CALL(t->train.read(t->train.ctx, w * (uint64_t)t->T, (size_t)t->T + 1, t->buf));
+        memcpy(t->ids + b * t->T, t->buf, sizeof(int32_t) * t->T);
+        memcpy(t->tgt + b * t->T, t->buf + 1, sizeof(int32_t) * t->T);
+    }
+    return RT_OK;
+}
+
+rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_train_result *res) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    memset(res, 0, sizeof *res);
+    t.cfg = cfg;
+    t.ctx = ctx;
+    rt_status st = setup(&t);
+    if (st != RT_OK) {
+        trainer_free(&t);
+        return st;
+    }
+    rt_gpt2 *m = t.m;
+    FILE *out = ctx->rank == 0 ? log : NULL;
+    size_t P = m->params.total;
+    uint64_t nwin = rt_sampler_windows(t.train.n_tokens, t.T);
+    long steps = cfg->train.max_steps != RT_CONFIG_NULL_INT
+                     ? cfg->train.max_steps
+                     : (long)ceil(cfg->train.epochs * (double)nwin / t.G);
+    if (steps < 1) steps = 1;
+    rt_schedule sch = {cfg->optim.schedule, (float)cfg->optim.lr, (float)cfg->optim.min_lr,
+                       cfg->optim.warmup_steps > 0 ? cfg->optim.warmup_steps
+                                                   : (long)(cfg->optim.warmup_ratio * steps),
+                       steps};
+    rt_adamw_config ac = {(float)cfg->optim.lr, (float)cfg->optim.beta1, (float)cfg->optim.beta2,
+                          (float)cfg->optim.eps, (float)cfg->optim.weight_decay};
+    double flops = rt_gpt2_flops_per_step(&m->cfg, t.B, t.T) * t.A;
+    apply_mode(&t, 0);
+    if (out)
+        fprintf(out,
+                "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
+                "model %s (%zu parameters), corpus %s: %llu train windows of %d tokens\n"
+                "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
+                ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
+                cfg->model.path, rt_gpt2_num_params(m), cfg->data.corpus, (unsigned long long)nwin,
+                t.T, t.G, ctx->size, t.A, t.B, steps, cfg->dist.zero1 ? "on" : "off");
+    st = evaluate(&t, &res->before_loss);
+    if (st != RT_OK) goto done;
+    if (out)
+        fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
+                exp(res->before_loss));
+    double best = res->before_loss, t0 = now_s(), tokens = 0.0;
+    if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
+    int bad_evals = 0;
+    m->seed = cfg->train.seed;
+    float scale = 1.0f / (float)((double)t.G * t.T);
+    long step;
+    for (step = 0; step < steps; step++) {
+        double ts = now_s();
+        if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(&t, step);
+        m->train = 1;
+        m->step = (uint64_t)step;
+        double local = 0.0;
+        int start, count;
+        rt_sampler_slice(t.G, ctx->rank, ctx->size, &start, &count);
+        for (int a = 0; a < t.A && st == RT_OK; a++) {
+            st = load_micro(&t, nwin, step, a);
+            /* dropout masks follow the micro-batch's place in the global batch, not the rank */
+            m->micro = (uint64_t)(start / t.B + a);
+            double ls = 0.0;
+            if (st == RT_OK) st = rt_gpt2_forward(m, t.ids, t.tgt, t.B, t.T, &ls);
+            if (st == RT_OK) rt_gpt2_backward(m, scale, a > 0);
+            local += ls;
+        }
+        st = rt_mpi_ctx_agree(ctx, st);
+        if (st != RT_OK) break;
+        /* gradients: reduce-scatter into the shards (ZeRO-1) or all-reduce */
+        st = rt_ring_start(t.ring, ctx, m->grads_mem, P,
+                           cfg->dist.zero1 ? RT_RING_REDUCE_SCATTER : RT_RING_ALLREDUCE);
+        if (st == RT_OK) st = rt_ring_wait(t.ring);
+        double red[2] = {local, rt_grad_sumsq(&m->params, t.lo, t.hi, m->grads_mem)}, tot[2];
+        if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
+        if (st == RT_OK)
+            st = rt_mpi_check(MPI_Allreduce(red, tot, 2, MPI_DOUBLE, MPI_SUM, ctx->comm),
+                              "MPI_Allreduce(loss, norm)");
+        if (st != RT_OK) break;
+        double loss = tot[0] * scale, norm = sqrt(tot[1]);
+        if (!isfinite(loss) || !isfinite(norm)) {
+            if (cfg->train.nan_policy == RT_NAN_POLICY_STOP) {
+                st = rt_error(RT_ERR_NUMERIC,
+                              "step %ld: loss %g, gradient norm %g are not finite (set "
+                              "train.nan_policy: skip to drop such steps)",
+                              step + 1, loss, norm);
+                break;
+            }
+            res->steps_skipped++;
+            if (out)
+                fprintf(out, "step %ld: non-finite loss or gradient, update skipped\n", step + 1);
+            continue;
+        }
+        rt_scale_grads(&m->params, t.lo, t.hi, m->grads_mem,
+                       rt_clip_factor(norm, (float)cfg->optim.clip_norm));
+        ac.lr = rt_schedule_lr(&sch, step);
+        /* each tensor's bias correction counts from the step it became trainable */
+        for (int i = 0; i < m->params.n; i++) {
+            const rt_tensor_info *ti = &m->params.t[i];
+            size_t a = ti->offset > t.lo ? ti->offset : t.lo;
+            size_t b = ti->offset + ti->numel < t.hi ? ti->offset + ti->numel : t.hi;
+            if (a >= b || !ti->trainable) continue;
+            rt_adamw_step(&m->params, a, b, m->params_mem, m->grads_mem, t.mom + (a - t.lo),
+                          t.var + (a - t.lo), &ac, step - t.first_step[i] + 1);
+        }
+        if (cfg->dist.zero1) {
+            st = rt_ring_start(t.ring, ctx, m->params_mem, P, RT_RING_ALLGATHER);
+            if (st == RT_OK) st = rt_ring_wait(t.ring);
+            if (st != RT_OK) break;
+        }
+        res->steps_done++;
+        double dt = now_s() - ts, el = now_s() - t0;
+        tokens += (double)t.G * t.T;
+        double tps = (double)t.G * t.T / dt;
+        double mfu = t.peak_gflops > 0 ? flops / dt / 1e9 / t.peak_gflops : 0.0;
+        double epoch = (double)(step + 1) * t.G / (double)nwin;
+        if (out && cfg->output.log_every > 0 &&
+            ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
+            fprintf(out,
+                    "step %5ld/%ld | epoch %.2f | loss %.4f | lr %.3e | grad norm %.3f | "
+                    "%.0f tok/s | MFU %.0f%% | ETA %.0fs\n",
+                    step + 1, steps, epoch, loss, ac.lr, norm, tps, 100.0 * mfu,
+                    el / (step + 1) * (steps - step - 1));
+        if (t.metrics)
+            fprintf(t.metrics,
+                    "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.9g, \"lr\": %.9g, "
+                    "\"grad_norm\": %.9g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
+                    "\"trainable_blocks\": %d}\n",
+                    step + 1, epoch, loss, ac.lr, norm, tps, mfu,
+                    cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1);
+        if (cfg->eval.every_steps > 0 && (step + 1) % cfg->eval.every_steps == 0 &&
+            step + 1 < steps) {
+            double vl;
+            st = evaluate(&t, &vl);
+            if (st != RT_OK) break;
+            if (out)
+                fprintf(out, "eval step %ld: validation loss %.4f, perplexity %.2f\n", step + 1, vl,
+                        exp(vl));
+            if (t.metrics)
+                fprintf(t.metrics, "{\"step\": %ld, \"val_loss\": %.9g, \"val_ppl\": %.9g}\n",
+                        step + 1, vl, exp(vl));
+            if (vl < best - cfg->eval.early_stopping.min_delta) {
+                best = vl;
+                bad_evals = 0;
+                if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
+            } else if (cfg->eval.early_stopping.patience > 0 &&
+                       ++bad_evals >= cfg->eval.early_stopping.patience) {
+                res->stopped_early = 1;
+                if (out)
+                    fprintf(out, "early stopping at step %ld: no improvement in %d evaluations\n",
+                            step + 1, bad_evals);
+                step++;
+                break;
+            }
+        }
+    }
+    if (st != RT_OK) goto done;
+    res->seconds = now_s() - t0;
+    res->tokens_per_s = res->seconds > 0 ? tokens / res->seconds : 0.0;
+    double final;
+    st = evaluate(&t, &final);
+    if (st != RT_OK) goto done;
+    if (t.best && best < final - cfg->eval.early_stopping.min_delta) {
+        memcpy(m->params_mem, t.best, P * sizeof(float)); /* keep the best weights */
+        if (out) fprintf(out, "restored the best weights (validation loss %.4f)\n", best);
+        final = best;
+    }
+    res->after_loss = final;
+    res->best_loss = best < final ? best : final;
+    if (out) {
+        fprintf(out, "\n%-22s %11s %11s\n", "validation", "loss", "perplexity");
+        fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss,
+                exp(res->before_loss));
+        fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
+        fprintf(out, "\n%ld steps, %.0f tokens/s over %d ranks, %.1f s\n", res->steps_done,
+                res->tokens_per_s, ctx->size, res->seconds);
+    }
+    st = RT_OK;
+    if (ctx->rank == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/final", cfg->output.dir);
+        st = rt_hf_gpt2_save(m, path);
+        if (st == RT_OK && out) fprintf(out, "exported the fine-tuned model to %s\n", path);
+    }
+    st = rt_mpi_ctx_agree(ctx, st);
+done:
+    trainer_free(&t);
+    return st;
+}

@@ -1,0 +1,28 @@
+/* `ringtune train`: data-parallel fine-tuning of a GPT-2 over the ranks of an MPI context.
+   Every rank holds the full parameters; the global batch is split into per-rank micro-batches
+   by the global sampler (dist/sampler.h); gradients are reduced with our ring (dist/ring.h);
+   with ZeRO-1 each rank keeps AdamW state only for its contiguous shard of the flat parameters,
+   updates that shard and all-gathers the parameters. Loss = mean over all tokens of the global
+   batch, so the trajectory does not depend on the rank count. */
+#pragma once
+#include <stdio.h>
+#include "config.h"
+#include "mpictx.h"
+#include "status.h"
+
+typedef struct {
+    double before_loss, after_loss; /* validation loss of the base model and the result */
+    double best_loss;               /* best validation loss seen (the kept weights) */
+    long steps_done;                /* optimizer steps taken */
+    long steps_skipped;             /* steps dropped by nan_policy skip */
+    int stopped_early;              /* early stopping ended the run */
+    double tokens_per_s;            /* training throughput, all ranks together */
+    double seconds;
+} rt_train_result;
+
+/* Runs the configured training. Collective over ctx->comm: every rank passes the same cfg; all
+   return the same status (errors are agreed across ranks) and the same result. Rank 0 writes
+   progress lines to log (NULL: none), the metrics JSONL, the effective config
+   (<output.dir>/config.yaml) and the fine-tuned model as a Hugging Face directory
+   (<output.dir>/final). */
+rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_train_result *res);
