@@ -3,19 +3,10 @@
 add_executable(test_ring ${CMAKE_CURRENT_LIST_DIR}/test_ring.c)
 target_link_libraries(test_ring PRIVATE rt_dist PkgConfig::CHECK m)
 
-# Under RT_SANITIZE LeakSanitizer reports what Open MPI 4.1 never frees (MPI_Init/MPI_Finalize and
-# components it dlcloses). Suppress by library, with the slow unwinder so the stacks reach them;
-# leaks of ours are still reported. Ignored by builds without RT_SANITIZE.
-set(RT_RING_LSAN_SUPP ${CMAKE_BINARY_DIR}/lsan-openmpi-ring.supp)
-file(WRITE ${RT_RING_LSAN_SUPP} "leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\n"
-                                "leak:libhwloc.so\nleak:libpmix.so\nleak:libevent\n")
-set(RT_RING_SAN_ENV "ASAN_OPTIONS=fast_unwind_on_malloc=0"
-                    "LSAN_OPTIONS=suppressions=${RT_RING_LSAN_SUPP}")
-
 foreach(P 1 2 3 4)
   add_test(NAME test_ring_np${P}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${P} ${MPIEXEC_PREFLAGS}
                    $<TARGET_FILE:test_ring> ${MPIEXEC_POSTFLAGS})
   set_tests_properties(test_ring_np${P} PROPERTIES PROCESSORS ${P} TIMEOUT 120 LABELS mpi
-                       ENVIRONMENT "CK_DEFAULT_TIMEOUT=120;OMP_NUM_THREADS=1;${RT_RING_SAN_ENV}")
+                       ENVIRONMENT "CK_DEFAULT_TIMEOUT=120;OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 endforeach()

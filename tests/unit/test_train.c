@@ -1,0 +1,299 @@
+/* `ringtune train` at 2 and 3 ranks against a 1-rank run made in the same job: the same per-step
+   losses (1e-5 relative) and final parameters (1e-5); fine-tuning modes (frozen tensors bit for
+   bit, trainable ones change, gradual unfreezing on schedule); early stopping on a validation
+   loss constructed to rise, restoring the best weights. */
+#include <check.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "config.h"
+#include "corpus.h"
+#include "gpt2.h"
+#include "hf_gpt2.h"
+#include "mpictx.h"
+#include "train.h"
+
+static int rank, size;
+static char dir[256];
+static rt_mpi_ctx *world, *self;
+
+/* rank 0 writes a corpus; train/val token streams come from the generator functions */
+typedef int (*tokgen)(long i);
+static int rnd(long i) {
+    return (int)((i * 2654435761u + (unsigned)(i >> 3) * 40503u) % 63u);
+}
+static int up(long i) {
+    return (int)(i % 63);
+}
+static int down(long i) {
+    return (int)(62 - i % 63);
+}
+
+/* Fixture set-up runs outside Check's tests: a failure aborts the job with the message. */
+#define SETUP(expr)                                                                                \
+    do {                                                                                           \
+        if ((expr) != RT_OK) {                                                                     \
+            fprintf(stderr, "test_train setup: %s\n", rt_error_message());                         \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
+        }                                                                                          \
+    } while (0)
+
+static void write_corpus(const char *path, tokgen tr, tokgen va, long n) {
+    rt_corpus_meta meta = {0};
+    meta.kind = "text";
+    meta.vocab_size = 64;
+    meta.eos_id = 63;
+    meta.tokenizer_sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+    meta.sources = "test_train";
+    rt_corpus_writer *w;
+    SETUP(rt_corpus_writer_create(&w, path, 1, &meta));
+    uint16_t doc[257];
+    for (long d = 0; d < n / 256; d++) {
+        for (int k = 0; k < 256; k++) doc[k] = (uint16_t)tr(d * 256 + k);
+        doc[256] = 63;
+        SETUP(rt_corpus_writer_add(w, RT_SPLIT_TRAIN, (uint64_t)d, doc, 257));
+        for (int k = 0; k < 256; k++) doc[k] = (uint16_t)va(d * 256 + k);
+        SETUP(rt_corpus_writer_add(w, RT_SPLIT_VALIDATION, (uint64_t)d, doc, 257));
+    }
+    rt_corpus_counts counts = {0};
+    SETUP(rt_corpus_writer_commit(&w, &counts));
+}
+
+static void setup_files(void) {
+    if (rank == 0) {
+        rt_gpt2_config c;
+        rt_gpt2_config_default(&c);
+        c.vocab_size = 64;
+        c.n_positions = 32;
+        c.n_embd = 24;
+        c.n_inner = 96;
+        c.n_layer = 3;
+        c.n_head = 2;
+        c.eos_token_id = c.bos_token_id = 63;
+        rt_gpt2 *m;
+        SETUP(rt_gpt2_create(&m, &c));
+        rt_gpt2_init_weights(m, 7);
+        char p[512];
+        snprintf(p, sizeof p, "%s/base", dir);
+        SETUP(rt_hf_gpt2_save(m, p));
+        rt_gpt2_destroy(&m);
+        snprintf(p, sizeof p, "%s/rand.h5", dir);
+        write_corpus(p, rnd, rnd, 256 * 24);
+        snprintf(p, sizeof p, "%s/updown.h5", dir);
+        write_corpus(p, up, down, 256 * 24);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+}
+
+/* Runs a training with YAML text (base settings + extra sections) on corpus; returns the status. */
+static rt_status run_on(rt_mpi_ctx *ctx, const char *out, const char *extra, const char *corpus,
+                        double lr, int steps, rt_train_result *res) {
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml,
+             "model: {path: %s/base, dropout: {embd: 0.1, attn: 0.1, resid: 0.1}}\n"
+             "data: {corpus: %s/%s, seq_len: 16}\n"
+             "train: {global_batch: 12, micro_batch: 2, max_steps: %d}\n"
+             "optim: {lr: %g, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}\n"
+             "output: {dir: %s/%s, log_every: 0}\n"
+             "dist: {threads_per_rank: 1}\n%s",
+             dir, dir, corpus, steps, lr, dir, out, extra);
+    rt_run_config cfg;
+    rt_status st = rt_config_load_string(&cfg, yaml, strlen(yaml), "test.yaml", 0, NULL);
+    if (st != RT_OK) return st;
+    st = rt_train(&cfg, ctx, NULL, res);
+    rt_config_free(&cfg);
+    return st;
+}
+
+static rt_status run(rt_mpi_ctx *ctx, const char *out, const char *extra, rt_train_result *res) {
+    return run_on(ctx, out, extra, "rand.h5", 3e-3, 20, res);
+}
+
+/* Reads the "loss" values of a metrics.jsonl into v (at most n). */
+static int read_losses(const char *path, double *v, int n) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[1024];
+    int k = 0;
+    while (fgets(line, sizeof line, f) && k < n) {
+        char *p = strstr(line, "\"loss\": ");
+        if (p) v[k++] = atof(p + 8);
+    }
+    fclose(f);
+    return k;
+}
+
+static double max_param_diff(const char *a, const char *b, int *same_shape) {
+    rt_gpt2 *x, *y;
+    ck_assert(rt_hf_gpt2_load(a, &x) == RT_OK);
+    ck_assert(rt_hf_gpt2_load(b, &y) == RT_OK);
+    *same_shape = x->params.total == y->params.total;
+    double d = 0.0;
+    for (size_t i = 0; *same_shape && i < x->params.total; i++)
+        d = fmax(d, fabs((double)x->params_mem[i] - y->params_mem[i]));
+    rt_gpt2_destroy(&x);
+    rt_gpt2_destroy(&y);
+    return d;
+}
+
+START_TEST(test_same_trajectory_any_rank_count) {
+    rt_train_result r, r1;
+    rt_status st = run(world, "world", "", &r);
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    st = RT_OK;
+    if (rank == 0) st = run(self, "self", "", &r1);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank != 0) return;
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    char a[512], b[512];
+    double la[32], lb[32];
+    snprintf(a, sizeof a, "%s/world/metrics.jsonl", dir);
+    snprintf(b, sizeof b, "%s/self/metrics.jsonl", dir);
+    int na = read_losses(a, la, 32), nb = read_losses(b, lb, 32);
+    ck_assert_int_eq(na, 20);
+    ck_assert_int_eq(nb, 20);
+    double worst = 0.0;
+    for (int i = 0; i < 20; i++) worst = fmax(worst, fabs(la[i] - lb[i]) / fabs(lb[i]));
+    snprintf(a, sizeof a, "%s/world/final", dir);
+    snprintf(b, sizeof b, "%s/self/final", dir);
+    int same;
+    double pd = max_param_diff(a, b, &same);
+    printf("train: %d ranks vs 1: 20 losses (%.4f -> %.4f) max rel diff %.3g, final params max "
+           "|diff| %.3g\n",
+           size, lb[0], lb[19], worst, pd);
+    ck_assert(same);
+    ck_assert_msg(worst <= 1e-5, "losses differ by %g relative", worst);
+    ck_assert_msg(pd <= 1e-5, "final parameters differ by %g", pd);
+    ck_assert(lb[19] < lb[0]); /* it learns */
+    ck_assert(fabs(r.before_loss - r1.before_loss) <= 1e-6 * r1.before_loss);
+}
+END_TEST
+
+/* Compares final against base: frozen tensors identical, trainable ones changed. */
+static void check_frozen(const char *out, int (*frozen)(const char *name)) {
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/base", dir);
+    snprintf(b, sizeof b, "%s/%s/final", dir, out);
+    rt_gpt2 *x, *y;
+    ck_assert(rt_hf_gpt2_load(a, &x) == RT_OK);
+    ck_assert(rt_hf_gpt2_load(b, &y) == RT_OK);
+    int nfrozen = 0, nchanged = 0;
+    for (int i = 0; i < x->params.n; i++) {
+        const rt_tensor_info *ti = &x->params.t[i];
+        int same = memcmp(x->params_mem + ti->offset, y->params_mem + ti->offset,
+                          ti->numel * sizeof(float)) == 0;
+        if (frozen(ti->name)) {
+            ck_assert_msg(same, "%s: frozen tensor %s changed", out, ti->name);
+            nfrozen++;
+        } else {
+            ck_assert_msg(!same, "%s: trainable tensor %s did not change", out, ti->name);
+            nchanged++;
+        }
+    }
+    printf("train %s: %d frozen tensors bit-identical, %d trainable changed\n", out, nfrozen,
+           nchanged);
+    rt_gpt2_destroy(&x);
+    rt_gpt2_destroy(&y);
+}
+
+static int frozen_partial(const char *n) {
+    return strncmp(n, "h.2.", 4) && strncmp(n, "ln_f", 4);
+}
+static int frozen_none(const char *n) {
+    return n == NULL;
+}
+
+START_TEST(test_modes) {
+    rt_train_result r;
+    rt_status st = run(world, "partial", "finetune: {mode: partial, last_n_blocks: 1}\n", &r);
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    /* gradual: top block first, one more every 3 steps: after 20 steps all 3 blocks and the
+       embeddings are trainable, and the metrics show the schedule */
+    st = run(world, "gradual", "finetune: {mode: gradual_unfreeze, unfreeze_every: 3}\n", &r);
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    if (rank != 0) return;
+    check_frozen("partial", frozen_partial);
+    check_frozen("gradual", frozen_none);
+    char p[512], line[1024];
+    snprintf(p, sizeof p, "%s/gradual/metrics.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    ck_assert(f);
+    int step = 0, blocks = 0, ok = 1;
+    while (fgets(line, sizeof line, f)) {
+        char *q = strstr(line, "\"trainable_blocks\": ");
+        if (!q) continue;
+        sscanf(strstr(line, "\"step\": ") + 8, "%d", &step);
+        blocks = atoi(q + 20);
+        int want = 1 + (step - 1) / 3; /* step s (1-based) trains 1 + (s-1)/3 units */
+        if (want > 4) want = 4;
+        if (blocks != want) ok = 0;
+    }
+    fclose(f);
+    ck_assert_msg(ok, "unfreezing off schedule (step %d: %d units)", step, blocks);
+    ck_assert_int_eq(blocks, 4);
+}
+END_TEST
+
+START_TEST(test_early_stopping_restores_best) {
+    /* train on ascending sequences, validate on descending ones: validation loss rises */
+    rt_train_result r;
+    rt_status st = run_on(world, "early", "eval: {every_steps: 2, early_stopping: {patience: 2}}\n",
+                          "updown.h5", 2e-2, 80, &r);
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    if (rank == 0)
+        printf(
+            "train early stopping: stopped %d after %ld steps, before %.4f best %.4f after %.4f\n",
+            r.stopped_early, r.steps_done, r.before_loss, r.best_loss, r.after_loss);
+    ck_assert(r.stopped_early);
+    ck_assert_int_lt(r.steps_done, 80);
+    ck_assert(r.after_loss <= r.best_loss + 1e-12); /* the kept weights are the best seen */
+}
+END_TEST
+
+START_TEST(test_bad_config_fails_alike) {
+    rt_train_result r;
+    rt_status st = run(world, "bad", "finetune: {mode: partial, last_n_blocks: 9}\n", &r);
+    ck_assert_int_eq(st, RT_ERR_ARG);
+    ck_assert_msg(strstr(rt_error_message(), "last_n_blocks 9"), "%s", rt_error_message());
+}
+END_TEST
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (rank == 0) {
+        snprintf(dir, sizeof dir, "/tmp/rt_train_XXXXXX");
+        if (!mkdtemp(dir)) MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    rt_mpi_ctx_create(&world);
+    rt_mpi_ctx_create_on(MPI_COMM_SELF, &self);
+    setup_files();
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("train");
+    tcase_add_test(tc, test_same_trajectory_any_rank_count);
+    tcase_add_test(tc, test_modes);
+    tcase_add_test(tc, test_early_stopping_restores_best);
+    tcase_add_test(tc, test_bad_config_fails_alike);
+    tcase_set_timeout(tc, 300);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, rank == 0 ? CK_NORMAL : CK_SILENT);
+    int nf = srunner_ntests_failed(sr), total = 0;
+    srunner_free(sr);
+    MPI_Allreduce(&nf, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    rt_mpi_ctx_destroy(&self);
+    rt_mpi_ctx_destroy(&world);
+    if (rank == 0) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) total++;
+    }
+    MPI_Finalize();
+    return total == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
