@@ -40,7 +40,11 @@ struct rt_ring {
     int tag, P, rank, left, right;
     float *buf;
     size_t n;
-    int g0, g1;       /* steps [g0, g1); reduce where g < P - 1 */
+    int g0, g1; /* steps [g0, g1); reduce where g < P - 1 */
+    size_t *bounds_store;
+    size_t *bounds; /* (P + 1) chunk boundaries of the operation in flight, or NULL: the
+                       rt_ring_chunk rule */
+    int bounds_cap;
     cursor rcur_post; /* next receive to post */
     cursor rcur_done; /* next receive to complete */
     cursor scur_post; /* next send to post */
@@ -59,6 +63,16 @@ void rt_ring_chunk(size_t n, int P, int r, size_t *lo, size_t *hi) {
     *hi = (i + 1) * q + (i + 1) * m / p;
 }
 
+/* Chunk c of the operation in flight. */
+static void chunk_of(const rt_ring *h, int c, size_t *lo, size_t *hi) {
+    if (h->bounds) {
+        *lo = h->bounds[c];
+        *hi = h->bounds[c + 1];
+    } else {
+        rt_ring_chunk(h->n, h->P, c, lo, hi);
+    }
+}
+
 static int mod(int a, int P) {
     a %= P;
     return a < 0 ? a + P : a;
@@ -73,14 +87,14 @@ static int recv_chunk(const rt_ring *h, int g) {
 
 static size_t nseg(const rt_ring *h, int chunk) {
     size_t lo, hi;
-    rt_ring_chunk(h->n, h->P, chunk, &lo, &hi);
+    chunk_of(h, chunk, &lo, &hi);
     return (hi - lo + h->seg - 1) / h->seg;
 }
 
 /* The region of segment c.k of the chunk that step c.g sends (is_send) or receives. */
 static void region(const rt_ring *h, cursor c, int is_send, size_t *off, size_t *len) {
     size_t lo, hi;
-    rt_ring_chunk(h->n, h->P, is_send ? send_chunk(h, c.g) : recv_chunk(h, c.g), &lo, &hi);
+    chunk_of(h, is_send ? send_chunk(h, c.g) : recv_chunk(h, c.g), &lo, &hi);
     *off = lo + c.k * h->seg;
     *len = hi - *off < h->seg ? hi - *off : h->seg;
 }
@@ -210,6 +224,7 @@ static void fini(rt_ring *h) {
     free(h->stat);
     free(h->idx);
     free(h->scratch);
+    free(h->bounds_store);
 }
 
 rt_status rt_ring_create(rt_ring **out, const rt_ring_opts *opts) {
@@ -238,7 +253,19 @@ int rt_ring_busy(const rt_ring *h) {
 }
 
 rt_status rt_ring_start(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ring_kind kind) {
+    return rt_ring_start_bounds(h, ctx, buf, n, kind, NULL);
+}
+
+rt_status rt_ring_start_bounds(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ring_kind kind,
+                               const size_t *bounds) {
     if (!h || !ctx) return rt_error(RT_ERR_ARG, "rt_ring_start: NULL handle or context");
+    if (bounds) {
+        if (bounds[0] != 0 || bounds[ctx->size] != n)
+            return rt_error(RT_ERR_ARG, "rt_ring_start: bounds must run from 0 to n = %zu", n);
+        for (int c = 0; c < ctx->size; c++)
+            if (bounds[c] > bounds[c + 1])
+                return rt_error(RT_ERR_ARG, "rt_ring_start: bounds decrease at chunk %d", c);
+    }
     if (h->busy)
         return rt_error(RT_ERR_ARG, "rt_ring_start: the handle has an operation in flight "
                                     "(call rt_ring_wait first)");
@@ -256,6 +283,20 @@ rt_status rt_ring_start(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ri
     h->right = mod(ctx->rank + 1, P);
     h->buf = buf;
     h->n = n;
+    h->bounds = NULL;
+    if (bounds) {
+        if (h->bounds_cap < P + 1) {
+            size_t *nb = realloc(h->bounds_store, sizeof(size_t) * (size_t)(P + 1));
+            if (!nb) {
+                h->busy = 0;
+                return rt_error(RT_ERR_MEMORY, "rt_ring_start: out of memory");
+            }
+            h->bounds_store = nb;
+            h->bounds_cap = P + 1;
+        }
+        memcpy(h->bounds_store, bounds, sizeof(size_t) * (size_t)(P + 1));
+        h->bounds = h->bounds_store;
+    }
     h->g0 = kind == RT_RING_ALLGATHER ? P - 1 : 0;
     h->g1 = kind == RT_RING_REDUCE_SCATTER ? P - 1 : 2 * P - 2;
     h->nrecv = h->nsend = h->rpost = h->rdone = h->spost = h->sdone = h->s0 = 0;
@@ -264,10 +305,14 @@ rt_status rt_ring_start(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ri
         return RT_OK;
     }
     if (kind != RT_RING_ALLGATHER) {
-        /* Slots are min(seg, largest chunk) apart; the last chunk, ceil(n/P), is the largest. */
-        size_t lo, hi;
-        rt_ring_chunk(n, P, P - 1, &lo, &hi);
-        h->slot = hi - lo < h->seg ? hi - lo : h->seg;
+        /* Slots are min(seg, largest chunk) apart. */
+        size_t largest = 0;
+        for (int c = 0; c < P; c++) {
+            size_t lo, hi;
+            chunk_of(h, c, &lo, &hi);
+            largest = hi - lo > largest ? hi - lo : largest;
+        }
+        h->slot = largest < h->seg ? largest : h->seg;
         if ((size_t)h->window * h->slot > h->scratch_floats) {
             h->busy = 0;
             return rt_error(RT_ERR_INTERNAL, "rt_ring_start: receive scratch too small");

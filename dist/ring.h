@@ -79,6 +79,14 @@ void rt_ring_destroy(rt_ring **h);
    already in flight or the arguments are bad, RT_ERR_MPI. P = 1 or n = 0: done at once. */
 rt_status rt_ring_start(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ring_kind kind);
 
+/* The same with explicit chunk boundaries: chunk c is [bounds[c], bounds[c+1]), bounds has
+   ctx->size + 1 non-decreasing entries from 0 to n (chunks may be empty). A reduce-scatter over a
+   gradient bucket with the whole buffer's shard boundaries clipped to the bucket lands every
+   element on the rank that owns it, summed in the same order as a whole-buffer reduce-scatter.
+   bounds is copied. */
+rt_status rt_ring_start_bounds(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n, rt_ring_kind kind,
+                               const size_t *bounds);
+
 /* Advances the operation as far as it can without blocking (MPI_Testsome, adds, new posts).
    *done := 1 when it has finished (then rt_ring_wait returns at once), else 0. Local. Calling it
    on an idle or finished handle is allowed (*done = 1). Returns RT_ERR_MPI on failure (the

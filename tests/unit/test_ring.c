@@ -462,6 +462,42 @@ START_TEST(test_bad_arguments) {
 }
 END_TEST
 
+/* Buckets: a reduce-scatter over sub-ranges [a, b) of a buffer with the whole buffer's chunk
+   boundaries clipped to each bucket gives every rank its whole-buffer chunk with the same bits as
+   one whole-buffer reduce-scatter (the ZeRO-1 shards with overlapped gradient buckets). */
+START_TEST(test_bucketed_bounds_match_whole) {
+    static const size_t N = 100003, cuts[] = {0, 7, 31000, 31001, 64000, 100003};
+    float *whole = alloc_f(N), *bucketed = alloc_f(N);
+    fill(whole, N, rank, 99);
+    fill(bucketed, N, rank, 99);
+    rt_status st = rt_ring_reduce_scatter(ctx, whole, N, NULL);
+    rt_ring *h = NULL;
+    if (st == RT_OK) st = rt_ring_create(&h, NULL);
+    size_t bounds[17];
+    for (size_t k = 0; st == RT_OK && k + 1 < sizeof cuts / sizeof cuts[0]; k++) {
+        size_t a = cuts[k], b = cuts[k + 1];
+        for (int c = 0; c <= nranks; c++) {
+            size_t lo, hi;
+            rt_ring_chunk(N, nranks, c < nranks ? c : nranks - 1, &lo, &hi);
+            size_t edge = c < nranks ? lo : hi;
+            bounds[c] = edge < a ? 0 : (edge > b ? b - a : edge - a);
+        }
+        st = rt_ring_start_bounds(h, ctx, bucketed + a, b - a, RT_RING_REDUCE_SCATTER, bounds);
+        if (st == RT_OK) st = rt_ring_wait(h);
+    }
+    rt_ring_destroy(&h);
+    size_t lo, hi, bad = 0;
+    rt_ring_chunk(N, nranks, rank, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) bad += memcmp(&whole[i], &bucketed[i], sizeof(float)) != 0;
+    int ok = st == RT_OK && bad == 0, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rank == 0) printf("ring: bucketed reduce-scatter vs whole: %zu differing floats\n", bad);
+    free(whole);
+    free(bucketed);
+    ck_assert_msg(all, "rank %d: status %d, %zu floats differ", rank, (int)st, bad);
+}
+END_TEST
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -480,6 +516,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_nonblocking_matches_blocking);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_sweep_shapes);
+    tcase_add_test(tc, test_bucketed_bounds_match_whole);
     tcase_add_test(tc, test_ctx_topology);
     tcase_add_test(tc, test_status_agreement);
     tcase_add_test(tc, test_bad_arguments);
