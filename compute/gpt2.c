@@ -373,6 +373,7 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
                            m->dqkv, a->ln1, w->c_attn_w, N, C, 3 * C, acc);
         rt_layernorm_backward(m->dres, gview(m, IDX_BLK(l, T_LN1W)), gview(m, IDX_BLK(l, T_LN1B)),
                               m->dbtc, xin, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C, acc);
+        if (m->layer_done) m->layer_done(m->layer_done_arg, l);
     }
     if (!embd_train) return;
     rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
@@ -383,6 +384,7 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     /* Positions this micro-batch does not reach still get "overwritten" (with zeros). */
     if (dwpe && !acc && T < c->n_positions)
         memset(dwpe + (size_t)T * C, 0, (size_t)(c->n_positions - T) * C * sizeof(float));
+    if (m->layer_done) m->layer_done(m->layer_done_arg, -1);
 }
 
 void rt_gpt2_zero_grad(rt_gpt2 *m) {

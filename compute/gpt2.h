@@ -82,6 +82,11 @@ typedef struct rt_gpt2 {
     int train;              /* dropout active */
     uint64_t seed;          /* dropout stream: (seed, step, micro) select the masks */
     uint64_t step, micro;
+    /* Called by rt_gpt2_backward after block l's gradients are final (l = L-1 down to the lowest
+       block it visits) and with l = -1 after the embeddings'; lets a data-parallel caller start
+       reducing finished gradient buckets while backward continues. NULL: no calls. */
+    void (*layer_done)(void *arg, int layer);
+    void *layer_done_arg;
 } rt_gpt2;
 
 /* The GPT-2 124M configuration (HF defaults). */

@@ -35,14 +35,33 @@ typedef struct {
     long *first_step; /* per tensor: the step it became trainable (AdamW bias correction) */
     int32_t *ids, *tgt, *buf;
     size_t lo, hi;  /* this rank's shard of the flat buffer */
+    size_t *lo_of;  /* (P): every rank's shard start */
     int B, T, A, G; /* micro-batch, sequence, accumulation, global batch */
     int EB;         /* evaluation micro-batch */
     int unfrozen;   /* gradual unfreezing: blocks unfrozen from the top */
     double peak_gflops;
     FILE *metrics;
+    /* gradient buckets, top of the network first: bucket k is the flat range [lo, hi), complete
+       once backward has finished block `ready` (-1: after the embeddings) */
+    int nbuckets;
+    struct bucket {
+        size_t lo, hi;
+        int ready;
+        int active; /* holds a trainable tensor this step */
+        int started;
+        size_t *bounds; /* (P + 1): the shard boundaries clipped to the bucket */
+        rt_ring *ring;
+    } * buckets;
+    rt_status comm_status; /* first error met while reducing during backward */
+    double comm_wait_s;    /* time blocked waiting for reductions after backward (this step) */
 } trainer;
 
 static void trainer_free(trainer *t) {
+    for (int k = 0; k < t->nbuckets; k++) {
+        rt_ring_destroy(&t->buckets[k].ring);
+        free(t->buckets[k].bounds);
+    }
+    free(t->buckets);
     rt_gpt2_destroy(&t->m);
     rt_corpus_close(&t->ct);
     if (t->cv) rt_corpus_close(&t->cv);
@@ -51,6 +70,7 @@ static void trainer_free(trainer *t) {
     rt_free_floats(&t->var);
     rt_free_floats(&t->best);
     free(t->first_step);
+    free(t->lo_of);
     free(t->ids);
     free(t->tgt);
     free(t->buf);
@@ -156,6 +176,94 @@ static double measure_peak(void) {
     return best;
 }
 
+/* Splits the flat gradient buffer into buckets of about bucket_mb at block boundaries, from the
+   top of the network down (the order backward finishes them). */
+static rt_status make_buckets(trainer *t) {
+    const rt_gpt2 *m = t->m;
+    int L = m->cfg.n_layer, P = t->ctx->size;
+    size_t target = (size_t)(t->cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
+    if (target < 1) target = 1;
+    t->buckets = calloc((size_t)L + 1, sizeof *t->buckets);
+    if (!t->buckets) return rt_error(RT_ERR_MEMORY, "out of memory for gradient buckets");
+    size_t hi = m->params.total;
+    for (int l = L - 1; l >= -1; l--) {
+        /* block l starts at its first tensor; "block -1" (embeddings) at 0 */
+        size_t start = l >= 0 ? m->params.t[2 + 12 * l].offset : 0;
+        if (l >= 0 && hi - start < target) continue; /* grow this bucket downwards */
+        struct bucket *b = &t->buckets[t->nbuckets++];
+        b->lo = start;
+        b->hi = hi;
+        b->ready = l;
+        hi = start;
+    }
+    for (int k = 0; k < t->nbuckets; k++) {
+        struct bucket *b = &t->buckets[k];
+        b->bounds = malloc(sizeof(size_t) * (size_t)(P + 1));
+        if (!b->bounds) return rt_error(RT_ERR_MEMORY, "out of memory for gradient buckets");
+        for (int c = 0; c <= P; c++) {
+            size_t edge = c < P ? t->lo_of[c] : m->params.total;
+            b->bounds[c] = edge < b->lo ? 0 : (edge > b->hi ? b->hi - b->lo : edge - b->lo);
+        }
+        RT_CALL(rt_ring_create(&b->ring, NULL));
+    }
+    return RT_OK;
+}
+
+static void bucket_start(trainer *t, struct bucket *b) {
+    b->started = 1;
+    if (!b->active || t->comm_status != RT_OK) return;
+    float *g = t->m->grads_mem + b->lo;
+    t->comm_status = t->cfg->dist.zero1
+                         ? rt_ring_start_bounds(b->ring, t->ctx, g, b->hi - b->lo,
+                                                RT_RING_REDUCE_SCATTER, b->bounds)
+                         : rt_ring_start(b->ring, t->ctx, g, b->hi - b->lo, RT_RING_ALLREDUCE);
+}
+
+/* Called by backward (last micro-batch, overlap on) as blocks finish: starts the buckets that are
+   complete and pushes the ones in flight along. */
+static void on_layer_done(void *arg, int layer) {
+    trainer *t = arg;
+    for (int k = 0; k < t->nbuckets; k++) {
+        struct bucket *b = &t->buckets[k];
+        if (!b->started && b->ready >= layer) bucket_start(t, b);
+        if (b->started && b->active && t->comm_status == RT_OK) {
+            int done;
+            t->comm_status = rt_ring_progress(b->ring, &done);
+        }
+    }
+}
+
+/* Starts what backward did not reach (frozen lower blocks, or overlap off) and waits for all. */
+static rt_status finish_reduction(trainer *t) {
+    double t0 = now_s();
+    for (int k = 0; k < t->nbuckets; k++)
+        if (!t->buckets[k].started) bucket_start(t, &t->buckets[k]);
+    rt_status st = t->comm_status;
+    for (int k = 0; k < t->nbuckets; k++) {
+        struct bucket *b = &t->buckets[k];
+        if (b->active && rt_ring_busy(b->ring)) {
+            rt_status w = rt_ring_wait(b->ring);
+            if (st == RT_OK) st = w;
+        }
+    }
+    t->comm_wait_s = now_s() - t0;
+    return st;
+}
+
+/* Marks the buckets holding a trainable tensor and resets them for a new step. */
+static void buckets_reset(trainer *t) {
+    for (int k = 0; k < t->nbuckets; k++) {
+        struct bucket *b = &t->buckets[k];
+        b->started = 0;
+        b->active = 0;
+        for (int i = 0; i < t->m->params.n && !b->active; i++) {
+            const rt_tensor_info *ti = &t->m->params.t[i];
+            b->active = ti->trainable && ti->offset < b->hi && ti->offset + ti->numel > b->lo;
+        }
+    }
+    t->comm_status = RT_OK;
+}
+
 static rt_status setup(trainer *t) {
     const rt_run_config *c = t->cfg;
     rt_mpi_ctx *ctx = t->ctx;
@@ -211,6 +319,14 @@ static rt_status setup(trainer *t) {
         t->lo = 0;
         t->hi = P;
     }
+    t->lo_of = malloc(sizeof(size_t) * (size_t)ctx->size);
+    for (int r = 0; t->lo_of && r < ctx->size; r++) {
+        size_t a, b;
+        rt_ring_chunk(P, ctx->size, r, &a, &b);
+        t->lo_of[r] = c->dist.zero1 ? a : 0;
+    }
+    if (st == RT_OK && !t->lo_of) st = rt_error(RT_ERR_MEMORY, "out of memory");
+    if (st == RT_OK) st = make_buckets(t);
     t->mom = rt_alloc_floats(t->hi - t->lo + 1);
     t->var = rt_alloc_floats(t->hi - t->lo + 1);
     t->first_step = malloc(sizeof(long) * t->m->params.n);
@@ -311,8 +427,12 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         double local = 0.0;
         int start, count;
         rt_sampler_slice(t.G, ctx->rank, ctx->size, &start, &count);
+        buckets_reset(&t);
         for (int a = 0; a < t.A && st == RT_OK; a++) {
             st = load_micro(&t, nwin, step, a);
+            /* overlap: the last micro-batch's backward starts bucket reductions as it goes */
+            m->layer_done = cfg->dist.overlap && a == t.A - 1 ? on_layer_done : NULL;
+            m->layer_done_arg = &t;
             /* dropout masks follow the micro-batch's place in the global batch, not the rank */
             m->micro = (uint64_t)(start / t.B + a);
             double ls = 0.0;
@@ -322,10 +442,10 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         }
         st = rt_mpi_ctx_agree(ctx, st);
         if (st != RT_OK) break;
-        /* gradients: reduce-scatter into the shards (ZeRO-1) or all-reduce */
-        st = rt_ring_start(t.ring, ctx, m->grads_mem, P,
-                           cfg->dist.zero1 ? RT_RING_REDUCE_SCATTER : RT_RING_ALLREDUCE);
-        if (st == RT_OK) st = rt_ring_wait(t.ring);
+        /* gradients: bucket reduce-scatters into the shards (ZeRO-1) or all-reduces; with
+           overlap most are already under way */
+        m->layer_done = NULL;
+        st = finish_reduction(&t);
         double red[2] = {local, rt_grad_sumsq(&m->params, t.lo, t.hi, m->grads_mem)}, tot[2];
         if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
         if (st == RT_OK)

@@ -89,6 +89,8 @@ static void setup_files(void) {
 }
 
 /* Runs a training with YAML text (base settings + extra sections) on corpus; returns the status. */
+static const char *dist_extra = ""; /* appended inside the dist mapping */
+
 static rt_status run_on(rt_mpi_ctx *ctx, const char *out, const char *extra, const char *corpus,
                         double lr, int steps, rt_train_result *res) {
     char yaml[2048];
@@ -98,8 +100,8 @@ static rt_status run_on(rt_mpi_ctx *ctx, const char *out, const char *extra, con
              "train: {global_batch: 12, micro_batch: 2, max_steps: %d}\n"
              "optim: {lr: %g, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}\n"
              "output: {dir: %s/%s, log_every: 0}\n"
-             "dist: {threads_per_rank: 1}\n%s",
-             dir, dir, corpus, steps, lr, dir, out, extra);
+             "dist: {threads_per_rank: 1, bucket_mb: 0.01%s}\n%s",
+             dir, dir, corpus, steps, lr, dir, out, dist_extra, extra);
     rt_run_config cfg;
     rt_status st = rt_config_load_string(&cfg, yaml, strlen(yaml), "test.yaml", 0, NULL);
     if (st != RT_OK) return st;
@@ -169,6 +171,27 @@ START_TEST(test_same_trajectory_any_rank_count) {
     ck_assert_msg(pd <= 1e-5, "final parameters differ by %g", pd);
     ck_assert(lb[19] < lb[0]); /* it learns */
     ck_assert(fabs(r.before_loss - r1.before_loss) <= 1e-6 * r1.before_loss);
+}
+END_TEST
+
+/* Gradient buckets reduced during backward (overlap) or after it give the same bits. */
+START_TEST(test_overlap_off_same_bits) {
+    rt_train_result r;
+    dist_extra = ", overlap: false";
+    rt_status st = run(world, "nooverlap", "", &r);
+    dist_extra = "";
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    st = run(world, "overlap", "", &r);
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    if (rank != 0) return;
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/overlap/final", dir);
+    snprintf(b, sizeof b, "%s/nooverlap/final", dir);
+    int same;
+    double pd = max_param_diff(a, b, &same);
+    printf("train: overlap on vs off: final params max |diff| %.3g\n", pd);
+    ck_assert(same);
+    ck_assert_msg(pd == 0.0, "overlap changes the result by %g", pd);
 }
 END_TEST
 
@@ -276,6 +299,7 @@ int main(int argc, char **argv) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("train");
     tcase_add_test(tc, test_same_trajectory_any_rank_count);
+    tcase_add_test(tc, test_overlap_off_same_bits);
     tcase_add_test(tc, test_modes);
     tcase_add_test(tc, test_early_stopping_restores_best);
     tcase_add_test(tc, test_bad_config_fails_alike);
