@@ -44,7 +44,7 @@ build build -DRT_WERROR=ON
 case "${1:-}" in
   demo)
     shift
-    ./build/cli/ringtune demo "$@"
+    ./cli/demo/demo.sh "$@"
     ;;
   test)
     ./tests/check-format.sh

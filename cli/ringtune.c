@@ -11,18 +11,10 @@
 #include "gpt2.h"
 #include "hf_gpt2.h"
 #include "corpus.h"
-#include "prep.h"
 #include <mpi.h>
 
 int rt_cmd_prep(int argc, char **argv);  /* cmd_prep.c */
 int rt_cmd_train(int argc, char **argv); /* cmd_train.c */
-
-#ifndef RT_TOKENIZER_DIR
-#define RT_TOKENIZER_DIR "cli/demo/tokenizers/gpt2"
-#endif
-#ifndef RT_DEMO_DIR
-#define RT_DEMO_DIR "cli/demo"
-#endif
 
 static int fail(const char *what) {
     fprintf(stderr, "ringtune: %s: %s\n", what, rt_error_message());
@@ -34,10 +26,6 @@ static void usage(FILE *f) {
         f, "usage: ringtune <command> [options]\n"
            "\n"
            "commands:\n"
-           "  demo [--out DIR] [--data DIR] [--pretrain-steps N] [--finetune-steps N]\n"
-           "      the embedded end-to-end example: a small GPT-2 is trained briefly on general\n"
-           "      English (Python tutorial), exported as a Hugging Face checkpoint, imported\n"
-           "      again and fine-tuned on legal text (software licences); prints before/after.\n"
            "  prep --out FILE.h5 [options] INPUT...\n"
            "      tokenize text/JSONL into an HDF5 corpus (under mpirun: on every rank);\n"
            "      `ringtune prep --help` lists the options\n"
@@ -401,132 +389,6 @@ static int cmd_generate(int argc, char **argv) {
     return rc;
 }
 
-/* prep of one demo text file into outdir/name.h5; documents are separated by delim lines. */
-static int demo_prep(const char *data, const char *name, const char *delim, const char *outdir,
-                     double val_ratio, char *path, size_t pathlen) {
-    char in[1024];
-    snprintf(in, sizeof in, "%s/%s.txt", data, name);
-    snprintf(path, pathlen, "%s/%s.h5", outdir, name);
-    const char *inputs[1] = {in};
-    rt_prep_opts o;
-    rt_prep_opts_default(&o);
-    o.tokenizer_dir = RT_TOKENIZER_DIR;
-    o.out = path;
-    o.delimiter = delim;
-    o.val_ratio = val_ratio;
-    o.overwrite = 1; /* the demo's own output */
-    o.command_line = "ringtune demo";
-    o.inputs = inputs;
-    o.n_inputs = 1;
-    rt_prep_result r;
-    if (rt_prep_run(&o, MPI_COMM_WORLD, &r) != RT_OK) return !fail("prep");
-    printf("prep %-12s -> %s: %llu documents, %llu train + %llu validation tokens\n", name, path,
-           (unsigned long long)r.n_documents, (unsigned long long)r.n_tokens[RT_SPLIT_TRAIN],
-           (unsigned long long)r.n_tokens[RT_SPLIT_VALIDATION]);
-    return 1;
-}
-
-/* The embedded default: tokenize the shipped texts with `prep`, pretrain a small base model on
-   general text, export it, import it the way a user's Hugging Face checkpoint is imported,
-   fine-tune on the domain, print before/after. */
-static int cmd_demo(int argc, char **argv) {
-    static const char *const allowed[] = {
-        "--out", "--data", "--pretrain-steps", "--finetune-steps", "--threads", NULL};
-    if (!check_opts(argc, argv, allowed)) return 2;
-    const char *out = opt(argc, argv, "--out"), *data = opt(argc, argv, "--data");
-    if (!out) out = "out/demo";
-    if (!data) data = RT_DEMO_DIR;
-    long psteps, fsteps;
-    if (!num_l(argc, argv, "--pretrain-steps", 300, 1, 1000000, &psteps) ||
-        !num_l(argc, argv, "--finetune-steps", 150, 1, 1000000, &fsteps))
-        return 2;
-    int size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size != 1) {
-        fprintf(stderr, "ringtune demo: runs on one process (started with %d ranks)\n", size);
-        return 2;
-    }
-    setup_threads(argc, argv);
-    if (rt_fs_mkdir_p(out) != RT_OK) return fail(out);
-    char p_general[1100], p_ltrain[1100], p_lval[1100], p_base[1100], p_ft[1100];
-    snprintf(p_base, sizeof p_base, "%s/base", out);
-    snprintf(p_ft, sizeof p_ft, "%s/finetuned", out);
-    /* general English: paragraphs, 10% held out; legal: whole licences, two held out */
-    if (!demo_prep(data, "general", "", out, 0.1, p_general, sizeof p_general) ||
-        !demo_prep(data, "legal-train", "<|endoftext|>", out, 0.0, p_ltrain, sizeof p_ltrain) ||
-        !demo_prep(data, "legal-val", "<|endoftext|>", out, 1.0, p_lval, sizeof p_lval))
-        return 1;
-
-    rt_gpt2_config c;
-    rt_gpt2_config_default(&c); /* the real GPT-2 vocabulary; a small body */
-    c.n_positions = 128;
-    c.n_embd = 128;
-    c.n_inner = 512;
-    c.n_layer = 4;
-    c.n_head = 4;
-    int B = 8, T = 64, rc = 1;
-    rt_gpt2 *m = NULL;
-    rt_corpus *cg = NULL, *clt = NULL, *clv = NULL;
-    if (rt_gpt2_create(&m, &c) != RT_OK) return fail("demo");
-    if (!open_corpus(p_general, m, &cg) || !open_corpus(p_ltrain, m, &clt) ||
-        !open_corpus(p_lval, m, &clv))
-        goto done;
-    rt_corpus_source sgt = {cg, RT_SPLIT_TRAIN}, sgv = {cg, RT_SPLIT_VALIDATION},
-                     sdt = {clt, RT_SPLIT_TRAIN}, sdv = {clv, RT_SPLIT_VALIDATION};
-    rt_token_source gtrain = rt_token_source_corpus(&sgt), gval = rt_token_source_corpus(&sgv),
-                    dtrain = rt_token_source_corpus(&sdt), dval = rt_token_source_corpus(&sdv);
-    printf("\nringtune demo: GPT-2 %d layers x %d, vocab %d (%zu parameters), BLIS '%s' x %d "
-           "threads\n\n",
-           c.n_layer, c.n_embd, c.vocab_size, rt_gpt2_num_params(m), rt_gemm_arch(),
-           rt_gemm_threads());
-
-    /* 1. the base model a user would bring: brief pretraining on general English */
-    rt_gpt2_init_weights(m, 1234);
-    if (rt_gpt2_alloc_acts(m, B, T) != RT_OK) goto fail_demo;
-    train_args pa = {psteps, B, T, 1, psteps / 10, 1, 1, 1e-3, 1e-4, 0.1, 1.0, "cosine"};
-    rt_finetune_opts po = make_opts(&pa, "pretrain");
-    rt_finetune_result pres;
-    if (rt_finetune(m, &gtrain, &po, &pres) != RT_OK) goto fail_demo;
-    if (rt_hf_gpt2_save(m, p_base) != RT_OK) goto fail_demo;
-    rt_gpt2_destroy(&m);
-    printf("base model exported to %s (Hugging Face format)\n\n", p_base);
-
-    /* 2. import it as a user's checkpoint and fine-tune on the domain */
-    if (rt_hf_gpt2_load(p_base, &m) != RT_OK || rt_gpt2_alloc_acts(m, B, T) != RT_OK)
-        goto fail_demo;
-    double before_d, before_g, after_d, after_g;
-    if (rt_evaluate(m, &dval, B, T, &before_d, NULL) != RT_OK ||
-        rt_evaluate(m, &gval, B, T, &before_g, NULL) != RT_OK)
-        goto fail_demo;
-    train_args fa = {fsteps, B, T, 2, fsteps / 10, 2, 1, 5e-4, 5e-5, 0.1, 1.0, "cosine"};
-    rt_finetune_opts fo = make_opts(&fa, "finetune");
-    rt_finetune_result fres;
-    if (rt_finetune(m, &dtrain, &fo, &fres) != RT_OK) goto fail_demo;
-    if (rt_evaluate(m, &dval, B, T, &after_d, NULL) != RT_OK ||
-        rt_evaluate(m, &gval, B, T, &after_g, NULL) != RT_OK)
-        goto fail_demo;
-    if (rt_hf_gpt2_save(m, p_ft) != RT_OK) goto fail_demo;
-
-    printf("\n%-22s %23s %23s\n", "", "legal (domain) val", "general English val");
-    printf("%-22s %11s %11s %11s %11s\n", "model", "loss", "perplexity", "loss", "perplexity");
-    printf("%-22s %11.4f %11.2f %11.4f %11.2f\n", "base (before)", before_d, exp(before_d),
-           before_g, exp(before_g));
-    printf("%-22s %11.4f %11.2f %11.4f %11.2f\n", "fine-tuned (after)", after_d, exp(after_d),
-           after_g, exp(after_g));
-    printf("\nfine-tuning: %ld steps, %.0f tokens/s, %.1f s; exported to %s\n", fres.steps,
-           fres.tokens_per_s, fres.seconds, p_ft);
-    rc = 0;
-    goto done;
-fail_demo:
-    fail("demo");
-done:
-    rt_corpus_close(&cg);
-    rt_corpus_close(&clt);
-    rt_corpus_close(&clv);
-    rt_gpt2_destroy(&m);
-    return rc;
-}
-
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines appear as they happen, also in logs */
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
@@ -545,13 +407,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(n, a);
     if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a);   /* handles MPI itself */
     if (!strcmp(cmd, "train")) return rt_cmd_train(n, a); /* likewise */
-    if (!strcmp(cmd, "demo")) {
-        /* demo runs prep, which needs MPI (a singleton process without mpirun) */
-        MPI_Init(&argc, &argv);
-        int rc = cmd_demo(n, a);
-        MPI_Finalize();
-        return rc;
-    }
     fprintf(stderr, "ringtune: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -292,6 +292,11 @@ static rt_status setup(trainer *t) {
         return rt_error(RT_ERR_ARG, "finetune.mode feature_extraction needs an untied output "
                                     "projection, which ringtune's GPT-2 does not have yet; use "
                                     "partial with last_n_blocks: 1");
+    if (c->checkpoint.resume)
+        return rt_error(RT_ERR_ARG,
+                        "checkpoint.resume '%s': checkpoints are not implemented yet "
+                        "(set checkpoint.resume: null)",
+                        c->checkpoint.resume);
     RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
     if (c->data.val_corpus) RT_CALL(rt_corpus_open(&t->cv, c->data.val_corpus, ctx->comm));
     RT_CALL(rt_corpus_check_model(t->ct, mc->vocab_size, NULL));
@@ -380,6 +385,12 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     t.cfg = cfg;
     t.ctx = ctx;
     rt_status st = setup(&t);
+    if (st == RT_OK && ctx->rank == 0 && log &&
+        (cfg->checkpoint.every_steps > 0 || cfg->output.tensorboard))
+        fprintf(log,
+                "warning: checkpoint.every_steps and output.tensorboard are not implemented "
+                "yet and are ignored; the final model is exported to %s/final\n",
+                cfg->output.dir);
     if (st != RT_OK) {
         trainer_free(&t);
         return st;

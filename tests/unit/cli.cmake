@@ -7,9 +7,12 @@ function(rt_cli_test name rc regex)
   set_tests_properties(${name} PROPERTIES TIMEOUT 300 ENVIRONMENT "${RT_MPI_SAN_ENV}")
 endfunction()
 
-rt_cli_test(cli_demo_short 0 "fine-tuned \\(after\\)"
-            demo --pretrain-steps 4 --finetune-steps 3 --out ${CMAKE_BINARY_DIR}/cli_demo)
-set_tests_properties(cli_demo_short PROPERTIES LABELS slow FIXTURES_SETUP demo_corpus)
+# the README's demo script with a few steps: init, prep, and two trainings under mpirun -n 2
+add_test(NAME cli_demo_short
+         COMMAND ${RT_EXPECT} 0 "fine-tuned \\(after\\)" ${CMAKE_SOURCE_DIR}/cli/demo/demo.sh
+                 --quick --out ${CMAKE_BINARY_DIR}/cli_demo)
+set_tests_properties(cli_demo_short PROPERTIES TIMEOUT 600 LABELS slow FIXTURES_SETUP demo_corpus
+                     ENVIRONMENT "RINGTUNE=$<TARGET_FILE:ringtune>;${RT_MPI_SAN_ENV}")
 rt_cli_test(cli_convert_fixture 0 "659520 parameters"
             convert ${RT_FIXTURES_DIR}/gpt2_odd/hf ${CMAKE_BINARY_DIR}/cli_convert)
 rt_cli_test(cli_missing_model 1 "no_such_dir/config.json"
@@ -21,7 +24,7 @@ rt_cli_test(cli_vocab_mismatch 1 "vocab.*50257.*512|512.*50257"
             eval --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --corpus ${CMAKE_BINARY_DIR}/cli_demo/legal-val.h5)
 set_tests_properties(cli_vocab_mismatch PROPERTIES FIXTURES_REQUIRED demo_corpus)
 rt_cli_test(cli_eval_demo 0 "perplexity"
-            eval --model ${CMAKE_BINARY_DIR}/cli_demo/finetuned --corpus ${CMAKE_BINARY_DIR}/cli_demo/legal-val.h5)
+            eval --model ${CMAKE_BINARY_DIR}/cli_demo/finetune/final --corpus ${CMAKE_BINARY_DIR}/cli_demo/legal-val.h5)
 set_tests_properties(cli_eval_demo PROPERTIES FIXTURES_REQUIRED demo_corpus)
 rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
             generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2,3 --new 5)
