@@ -30,6 +30,7 @@ enum {
 #define IDX_BLK(l, k) (2 + (l)*T_PER_BLOCK + (k))
 #define IDX_LNFW(L) (2 + (L)*T_PER_BLOCK)
 #define IDX_LNFB(L) (3 + (L)*T_PER_BLOCK)
+#define IDX_HEAD(L) (4 + (L)*T_PER_BLOCK) /* untied models only */
 
 /* Dropout sites: one key per (block, site) and micro-batch. */
 enum { SITE_EMBD = 0, SITE_ATTN = 1, SITE_ATTN_RESID = 2, SITE_MLP_RESID = 3 };
@@ -49,6 +50,7 @@ void rt_gpt2_config_default(rt_gpt2_config *cfg) {
     cfg->embd_pdrop = cfg->attn_pdrop = cfg->resid_pdrop = 0.1f;
     cfg->initializer_range = 0.02f;
     cfg->bos_token_id = cfg->eos_token_id = 50256;
+    cfg->tie_word_embeddings = 1;
 }
 
 rt_status rt_gpt2_config_validate(const rt_gpt2_config *c) {
@@ -92,6 +94,7 @@ static void set_views(rt_gpt2_views *v, rt_gpt2_block *h, float *base, const rt_
     }
     v->ln_f_w = AT(IDX_LNFW(L));
     v->ln_f_b = AT(IDX_LNFB(L));
+    v->lm_head = t->n > IDX_HEAD(L) ? AT(IDX_HEAD(L)) : v->wte;
 #undef AT
 }
 
@@ -123,6 +126,8 @@ rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
     }
     ok &= rt_table_add(t, "ln_f.weight", 1, (int64_t[]){C}, 0) >= 0;
     ok &= rt_table_add(t, "ln_f.bias", 1, (int64_t[]){C}, 0) >= 0;
+    if (!cfg->tie_word_embeddings)
+        ok &= rt_table_add(t, "lm_head.weight", 2, (int64_t[]){V, C}, 1) >= 0;
     m->w.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->g.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->a = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block_acts));
@@ -287,7 +292,7 @@ rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets
     }
     rt_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->w.ln_f_w, m->w.ln_f_b, N, C,
                          c->layer_norm_epsilon);
-    rt_gemm(0, 1, N, V, C, 1.0f, m->lnf, C, m->w.wte, C, 0.0f, m->logits, V); /* tied head */
+    rt_gemm(0, 1, N, V, C, 1.0f, m->lnf, C, m->w.lm_head, C, 0.0f, m->logits, V);
     m->n_counted = 0;
     if (targets) {
         int bad = -1;
@@ -331,10 +336,11 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     rt_crossentropy_backward(m->logits, m->lse, m->targets, N, V, scale);
     float *dlogits = m->logits;
     float *dwte = gview(m, IDX_WTE);
-    if (dwte) rt_gemm(1, 0, V, C, N, 1.0f, dlogits, V, m->lnf, C, acc ? 1.0f : 0.0f, dwte, C);
+    float *dhead = c->tie_word_embeddings ? dwte : gview(m, IDX_HEAD(L));
+    if (dhead) rt_gemm(1, 0, V, C, N, 1.0f, dlogits, V, m->lnf, C, acc ? 1.0f : 0.0f, dhead, C);
     int lnf_train = m->params.t[IDX_LNFW(L)].trainable || m->params.t[IDX_LNFB(L)].trainable;
     if (lowest == L && !lnf_train) return;
-    rt_gemm(0, 0, N, C, V, 1.0f, dlogits, V, m->w.wte, C, 0.0f, m->dbtc, C);
+    rt_gemm(0, 0, N, C, V, 1.0f, dlogits, V, m->w.lm_head, C, 0.0f, m->dbtc, C);
     memset(m->dres, 0, (size_t)N * C * sizeof(float));
     const float *xL = L ? m->a[L - 1].res3 : m->encoded;
     rt_layernorm_backward(m->dres, gview(m, IDX_LNFW(L)), gview(m, IDX_LNFB(L)), m->dbtc, xL,
@@ -380,6 +386,8 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     /* dwte already holds the LM head's contribution (written with acc), so embeddings add. If the
        head is frozen but wte is not, that cannot happen: they are one tensor. */
     float *dwpe = gview(m, IDX_WPE);
+    /* untied: no head contribution was written into dwte, so the embeddings' is the first */
+    if (dwte && !acc && !c->tie_word_embeddings) memset(dwte, 0, (size_t)V * C * sizeof(float));
     rt_embedding_backward(dwte, dwpe, pe > 0.0f ? m->dbtc : m->dres, m->ids, B, T, C, acc);
     /* Positions this micro-batch does not reach still get "overwritten" (with zeros). */
     if (dwpe && !acc && T < c->n_positions)
@@ -389,6 +397,18 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
 
 void rt_gpt2_zero_grad(rt_gpt2 *m) {
     if (m->grads_mem) memset(m->grads_mem, 0, m->params.total * sizeof(float));
+}
+
+rt_status rt_gpt2_untie(const rt_gpt2 *m, rt_gpt2 **out) {
+    rt_gpt2_config c = m->cfg;
+    c.tie_word_embeddings = 0;
+    RT_CALL(rt_gpt2_create(out, &c));
+    rt_gpt2 *u = *out;
+    for (int i = 0; i < m->params.n; i++) /* the same tensors at the same offsets, then the head */
+        memcpy(u->params_mem + u->params.t[i].offset, m->params_mem + m->params.t[i].offset,
+               m->params.t[i].numel * sizeof(float));
+    memcpy(u->w.lm_head, m->w.wte, (size_t)c.vocab_size * c.n_embd * sizeof(float));
+    return RT_OK;
 }
 
 double rt_gpt2_flops_per_step(const rt_gpt2_config *c, int B, int T) {

@@ -17,6 +17,8 @@ typedef struct {
     float embd_pdrop, attn_pdrop, resid_pdrop;
     float initializer_range;
     int bos_token_id, eos_token_id;
+    int tie_word_embeddings; /* 1 (GPT-2's default): the LM head is wte; 0: a separate
+                                "lm_head.weight" (V, C) after ln_f in the table */
 } rt_gpt2_config;
 
 /* Views of one block's parameters (or gradients) inside a flat arena. */
@@ -34,6 +36,7 @@ typedef struct {
     float *wpe;             /* (n_positions, C) */
     rt_gpt2_block *h;       /* [L] */
     float *ln_f_w, *ln_f_b; /* (C) */
+    float *lm_head;         /* (V, C): wte when tied */
 } rt_gpt2_views;
 
 /* Activations of one block, (B, T, ...) row-major. */
@@ -100,6 +103,9 @@ void rt_gpt2_destroy(rt_gpt2 **m);
 /* Allocates gradients and activations for micro-batches of B x T (T <= n_positions). Called once;
    calling again with another shape reallocates. */
 rt_status rt_gpt2_alloc_acts(rt_gpt2 *m, int B, int T);
+/* A copy of m with an untied LM head initialised from the embeddings (feature extraction trains a
+   head of its own). Caller owns *out; m is unchanged. */
+rt_status rt_gpt2_untie(const rt_gpt2 *m, rt_gpt2 **out);
 /* Hugging Face's initialisation: N(0, initializer_range) weights, residual projections
    N(0, initializer_range/sqrt(2L)), zero biases, LayerNorm 1/0. Deterministic in seed. */
 void rt_gpt2_init_weights(rt_gpt2 *m, uint64_t seed);

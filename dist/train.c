@@ -97,6 +97,10 @@ static void apply_mode(trainer *t, long step) {
         lowest = L - c->finetune.last_n_blocks;
         embd = 0;
         break;
+    case RT_FINETUNE_MODE_FEATURE_EXTRACTION: /* final LayerNorm and the untied head only */
+        lowest = L;
+        embd = 0;
+        break;
     case RT_FINETUNE_MODE_GRADUAL_UNFREEZE:
     default: {
         /* start with the top block; one more every unfreeze_every units; the embeddings last */
@@ -288,10 +292,14 @@ static rt_status setup(trainer *t) {
     if (c->finetune.mode == RT_FINETUNE_MODE_PARTIAL && c->finetune.last_n_blocks > mc->n_layer)
         return rt_error(RT_ERR_ARG, "finetune.last_n_blocks %d exceeds the model's %d blocks",
                         c->finetune.last_n_blocks, mc->n_layer);
-    if (c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION)
-        return rt_error(RT_ERR_ARG, "finetune.mode feature_extraction needs an untied output "
-                                    "projection, which ringtune's GPT-2 does not have yet; use "
-                                    "partial with last_n_blocks: 1");
+    if (c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION && mc->tie_word_embeddings) {
+        /* the head trains on its own: an untied output projection initialised from wte */
+        rt_gpt2 *u;
+        RT_CALL(rt_gpt2_untie(t->m, &u));
+        rt_gpt2_destroy(&t->m);
+        t->m = u;
+        mc = &t->m->cfg;
+    }
     if (c->checkpoint.resume)
         return rt_error(RT_ERR_ARG,
                         "checkpoint.resume '%s': checkpoints are not implemented yet "

@@ -127,6 +127,13 @@ static rt_status parse_config(const char *path, json_t *root, rt_gpt2_config *cf
     cfg->resid_pdrop = cfg->embd_pdrop = cfg->attn_pdrop = 0.1f;
     cfg->initializer_range = 0.02f;
     cfg->bos_token_id = cfg->eos_token_id = 50256;
+    cfg->tie_word_embeddings = 1;
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    if (tie && !json_is_boolean(tie))
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: field 'tie_word_embeddings' is %s, expected true or false", path,
+                        json_found(tie, fb, sizeof fb));
+    if (tie) cfg->tie_word_embeddings = json_is_true(tie);
 
     RT_CALL(cfg_int(path, root, "vocab_size", &cfg->vocab_size, 0, 0));
     if (json_object_get(root, "n_positions"))
@@ -539,7 +546,7 @@ static rt_status write_config(const rt_gpt2_config *c, const char *path) {
         bad |= json_object_set_new(r, "scale_attn_weights", json_true());
         bad |= json_object_set_new(r, "scale_attn_by_inverse_layer_idx", json_false());
         bad |= json_object_set_new(r, "reorder_and_upcast_attn", json_false());
-        bad |= json_object_set_new(r, "tie_word_embeddings", json_true());
+        bad |= json_object_set_new(r, "tie_word_embeddings", json_boolean(c->tie_word_embeddings));
         bad |= json_object_set_new(r, "use_cache", json_true());
         bad |= json_object_set_new(r, "torch_dtype", json_string("float32"));
         /* GPT2DoubleHeadsModel's summary head; HF writes these defaults for every GPT-2. */
@@ -577,7 +584,9 @@ rt_status rt_hf_gpt2_save(const rt_gpt2 *m, const char *dir) {
     char name[RT_NAME_MAX + PREFIX_LEN];
     for (int i = 0; i < m->params.n && s == RT_OK; i++) {
         const rt_tensor_info *ti = &m->params.t[i];
-        snprintf(name, sizeof name, PREFIX "%s", ti->name);
+        /* save_pretrained's names: the body under "transformer.", an untied head at the top */
+        snprintf(name, sizeof name, "%s%s", strcmp(ti->name, "lm_head.weight") ? PREFIX : "",
+                 ti->name);
         s = rt_st_writer_add(w, name, RT_ST_F32, ti->ndim, ti->shape, m->params_mem + ti->offset);
     }
     if (s == RT_OK) s = rt_st_writer_write(w, wpath, NULL, NULL, 0);

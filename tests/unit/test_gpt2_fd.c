@@ -33,9 +33,12 @@ static void set_threads(int n) {
 
 /* Tiny model with initializer_range 0.2 and random (non-default) LayerNorm weights and biases, so
    every gradient is far from zero and every parameter's path is exercised. */
+static int g_untied; /* build models with a separate lm_head.weight */
+
 static rt_gpt2 *make_model(int train) {
     rt_gpt2_config cfg;
     rt_gpt2_config_default(&cfg);
+    cfg.tie_word_embeddings = !g_untied;
     cfg.vocab_size = V;
     cfg.n_positions = 8;
     cfg.n_embd = 12;
@@ -151,6 +154,14 @@ END_TEST
 
 START_TEST(test_fd_dropout) {
     fd_model(1);
+}
+END_TEST
+
+/* An untied head (feature extraction): lm_head.weight and wte get separate, correct gradients. */
+START_TEST(test_fd_untied_head) {
+    g_untied = 1;
+    fd_model(1);
+    g_untied = 0;
 }
 END_TEST
 
@@ -326,6 +337,7 @@ int main(void) {
     TCase *tc = tcase_create("fd");
     tcase_add_test(tc, test_fd_no_dropout);
     tcase_add_test(tc, test_fd_dropout);
+    tcase_add_test(tc, test_fd_untied_head);
     tcase_add_test(tc, test_dropout_deterministic);
     tcase_add_test(tc, test_accumulation);
     tcase_add_test(tc, test_frozen);

@@ -228,6 +228,9 @@ static int frozen_partial(const char *n) {
 static int frozen_none(const char *n) {
     return n == NULL;
 }
+static int frozen_backbone(const char *n) {
+    return strncmp(n, "ln_f", 4) != 0;
+}
 
 START_TEST(test_modes) {
     rt_train_result r;
@@ -237,8 +240,24 @@ START_TEST(test_modes) {
        embeddings are trainable, and the metrics show the schedule */
     st = run(world, "gradual", "finetune: {mode: gradual_unfreeze, unfreeze_every: 3}\n", &r);
     ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    st = run(world, "feature", "finetune: {mode: feature_extraction}\n", &r);
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
     if (rank != 0) return;
     check_frozen("partial", frozen_partial);
+    /* feature extraction: the whole backbone (embeddings included) frozen, the final LayerNorm
+       and a new untied head (initialised from wte, then trained) exported as lm_head.weight */
+    check_frozen("feature", frozen_backbone);
+    {
+        char p[512];
+        snprintf(p, sizeof p, "%s/feature/final", dir);
+        rt_gpt2 *y;
+        ck_assert(rt_hf_gpt2_load(p, &y) == RT_OK);
+        int h = rt_table_find(&y->params, "lm_head.weight");
+        ck_assert_msg(h >= 0 && !y->cfg.tie_word_embeddings, "no untied head in the export");
+        ck_assert(memcmp(y->params_mem + y->params.t[h].offset, y->w.wte,
+                         y->params.t[h].numel * sizeof(float)) != 0);
+        rt_gpt2_destroy(&y);
+    }
     check_frozen("gradual", frozen_none);
     char p[512], line[1024];
     snprintf(p, sizeof p, "%s/gradual/metrics.jsonl", dir);
