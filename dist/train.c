@@ -427,6 +427,10 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
                 cfg->model.path, rt_gpt2_num_params(m), cfg->data.corpus, (unsigned long long)nwin,
                 t.T, t.G, ctx->size, t.A, t.B, steps, cfg->dist.zero1 ? "on" : "off");
+    if (out && cfg->output.log_every > 0) {
+        fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
+        rt_config_write_yaml(cfg, out);
+    }
     st = evaluate(&t, &res->before_loss);
     if (st != RT_OK) goto done;
     if (out)

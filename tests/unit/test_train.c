@@ -79,6 +79,9 @@ static void setup_files(void) {
         char p[512];
         snprintf(p, sizeof p, "%s/base", dir);
         SETUP(rt_hf_gpt2_save(m, p));
+        m->w.ln_f_w[3] = NAN; /* a broken checkpoint: every loss is NaN */
+        snprintf(p, sizeof p, "%s/base_nan", dir);
+        SETUP(rt_hf_gpt2_save(m, p));
         rt_gpt2_destroy(&m);
         snprintf(p, sizeof p, "%s/rand.h5", dir);
         write_corpus(p, rnd, rnd, 256 * 24);
@@ -303,6 +306,32 @@ START_TEST(test_bad_config_fails_alike) {
 }
 END_TEST
 
+/* A non-finite loss stops the run naming the step, or (nan_policy skip) drops every update. */
+START_TEST(test_nan_policy) {
+    rt_train_result r;
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "model: {path: %s/base_nan}\ndata: {corpus: %s/rand.h5, seq_len: 16}\n"
+             "train: {global_batch: 4, micro_batch: 2, max_steps: 3}\n"
+             "output: {dir: %s/nan, log_every: 0}\ndist: {threads_per_rank: 1}\n",
+             dir, dir, dir);
+    rt_run_config cfg;
+    ck_assert(rt_config_load_string(&cfg, yaml, strlen(yaml), "nan.yaml", 0, NULL) == RT_OK);
+    rt_status st = rt_train(&cfg, world, NULL, &r);
+    ck_assert_int_eq(st, RT_ERR_NUMERIC);
+    ck_assert_msg(strstr(rt_error_message(), "step 1:"), "%s", rt_error_message());
+    cfg.train.nan_policy = RT_NAN_POLICY_SKIP;
+    st = rt_train(&cfg, world, NULL, &r);
+    rt_config_free(&cfg);
+    /* every step skipped; the final evaluation is NaN too, which is reported, not hidden */
+    ck_assert_int_eq(r.steps_skipped, 3);
+    ck_assert_int_eq(r.steps_done, 0);
+    if (rank == 0)
+        printf("train nan policy: stop at step 1; skip: %ld steps skipped\n", r.steps_skipped);
+    (void)st;
+}
+END_TEST
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -322,6 +351,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_modes);
     tcase_add_test(tc, test_early_stopping_restores_best);
     tcase_add_test(tc, test_bad_config_fails_alike);
+    tcase_add_test(tc, test_nan_policy);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
