@@ -312,7 +312,7 @@ START_TEST(test_nan_policy) {
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "model: {path: %s/base_nan}\ndata: {corpus: %s/rand.h5, seq_len: 16}\n"
-             "train: {global_batch: 4, micro_batch: 2, max_steps: 3}\n"
+             "train: {global_batch: 12, micro_batch: 2, max_steps: 3}\n"
              "output: {dir: %s/nan, log_every: 0}\ndist: {threads_per_rank: 1}\n",
              dir, dir, dir);
     rt_run_config cfg;
