@@ -6,8 +6,11 @@
 #include <string.h>
 
 static inline float rt_expf(float x) {
-    x = x < -87.0f ? -87.0f : x; /* the result stays a normal float; exp(-87) ~ 1.6e-38 */
-    x = x > 88.0f ? 88.0f : x;
+    /* clamp so the result stays a normal float (exp(-87) ~ 1.6e-38) and the exponent arithmetic
+       below stays in range; written so a NaN becomes -87 here and is returned as NaN at the end */
+    float xin = x;
+    x = x > -87.0f ? x : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     /* round to nearest by the 1.5*2^23 trick (vectorizes; floorf is a libm call here). Needs
        IEEE float semantics, i.e. no -ffast-math. */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -20,10 +23,10 @@ static inline float rt_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
+    uint32_t e = (uint32_t)((int32_t)n + 127) << 23; /* n in [-126, 127] */
     float s;
     memcpy(&s, &e, sizeof s);
-    return p * s;
+    return xin == xin ? p * s : xin;
 }
 
 /* tanh(u) = 1 - 2 / (exp(2u) + 1); exact limits for large |u|. */
