@@ -10,6 +10,7 @@
    the ids are ~0.6 bytes per input byte, and rank 0 writes them at hundreds of MB/s, so the
    serial writer costs well under 1% while giving a file that is byte-for-byte the same for any
    rank count, plain POSIX I/O that works on NFS, and errors that stay local to rank 0. */
+#include "mpiagree.h"
 #include "prep.h"
 #include <dirent.h>
 #include <errno.h>
@@ -89,23 +90,6 @@ static void strvec_free(strvec *s) {
 
 /* ---- MPI helpers (errors in MPI itself abort the job: the communicator keeps
         MPI_ERRORS_ARE_FATAL) ------------------------------------------------------------------ */
-
-/* Same status on every rank; on failure every rank gets the lowest failing rank's message (the
-   earliest in input order, since ranks hold consecutive documents). */
-static rt_status agree(MPI_Comm comm, rt_status st) {
-    int rank, mine, first;
-    MPI_Comm_rank(comm, &rank);
-    mine = st != RT_OK ? rank : INT_MAX;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-    if (first == INT_MAX) return RT_OK;
-    int code = (int)st;
-    char msg[4096];
-    if (rank == first) snprintf(msg, sizeof msg, "%s", rt_error_message());
-    MPI_Bcast(&code, 1, MPI_INT, first, comm);
-    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
-    if (rank != first) rt_error((rt_status)code, "%s", msg);
-    return (rt_status)code;
-}
 
 static void send_bytes(const void *buf, size_t n, int dest, int tag, MPI_Comm comm) {
     const char *p = buf;
@@ -658,7 +642,7 @@ static rt_status check_opts(const rt_prep_opts *o) {
 static rt_status share_inputs(prep *p) {
     rt_status st = RT_OK;
     if (p->rank == 0) st = expand_inputs(&p->o, &p->files, &p->sizes);
-    RT_CALL(agree(p->comm, st));
+    RT_CALL(rt_mpi_agree(p->comm, st));
     uint64_t len = 0;
     char *pack = NULL;
     if (p->rank == 0) {
@@ -673,7 +657,7 @@ static rt_status share_inputs(prep *p) {
             for (size_t i = 0; i < p->files.n; i++) q = stpcpy(q, p->files.v[i]) + 1;
         }
     }
-    if ((st = agree(p->comm, st)) != RT_OK) {
+    if ((st = rt_mpi_agree(p->comm, st)) != RT_OK) {
         free(pack);
         return st;
     }
@@ -683,7 +667,7 @@ static rt_status share_inputs(prep *p) {
         pack = malloc(len);
         st = pack ? RT_OK : rt_error(RT_ERR_MEMORY, "prep: out of memory");
     }
-    if ((st = agree(p->comm, st)) != RT_OK) {
+    if ((st = rt_mpi_agree(p->comm, st)) != RT_OK) {
         free(pack);
         return st;
     }
@@ -696,7 +680,7 @@ static rt_status share_inputs(prep *p) {
         for (uint64_t at = 0; at < len && st == RT_OK; at += strlen(pack + at) + 1)
             st = strvec_push(&p->files, pack + at);
     free(pack);
-    return agree(p->comm, st);
+    return rt_mpi_agree(p->comm, st);
 }
 
 static rt_status load_tokenizer(prep *p) {
@@ -718,7 +702,7 @@ static rt_status load_tokenizer(prep *p) {
     if (st == RT_OK && rt_bpe_eos_id(p->bpe) < 0)
         st = rt_error(RT_ERR_FORMAT, "%s: the tokenizer has no <|endoftext|> token for eos",
                       p->o.tokenizer_dir ? p->o.tokenizer_dir : "prep");
-    return agree(p->comm, st);
+    return rt_mpi_agree(p->comm, st);
 }
 
 static rt_status create_writer(prep *p) {
@@ -727,7 +711,7 @@ static rt_status create_writer(prep *p) {
         size_t len = 1;
         for (size_t i = 0; i < p->files.n; i++) len += strlen(p->files.v[i]) + 1;
         char *src = malloc(len), *q = src;
-        if (!src) return agree(p->comm, rt_error(RT_ERR_MEMORY, "prep: out of memory"));
+        if (!src) return rt_mpi_agree(p->comm, rt_error(RT_ERR_MEMORY, "prep: out of memory"));
         *q = 0;
         for (size_t i = 0; i < p->files.n; i++) {
             if (i) *q++ = '\n';
@@ -740,7 +724,7 @@ static rt_status create_writer(prep *p) {
         st = rt_corpus_writer_create(&p->writer, p->o.out, p->o.overwrite, &m);
         free(src);
     }
-    return agree(p->comm, st);
+    return rt_mpi_agree(p->comm, st);
 }
 
 static void fmt_eta(char *buf, size_t n, double s) {
@@ -776,7 +760,7 @@ static rt_status run_round(prep *p, int *done) {
     double t = MPI_Wtime();
     if (p->rank == 0) st = reader_round(&p->rd, &p->rb);
     p->t_read += MPI_Wtime() - t;
-    RT_CALL(agree(p->comm, st));
+    RT_CALL(rt_mpi_agree(p->comm, st));
     uint64_t n_total = p->rank == 0 ? p->rb.nm : 0;
     MPI_Bcast(&n_total, 1, MPI_UINT64_T, 0, p->comm);
     *done = n_total == 0;
@@ -846,7 +830,7 @@ static rt_status run_round(prep *p, int *done) {
     double dt = MPI_Wtime() - t, dt_max = 0;
     MPI_Reduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, 0, p->comm);
     p->t_tok += dt_max;
-    if ((st = agree(p->comm, st)) != RT_OK) {
+    if ((st = rt_mpi_agree(p->comm, st)) != RT_OK) {
         free(bound);
         return st;
     }
@@ -900,7 +884,7 @@ static rt_status run_round(prep *p, int *done) {
         progress(p, 0);
     }
     free(bound);
-    return agree(p->comm, st);
+    return rt_mpi_agree(p->comm, st);
 }
 
 static void prep_free(prep *p) {
@@ -935,7 +919,7 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
     p.t0 = p.last_print = MPI_Wtime();
     if (res) memset(res, 0, sizeof *res);
 
-    rt_status st = agree(p.comm, check_opts(&p.o));
+    rt_status st = rt_mpi_agree(p.comm, check_opts(&p.o));
     if (st == RT_OK) st = share_inputs(&p);
     if (st == RT_OK) st = load_tokenizer(&p);
     if (st == RT_OK) {
@@ -973,7 +957,7 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
             r.t_write = p.t_write;
             r.t_tokenize = p.t_tok;
         }
-        st = agree(p.comm, st);
+        st = rt_mpi_agree(p.comm, st);
     }
     if (st == RT_OK) {
         MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, p.comm);

@@ -1,6 +1,7 @@
 /* The HDF5 corpus (io/CORPUS.md): a serial, chunk-buffered writer that commits through a temp
    file, and a validating reader with hyperslab reads. HDF5's own error printing is switched off
    inside these functions; failures are turned into one rt_error message naming the file. */
+#include "mpiagree.h"
 #include "corpus.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -682,23 +683,6 @@ static rt_status open_local(rt_corpus *c, const char *path) {
     return RT_OK;
 }
 
-/* Same status on every rank of comm; on failure every rank gets the lowest failing rank's
-   message. */
-static rt_status agree(MPI_Comm comm, rt_status st) {
-    int rank, mine, first;
-    MPI_Comm_rank(comm, &rank);
-    mine = st != RT_OK ? rank : INT_MAX;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-    if (first == INT_MAX) return RT_OK;
-    int code = (int)st;
-    char msg[4096];
-    if (rank == first) snprintf(msg, sizeof msg, "%s", rt_error_message());
-    MPI_Bcast(&code, 1, MPI_INT, first, comm);
-    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
-    if (rank != first) rt_error((rt_status)code, "%s", msg);
-    return (rt_status)code;
-}
-
 rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm) {
     *out = NULL;
     rt_status st = RT_OK;
@@ -715,7 +699,7 @@ rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm) {
         st = open_local(c, path);
         quiet_off(&q);
     }
-    if (comm != MPI_COMM_NULL) st = agree(comm, st);
+    if (comm != MPI_COMM_NULL) st = rt_mpi_agree(comm, st);
     if (st != RT_OK) {
         rt_corpus_close(&c);
         return st;
