@@ -14,7 +14,7 @@ PKGS=(build-essential cmake pkg-config git
       libprotobuf-c-dev protobuf-c-compiler
       check libsubunit-dev
       libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev libssl-dev
-      clang-format)
+      clang-format python3)
 
 missing=()
 for p in "${PKGS[@]}"; do
