@@ -13,20 +13,6 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static rt_status span_read(void *ctx, uint64_t start, size_t count, int32_t *dst) {
-    const rt_token_span *sp = ctx;
-    if (start + count > sp->n)
-        return rt_error(RT_ERR_ARG, "tokens [%llu, %llu) outside the %zu-token span",
-                        (unsigned long long)start, (unsigned long long)(start + count), sp->n);
-    for (size_t i = 0; i < count; i++) dst[i] = sp->tokens[start + i];
-    return RT_OK;
-}
-
-rt_token_source rt_token_source_span(const rt_token_span *span) {
-    rt_token_source s = {span->n, span_read, (void *)span};
-    return s;
-}
-
 static rt_status corpus_read(void *ctx, uint64_t start, size_t count, int32_t *dst) {
     const rt_corpus_source *cs = ctx;
     return rt_corpus_read_tokens(cs->corpus, cs->split, start, count, dst);
@@ -37,9 +23,8 @@ rt_token_source rt_token_source_corpus(const rt_corpus_source *cs) {
     return s;
 }
 
-/* Reads window w (T+1 tokens from w*T) and splits it into ids and next-token targets. */
-static rt_status read_window(const rt_token_source *d, uint64_t w, int T, int32_t *buf,
-                             int32_t *ids, int32_t *tgt) {
+rt_status rt_token_source_window(const rt_token_source *d, uint64_t w, int T, int32_t *buf,
+                                 int32_t *ids, int32_t *tgt) {
     RT_CALL(d->read(d->ctx, w * (uint64_t)T, (size_t)T + 1, buf));
     memcpy(ids, buf, sizeof(int32_t) * T);
     memcpy(tgt, buf + 1, sizeof(int32_t) * T);
@@ -84,7 +69,7 @@ rt_status rt_finetune(rt_gpt2 *m, const rt_token_source *data, const rt_finetune
         for (int a = 0; a < A; a++) {
             for (int b = 0; b < B; b++, cursor++) {
                 uint64_t w = rt_sampler_permute(nwin, o->seed, cursor / nwin, cursor % nwin);
-                st = read_window(data, w, T, buf, ids + b * T, tgt + b * T);
+                st = rt_token_source_window(data, w, T, buf, ids + b * T, tgt + b * T);
                 if (st != RT_OK) goto done;
             }
             m->micro = (uint64_t)a;
@@ -151,7 +136,7 @@ rt_status rt_evaluate(rt_gpt2 *m, const rt_token_source *data, int B, int T, dou
     for (size_t w = 0; w < nwin; w += B) {
         int nb = (int)(nwin - w < (size_t)B ? nwin - w : (size_t)B);
         for (int b = 0; b < nb && st == RT_OK; b++)
-            st = read_window(data, w + b, T, buf, ids + b * T, tgt + b * T);
+            st = rt_token_source_window(data, w + b, T, buf, ids + b * T, tgt + b * T);
         if (st != RT_OK) break;
         double ls;
         st = rt_gpt2_forward(m, ids, tgt, nb, T, &ls);

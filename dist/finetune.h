@@ -8,13 +8,8 @@
 #include "gpt2.h"
 #include "optim.h"
 
-typedef struct {
-    const uint16_t *tokens; /* borrowed */
-    size_t n;
-} rt_token_span;
-
-/* Where training and evaluation windows come from: an in-memory span or a split of an HDF5
-   corpus (read window by window through hyperslabs, never held whole). */
+/* Where training and evaluation windows come from: today a split of an HDF5 corpus, read window
+   by window through hyperslabs and never held whole. */
 typedef struct {
     uint64_t n_tokens;
     /* Reads tokens [start, start + count) into dst. */
@@ -22,15 +17,17 @@ typedef struct {
     void *ctx;
 } rt_token_source;
 
-/* A source over an in-memory span; span must outlive the source. */
-rt_token_source rt_token_source_span(const rt_token_span *span);
-
 /* A source over one split of an HDF5 corpus; cs (and its corpus) must outlive the source. */
 typedef struct {
     rt_corpus *corpus;
     rt_corpus_split split;
 } rt_corpus_source;
 rt_token_source rt_token_source_corpus(const rt_corpus_source *cs);
+
+/* Reads window w (T+1 tokens from token w*T) into buf and splits it into ids (T) and next-token
+   targets (T). */
+rt_status rt_token_source_window(const rt_token_source *d, uint64_t w, int T, int32_t *buf,
+                                 int32_t *ids, int32_t *tgt);
 
 typedef struct {
     int B, T;       /* micro-batch */

@@ -140,11 +140,9 @@ static rt_status evaluate(trainer *t, double *loss) {
     t->m->train = 0;
     for (size_t w = lo; w < hi && st == RT_OK; w += (size_t)t->EB) {
         int nb = (int)(hi - w < (size_t)t->EB ? hi - w : (size_t)t->EB);
-        for (int b = 0; b < nb && st == RT_OK; b++) {
-            st = t->val.read(t->val.ctx, (uint64_t)(w + b) * t->T, (size_t)t->T + 1, t->buf);
-            memcpy(t->ids + b * t->T, t->buf, sizeof(int32_t) * t->T);
-            memcpy(t->tgt + b * t->T, t->buf + 1, sizeof(int32_t) * t->T);
-        }
+        for (int b = 0; b < nb && st == RT_OK; b++)
+            st = rt_token_source_window(&t->val, (uint64_t)(w + b), t->T, t->buf, t->ids + b * t->T,
+                                        t->tgt + b * t->T);
         double ls = 0.0;
         if (st == RT_OK) st = rt_gpt2_forward(t->m, t->ids, t->tgt, nb, t->T, &ls);
         sum[0] += ls;
@@ -379,9 +377,8 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
     for (int b = 0; b < t->B; b++) {
         uint64_t k = base + (uint64_t)b;
         uint64_t w = rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
-        RT_CALL(t->train.read(t->train.ctx, w * (uint64_t)t->T, (size_t)t->T + 1, t->buf));
-        memcpy(t->ids + b * t->T, t->buf, sizeof(int32_t) * t->T);
-        memcpy(t->tgt + b * t->T, t->buf + 1, sizeof(int32_t) * t->T);
+        RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + b * t->T,
+                                       t->tgt + b * t->T));
     }
     return RT_OK;
 }
