@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <mpi.h>
+#include <stdlib.h>
+#include "checkpoint.h"
 #include "config.h"
 #include "mpictx.h"
 #include "train.h"
@@ -11,9 +13,14 @@ int rt_cmd_train(int argc, char **argv);
 
 int rt_cmd_train(int argc, char **argv) {
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-        printf("usage: ringtune train RUN.yaml [key.sub=value ...]\n"
+        printf("usage: ringtune train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
                "  e.g. mpirun -n 4 ringtune train run.yaml optim.lr=3e-5 train.max_steps=500\n"
-               "  `ringtune train --help-config` lists every key.\n");
+               "  --resume X is checkpoint.resume=X: 'latest' (output.dir/latest), 'auto'\n"
+               "  (latest if there is one, else start fresh) or a step-N directory.\n"
+               "  `ringtune train --help-config` lists every key.\n"
+               "exit codes: 0 finished, 1 failed, 2 usage, %d checkpointed after SIGUSR1/SIGTERM\n"
+               "  (preempted: requeue and resume).\n",
+               RT_EXIT_CHECKPOINTED);
         return 0;
     }
     if (argc >= 1 && !strcmp(argv[0], "--help-config")) {
@@ -32,14 +39,30 @@ int rt_cmd_train(int argc, char **argv) {
         fprintf(stderr, "ringtune train: %s\n", rt_error_message());
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
+    /* --resume X becomes the override checkpoint.resume=X (in its place among the others) */
+    char **ov = calloc((size_t)argc + 1, sizeof *ov), resume[4200] = "";
+    int nov = 0;
+    for (int i = 1; ov && i < argc; i++) {
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) {
+            snprintf(resume, sizeof resume, "checkpoint.resume='%s'", argv[++i]);
+            ov[nov++] = resume;
+        } else if (!strncmp(argv[i], "--resume=", 9)) {
+            snprintf(resume, sizeof resume, "checkpoint.resume='%s'", argv[i] + 9);
+            ov[nov++] = resume;
+        } else {
+            ov[nov++] = argv[i];
+        }
+    }
     rt_run_config cfg;
-    rt_status st = rt_config_load(&cfg, argv[0], argc - 1, argv + 1);
+    rt_status st =
+        ov ? rt_config_load(&cfg, argv[0], nov, ov) : rt_error(RT_ERR_MEMORY, "out of memory");
+    free(ov);
     st = rt_mpi_ctx_agree(ctx, st);
     if (st == RT_OK) {
         rt_train_result res;
         st = rt_train(&cfg, ctx, stdout, &res);
         rt_config_free(&cfg);
-        rc = st == RT_OK ? 0 : 1;
+        rc = st != RT_OK ? 1 : res.checkpointed ? RT_EXIT_CHECKPOINTED : 0;
     }
     if (st != RT_OK && ctx->rank == 0) fprintf(stderr, "ringtune train: %s\n", rt_error_message());
     rt_mpi_ctx_destroy(&ctx);

@@ -113,6 +113,7 @@ static const key_def keys[] = {
     {"output.metrics_file", K_STR, OFF(output.metrics_file), "metrics.jsonl", 0, 0, F_NULL, NULL,
      "no metrics file"},
     {"output.tensorboard", K_BOOL, OFF(output.tensorboard), "false", 0, 0, 0, NULL, NULL},
+    {"output.log_samples", K_BOOL, OFF(output.log_samples), "false", 0, 0, 0, NULL, NULL},
 
     {"checkpoint.every_steps", K_LONG, OFF(checkpoint.every_steps), "0", 0, INF, 0, NULL, NULL},
     {"checkpoint.keep_last", K_INT, OFF(checkpoint.keep_last), "2", 1, INF, F_NULL, NULL,
@@ -1124,4 +1125,18 @@ void rt_config_free(rt_run_config *cfg) {
         free(cfg->origin);
     }
     memset(cfg, 0, sizeof *cfg);
+}
+
+int rt_config_diff(const rt_run_config *a, const rt_run_config *b, rt_config_diff_fn fn,
+                   void *arg) {
+    char va[512], vb[512];
+    int n = 0;
+    for (int k = 0; k < N_KEYS; k++) {
+        format_value(a, k, va, sizeof va);
+        format_value(b, k, vb, sizeof vb);
+        if (strcmp(va, vb) == 0) continue;
+        n++;
+        if (fn) fn(arg, keys[k].path, va, vb);
+    }
+    return n;
 }

@@ -87,6 +87,7 @@ typedef struct {
         int log_every;      /* 1; steps between progress lines, 0: none */
         char *metrics_file; /* "metrics.jsonl" (relative to dir) or NULL: no metrics file */
         bool tensorboard;   /* false; also write TensorBoard event files (added) */
+        bool log_samples;   /* false; metrics lines list each step's global sample ids (added) */
     } output;
     struct {
         long every_steps; /* 0: only at the end (and on a signal) */
@@ -150,6 +151,13 @@ void rt_config_write_reference(FILE *f);
 /* true when every key of a and b has the same value (NAN equals NAN, strings by content);
    where the keys were set is ignored. */
 bool rt_config_equal(const rt_run_config *a, const rt_run_config *b);
+
+/* Calls fn(arg, key, value in a, value in b) for every key whose canonical value differs
+   between a and b (values as the YAML writer formats them, strings unquoted), in schema order;
+   returns how many differ. fn may be NULL (count only). */
+typedef void (*rt_config_diff_fn)(void *arg, const char *key, const char *a_value,
+                                  const char *b_value);
+int rt_config_diff(const rt_run_config *a, const rt_run_config *b, rt_config_diff_fn fn, void *arg);
 
 /* Frees the strings and the origin record and zeroes *cfg; safe on a zeroed or freed struct. */
 void rt_config_free(rt_run_config *cfg);

@@ -1,5 +1,6 @@
 /* The data-parallel training loop behind `ringtune train`. */
 #include "train.h"
+#include "checkpoint.h"
 #include "corpus.h"
 #include "finetune.h"
 #include "fsutil.h"
@@ -52,6 +53,12 @@ typedef struct {
         size_t *bounds; /* (P + 1): the shard boundaries clipped to the bucket */
         rt_ring *ring;
     } * buckets;
+    uint64_t *samples;     /* (G) this step's window ids, global batch order (log_samples) */
+    int *scount, *sdispl;  /* (P) per-rank sample counts and offsets, rank 0 */
+    char resume_dir[4096]; /* the checkpoint resumed from, "" when fresh */
+    Ringtune__Manifest *manifest;
+    rt_schedule sch;
+    uint64_t nwin;
     rt_status comm_status; /* first error met while reducing during backward */
     double comm_wait_s;    /* time blocked waiting for reductions after backward (this step) */
 } trainer;
@@ -74,6 +81,10 @@ static void trainer_free(trainer *t) {
     free(t->ids);
     free(t->tgt);
     free(t->buf);
+    free(t->samples);
+    free(t->scount);
+    free(t->sdispl);
+    rt_ckpt_manifest_free(&t->manifest);
     if (t->metrics) fclose(t->metrics);
 }
 
@@ -278,7 +289,17 @@ static rt_status setup(trainer *t) {
     }
     rt_gemm_setup(threads);
     omp_set_num_threads(threads);
-    rt_status st = rt_hf_gpt2_load(c->model.path, &t->m);
+    RT_CALL(rt_ckpt_resolve(ctx, c, t->resume_dir, sizeof t->resume_dir));
+    rt_status st;
+    if (t->resume_dir[0]) {
+        /* the weights come from the checkpoint: only the architecture from model.path */
+        RT_CALL(rt_ckpt_read_manifest(ctx, t->resume_dir, &t->manifest));
+        rt_gpt2_config hc;
+        st = rt_hf_gpt2_read_config(c->model.path, &hc);
+        if (st == RT_OK) st = rt_gpt2_create(&t->m, &hc);
+    } else {
+        st = rt_hf_gpt2_load(c->model.path, &t->m);
+    }
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
     rt_gpt2_config *mc = &t->m->cfg;
     if (!isnan(c->model.dropout.embd)) mc->embd_pdrop = (float)c->model.dropout.embd;
@@ -298,11 +319,6 @@ static rt_status setup(trainer *t) {
         t->m = u;
         mc = &t->m->cfg;
     }
-    if (c->checkpoint.resume)
-        return rt_error(RT_ERR_ARG,
-                        "checkpoint.resume '%s': checkpoints are not implemented yet "
-                        "(set checkpoint.resume: null)",
-                        c->checkpoint.resume);
     RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
     if (c->data.val_corpus) RT_CALL(rt_corpus_open(&t->cv, c->data.val_corpus, ctx->comm));
     RT_CALL(rt_corpus_check_model(t->ct, mc->vocab_size, NULL));
@@ -345,7 +361,13 @@ static rt_status setup(trainer *t) {
     t->ids = malloc(sizeof(int32_t) * nb * t->T);
     t->tgt = malloc(sizeof(int32_t) * nb * t->T);
     t->buf = malloc(sizeof(int32_t) * (t->T + 1));
-    if (st == RT_OK && (!t->mom || !t->var || !t->first_step || !t->ids || !t->tgt || !t->buf))
+    t->samples = malloc(sizeof(uint64_t) * (size_t)t->G);
+    t->scount = malloc(sizeof(int) * (size_t)ctx->size);
+    t->sdispl = malloc(sizeof(int) * (size_t)ctx->size);
+    for (int r = 0; t->scount && t->sdispl && r < ctx->size; r++)
+        rt_sampler_slice(t->G, r, ctx->size, &t->sdispl[r], &t->scount[r]);
+    if (st == RT_OK && (!t->mom || !t->var || !t->first_step || !t->ids || !t->tgt || !t->buf ||
+                        !t->samples || !t->scount || !t->sdispl))
         st = rt_error(RT_ERR_MEMORY, "out of memory for the optimizer state");
     if (st == RT_OK && c->eval.early_stopping.patience > 0 && !(t->best = rt_alloc_floats(P)))
         st = rt_error(RT_ERR_MEMORY, "out of memory for the best weights");
@@ -360,7 +382,8 @@ static rt_status setup(trainer *t) {
         }
         if (st == RT_OK && c->output.metrics_file) {
             snprintf(path, sizeof path, "%s/%s", c->output.dir, c->output.metrics_file);
-            if (!(t->metrics = fopen(path, "w")))
+            /* a resumed run continues the file (lines carry their step) */
+            if (!(t->metrics = fopen(path, t->resume_dir[0] ? "a" : "w")))
                 st = rt_error(RT_ERR_IO, "%s: cannot create the metrics file", path);
         }
     }
@@ -377,10 +400,27 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
     for (int b = 0; b < t->B; b++) {
         uint64_t k = base + (uint64_t)b;
         uint64_t w = rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
+        t->samples[start + a * t->B + b] = w;
         RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + b * t->T,
                                        t->tgt + b * t->T));
     }
     return RT_OK;
+}
+
+/* The checkpoint view of the trainer's state. */
+static rt_ckpt_view ckpt_view(trainer *t) {
+    rt_ckpt_view v = {t->ctx,  t->cfg,        t->m,    t->mom,  t->var, t->lo, t->hi,
+                      t->best, t->first_step, &t->sch, t->nwin, t->ct,  t->cv};
+    return v;
+}
+
+/* Rank 0 receives this step's window ids from every rank (global batch order). Collective. */
+static rt_status gather_samples(trainer *t) {
+    int r = t->ctx->rank;
+    return rt_mpi_check(MPI_Gatherv(r == 0 ? MPI_IN_PLACE : t->samples + t->sdispl[r], t->scount[r],
+                                    MPI_UINT64_T, t->samples, t->scount, t->sdispl, MPI_UINT64_T, 0,
+                                    t->ctx->comm),
+                        "MPI_Gatherv(sample ids)");
 }
 
 rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_train_result *res) {
@@ -390,12 +430,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     t.cfg = cfg;
     t.ctx = ctx;
     rt_status st = setup(&t);
-    if (st == RT_OK && ctx->rank == 0 && log &&
-        (cfg->checkpoint.every_steps > 0 || cfg->output.tensorboard))
-        fprintf(log,
-                "warning: checkpoint.every_steps and output.tensorboard are not implemented "
-                "yet and are ignored; the final model is exported to %s/final\n",
-                cfg->output.dir);
+    if (st == RT_OK && ctx->rank == 0 && log && cfg->output.tensorboard)
+        fprintf(log, "warning: output.tensorboard is not implemented yet and is ignored\n");
     if (st != RT_OK) {
         trainer_free(&t);
         return st;
@@ -404,6 +440,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     FILE *out = ctx->rank == 0 ? log : NULL;
     size_t P = m->params.total;
     uint64_t nwin = rt_sampler_windows(t.train.n_tokens, t.T);
+    t.nwin = nwin;
     long steps = cfg->train.max_steps != RT_CONFIG_NULL_INT
                      ? cfg->train.max_steps
                      : (long)ceil(cfg->train.epochs * (double)nwin / t.G);
@@ -412,10 +449,21 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                        cfg->optim.warmup_steps > 0 ? cfg->optim.warmup_steps
                                                    : (long)(cfg->optim.warmup_ratio * steps),
                        steps};
+    t.sch = sch;
     rt_adamw_config ac = {(float)cfg->optim.lr, (float)cfg->optim.beta1, (float)cfg->optim.beta2,
                           (float)cfg->optim.eps, (float)cfg->optim.weight_decay};
     double flops = rt_gpt2_flops_per_step(&m->cfg, t.B, t.T) * t.A;
-    apply_mode(&t, 0);
+    rt_ckpt_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.val_loss = NAN;
+    rt_ckpt_view view = ckpt_view(&t);
+    if (t.resume_dir[0]) {
+        st = rt_ckpt_load(&view, t.resume_dir, t.manifest, &cs, log);
+        if (st != RT_OK) goto done;
+        res->resumed_step = cs.step;
+    }
+    long start = cs.step;
+    apply_mode(&t, start);
     if (out)
         fprintf(out,
                 "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
@@ -428,25 +476,36 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
         rt_config_write_yaml(cfg, out);
     }
-    st = evaluate(&t, &res->before_loss);
-    if (st != RT_OK) goto done;
-    if (out)
-        fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
-                exp(res->before_loss));
-    double best = res->before_loss, t0 = now_s(), tokens = 0.0;
-    if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
-    int bad_evals = 0;
+    if (t.resume_dir[0]) {
+        res->before_loss = cs.before_loss;
+        if (out)
+            fprintf(out, "validation before (from the checkpoint): loss %.4f, perplexity %.2f\n",
+                    res->before_loss, exp(res->before_loss));
+    } else {
+        st = evaluate(&t, &res->before_loss);
+        if (st != RT_OK) goto done;
+        if (out)
+            fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
+                    exp(res->before_loss));
+        cs.before_loss = cs.best_loss = res->before_loss;
+        cs.best_step = 0;
+        if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
+    }
+    double best = cs.best_loss, t0 = now_s(), tokens = 0.0;
+    int bad_evals = cs.bad_evals;
+    res->steps_skipped = cs.steps_skipped;
     m->seed = cfg->train.seed;
     float scale = 1.0f / (float)((double)t.G * t.T);
+    rt_signals_install();
     long step;
-    for (step = 0; step < steps; step++) {
+    for (step = start; step < steps; step++) {
         double ts = now_s();
         if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(&t, step);
         m->train = 1;
         m->step = (uint64_t)step;
         double local = 0.0;
-        int start, count;
-        rt_sampler_slice(t.G, ctx->rank, ctx->size, &start, &count);
+        int first, count;
+        rt_sampler_slice(t.G, ctx->rank, ctx->size, &first, &count);
         buckets_reset(&t);
         for (int a = 0; a < t.A && st == RT_OK; a++) {
             st = load_micro(&t, nwin, step, a);
@@ -454,7 +513,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
             m->layer_done = cfg->dist.overlap && a == t.A - 1 ? on_layer_done : NULL;
             m->layer_done_arg = &t;
             /* dropout masks follow the micro-batch's place in the global batch, not the rank */
-            m->micro = (uint64_t)(start / t.B + a);
+            m->micro = (uint64_t)(first / t.B + a);
             double ls = 0.0;
             if (st == RT_OK) st = rt_gpt2_forward(m, t.ids, t.tgt, t.B, t.T, &ls);
             if (st == RT_OK) rt_gpt2_backward(m, scale, a > 0);
@@ -462,17 +521,23 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         }
         st = rt_mpi_ctx_agree(ctx, st);
         if (st != RT_OK) break;
+        if (cfg->output.log_samples && (st = gather_samples(&t)) != RT_OK) break;
         /* gradients: bucket reduce-scatters into the shards (ZeRO-1) or all-reduces; with
            overlap most are already under way */
         m->layer_done = NULL;
         st = finish_reduction(&t);
-        double red[2] = {local, rt_grad_sumsq(&m->params, t.lo, t.hi, m->grads_mem)}, tot[2];
+        /* the same reduction carries the signal flag: every rank sees the same decision */
+        double red[3] = {local, rt_grad_sumsq(&m->params, t.lo, t.hi, m->grads_mem),
+                         (double)rt_signals_pending()},
+               tot[3];
         if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
         if (st == RT_OK)
-            st = rt_mpi_check(MPI_Allreduce(red, tot, 2, MPI_DOUBLE, MPI_SUM, ctx->comm),
-                              "MPI_Allreduce(loss, norm)");
+            st = rt_mpi_check(MPI_Allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm),
+                              "MPI_Allreduce(loss, norm, signals)");
         if (st != RT_OK) break;
+        int preempt = tot[2] > 0;
         double loss = tot[0] * scale, norm = sqrt(tot[1]);
+        int skipped = 0;
         if (!isfinite(loss) || !isfinite(norm)) {
             if (cfg->train.nan_policy == RT_NAN_POLICY_STOP) {
                 st = rt_error(RT_ERR_NUMERIC,
@@ -482,60 +547,80 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 break;
             }
             res->steps_skipped++;
+            skipped = 1;
             if (out)
                 fprintf(out, "step %ld: non-finite loss or gradient, update skipped\n", step + 1);
-            continue;
         }
-        rt_scale_grads(&m->params, t.lo, t.hi, m->grads_mem,
-                       rt_clip_factor(norm, (float)cfg->optim.clip_norm));
-        ac.lr = rt_schedule_lr(&sch, step);
-        /* each tensor's bias correction counts from the step it became trainable */
-        for (int i = 0; i < m->params.n; i++) {
-            const rt_tensor_info *ti = &m->params.t[i];
-            size_t a = ti->offset > t.lo ? ti->offset : t.lo;
-            size_t b = ti->offset + ti->numel < t.hi ? ti->offset + ti->numel : t.hi;
-            if (a >= b || !ti->trainable) continue;
-            rt_adamw_step(&m->params, a, b, m->params_mem, m->grads_mem, t.mom + (a - t.lo),
-                          t.var + (a - t.lo), &ac, step - t.first_step[i] + 1);
+        if (!skipped) {
+            rt_scale_grads(&m->params, t.lo, t.hi, m->grads_mem,
+                           rt_clip_factor(norm, (float)cfg->optim.clip_norm));
+            ac.lr = rt_schedule_lr(&sch, step);
+            /* each tensor's bias correction counts from the step it became trainable */
+            for (int i = 0; i < m->params.n; i++) {
+                const rt_tensor_info *ti = &m->params.t[i];
+                size_t a = ti->offset > t.lo ? ti->offset : t.lo;
+                size_t b = ti->offset + ti->numel < t.hi ? ti->offset + ti->numel : t.hi;
+                if (a >= b || !ti->trainable) continue;
+                rt_adamw_step(&m->params, a, b, m->params_mem, m->grads_mem, t.mom + (a - t.lo),
+                              t.var + (a - t.lo), &ac, step - t.first_step[i] + 1);
+            }
+            if (cfg->dist.zero1) {
+                st = rt_ring_start(t.ring, ctx, m->params_mem, P, RT_RING_ALLGATHER);
+                if (st == RT_OK) st = rt_ring_wait(t.ring);
+                if (st != RT_OK) break;
+            }
+            res->steps_done++;
+            double dt = now_s() - ts, el = now_s() - t0;
+            tokens += (double)t.G * t.T;
+            double tps = (double)t.G * t.T / dt;
+            double mfu = t.peak_gflops > 0 ? flops / dt / 1e9 / t.peak_gflops : 0.0;
+            double epoch = (double)(step + 1) * t.G / (double)nwin;
+            if (out && cfg->output.log_every > 0 &&
+                ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
+                fprintf(out,
+                        "step %5ld/%ld | epoch %.2f | loss %.4f | lr %.3e | grad norm %.3f | "
+                        "%.0f tok/s | MFU %.0f%% | ETA %.0fs\n",
+                        step + 1, steps, epoch, loss, ac.lr, norm, tps, 100.0 * mfu,
+                        el / (step + 1 - start) * (steps - step - 1));
+            if (t.metrics) {
+                fprintf(t.metrics,
+                        "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.17g, \"lr\": %.9g, "
+                        "\"grad_norm\": %.17g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
+                        "\"trainable_blocks\": %d",
+                        step + 1, epoch, loss, ac.lr, norm, tps, mfu,
+                        cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1);
+                if (cfg->output.log_samples) {
+                    fprintf(t.metrics, ", \"samples\": [");
+                    for (int k = 0; k < t.G; k++)
+                        fprintf(t.metrics, "%s%llu", k ? ", " : "",
+                                (unsigned long long)t.samples[k]);
+                    fprintf(t.metrics, "]");
+                }
+                fprintf(t.metrics, "}\n");
+                fflush(t.metrics);
+            }
         }
-        if (cfg->dist.zero1) {
-            st = rt_ring_start(t.ring, ctx, m->params_mem, P, RT_RING_ALLGATHER);
-            if (st == RT_OK) st = rt_ring_wait(t.ring);
-            if (st != RT_OK) break;
-        }
-        res->steps_done++;
-        double dt = now_s() - ts, el = now_s() - t0;
-        tokens += (double)t.G * t.T;
-        double tps = (double)t.G * t.T / dt;
-        double mfu = t.peak_gflops > 0 ? flops / dt / 1e9 / t.peak_gflops : 0.0;
-        double epoch = (double)(step + 1) * t.G / (double)nwin;
-        if (out && cfg->output.log_every > 0 &&
-            ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
-            fprintf(out,
-                    "step %5ld/%ld | epoch %.2f | loss %.4f | lr %.3e | grad norm %.3f | "
-                    "%.0f tok/s | MFU %.0f%% | ETA %.0fs\n",
-                    step + 1, steps, epoch, loss, ac.lr, norm, tps, 100.0 * mfu,
-                    el / (step + 1) * (steps - step - 1));
-        if (t.metrics)
-            fprintf(t.metrics,
-                    "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.9g, \"lr\": %.9g, "
-                    "\"grad_norm\": %.9g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
-                    "\"trainable_blocks\": %d}\n",
-                    step + 1, epoch, loss, ac.lr, norm, tps, mfu,
-                    cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1);
+        cs.step = step + 1;
+        cs.lr_last = ac.lr;
+        cs.val_loss = NAN;
+        int stop_early = 0;
         if (cfg->eval.every_steps > 0 && (step + 1) % cfg->eval.every_steps == 0 &&
             step + 1 < steps) {
             double vl;
             st = evaluate(&t, &vl);
             if (st != RT_OK) break;
+            cs.val_loss = vl;
             if (out)
                 fprintf(out, "eval step %ld: validation loss %.4f, perplexity %.2f\n", step + 1, vl,
                         exp(vl));
-            if (t.metrics)
-                fprintf(t.metrics, "{\"step\": %ld, \"val_loss\": %.9g, \"val_ppl\": %.9g}\n",
+            if (t.metrics) {
+                fprintf(t.metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n",
                         step + 1, vl, exp(vl));
+                fflush(t.metrics);
+            }
             if (vl < best - cfg->eval.early_stopping.min_delta) {
                 best = vl;
+                cs.best_step = step + 1;
                 bad_evals = 0;
                 if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
             } else if (cfg->eval.early_stopping.patience > 0 &&
@@ -544,17 +629,49 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 if (out)
                     fprintf(out, "early stopping at step %ld: no improvement in %d evaluations\n",
                             step + 1, bad_evals);
-                step++;
-                break;
+                stop_early = 1;
             }
         }
+        cs.best_loss = best;
+        cs.bad_evals = bad_evals;
+        cs.steps_skipped = res->steps_skipped;
+        cs.tokens_seen += (double)t.G * t.T;
+        if (preempt) {
+            /* SIGUSR1/SIGTERM: checkpoint here and stop; the job is requeued and resumes */
+            if (out)
+                fprintf(out, "signal %d received: checkpointing at step %ld and exiting\n",
+                        rt_signals_last(), step + 1);
+            st = rt_ckpt_save(&view, &cs, "signal", out);
+            if (st == RT_OK) res->checkpointed = 1;
+            step++;
+            break;
+        }
+        if (cfg->checkpoint.every_steps > 0 && (step + 1) % cfg->checkpoint.every_steps == 0 &&
+            step + 1 < steps && !stop_early) {
+            st = rt_ckpt_save(&view, &cs, "periodic", out);
+            if (st != RT_OK) break;
+        }
+        if (stop_early) {
+            step++;
+            break;
+        }
     }
-    if (st != RT_OK) goto done;
+    rt_signals_restore();
     res->seconds = now_s() - t0;
     res->tokens_per_s = res->seconds > 0 ? tokens / res->seconds : 0.0;
+    if (st != RT_OK || res->checkpointed) goto done;
     double final;
     st = evaluate(&t, &final);
     if (st != RT_OK) goto done;
+    /* the final checkpoint holds the last step's state (resumable, e.g. with more steps) */
+    if (step > start || !t.resume_dir[0]) {
+        cs.step = step;
+        cs.val_loss = final;
+        cs.finished = 1;
+        cs.best_loss = best;
+        st = rt_ckpt_save(&view, &cs, "final", out);
+        if (st != RT_OK) goto done;
+    }
     if (t.best && best < final - cfg->eval.early_stopping.min_delta) {
         memcpy(m->params_mem, t.best, P * sizeof(float)); /* keep the best weights */
         if (out) fprintf(out, "restored the best weights (validation loss %.4f)\n", best);
@@ -579,6 +696,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     }
     st = rt_mpi_ctx_agree(ctx, st);
 done:
+    rt_signals_restore();
     trainer_free(&t);
     return st;
 }

@@ -16,6 +16,9 @@ typedef struct {
     long steps_done;                /* optimizer steps taken */
     long steps_skipped;             /* steps dropped by nan_policy skip */
     int stopped_early;              /* early stopping ended the run */
+    int checkpointed;               /* a signal (SIGUSR1/SIGTERM) stopped the run after a
+                                       checkpoint: exit with RT_EXIT_CHECKPOINTED, resume later */
+    long resumed_step;              /* the checkpoint's step when resumed, else 0 */
     double tokens_per_s;            /* training throughput, all ranks together */
     double seconds;
 } rt_train_result;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <hdf5.h>
 #include "fsutil.h"
+#include "h5util.h"
 
 #ifndef RT_VERSION
 #define RT_VERSION "unknown"
@@ -30,85 +31,6 @@ int rt_corpus_token_bytes(int vocab_size) {
 
 const char *rt_corpus_split_name(rt_corpus_split s) {
     return (unsigned)s < 2 ? split_names[s] : "?";
-}
-
-/* ---- HDF5 error handling ------------------------------------------------------------------ */
-
-typedef struct {
-    H5E_auto2_t fn;
-    void *data;
-} h5quiet;
-
-static void quiet_on(h5quiet *q) {
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const h5quiet *q) {
-    H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
-}
-
-static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    if (n == 0 && e->desc) snprintf((char *)data, 512, "%s", e->desc);
-    return 0;
-}
-
-/* Records RT_ERR_HDF5 with the caller's text and the innermost HDF5 error description. */
-static rt_status h5fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static rt_status h5fail(const char *fmt, ...) {
-    char what[2048], detail[512] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, detail);
-    H5Eclear2(H5E_DEFAULT);
-    return rt_error(RT_ERR_HDF5, "%s%s%s", what, detail[0] ? ": " : "", detail);
-}
-
-static void h5close(hid_t *id, herr_t (*fn)(hid_t)) {
-    if (*id >= 0) fn(*id);
-    *id = H5I_INVALID_HID;
-}
-
-/* Plain POSIX I/O (serial, any file system). HDF5 1.10 locks files with flock(); where the file
-   system does not implement it (some NFS/Lustre mounts) go on without the lock instead of failing
-   with "unable to lock file". */
-static int file_access(hid_t fapl) {
-    return H5Pset_fapl_sec2(fapl) >= 0 && H5Pset_file_locking(fapl, 1, 1) >= 0;
-}
-
-/* ---- attributes --------------------------------------------------------------------------- */
-
-static int put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = s < 0 ? -1 : H5Acreate2(obj, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
-    if (a >= 0) H5Aclose(a);
-    if (s >= 0) H5Sclose(s);
-    return ok;
-}
-
-static int put_str(hid_t obj, const char *name, const char *v) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return 0;
-    int ok = H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0;
-    const char *s = v ? v : "";
-    ok = ok && put_attr(obj, name, t, t, &s);
-    H5Tclose(t);
-    return ok;
-}
-
-static int put_i64(hid_t obj, const char *name, int64_t v) {
-    return put_attr(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
-
-static int put_i32(hid_t obj, const char *name, int32_t v) {
-    return put_attr(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
-}
-
-static int put_f64(hid_t obj, const char *name, double v) {
-    return put_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
 /* ---- writer ------------------------------------------------------------------------------- */
@@ -164,15 +86,15 @@ static int append(hid_t d, hid_t mtype, const void *buf, uint64_t *done, size_t 
 static void writer_free(rt_corpus_writer *w) {
     for (int k = 0; k < 2; k++) {
         wsplit *s = &w->sp[k];
-        h5close(&s->tokens, H5Dclose);
-        h5close(&s->offsets, H5Dclose);
-        h5close(&s->index, H5Dclose);
-        h5close(&s->grp, H5Gclose);
+        rt_h5_close(&s->tokens, H5Dclose);
+        rt_h5_close(&s->offsets, H5Dclose);
+        rt_h5_close(&s->index, H5Dclose);
+        rt_h5_close(&s->grp, H5Gclose);
         free(s->tbuf);
         free(s->obuf);
         free(s->ibuf);
     }
-    h5close(&w->file, H5Fclose);
+    rt_h5_close(&w->file, H5Fclose);
     free(w->path);
     free(w->tmp);
     free(w);
@@ -243,32 +165,34 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
         s->obuf[s->olen++] = 0; /* doc_offsets starts at 0 */
     }
 
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     rt_status st_ = RT_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && file_access(fapl))
+    if (fapl >= 0 && rt_h5_file_access(fapl))
         w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (w->file < 0) {
-        st_ = h5fail("cannot create %s", w->tmp);
+        st_ = rt_h5_fail("cannot create %s", w->tmp);
         free(w->tmp); /* nothing was created: do not remove someone else's file */
         w->tmp = NULL;
         writer_free(w);
-        quiet_off(&q);
+        rt_h5_quiet_off(&q);
         return st_;
     }
     char dtype[8];
     snprintf(dtype, sizeof dtype, "uint%d", 8 * w->tbytes);
     hid_t f = w->file;
-    int ok =
-        put_str(f, "format", RT_CORPUS_FORMAT) &&
-        put_i32(f, "format_version", RT_CORPUS_FORMAT_VERSION) && put_str(f, "kind", kind) &&
-        put_i32(f, "vocab_size", m->vocab_size) && put_i32(f, "eos_id", m->eos_id) &&
-        put_str(f, "tokenizer_sha256", m->tokenizer_sha256) && put_str(f, "token_dtype", dtype) &&
-        put_str(f, "sources", m->sources) && put_i64(f, "split_seed", (int64_t)m->split_seed) &&
-        put_f64(f, "validation_ratio", m->validation_ratio) &&
-        put_str(f, "ringtune_version", RT_VERSION) && put_str(f, "command_line", m->command_line);
+    int ok = rt_h5_put_str(f, "format", RT_CORPUS_FORMAT) &&
+             rt_h5_put_i32(f, "format_version", RT_CORPUS_FORMAT_VERSION) &&
+             rt_h5_put_str(f, "kind", kind) && rt_h5_put_i32(f, "vocab_size", m->vocab_size) &&
+             rt_h5_put_i32(f, "eos_id", m->eos_id) &&
+             rt_h5_put_str(f, "tokenizer_sha256", m->tokenizer_sha256) &&
+             rt_h5_put_str(f, "token_dtype", dtype) && rt_h5_put_str(f, "sources", m->sources) &&
+             rt_h5_put_i64(f, "split_seed", (int64_t)m->split_seed) &&
+             rt_h5_put_f64(f, "validation_ratio", m->validation_ratio) &&
+             rt_h5_put_str(f, "ringtune_version", RT_VERSION) &&
+             rt_h5_put_str(f, "command_line", m->command_line);
     hid_t gcpl = ok ? H5Pcreate(H5P_GROUP_CREATE) : -1;
     ok = ok && gcpl >= 0 && H5Pset_obj_track_times(gcpl, 0) >= 0;
     for (int k = 0; k < 2 && ok; k++) {
@@ -280,12 +204,12 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
     }
     if (gcpl >= 0) H5Pclose(gcpl);
     if (!ok) {
-        st_ = h5fail("cannot lay out the corpus in %s", w->tmp);
+        st_ = rt_h5_fail("cannot lay out the corpus in %s", w->tmp);
         rt_corpus_writer_abort(&w);
-        quiet_off(&q);
+        rt_h5_quiet_off(&q);
         return st_;
     }
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     *out = w;
     return RT_OK;
 }
@@ -306,15 +230,15 @@ uint64_t rt_corpus_writer_n_tokens(const rt_corpus_writer *w, rt_corpus_split sp
 static rt_status flush_split(rt_corpus_writer *w, int k, int all) {
     wsplit *s = &w->sp[k];
     if ((all || s->tlen == w->chunk) && !append(s->tokens, w->mtype, s->tbuf, &s->t_done, s->tlen))
-        return h5fail("%s: cannot write /%s/tokens", w->tmp, split_names[k]);
+        return rt_h5_fail("%s: cannot write /%s/tokens", w->tmp, split_names[k]);
     if (all || s->tlen == w->chunk) s->tlen = 0;
     if ((all || s->olen == w->chunk) &&
         !append(s->offsets, H5T_NATIVE_UINT64, s->obuf, &s->o_done, s->olen))
-        return h5fail("%s: cannot write /%s/doc_offsets", w->tmp, split_names[k]);
+        return rt_h5_fail("%s: cannot write /%s/doc_offsets", w->tmp, split_names[k]);
     if (all || s->olen == w->chunk) s->olen = 0;
     if ((all || s->ilen == w->chunk) &&
         !append(s->index, H5T_NATIVE_UINT64, s->ibuf, &s->i_done, s->ilen))
-        return h5fail("%s: cannot write /%s/doc_index", w->tmp, split_names[k]);
+        return rt_h5_fail("%s: cannot write /%s/doc_index", w->tmp, split_names[k]);
     if (all || s->ilen == w->chunk) s->ilen = 0;
     return RT_OK;
 }
@@ -325,8 +249,8 @@ rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint6
         return rt_error(RT_ERR_ARG, "corpus writer: bad split %d or empty document %llu",
                         (int)split, (unsigned long long)doc_index);
     wsplit *s = &w->sp[split];
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     rt_status st = RT_OK;
     const unsigned char *p = tokens;
     size_t left = n;
@@ -346,7 +270,7 @@ rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint6
         s->ibuf[s->ilen++] = doc_index;
         st = flush_split(w, split, 0);
     }
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     return st;
 }
 
@@ -379,31 +303,31 @@ static rt_status move_into_place(const char *tmp, const char *path, int overwrit
 rt_status rt_corpus_writer_commit(rt_corpus_writer **wp, const rt_corpus_counts *counts) {
     rt_corpus_writer *w = *wp;
     if (!w) return rt_error(RT_ERR_ARG, "corpus writer: commit without a writer");
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     rt_status st = flush_split(w, 0, 1);
     if (st == RT_OK) st = flush_split(w, 1, 1);
     rt_corpus_counts zero = {0};
     if (!counts) counts = &zero;
     if (st == RT_OK &&
-        !(put_i64(w->file, "n_documents", (int64_t)(w->sp[0].n_docs + w->sp[1].n_docs)) &&
-          put_i64(w->file, "n_skipped_empty", (int64_t)counts->n_skipped_empty) &&
-          put_i64(w->file, "n_skipped_bad_json", (int64_t)counts->n_skipped_bad_json) &&
-          put_i64(w->file, "n_replaced_utf8", (int64_t)counts->n_replaced_utf8)))
-        st = h5fail("%s: cannot write the count attributes", w->tmp);
+        !(rt_h5_put_i64(w->file, "n_documents", (int64_t)(w->sp[0].n_docs + w->sp[1].n_docs)) &&
+          rt_h5_put_i64(w->file, "n_skipped_empty", (int64_t)counts->n_skipped_empty) &&
+          rt_h5_put_i64(w->file, "n_skipped_bad_json", (int64_t)counts->n_skipped_bad_json) &&
+          rt_h5_put_i64(w->file, "n_replaced_utf8", (int64_t)counts->n_replaced_utf8)))
+        st = rt_h5_fail("%s: cannot write the count attributes", w->tmp);
     for (int k = 0; k < 2; k++) {
         wsplit *s = &w->sp[k];
         hid_t *ids[4] = {&s->tokens, &s->offsets, &s->index, &s->grp};
         for (int i = 0; i < 4; i++) {
             if (*ids[i] >= 0 && (i < 3 ? H5Dclose(*ids[i]) : H5Gclose(*ids[i])) < 0 && st == RT_OK)
-                st = h5fail("%s: cannot close /%s", w->tmp, split_names[k]);
+                st = rt_h5_fail("%s: cannot close /%s", w->tmp, split_names[k]);
             *ids[i] = H5I_INVALID_HID;
         }
     }
     if (w->file >= 0 && H5Fclose(w->file) < 0 && st == RT_OK)
-        st = h5fail("%s: cannot close the file", w->tmp);
+        st = rt_h5_fail("%s: cannot close the file", w->tmp);
     w->file = H5I_INVALID_HID;
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     if (st == RT_OK) {
         fsync_path(w->tmp, 0);
         st = move_into_place(w->tmp, w->path, w->overwrite);
@@ -430,13 +354,13 @@ rt_status rt_corpus_writer_commit(rt_corpus_writer **wp, const rt_corpus_counts 
 void rt_corpus_writer_abort(rt_corpus_writer **wp) {
     rt_corpus_writer *w = *wp;
     if (!w) return;
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     char *tmp = w->tmp;
     w->tmp = NULL;
     writer_free(w); /* closes the file before it is removed */
     H5Eclear2(H5E_DEFAULT);
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     if (tmp) unlink(tmp);
     free(tmp);
     *wp = NULL;
@@ -460,7 +384,7 @@ static rt_status attr_open(const rt_corpus *c, const char *name, H5T_class_t cls
         return rt_error(RT_ERR_FORMAT, "%s: missing attribute '%s'%s", c->path, name,
                         !strcmp(name, "format") ? not_corpus : "");
     *a = H5Aopen(c->file, name, H5P_DEFAULT);
-    if (*a < 0) return h5fail("%s: cannot open attribute '%s'", c->path, name);
+    if (*a < 0) return rt_h5_fail("%s: cannot open attribute '%s'", c->path, name);
     hid_t t = H5Aget_type(*a);
     H5T_class_t got = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     if (t >= 0) H5Tclose(t);
@@ -486,7 +410,7 @@ static rt_status attr_str(const rt_corpus *c, const char *name, char **out) {
         mt = H5Tcopy(H5T_C_S1);
         if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0 ||
             H5Aread(a, mt, &s) < 0)
-            st = h5fail("%s: cannot read attribute '%s'", c->path, name);
+            st = rt_h5_fail("%s: cannot read attribute '%s'", c->path, name);
         else if (!(*out = strdup(s ? s : "")))
             st = rt_error(RT_ERR_MEMORY, "out of memory");
         if (s) H5free_memory(s);
@@ -497,7 +421,7 @@ static rt_status attr_str(const rt_corpus *c, const char *name, char **out) {
             st = rt_error(RT_ERR_MEMORY, "out of memory");
         else if (H5Aread(a, ft, buf) < 0) {
             free(buf);
-            st = h5fail("%s: cannot read attribute '%s'", c->path, name);
+            st = rt_h5_fail("%s: cannot read attribute '%s'", c->path, name);
         } else
             *out = buf;
     }
@@ -512,7 +436,7 @@ static rt_status attr_i64(const rt_corpus *c, const char *name, int64_t *v) {
     RT_CALL(attr_open(c, name, H5T_INTEGER, "an integer", &a));
     herr_t e = H5Aread(a, H5T_NATIVE_INT64, v);
     H5Aclose(a);
-    return e < 0 ? h5fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
+    return e < 0 ? rt_h5_fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
 }
 
 static rt_status attr_count(const rt_corpus *c, const char *name, uint64_t *v) {
@@ -530,7 +454,7 @@ static rt_status attr_f64(const rt_corpus *c, const char *name, double *v) {
     RT_CALL(attr_open(c, name, H5T_FLOAT, "a floating-point number", &a));
     herr_t e = H5Aread(a, H5T_NATIVE_DOUBLE, v);
     H5Aclose(a);
-    return e < 0 ? h5fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
+    return e < 0 ? rt_h5_fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
 }
 
 /* Opens /split/name, checks it is 1-D unsigned integers of elem_bytes, returns its length. */
@@ -545,7 +469,7 @@ static rt_status open_dataset(rt_corpus *c, int k, const char *name, size_t elem
     if (dapl >= 0) H5Pset_chunk_cache(dapl, CACHE_SLOTS, CACHE_BYTES, 0.75);
     *d = H5Dopen2(c->file, full, dapl >= 0 ? dapl : H5P_DEFAULT);
     if (dapl >= 0) H5Pclose(dapl);
-    if (*d < 0) return h5fail("%s: cannot open dataset %s", c->path, full);
+    if (*d < 0) return rt_h5_fail("%s: cannot open dataset %s", c->path, full);
     hid_t t = H5Dget_type(*d), s = H5Dget_space(*d);
     int ok = t >= 0 && s >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
              H5Tget_size(t) == elem_bytes && H5Sget_simple_extent_ndims(s) == 1;
@@ -570,8 +494,8 @@ static rt_status read_u64(rt_corpus *c, hid_t d, const char *what, int k, uint64
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
     return ok ? RT_OK
-              : h5fail("%s: cannot read /%s/%s[%llu, +%zu)", c->path, split_names[k], what,
-                       (unsigned long long)start, count);
+              : rt_h5_fail("%s: cannot read /%s/%s[%llu, +%zu)", c->path, split_names[k], what,
+                           (unsigned long long)start, count);
 }
 
 static rt_status open_local(rt_corpus *c, const char *path) {
@@ -580,9 +504,9 @@ static rt_status open_local(rt_corpus *c, const char *path) {
     if (H5Fis_hdf5(path) <= 0)
         return rt_error(RT_ERR_FORMAT, "%s: not an HDF5 file%s", path, not_corpus);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && file_access(fapl)) c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0 && rt_h5_file_access(fapl)) c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (fapl >= 0) H5Pclose(fapl);
-    if (c->file < 0) return h5fail("cannot open corpus %s", path);
+    if (c->file < 0) return rt_h5_fail("cannot open corpus %s", path);
 
     rt_corpus_info *in = &c->info;
     char *s = NULL;
@@ -693,10 +617,10 @@ rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm) {
     } else {
         c->file = H5I_INVALID_HID;
         for (int k = 0; k < 2; k++) c->tokens[k] = c->offsets[k] = c->index[k] = H5I_INVALID_HID;
-        h5quiet q;
-        quiet_on(&q);
+        rt_h5quiet q;
+        rt_h5_quiet_on(&q);
         st = open_local(c, path);
-        quiet_off(&q);
+        rt_h5_quiet_off(&q);
     }
     if (comm != MPI_COMM_NULL) st = rt_mpi_agree(comm, st);
     if (st != RT_OK) {
@@ -710,16 +634,16 @@ rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm) {
 void rt_corpus_close(rt_corpus **cp) {
     rt_corpus *c = *cp;
     if (!c) return;
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     for (int k = 0; k < 2; k++) {
-        h5close(&c->tokens[k], H5Dclose);
-        h5close(&c->offsets[k], H5Dclose);
-        h5close(&c->index[k], H5Dclose);
+        rt_h5_close(&c->tokens[k], H5Dclose);
+        rt_h5_close(&c->offsets[k], H5Dclose);
+        rt_h5_close(&c->index[k], H5Dclose);
     }
-    h5close(&c->file, H5Fclose);
+    rt_h5_close(&c->file, H5Fclose);
     H5Eclear2(H5E_DEFAULT);
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     free(c->info.sources);
     free(c->info.ringtune_version);
     free(c->info.command_line);
@@ -764,8 +688,8 @@ rt_status rt_corpus_read_tokens(rt_corpus *c, rt_corpus_split split, uint64_t st
                                 int32_t *dst) {
     RT_CALL(check_range(c, split, "tokens", start, count, rt_corpus_n_tokens(c, split)));
     if (count == 0) return RT_OK;
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     hsize_t s0 = start, n = count;
     hid_t fs = H5Dget_space(c->tokens[split]), ms = H5Screate_simple(1, &n, NULL);
     int ok = fs >= 0 && ms >= 0 &&
@@ -775,9 +699,9 @@ rt_status rt_corpus_read_tokens(rt_corpus *c, rt_corpus_split split, uint64_t st
     if (fs >= 0) H5Sclose(fs);
     rt_status st =
         ok ? RT_OK
-           : h5fail("%s: cannot read /%s/tokens[%llu, %llu)", c->path, split_names[split],
-                    (unsigned long long)start, (unsigned long long)(start + count));
-    quiet_off(&q);
+           : rt_h5_fail("%s: cannot read /%s/tokens[%llu, %llu)", c->path, split_names[split],
+                        (unsigned long long)start, (unsigned long long)(start + count));
+    rt_h5_quiet_off(&q);
     if (st != RT_OK) return st;
     const uint32_t vocab = (uint32_t)c->info.vocab_size;
     for (size_t i = 0; i < count; i++)
@@ -792,10 +716,10 @@ rt_status rt_corpus_read_doc_offsets(rt_corpus *c, rt_corpus_split split, uint64
                                      size_t count, uint64_t *dst) {
     RT_CALL(check_range(c, split, "doc_offsets", start, count, rt_corpus_n_docs(c, split) + 1));
     if (count == 0) return RT_OK;
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     rt_status st = read_u64(c, c->offsets[split], "doc_offsets", split, start, count, dst);
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     return st;
 }
 
@@ -803,10 +727,10 @@ rt_status rt_corpus_read_doc_index(rt_corpus *c, rt_corpus_split split, uint64_t
                                    size_t count, uint64_t *dst) {
     RT_CALL(check_range(c, split, "doc_index", start, count, rt_corpus_n_docs(c, split)));
     if (count == 0) return RT_OK;
-    h5quiet q;
-    quiet_on(&q);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
     rt_status st = read_u64(c, c->index[split], "doc_index", split, start, count, dst);
-    quiet_off(&q);
+    rt_h5_quiet_off(&q);
     return st;
 }
 

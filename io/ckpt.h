@@ -1,0 +1,104 @@
+/* Checkpoint files (layout: io/CHECKPOINT.md): the HDF5 shard file each rank writes, the
+   checksummed pieces that let a reader at another rank count verify exactly what it reads, the
+   protobuf manifest in its versioned envelope, and the directory operations of the commit
+   protocol (fsync a directory, remove a tree, the `latest` pointer, listing step directories).
+   No MPI: dist/checkpoint.c coordinates the ranks. Not thread-safe (HDF5). */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "arena.h"
+#include "checkpoint.pb-c.h"
+#include "status.h"
+
+#define RT_CKPT_MAGIC "ringtune-checkpoint"
+#define RT_CKPT_FORMAT_VERSION 1
+/* Elements per checksummed piece at most (4 MiB of float32): the over-read of a resharded load
+   is at most one piece at each end of a rank's range. */
+#define RT_CKPT_PIECE_ELEMS ((uint64_t)1 << 20)
+#define RT_CKPT_MANIFEST "manifest.pb"
+#define RT_CKPT_LATEST "latest"
+
+/* ---- pieces ------------------------------------------------------------------------------- */
+
+/* The piece boundaries of flat range [lo, hi): every tensor start and every multiple of
+   piece_elems inside it, plus lo and hi. Writes up to cap boundaries to out (ascending) and
+   returns how many there are (pieces = that - 1); call with cap 0 to count. */
+size_t rt_ckpt_piece_bounds(const rt_tensor_table *tab, uint64_t lo, uint64_t hi,
+                            uint64_t piece_elems, uint64_t *out, size_t cap);
+/* XXH3-64 of n float32 values (their bytes as stored: little-endian). */
+uint64_t rt_ckpt_hash(const float *v, size_t n);
+/* The name of the tensor holding flat element e ("?" when outside the table). */
+const char *rt_ckpt_tensor_at(const rt_tensor_table *tab, uint64_t e);
+
+/* ---- shard files -------------------------------------------------------------------------- */
+
+/* One dataset of a shard being written: data holds the flat range [lo, hi) of the shard. */
+typedef struct {
+    const char *name;
+    const float *data;
+} rt_ckpt_dataset;
+
+/* Called between datasets while writing (fault injection): k datasets are written. */
+typedef void (*rt_ckpt_progress_fn)(void *arg, int k);
+
+/* Writes a new shard file at path (refused when it exists): one contiguous float32 dataset per
+   entry of ds covering [lo, hi), root attributes (format, rank, world size, lo, hi, step), then
+   closes and fsyncs it. Fills Ringtune__Shard *sh (file = basename of path, rank, lo, hi,
+   file_bytes, datasets with their pieces and checksums computed from memory); free it with
+   rt_ckpt_shard_desc_free. On failure the partial file is removed; errors name path. */
+rt_status rt_ckpt_shard_write(const char *path, const rt_tensor_table *tab, int rank, int world,
+                              int64_t step, uint64_t lo, uint64_t hi, const rt_ckpt_dataset *ds,
+                              int nds, rt_ckpt_progress_fn progress, void *arg,
+                              Ringtune__Shard *sh);
+void rt_ckpt_shard_desc_free(Ringtune__Shard *sh);
+
+/* Reads flat range [a, b) of dataset `name` from the shard sh (described by the manifest) in
+   directory dir into dst (b - a floats): every piece overlapping [a, b) is read whole and
+   checked against its checksum; scratch holds piece_elems floats. Errors (RT_ERR_IO missing
+   file, RT_ERR_HDF5 unreadable/truncated, RT_ERR_FORMAT checksum or shape mismatch) name the file,
+   the dataset and, for a checksum, the tensor and element range. */
+rt_status rt_ckpt_shard_read(const char *dir, const Ringtune__Shard *sh, const char *name,
+                             const rt_tensor_table *tab, uint64_t a, uint64_t b, float *dst,
+                             float *scratch);
+
+/* ---- manifest ----------------------------------------------------------------------------- */
+
+/* Serializes m into the envelope and writes dir/manifest.pb atomically (temp, fsync, rename,
+   fsync dir). */
+rt_status rt_ckpt_manifest_write(const char *dir, const Ringtune__Manifest *m);
+/* Reads the bytes of dir/manifest.pb (caller frees). */
+rt_status rt_ckpt_manifest_read_bytes(const char *dir, uint8_t **buf, size_t *n);
+/* Decodes manifest bytes read from dir (named in errors): checks the magic, refuses a newer
+   format version, verifies the checksum, unpacks, and checks that the shards tile
+   [0, total_params) in order, each dataset's pieces tile its shard, and the tensors lie inside
+   the buffer. Free with rt_ckpt_manifest_free. */
+rt_status rt_ckpt_manifest_decode(const char *dir, const uint8_t *buf, size_t n,
+                                  Ringtune__Manifest **out);
+void rt_ckpt_manifest_free(Ringtune__Manifest **m);
+/* The shard dataset named name, or NULL. */
+const Ringtune__Dataset *rt_ckpt_find_dataset(const Ringtune__Shard *sh, const char *name);
+
+/* ---- directories -------------------------------------------------------------------------- */
+
+/* "step-%08ld". */
+void rt_ckpt_step_name(long step, char *buf, size_t cap);
+/* Parses "step-NNNNNNNN" (exactly; "step-N.tmp" does not parse); returns 1 and sets *step. */
+int rt_ckpt_parse_step_name(const char *name, long *step);
+/* fsync a directory (filesystems that cannot are tolerated). */
+rt_status rt_ckpt_fsync_dir(const char *dir);
+/* Removes path and everything below it (no symlink is followed); a missing path is fine. */
+rt_status rt_ckpt_remove_tree(const char *path);
+/* Replaces `to` (a directory or nothing) by `from` atomically where the filesystem supports
+   renameat2(RENAME_EXCHANGE), else by moving `to` aside first; the old `to` is removed. Then
+   fsyncs the parent. */
+rt_status rt_ckpt_replace_dir(const char *from, const char *to);
+/* Writes root/latest = "<name>\n" atomically. */
+rt_status rt_ckpt_latest_write(const char *root, const char *name);
+/* Reads root/latest into buf (the step directory's name; validated). RT_ERR_IO when missing. */
+rt_status rt_ckpt_latest_read(const char *root, char *buf, size_t cap);
+/* The committed step directories under root (with a manifest.pb), ascending; *steps is the
+   caller's (free). */
+rt_status rt_ckpt_list(const char *root, long **steps, size_t *n);
+/* Removes leftover "step-*.tmp" and "step-*.old" directories under root (an interrupted save);
+   returns how many were removed in *n (may be NULL). */
+rt_status rt_ckpt_clean_leftovers(const char *root, int *n);

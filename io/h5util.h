@@ -1,0 +1,34 @@
+/* Small HDF5 helpers shared by the io files that use HDF5 (corpus, checkpoint shards): quiet
+   error printing, one rt_error message from HDF5's error stack, plain POSIX file access, scalar
+   attributes. Not thread-safe (Debian's parallel HDF5 is built without thread safety). */
+#pragma once
+#include <stdint.h>
+#include <hdf5.h>
+#include "status.h"
+
+/* HDF5's automatic error printing, saved and switched off between quiet_on and quiet_off. */
+typedef struct {
+    H5E_auto2_t fn;
+    void *data;
+} rt_h5quiet;
+void rt_h5_quiet_on(rt_h5quiet *q);
+void rt_h5_quiet_off(const rt_h5quiet *q);
+
+/* Records RT_ERR_HDF5 with the caller's text and the innermost HDF5 error description, and
+   clears HDF5's error stack. */
+rt_status rt_h5_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Closes *id with fn when it is valid and sets it to H5I_INVALID_HID. */
+void rt_h5_close(hid_t *id, herr_t (*fn)(hid_t));
+
+/* Plain POSIX I/O (serial, any file system). HDF5 1.10 locks files with flock(); where the file
+   system does not implement it (some NFS/Lustre mounts) go on without the lock instead of failing
+   with "unable to lock file". Returns 1 on success. */
+int rt_h5_file_access(hid_t fapl);
+
+/* Scalar attributes on obj; return 1 on success. */
+int rt_h5_put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v);
+int rt_h5_put_str(hid_t obj, const char *name, const char *v);
+int rt_h5_put_i64(hid_t obj, const char *name, int64_t v);
+int rt_h5_put_i32(hid_t obj, const char *name, int32_t v);
+int rt_h5_put_f64(hid_t obj, const char *name, double v);
