@@ -12,9 +12,12 @@
 #include "hf_gpt2.h"
 #include "corpus.h"
 #include <mpi.h>
+#include <hdf5.h>
 
-int rt_cmd_prep(int argc, char **argv);  /* cmd_prep.c */
-int rt_cmd_train(int argc, char **argv); /* cmd_train.c */
+int rt_cmd_prep(int argc, char **argv);    /* cmd_prep.c */
+int rt_cmd_train(int argc, char **argv);   /* cmd_train.c */
+int rt_cmd_inspect(int argc, char **argv); /* cmd_ckpt.c */
+int rt_cmd_export(int argc, char **argv);  /* cmd_ckpt.c */
 
 static int fail(const char *what) {
     fprintf(stderr, "ringtune: %s: %s\n", what, rt_error_message());
@@ -29,6 +32,13 @@ static void usage(FILE *f) {
            "  prep --out FILE.h5 [options] INPUT...\n"
            "      tokenize text/JSONL into an HDF5 corpus (under mpirun: on every rank);\n"
            "      `ringtune prep --help` lists the options\n"
+           "  train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
+           "      data-parallel fine-tuning under mpirun/srun with sharded checkpoints;\n"
+           "      `ringtune train --help` and `--help-config` for details\n"
+           "  inspect CKPT [--verify] [--tensors] [--config]\n"
+           "      a checkpoint's manifest in human terms (CKPT: step-N dir or output.dir)\n"
+           "  export CKPT DIR\n"
+           "      a checkpoint's weights as a Hugging Face directory\n"
            "  finetune --model HF_DIR --corpus FILE.h5 --out DIR [--val-corpus FILE.h5] [options]\n"
            "      fine-tune a Hugging Face GPT-2 checkpoint on a corpus's train split, evaluating\n"
            "      on its validation split (or --val-corpus's) before and after (one process)\n"
@@ -390,6 +400,11 @@ static int cmd_generate(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* Every HDF5 file ringtune opens is closed on every path, so HDF5's own shutdown has nothing to
+       flush. Skipping it avoids a spurious "HDF5: infinite loop closing library" after HDF5 1.10
+       failed to open a corrupt file (it leaks internal objects then; the error itself has already
+       been reported). */
+    H5dont_atexit();
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines appear as they happen, also in logs */
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help")) {
@@ -407,6 +422,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return cmd_generate(n, a);
     if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a);   /* handles MPI itself */
     if (!strcmp(cmd, "train")) return rt_cmd_train(n, a); /* likewise */
+    if (!strcmp(cmd, "inspect")) return rt_cmd_inspect(n, a);
+    if (!strcmp(cmd, "export")) return rt_cmd_export(n, a);
     fprintf(stderr, "ringtune: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

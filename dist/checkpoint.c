@@ -127,43 +127,6 @@ static rt_status data_fingerprint(const rt_ckpt_view *v, uint64_t *out) {
     return RT_OK;
 }
 
-static void model_config_to_proto(const rt_gpt2_config *c, Ringtune__ModelConfig *p) {
-    p->architecture = (char *)"gpt2";
-    p->vocab_size = c->vocab_size;
-    p->n_positions = c->n_positions;
-    p->n_embd = c->n_embd;
-    p->n_layer = c->n_layer;
-    p->n_head = c->n_head;
-    p->n_inner = c->n_inner;
-    p->layer_norm_epsilon = c->layer_norm_epsilon;
-    p->embd_pdrop = c->embd_pdrop;
-    p->attn_pdrop = c->attn_pdrop;
-    p->resid_pdrop = c->resid_pdrop;
-    p->initializer_range = c->initializer_range;
-    p->bos_token_id = c->bos_token_id;
-    p->eos_token_id = c->eos_token_id;
-    p->tie_word_embeddings = c->tie_word_embeddings != 0;
-}
-
-void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c) {
-    const Ringtune__ModelConfig *p = man->model;
-    rt_gpt2_config_default(c);
-    c->vocab_size = p->vocab_size;
-    c->n_positions = p->n_positions;
-    c->n_embd = p->n_embd;
-    c->n_layer = p->n_layer;
-    c->n_head = p->n_head;
-    c->n_inner = p->n_inner;
-    c->layer_norm_epsilon = p->layer_norm_epsilon;
-    c->embd_pdrop = p->embd_pdrop;
-    c->attn_pdrop = p->attn_pdrop;
-    c->resid_pdrop = p->resid_pdrop;
-    c->initializer_range = p->initializer_range;
-    c->bos_token_id = p->bos_token_id;
-    c->eos_token_id = p->eos_token_id;
-    c->tie_word_embeddings = p->tie_word_embeddings;
-}
-
 /* ---- save --------------------------------------------------------------------------------- */
 
 /* Frees what build_manifest allocated (not the gathered shards). */
@@ -211,7 +174,7 @@ static rt_status build_manifest(const rt_ckpt_view *v, const rt_ckpt_state *s, c
     m->zero1 = cfg->dist.zero1;
     m->total_params = tab->total;
     m->piece_elems = RT_CKPT_PIECE_ELEMS;
-    model_config_to_proto(&v->m->cfg, &b->model);
+    rt_ckpt_model_config_to_proto(&v->m->cfg, &b->model);
     m->model = &b->model;
     b->tensors = calloc((size_t)tab->n, sizeof *b->tensors);
     b->tensor_ptrs = calloc((size_t)tab->n, sizeof *b->tensor_ptrs);
@@ -647,19 +610,6 @@ static rt_status check_compatible(const rt_ckpt_view *v, const char *dir,
 
 /* ---- load --------------------------------------------------------------------------------- */
 
-/* Reads flat range [a, b) of dataset name from every old shard overlapping it into dst. */
-static rt_status read_range(const char *dir, const Ringtune__Manifest *man,
-                            const rt_tensor_table *tab, const char *name, uint64_t a, uint64_t b,
-                            float *dst, float *scratch) {
-    for (size_t s = 0; s < man->n_shards; s++) {
-        const Ringtune__Shard *sh = man->shards[s];
-        uint64_t lo = sh->lo > a ? sh->lo : a, hi = sh->hi < b ? sh->hi : b;
-        if (lo >= hi) continue;
-        RT_CALL(rt_ckpt_shard_read(dir, sh, name, tab, lo, hi, dst + (lo - a), scratch));
-    }
-    return RT_OK;
-}
-
 static rt_status allgather(rt_mpi_ctx *ctx, float *buf, size_t n) {
     rt_ring *ring = NULL;
     rt_status st = rt_ring_create(&ring, NULL);
@@ -681,13 +631,15 @@ rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__M
     rt_status st = scratch ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
     int has_best = man->state->has_best_params;
     if (st == RT_OK)
-        st = read_range(dir, man, tab, "params", lo, hi, v->m->params_mem + lo, scratch);
+        st = rt_ckpt_read_range(dir, man, tab, "params", lo, hi, v->m->params_mem + lo, scratch);
     if (st == RT_OK)
-        st = read_range(dir, man, tab, "adam_m", lo, hi, v->mom + (lo - v->state_lo), scratch);
+        st = rt_ckpt_read_range(dir, man, tab, "adam_m", lo, hi, v->mom + (lo - v->state_lo),
+                                scratch);
     if (st == RT_OK)
-        st = read_range(dir, man, tab, "adam_v", lo, hi, v->var + (lo - v->state_lo), scratch);
+        st = rt_ckpt_read_range(dir, man, tab, "adam_v", lo, hi, v->var + (lo - v->state_lo),
+                                scratch);
     if (st == RT_OK && v->best && has_best)
-        st = read_range(dir, man, tab, "best_params", lo, hi, v->best + lo, scratch);
+        st = rt_ckpt_read_range(dir, man, tab, "best_params", lo, hi, v->best + lo, scratch);
     rt_free_floats(&scratch);
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
     size_t P = tab->total;
@@ -718,41 +670,5 @@ rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__M
     if (out)
         fprintf(out, "resumed from %s: step %lld, %u shards written by %u ranks, now %d ranks\n",
                 dir, (long long)man->step, (unsigned)man->n_shards, man->world_size, ctx->size);
-    return RT_OK;
-}
-
-rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out) {
-    *out = NULL;
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    Ringtune__Manifest *man = NULL;
-    RT_CALL(rt_ckpt_manifest_read_bytes(dir, &buf, &n));
-    rt_status st = rt_ckpt_manifest_decode(dir, buf, n, &man);
-    free(buf);
-    RT_CALL(st);
-    rt_gpt2_config c;
-    rt_ckpt_model_config(man, &c);
-    rt_gpt2 *m = NULL;
-    st = rt_gpt2_create(&m, &c);
-    if (st == RT_OK &&
-        (m->params.total != man->total_params || (size_t)m->params.n != man->n_tensors))
-        st = rt_error(RT_ERR_FORMAT, "%s: the tensor table does not match its model config", dir);
-    for (int i = 0; st == RT_OK && i < m->params.n; i++)
-        if (strcmp(m->params.t[i].name, man->tensors[i]->name) ||
-            m->params.t[i].offset != man->tensors[i]->offset)
-            st = rt_error(RT_ERR_FORMAT, "%s: tensor %d is %s in the manifest, %s in the model",
-                          dir, i, man->tensors[i]->name, m->params.t[i].name);
-    float *scratch = st == RT_OK ? rt_alloc_floats(RT_CKPT_PIECE_ELEMS) : NULL;
-    if (st == RT_OK && !scratch) st = rt_error(RT_ERR_MEMORY, "out of memory");
-    if (st == RT_OK)
-        st = read_range(dir, man, &m->params, "params", 0, man->total_params, m->params_mem,
-                        scratch);
-    rt_free_floats(&scratch);
-    rt_ckpt_manifest_free(&man);
-    if (st != RT_OK) {
-        rt_gpt2_destroy(&m);
-        return st;
-    }
-    *out = m;
     return RT_OK;
 }

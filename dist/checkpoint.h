@@ -72,14 +72,6 @@ rt_status rt_ckpt_read_manifest(rt_mpi_ctx *ctx, const char *dir, Ringtune__Mani
 rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__Manifest *man,
                        rt_ckpt_state *s, FILE *log);
 
-/* Copies the model configuration stored in a manifest. */
-void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c);
-
-/* Serial, no MPI: reads the full parameters of checkpoint dir (all shards, checksums verified)
-   into a new model built from the manifest's configuration (for `ringtune export`, and for
-   model.path naming a checkpoint). */
-rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out);
-
 /* Signals. rt_signals_install catches SIGUSR1 and SIGTERM (a flag; the run checkpoints at the
    next step boundary; further signals during the save are absorbed). rt_signals_pending returns
    the number of signals caught, rt_signals_last the last one's number. */

@@ -11,6 +11,7 @@
 #include "ring.h"
 #include "sampler.h"
 #include <math.h>
+#include <signal.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,8 +296,15 @@ static rt_status setup(trainer *t) {
         /* the weights come from the checkpoint: only the architecture from model.path */
         RT_CALL(rt_ckpt_read_manifest(ctx, t->resume_dir, &t->manifest));
         rt_gpt2_config hc;
-        st = rt_hf_gpt2_read_config(c->model.path, &hc);
+        st = RT_OK;
+        if (rt_ckpt_is_checkpoint(c->model.path))
+            rt_ckpt_model_config(t->manifest, &hc); /* a run started from a checkpoint */
+        else
+            st = rt_hf_gpt2_read_config(c->model.path, &hc);
         if (st == RT_OK) st = rt_gpt2_create(&t->m, &hc);
+    } else if (rt_ckpt_is_checkpoint(c->model.path)) {
+        /* a new run from a ringtune checkpoint's weights (fresh optimizer and schedule) */
+        st = rt_ckpt_load_model(c->model.path, &t->m);
     } else {
         st = rt_hf_gpt2_load(c->model.path, &t->m);
     }
@@ -373,6 +381,17 @@ static rt_status setup(trainer *t) {
         st = rt_error(RT_ERR_MEMORY, "out of memory for the best weights");
     if (st == RT_OK)
         for (int i = 0; i < t->m->params.n; i++) t->first_step[i] = -1;
+    RT_CALL(rt_mpi_ctx_agree(ctx, st));
+    t->peak_gflops = measure_peak();
+    return RT_OK;
+}
+
+/* Rank 0: output.dir, the effective config and the metrics file (after a resume was accepted,
+   so a refused resume changes nothing on disk). Collective. */
+static rt_status open_outputs(trainer *t) {
+    const rt_run_config *c = t->cfg;
+    rt_mpi_ctx *ctx = t->ctx;
+    rt_status st = RT_OK;
     if (st == RT_OK && ctx->rank == 0) {
         st = rt_fs_mkdir_p(c->output.dir);
         char path[4096];
@@ -387,9 +406,7 @@ static rt_status setup(trainer *t) {
                 st = rt_error(RT_ERR_IO, "%s: cannot create the metrics file", path);
         }
     }
-    RT_CALL(rt_mpi_ctx_agree(ctx, st));
-    t->peak_gflops = measure_peak();
-    return RT_OK;
+    return rt_mpi_ctx_agree(ctx, st);
 }
 
 /* Reads rank r's micro-batch a of global batch `step` into t->ids / t->tgt. */
@@ -462,6 +479,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         if (st != RT_OK) goto done;
         res->resumed_step = cs.step;
     }
+    st = open_outputs(&t);
+    if (st != RT_OK) goto done;
     long start = cs.step;
     apply_mode(&t, start);
     if (out)
@@ -639,8 +658,11 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         if (preempt) {
             /* SIGUSR1/SIGTERM: checkpoint here and stop; the job is requeued and resumes */
             if (out)
-                fprintf(out, "signal %d received: checkpointing at step %ld and exiting\n",
-                        rt_signals_last(), step + 1);
+                fprintf(out, "%s received%s: checkpointing at step %ld and exiting\n",
+                        !rt_signals_pending()          ? "SIGUSR1/SIGTERM"
+                        : rt_signals_last() == SIGUSR1 ? "SIGUSR1"
+                                                       : "SIGTERM",
+                        rt_signals_pending() ? " on rank 0" : " by another rank", step + 1);
             st = rt_ckpt_save(&view, &cs, "signal", out);
             if (st == RT_OK) res->checkpointed = 1;
             step++;

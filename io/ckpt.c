@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <hdf5.h>
 #include <xxhash.h>
@@ -74,8 +76,9 @@ void rt_ckpt_shard_desc_free(Ringtune__Shard *sh) {
         free(ds);
     }
     free(sh->datasets);
-    free(sh->file);
+    if (sh->file != (char *)protobuf_c_empty_string) free(sh->file);
     ringtune__shard__init(sh);
+    sh->file = NULL; /* not protobuf-c's static "" (a second free must be harmless) */
 }
 
 /* Fills a dataset descriptor with the pieces of [lo, hi) of data. */
@@ -119,19 +122,46 @@ rt_status rt_ckpt_shard_write(const char *path, const rt_tensor_table *tab, int 
                               int nds, rt_ckpt_progress_fn progress, void *arg,
                               Ringtune__Shard *sh) {
     ringtune__shard__init(sh);
+    sh->file = NULL;
     if (rt_fs_exists(path))
         return rt_error(RT_ERR_IO, "%s: checkpoint shard exists already (refusing to overwrite)",
                         path);
+    /* refuse up front when the bytes cannot fit (a full disk or a file size limit): HDF5 copes
+       badly with a write failing half-way (the file may stay open inside the library) */
+    uint64_t need = (uint64_t)nds * (hi - lo) * sizeof(float) + ((uint64_t)1 << 20);
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
+    struct statvfs vs;
+    if (slash && statvfs(parent, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_frsize < need)
+        return rt_error(RT_ERR_IO,
+                        "%s: not enough space for the checkpoint shard: %llu bytes needed, %llu "
+                        "available",
+                        path, (unsigned long long)need,
+                        (unsigned long long)((uint64_t)vs.f_bavail * vs.f_frsize));
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)rl.rlim_cur < need)
+        return rt_error(RT_ERR_IO,
+                        "%s: the file size limit (ulimit -f) of %llu bytes is below the "
+                        "checkpoint shard's %llu",
+                        path, (unsigned long long)rl.rlim_cur, (unsigned long long)need);
     rt_h5quiet q;
     rt_h5_quiet_on(&q);
     rt_status st = RT_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = H5I_INVALID_HID;
-    if (fapl < 0 || !rt_h5_file_access(fapl))
+    /* the 1.8+ file format: superblock v2 and object headers v2 carry checksums, so a flipped
+       byte in HDF5's own metadata is caught by HDF5 as the data pieces are by ours */
+    if (fapl < 0 || !rt_h5_file_access(fapl) ||
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+        /* no aggregation slack: every byte outside the data belongs to checksummed metadata */
+        H5Pset_meta_block_size(fapl, 0) < 0 || H5Pset_small_data_block_size(fapl, 0) < 0)
         st = rt_h5_fail("%s: cannot set up file access", path);
     if (st == RT_OK && (file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl)) < 0)
         st = rt_h5_fail("%s: cannot create checkpoint shard", path);
     if (st == RT_OK &&
-        !(rt_h5_put_str(file, "format", SHARD_FORMAT) &&
+        !(rt_h5_put_fixed_str(file, "format", SHARD_FORMAT) &&
           rt_h5_put_i32(file, "format_version", RT_CKPT_FORMAT_VERSION) &&
           rt_h5_put_i32(file, "rank", rank) && rt_h5_put_i32(file, "world_size", world) &&
           rt_h5_put_i64(file, "step", step) && rt_h5_put_i64(file, "lo", (int64_t)lo) &&
@@ -200,9 +230,15 @@ rt_status rt_ckpt_shard_read(const char *dir, const Ringtune__Shard *sh, const c
     else if (a < sh->lo || b > sh->hi)
         st = rt_error(RT_ERR_INTERNAL, "%s: range [%llu, %llu) outside the shard", path,
                       (unsigned long long)a, (unsigned long long)b);
-    else if (!rt_fs_exists(path))
+    struct stat sb;
+    if (st == RT_OK && stat(path, &sb) != 0)
         st = rt_error(RT_ERR_IO, "%s: checkpoint shard is missing (rank %u's range [%llu, %llu))",
                       path, sh->rank, (unsigned long long)sh->lo, (unsigned long long)sh->hi);
+    else if (st == RT_OK && (uint64_t)sb.st_size != sh->file_bytes)
+        st = rt_error(RT_ERR_FORMAT,
+                      "%s: checkpoint shard is %llu bytes, the manifest says %llu (truncated or "
+                      "overwritten)",
+                      path, (unsigned long long)sb.st_size, (unsigned long long)sh->file_bytes);
     if (st != RT_OK) {
         free(path);
         return st;
@@ -211,7 +247,7 @@ rt_status rt_ckpt_shard_read(const char *dir, const Ringtune__Shard *sh, const c
     rt_h5_quiet_on(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = H5I_INVALID_HID, dset = H5I_INVALID_HID,
           fspace = H5I_INVALID_HID;
-    if (fapl < 0 || !rt_h5_file_access(fapl))
+    if (fapl < 0 || !rt_h5_file_access(fapl) || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0)
         st = rt_h5_fail("%s: cannot set up file access", path);
     if (st == RT_OK && (file = H5Fopen(path, H5F_ACC_RDONLY, fapl)) < 0)
         st = rt_h5_fail("%s: cannot open checkpoint shard (truncated or not HDF5?)", path);
@@ -327,16 +363,16 @@ static rt_status check_manifest(const char *path, const Ringtune__Manifest *m) {
         const Ringtune__Tensor *t = m->tensors[i];
         uint64_t numel = 1;
         for (size_t d = 0; d < t->n_shape; d++) numel *= (uint64_t)t->shape[d];
-        if (!t->name || t->offset != e || t->numel != numel)
-            return BAD("%s: tensors[%zu] (%s): offset %llu / numel %llu, expected %llu / %llu "
-                       "(tensors are contiguous in table order)",
+        if (!t->name || t->offset < e || t->numel != numel)
+            return BAD("%s: tensors[%zu] (%s): offset %llu / numel %llu, expected >= %llu / %llu "
+                       "(tensors follow each other in table order)",
                        path, i, t->name ? t->name : "?", (unsigned long long)t->offset,
                        (unsigned long long)t->numel, (unsigned long long)e,
                        (unsigned long long)numel);
         e += numel;
     }
-    if (e != m->total_params)
-        return BAD("%s: tensors hold %llu elements, total_params says %llu", path,
+    if (e > m->total_params)
+        return BAD("%s: tensors end at element %llu, beyond total_params %llu", path,
                    (unsigned long long)e, (unsigned long long)m->total_params);
     e = 0;
     for (size_t s = 0; s < m->n_shards; s++) {
@@ -616,4 +652,114 @@ rt_status rt_ckpt_clean_leftovers(const char *root, int *count) {
     }
     closedir(d);
     return st;
+}
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+void rt_ckpt_model_config_to_proto(const rt_gpt2_config *c, Ringtune__ModelConfig *p) {
+    p->architecture = (char *)"gpt2";
+    p->vocab_size = c->vocab_size;
+    p->n_positions = c->n_positions;
+    p->n_embd = c->n_embd;
+    p->n_layer = c->n_layer;
+    p->n_head = c->n_head;
+    p->n_inner = c->n_inner;
+    p->layer_norm_epsilon = c->layer_norm_epsilon;
+    p->embd_pdrop = c->embd_pdrop;
+    p->attn_pdrop = c->attn_pdrop;
+    p->resid_pdrop = c->resid_pdrop;
+    p->initializer_range = c->initializer_range;
+    p->bos_token_id = c->bos_token_id;
+    p->eos_token_id = c->eos_token_id;
+    p->tie_word_embeddings = c->tie_word_embeddings != 0;
+}
+
+void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c) {
+    const Ringtune__ModelConfig *p = man->model;
+    rt_gpt2_config_default(c);
+    c->vocab_size = p->vocab_size;
+    c->n_positions = p->n_positions;
+    c->n_embd = p->n_embd;
+    c->n_layer = p->n_layer;
+    c->n_head = p->n_head;
+    c->n_inner = p->n_inner;
+    c->layer_norm_epsilon = p->layer_norm_epsilon;
+    c->embd_pdrop = p->embd_pdrop;
+    c->attn_pdrop = p->attn_pdrop;
+    c->resid_pdrop = p->resid_pdrop;
+    c->initializer_range = p->initializer_range;
+    c->bos_token_id = p->bos_token_id;
+    c->eos_token_id = p->eos_token_id;
+    c->tie_word_embeddings = p->tie_word_embeddings;
+}
+
+/* Reads flat range [a, b) of dataset name from every old shard overlapping it into dst. */
+rt_status rt_ckpt_read_range(const char *dir, const Ringtune__Manifest *man,
+                             const rt_tensor_table *tab, const char *name, uint64_t a, uint64_t b,
+                             float *dst, float *scratch) {
+    for (size_t s = 0; s < man->n_shards; s++) {
+        const Ringtune__Shard *sh = man->shards[s];
+        uint64_t lo = sh->lo > a ? sh->lo : a, hi = sh->hi < b ? sh->hi : b;
+        if (lo >= hi) continue;
+        RT_CALL(rt_ckpt_shard_read(dir, sh, name, tab, lo, hi, dst + (lo - a), scratch));
+    }
+    return RT_OK;
+}
+
+rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out) {
+    *out = NULL;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    Ringtune__Manifest *man = NULL;
+    RT_CALL(rt_ckpt_manifest_read_bytes(dir, &buf, &n));
+    rt_status st = rt_ckpt_manifest_decode(dir, buf, n, &man);
+    free(buf);
+    RT_CALL(st);
+    rt_gpt2_config c;
+    rt_ckpt_model_config(man, &c);
+    rt_gpt2 *m = NULL;
+    st = rt_gpt2_create(&m, &c);
+    if (st == RT_OK &&
+        (m->params.total != man->total_params || (size_t)m->params.n != man->n_tensors))
+        st = rt_error(RT_ERR_FORMAT, "%s: the tensor table does not match its model config", dir);
+    for (int i = 0; st == RT_OK && i < m->params.n; i++)
+        if (strcmp(m->params.t[i].name, man->tensors[i]->name) ||
+            m->params.t[i].offset != man->tensors[i]->offset)
+            st = rt_error(RT_ERR_FORMAT, "%s: tensor %d is %s in the manifest, %s in the model",
+                          dir, i, man->tensors[i]->name, m->params.t[i].name);
+    float *scratch = st == RT_OK ? rt_alloc_floats(RT_CKPT_PIECE_ELEMS) : NULL;
+    if (st == RT_OK && !scratch) st = rt_error(RT_ERR_MEMORY, "out of memory");
+    if (st == RT_OK)
+        st = rt_ckpt_read_range(dir, man, &m->params, "params", 0, man->total_params, m->params_mem,
+                                scratch);
+    rt_free_floats(&scratch);
+    rt_ckpt_manifest_free(&man);
+    if (st != RT_OK) {
+        rt_gpt2_destroy(&m);
+        return st;
+    }
+    *out = m;
+    return RT_OK;
+}
+
+int rt_ckpt_is_checkpoint(const char *dir) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, RT_CKPT_MANIFEST);
+    return rt_fs_exists(p);
+}
+
+rt_status rt_ckpt_find(const char *path, char *dir, size_t cap) {
+    if (rt_ckpt_is_checkpoint(path)) {
+        snprintf(dir, cap, "%s", path);
+        return RT_OK;
+    }
+    char lp[4096], name[256];
+    snprintf(lp, sizeof lp, "%s/%s", path, RT_CKPT_LATEST);
+    if (!rt_fs_exists(lp))
+        return rt_error(RT_ERR_IO,
+                        "%s: not a checkpoint (no %s) and not a training output directory (no %s)",
+                        path, RT_CKPT_MANIFEST, RT_CKPT_LATEST);
+    RT_CALL(rt_ckpt_latest_read(path, name, sizeof name));
+    snprintf(dir, cap, "%s/%s", path, name);
+    return RT_OK;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "arena.h"
+#include "gpt2.h"
 #include "checkpoint.pb-c.h"
 #include "status.h"
 
@@ -102,3 +103,22 @@ rt_status rt_ckpt_list(const char *root, long **steps, size_t *n);
 /* Removes leftover "step-*.tmp" and "step-*.old" directories under root (an interrupted save);
    returns how many were removed in *n (may be NULL). */
 rt_status rt_ckpt_clean_leftovers(const char *root, int *n);
+
+/* ---- models ------------------------------------------------------------------------------- */
+
+/* The model configuration stored in a manifest, and back. */
+void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c);
+void rt_ckpt_model_config_to_proto(const rt_gpt2_config *c, Ringtune__ModelConfig *p);
+/* Reads flat range [a, b) of dataset name from every shard of man (in dir) overlapping it into
+   dst, verifying every piece read (scratch: man->piece_elems floats). */
+rt_status rt_ckpt_read_range(const char *dir, const Ringtune__Manifest *man,
+                             const rt_tensor_table *tab, const char *name, uint64_t a, uint64_t b,
+                             float *dst, float *scratch);
+/* 1 when dir holds a manifest.pb (a checkpoint directory). */
+int rt_ckpt_is_checkpoint(const char *dir);
+/* A checkpoint directory from a path: the path itself when it holds a manifest, else the step
+   its `latest` names (a training output.dir). */
+rt_status rt_ckpt_find(const char *path, char *dir, size_t cap);
+/* Reads the full parameters of checkpoint dir (every shard, checksums verified) into a new model
+   built from the manifest's configuration. */
+rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out);

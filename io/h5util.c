@@ -2,6 +2,7 @@
 #include "h5util.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* ---- HDF5 error handling ------------------------------------------------------------------ */
 
@@ -15,7 +16,11 @@ void rt_h5_quiet_off(const rt_h5quiet *q) {
 }
 
 static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    if (n == 0 && e->desc) snprintf((char *)data, 512, "%s", e->desc);
+    if (n == 0 && e->desc) {
+        snprintf((char *)data, 512, "%s", e->desc);
+        for (char *c = data; *c; c++)
+            if (*c == '\n') *c = ' '; /* one-line messages */
+    }
     return 0;
 }
 
@@ -74,4 +79,13 @@ int rt_h5_put_i32(hid_t obj, const char *name, int32_t v) {
 
 int rt_h5_put_f64(hid_t obj, const char *name, double v) {
     return rt_h5_put_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+int rt_h5_put_fixed_str(hid_t obj, const char *name, const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return 0;
+    int ok = H5Tset_size(t, strlen(v) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0;
+    ok = ok && rt_h5_put_attr(obj, name, t, t, v);
+    H5Tclose(t);
+    return ok;
 }

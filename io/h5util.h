@@ -29,6 +29,9 @@ int rt_h5_file_access(hid_t fapl);
 /* Scalar attributes on obj; return 1 on success. */
 int rt_h5_put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v);
 int rt_h5_put_str(hid_t obj, const char *name, const char *v);
+/* A fixed-length string: stored in the object header (checksummed in the 1.8+ format), not in
+   the global heap as variable-length strings are. */
+int rt_h5_put_fixed_str(hid_t obj, const char *name, const char *v);
 int rt_h5_put_i64(hid_t obj, const char *name, int64_t v);
 int rt_h5_put_i32(hid_t obj, const char *name, int32_t v);
 int rt_h5_put_f64(hid_t obj, const char *name, double v);

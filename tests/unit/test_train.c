@@ -15,15 +15,15 @@
 #include "hf_gpt2.h"
 #include "mpictx.h"
 #include "train.h"
+#include "train_fixture.h"
 
 static int rank, size;
 static char dir[256];
 static rt_mpi_ctx *world, *self;
 
-/* rank 0 writes a corpus; train/val token streams come from the generator functions */
-typedef int (*tokgen)(long i);
+/* train/val token streams for the corpora */
 static int rnd(long i) {
-    return (int)((i * 2654435761u + (unsigned)(i >> 3) * 40503u) % 63u);
+    return fixture_rnd(i);
 }
 static int up(long i) {
     return (int)(i % 63);
@@ -32,61 +32,20 @@ static int down(long i) {
     return (int)(62 - i % 63);
 }
 
-/* Fixture set-up runs outside Check's tests: a failure aborts the job with the message. */
-#define SETUP(expr)                                                                                \
-    do {                                                                                           \
-        if ((expr) != RT_OK) {                                                                     \
-            fprintf(stderr, "test_train setup: %s\n", rt_error_message());                         \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
-        }                                                                                          \
-    } while (0)
-
-static void write_corpus(const char *path, tokgen tr, tokgen va, long n) {
-    rt_corpus_meta meta = {0};
-    meta.kind = "text";
-    meta.vocab_size = 64;
-    meta.eos_id = 63;
-    meta.tokenizer_sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
-    meta.sources = "test_train";
-    rt_corpus_writer *w;
-    SETUP(rt_corpus_writer_create(&w, path, 1, &meta));
-    uint16_t doc[257];
-    for (long d = 0; d < n / 256; d++) {
-        for (int k = 0; k < 256; k++) doc[k] = (uint16_t)tr(d * 256 + k);
-        doc[256] = 63;
-        SETUP(rt_corpus_writer_add(w, RT_SPLIT_TRAIN, (uint64_t)d, doc, 257));
-        for (int k = 0; k < 256; k++) doc[k] = (uint16_t)va(d * 256 + k);
-        SETUP(rt_corpus_writer_add(w, RT_SPLIT_VALIDATION, (uint64_t)d, doc, 257));
-    }
-    rt_corpus_counts counts = {0};
-    SETUP(rt_corpus_writer_commit(&w, &counts));
-}
-
 static void setup_files(void) {
     if (rank == 0) {
-        rt_gpt2_config c;
-        rt_gpt2_config_default(&c);
-        c.vocab_size = 64;
-        c.n_positions = 32;
-        c.n_embd = 24;
-        c.n_inner = 96;
-        c.n_layer = 3;
-        c.n_head = 2;
-        c.eos_token_id = c.bos_token_id = 63;
-        rt_gpt2 *m;
-        SETUP(rt_gpt2_create(&m, &c));
-        rt_gpt2_init_weights(m, 7);
+        rt_gpt2 *m = fixture_tiny_model();
         char p[512];
         snprintf(p, sizeof p, "%s/base", dir);
-        SETUP(rt_hf_gpt2_save(m, p));
+        FIXTURE_CALL(rt_hf_gpt2_save(m, p));
         m->w.ln_f_w[3] = NAN; /* a broken checkpoint: every loss is NaN */
         snprintf(p, sizeof p, "%s/base_nan", dir);
-        SETUP(rt_hf_gpt2_save(m, p));
+        FIXTURE_CALL(rt_hf_gpt2_save(m, p));
         rt_gpt2_destroy(&m);
         snprintf(p, sizeof p, "%s/rand.h5", dir);
-        write_corpus(p, rnd, rnd, 256 * 24);
+        fixture_write_corpus(p, rnd, rnd, 256 * 24);
         snprintf(p, sizeof p, "%s/updown.h5", dir);
-        write_corpus(p, up, down, 256 * 24);
+        fixture_write_corpus(p, up, down, 256 * 24);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }

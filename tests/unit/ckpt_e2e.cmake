@@ -1,0 +1,15 @@
+# End-to-end checks of sharded checkpoints through `ringtune train` under mpirun (tests/ckpt/*.sh):
+# a rank killed at every phase of a save, SIGUSR1/SIGTERM preemption, a full disk, and the
+# resume errors of the CLI. Each script makes its own tiny model and corpus in its scratch folder
+# under the build tree and bounds every mpirun with `timeout`; the resumed runs are compared bit
+# for bit with uninterrupted ones.
+set(RT_CKPT_E2E_DIR ${CMAKE_CURRENT_LIST_DIR}/../ckpt)
+# the scripts split the flags on spaces (an environment entry cannot hold a CMake list)
+string(REPLACE ";" " " RT_CKPT_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
+foreach(t faults signals diskfull resume_errors)
+  add_test(NAME ckpt_e2e_${t}
+           COMMAND bash ${RT_CKPT_E2E_DIR}/${t}.sh $<TARGET_FILE:ringtune>
+                   ${CMAKE_BINARY_DIR}/ckpt_e2e/${t})
+  set_tests_properties(ckpt_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+                       ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
+endforeach()
