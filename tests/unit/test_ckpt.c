@@ -42,6 +42,8 @@ static const char *eval_yaml =
     "eval: {every_steps: 5, max_batches: 2, early_stopping: {patience: 3}}";
 
 static const char *dist_extra = ""; /* inside the dist mapping */
+static int ckpt_every = 5;
+static const char *ckpt_keep = "null";
 
 /* Trains on ctx (NULL: this rank sits out) with the base settings + extra YAML lines. Dropout is
    on, so the RNG streams must continue too. */
@@ -56,10 +58,10 @@ static rt_status train(rt_mpi_ctx *ctx, const char *out, const char *resume, con
              "optim: {lr: 3.0e-3, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}\n"
              "%s\n"
              "output: {dir: %s/%s, log_every: 0, log_samples: true}\n"
-             "checkpoint: {every_steps: 5, keep_last: null, resume: %s}\n"
+             "checkpoint: {every_steps: %d, keep_last: %s, resume: %s}\n"
              "dist: {threads_per_rank: 1, bucket_mb: 0.01%s}\n%s",
-             dir, dir, eval_yaml, dir, out, resume ? resume : "null", dist_extra,
-             extra ? extra : "");
+             dir, dir, eval_yaml, dir, out, ckpt_every, ckpt_keep, resume ? resume : "null",
+             dist_extra, extra ? extra : "");
     rt_run_config cfg;
     rt_status st = rt_config_load_string(&cfg, yaml, strlen(yaml), "test.yaml", 0, NULL);
     if (st != RT_OK) return st;
@@ -285,6 +287,51 @@ START_TEST(test_damaged_checkpoints) {
 }
 END_TEST
 
+/* Retention: keep_last 1 plus the checkpoint with the best validation loss; nothing else. */
+START_TEST(test_retention_keeps_last_and_best) {
+    const char *saved = eval_yaml;
+    eval_yaml = "eval: {every_steps: 2, max_batches: 2}";
+    rt_train_result r;
+    ckpt_every = 2;
+    ckpt_keep = "1";
+    rt_status st = train(ctx_of[2], "ret", NULL, NULL, &r);
+    eval_yaml = saved;
+    ckpt_every = 5;
+    ckpt_keep = "null";
+    ck_assert_msg(st == RT_OK, "%s", rt_error_message());
+    if (rank != 0) return;
+    /* the validation losses of steps 2, 4, 6, 8 (metrics) and 10 (the final evaluation) */
+    char path[512], line[2048];
+    snprintf(path, sizeof path, "%s/ret/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert(f);
+    double best = INFINITY;
+    long best_step = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *v = strstr(line, "\"val_loss\": ");
+        if (!v) continue;
+        double x = strtod(v + 12, NULL);
+        if (x < best) {
+            best = x;
+            best_step = atol(strstr(line, "\"step\": ") + 8);
+        }
+    }
+    fclose(f);
+    if (r.after_loss < best) best_step = 10; /* the final evaluation is the best */
+    long *steps;
+    size_t n;
+    snprintf(path, sizeof path, "%s/ret", dir);
+    ck_assert(rt_ckpt_list(path, &steps, &n) == RT_OK);
+    printf("ckpt: retention keep_last 1 + best: kept");
+    for (size_t i = 0; i < n; i++) printf(" step-%ld", steps[i]);
+    printf(" (best validation loss %.4f at step %ld)\n", fmin(best, r.after_loss), best_step);
+    ck_assert_uint_eq(n, best_step == 10 ? 1 : 2);
+    ck_assert_int_eq(steps[n - 1], 10);
+    if (best_step != 10) ck_assert_int_eq(steps[0], best_step);
+    free(steps);
+}
+END_TEST
+
 /* Serial: every byte of HDF5's metadata in a shard (everything outside the datasets' raw data)
    and a spread of data bytes, flipped one at a time, makes the shard fail to read whole. */
 START_TEST(test_any_flipped_byte_detected) {
@@ -443,6 +490,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_load_model_matches);
     tcase_add_test(tc, test_resume_gradual_unfreeze);
     tcase_add_test(tc, test_damaged_checkpoints);
+    tcase_add_test(tc, test_retention_keeps_last_and_best);
     tcase_add_test(tc, test_any_flipped_byte_detected);
 run:
     tcase_set_timeout(tc, 600);
