@@ -25,6 +25,13 @@ static int rank, size;
 static char dir[256];
 static rt_mpi_ctx *world, *ctx_of[5]; /* ctx_of[p]: ranks 0..p-1, NULL on the others */
 
+static int up(long i) {
+    return (int)(i % 63);
+}
+static int down(long i) {
+    return (int)(62 - i % 63);
+}
+
 static void setup_files(void) {
     if (rank == 0) {
         rt_gpt2 *m = fixture_tiny_model();
@@ -34,6 +41,9 @@ static void setup_files(void) {
         rt_gpt2_destroy(&m);
         snprintf(p, sizeof p, "%s/rand.h5", dir);
         fixture_write_corpus(p, fixture_rnd, fixture_rnd, 256 * 24);
+        /* train on rising sequences, validate on falling ones: validation loss gets worse */
+        snprintf(p, sizeof p, "%s/updown.h5", dir);
+        fixture_write_corpus(p, up, down, 256 * 24);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }
@@ -43,6 +53,9 @@ static const char *eval_yaml =
 
 static const char *dist_extra = ""; /* inside the dist mapping */
 static int ckpt_every = 5;
+static const char *corpus = "rand.h5";
+static const char *lr = "3.0e-3";
+static int max_steps = 10;
 static const char *ckpt_keep = "null";
 
 /* Trains on ctx (NULL: this rank sits out) with the base settings + extra YAML lines. Dropout is
@@ -53,15 +66,15 @@ static rt_status train(rt_mpi_ctx *ctx, const char *out, const char *resume, con
     char yaml[4096];
     snprintf(yaml, sizeof yaml,
              "model: {path: %s/base, dropout: {embd: 0.1, attn: 0.1, resid: 0.1}}\n"
-             "data: {corpus: %s/rand.h5, seq_len: 16}\n"
-             "train: {global_batch: 12, micro_batch: 1, max_steps: 10}\n"
-             "optim: {lr: 3.0e-3, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}\n"
+             "data: {corpus: %s/%s, seq_len: 16}\n"
+             "train: {global_batch: 12, micro_batch: 1, max_steps: %d}\n"
+             "optim: {lr: %s, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}\n"
              "%s\n"
              "output: {dir: %s/%s, log_every: 0, log_samples: true}\n"
              "checkpoint: {every_steps: %d, keep_last: %s, resume: %s}\n"
              "dist: {threads_per_rank: 1, bucket_mb: 0.01%s}\n%s",
-             dir, dir, eval_yaml, dir, out, ckpt_every, ckpt_keep, resume ? resume : "null",
-             dist_extra, extra ? extra : "");
+             dir, dir, corpus, max_steps, lr, eval_yaml, dir, out, ckpt_every, ckpt_keep,
+             resume ? resume : "null", dist_extra, extra ? extra : "");
     rt_run_config cfg;
     rt_status st = rt_config_load_string(&cfg, yaml, strlen(yaml), "test.yaml", 0, NULL);
     if (st != RT_OK) return st;
@@ -290,17 +303,23 @@ END_TEST
 /* Retention: keep_last 1 plus the checkpoint with the best validation loss; nothing else. */
 START_TEST(test_retention_keeps_last_and_best) {
     const char *saved = eval_yaml;
-    eval_yaml = "eval: {every_steps: 2, max_batches: 2}";
+    eval_yaml = "eval: {every_steps: 5, max_batches: 2}";
     rt_train_result r;
-    ckpt_every = 2;
     ckpt_keep = "1";
+    corpus = "updown.h5";
+    lr = "2.0e-2";
+    max_steps = 40;
+    ckpt_every = 5;
     rt_status st = train(ctx_of[2], "ret", NULL, NULL, &r);
+    max_steps = 10;
+    corpus = "rand.h5";
+    lr = "3.0e-3";
     eval_yaml = saved;
     ckpt_every = 5;
     ckpt_keep = "null";
     ck_assert_msg(st == RT_OK, "%s", rt_error_message());
     if (rank != 0) return;
-    /* the validation losses of steps 2, 4, 6, 8 (metrics) and 10 (the final evaluation) */
+    /* the validation losses of steps 5, 10, ..., 35 (metrics) and 40 (the final evaluation) */
     char path[512], line[2048];
     snprintf(path, sizeof path, "%s/ret/metrics.jsonl", dir);
     FILE *f = fopen(path, "r");
@@ -317,7 +336,7 @@ START_TEST(test_retention_keeps_last_and_best) {
         }
     }
     fclose(f);
-    if (r.after_loss < best) best_step = 10; /* the final evaluation is the best */
+    if (r.after_loss < best) best_step = 40; /* the final evaluation is the best */
     long *steps;
     size_t n;
     snprintf(path, sizeof path, "%s/ret", dir);
@@ -325,9 +344,11 @@ START_TEST(test_retention_keeps_last_and_best) {
     printf("ckpt: retention keep_last 1 + best: kept");
     for (size_t i = 0; i < n; i++) printf(" step-%ld", steps[i]);
     printf(" (best validation loss %.4f at step %ld)\n", fmin(best, r.after_loss), best_step);
-    ck_assert_uint_eq(n, best_step == 10 ? 1 : 2);
-    ck_assert_int_eq(steps[n - 1], 10);
-    if (best_step != 10) ck_assert_int_eq(steps[0], best_step);
+    ck_assert_msg(best_step < 40, "the validation loss was meant to rise (best at step %ld)",
+                  best_step);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(steps[0], best_step);
+    ck_assert_int_eq(steps[1], 40);
     free(steps);
 }
 END_TEST
