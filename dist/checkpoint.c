@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -303,11 +304,22 @@ rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char
     if (ctx->rank == 0) {
         st = rt_fs_mkdir_p(root);
         if (st == RT_OK) st = rt_ckpt_clean_leftovers(root, NULL);
+        /* all shards together must fit (output.dir is shared); each rank checks its own too */
+        uint64_t need = (uint64_t)(v->best ? 4 : 3) * v->m->params.total * sizeof(float) +
+                        (uint64_t)ctx->size * ((uint64_t)1 << 20);
+        struct statvfs vs;
+        if (st == RT_OK && statvfs(root, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_frsize < need)
+            st = rt_error(RT_ERR_IO,
+                          "%s: not enough space for a checkpoint: %llu bytes needed, %llu "
+                          "available",
+                          root, (unsigned long long)need,
+                          (unsigned long long)((uint64_t)vs.f_bavail * vs.f_frsize));
         if (st == RT_OK && mkdir(tmp, 0777) != 0)
             st = rt_error(RT_ERR_IO, "%s: cannot create the checkpoint directory: %s", tmp,
                           strerror(errno));
     }
-    RT_CALL(rt_mpi_ctx_agree(ctx, st));
+    st = rt_mpi_ctx_agree(ctx, st);
+    if (st != RT_OK) return not_saved(st, final);
 
     /* every rank: its contiguous range of the flat buffer */
     fault_point(ctx->rank, "before-data");
