@@ -14,7 +14,8 @@ PKGS=(build-essential cmake pkg-config git
       libprotobuf-c-dev protobuf-c-compiler
       check libsubunit-dev
       libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev libssl-dev
-      clang-format python3)
+      clang-format python3
+      slurm-wlm munge)   # slurm/: a throw-away local cluster for the Slurm end-to-end test
 
 missing=()
 for p in "${PKGS[@]}"; do
