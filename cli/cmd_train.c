@@ -11,6 +11,16 @@
 
 int rt_cmd_train(int argc, char **argv);
 
+/* Under Slurm rank 0 names the job, its restart count (a requeued job counts up) and nodes. */
+static void print_slurm_line(const rt_mpi_ctx *ctx) {
+    const char *job = getenv("SLURM_JOB_ID");
+    if (ctx->rank != 0 || !job) return;
+    const char *restart = getenv("SLURM_RESTART_COUNT"), *nodes = getenv("SLURM_JOB_NODELIST");
+    printf("ringtune train: slurm job %s, restart %s, nodes: %s\n", job, restart ? restart : "0",
+           nodes ? nodes : "?");
+    fflush(stdout);
+}
+
 int rt_cmd_train(int argc, char **argv) {
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
         printf("usage: ringtune train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
@@ -39,6 +49,7 @@ int rt_cmd_train(int argc, char **argv) {
         fprintf(stderr, "ringtune train: %s\n", rt_error_message());
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
+    print_slurm_line(ctx);
     /* --resume X becomes the override checkpoint.resume=X (in its place among the others) */
     char **ov = calloc((size_t)argc + 1, sizeof *ov), resume[4200] = "";
     int nov = 0;
