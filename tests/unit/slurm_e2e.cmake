@@ -5,7 +5,7 @@
 # 3-task job resumed by a 2-task one. Where no cluster can start (not root, Slurm not installed)
 # the scripts exit 77 and ctest reports them as skipped.
 string(REPLACE ";" " " RT_SLURM_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
-foreach(t srun_train)
+foreach(t srun_train preempt_requeue)
   add_test(NAME slurm_e2e_${t}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../slurm/${t}.sh $<TARGET_FILE:ringtune>
                    ${CMAKE_BINARY_DIR}/slurm_e2e/${t})
