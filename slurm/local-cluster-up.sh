@@ -33,7 +33,7 @@ if [ -e "$D/run/slurmctld.pid" ] && kill -0 "$(cat "$D/run/slurmctld.pid")" 2>/d
     exit 1
 fi
 
-rm -rf "$D/etc" "$D/state" "$D/spool" "$D/log" "$D/run" "$D/tmp" "$D/munge"
+rm -rf "${D:?}/etc" "$D/state" "$D/spool" "$D/log" "$D/run" "$D/tmp" "$D/munge"
 mkdir -p "$D/etc" "$D/state" "$D/log" "$D/run"
 chmod 0755 "$D"
 for n in $(seq 1 "$NODES"); do mkdir -p "$D/spool/c$n" "$D/tmp/c$n"; done

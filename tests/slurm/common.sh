@@ -19,6 +19,7 @@ SL_DIR=""
 
 sl_down() {
     [ -n "$SL_DIR" ] || return 0
+    [ -d "$S" ] || mkdir -p "$S"
     "$SL_SLURM/local-cluster-down.sh" "$SL_DIR" >"$S/cluster-down.log" 2>&1 || true
     say "$(tail -1 "$S/cluster-down.log")"
     # the cluster's own logs stay in the scratch folder
@@ -28,6 +29,8 @@ sl_down() {
 }
 
 skip() {
+    trap - EXIT
+    sl_down
     printf '[%s] SKIP: %s\n' "$CK_NAME" "$*"
     exit "$SL_SKIP"
 }
@@ -46,8 +49,8 @@ sl_init() {
     [ "$(id -u)" = 0 ] || skip "a local Slurm cluster needs root (slurmd)"
     SL_DIR=$(mktemp -d /tmp/rt-slurm.XXXXXX)
     # a port range nobody listens on (other clusters may run on this machine)
-    local try port rc=1
-    for try in 1 2 3 4 5; do
+    local port rc=1
+    for _ in 1 2 3; do
         port=$((20000 + RANDOM % 30000))
         if command -v ss >/dev/null && ss -ltn | awk '{print $4}' | grep -qE ":($port|$((port + 1))|$((port + 2)))\$"; then
             continue

@@ -5,11 +5,13 @@
 # 3-task job resumed by a 2-task one. Where no cluster can start (not root, Slurm not installed)
 # the scripts exit 77 and ctest reports them as skipped.
 string(REPLACE ";" " " RT_SLURM_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
-foreach(t srun_train preempt_requeue)
+foreach(t srun_train preempt_requeue reshard)
   add_test(NAME slurm_e2e_${t}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../slurm/${t}.sh $<TARGET_FILE:ringtune>
                    ${CMAKE_BINARY_DIR}/slurm_e2e/${t})
-  set_tests_properties(slurm_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+  set_tests_properties(slurm_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "mpi;slurm"
                        SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
                        ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_SLURM_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 endforeach()
+# the requeue decision alone (no cluster: a stand-in for scontrol)
+add_test(NAME slurm_requeue_helper COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../slurm/requeue_helper.sh)
