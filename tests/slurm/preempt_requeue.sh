@@ -5,7 +5,8 @@
 # ringtune checkpoints and exits 75, requeue-on-preempt.sh requeues the job, the restarted job
 # (SLURM_RESTART_COUNT=1) resumes from `latest` with --resume auto and finishes with the losses,
 # evaluations and sample ids of an uninterrupted run bit for bit; the output file holds both
-# runs (--open-mode=append).
+# runs (--open-mode=append). Then `scontrol requeue` of a second job: SIGTERM, checkpoint, one
+# restart, the same bit-identical end.
 # usage: preempt_requeue.sh RINGTUNE_BINARY SCRATCH_DIR   (exit 77: no Slurm cluster, skipped)
 set -euo pipefail
 # shellcheck source=common.sh
@@ -51,3 +52,23 @@ n=$(grep -c '^ringtune train: slurm job' "$LOG" || true)
 [ "$n" = 2 ] || fail_log "$LOG" "$n runs in $LOG, expected 2 (append mode keeps both)"
 expect_latest "$OUT" "$(printf 'step-%08d' "$MAX_STEPS")"
 expect_same_metrics "$S/ref/metrics.jsonl" "$OUT/metrics.jsonl"
+
+say "== scontrol requeue (SIGTERM to the job) on a second job"
+OUT2=$S/job2
+LOG2=$S/job2.out
+sl_sbatch "$LOG2" -J rt-requeue -N 2 -n 2 --ntasks-per-node=1 -- \
+    "$S/run.yaml" "output.dir=$OUT2" "${OVR[@]}"
+T0=$SECONDS
+sl_wait_steps "$JOB" "$OUT2" 3
+say "$(steps_logged "$OUT2") steps logged: scontrol requeue $JOB"
+timeout 10 scontrol requeue "$JOB" || fail "scontrol requeue $JOB failed"
+sl_wait_done "$JOB"
+say "job finished $((SECONDS - T0)) s after submission"
+[ "$(sl_state "$JOB")" = COMPLETED ] || fail_log "$LOG2" "job $JOB ended $(sl_state "$JOB"), expected COMPLETED"
+[ "$(sl_field "$JOB" Restarts)" = 1 ] || fail_log "$LOG2" "job $JOB restarted $(sl_field "$JOB" Restarts) times, expected 1"
+line=$(grep -E -m1 "received .*: checkpointing at step [0-9]+" "$LOG2") ||
+    fail_log "$LOG2" "no 'signal received: checkpointing' line after SIGTERM"
+SIG_STEP=$(sed -E 's/.*checkpointing at step ([0-9]+).*/\1/' <<<"$line")
+say "first run: $line"
+expect_grep "resumed from .*$(printf 'step-%08d' "$SIG_STEP"): step $SIG_STEP" "$LOG2" "resume"
+expect_same_metrics "$S/ref/metrics.jsonl" "$OUT2/metrics.jsonl"
