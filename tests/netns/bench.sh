@@ -5,6 +5,8 @@
 # links unshaped and TBF-shaped (shape.sh). One JSON per point in OUTDIR, and OUTDIR/summary.md:
 # medians over repeats of the slowest rank's time, busbw = algbw * 2(P-1)/P in GB/s (1e9 B/s).
 # Each run is bounded by `timeout`; the namespaces (prefix rtbn) are removed at the end.
+# Optional env: BENCH_HOSTS ("2 3"), BENCH_PER ("1 2"), BENCH_MPIRUN_ARGS (extra mpirun options,
+# e.g. "--mca coll_han_priority 100") and BENCH_TAG (appended to the file names and links column).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export RT_NETNS_PREFIX=${RT_NETNS_PREFIX:-rtbn}
@@ -17,16 +19,18 @@ trap '"$HERE/netns-down.sh"' EXIT
 "$HERE/netns-down.sh"
 "$HERE/netns-up.sh" 3
 export RT_NETNS_BTL=tcp,vader,self OMP_NUM_THREADS=1
+read -ra EXTRA <<<"${BENCH_MPIRUN_ARGS:-}"
+T=${BENCH_TAG:+-$BENCH_TAG}
 for rate in "${RATES[@]}"; do
     "$HERE/shape.sh" "$rate" >/dev/null
-    for hosts in 2 3; do
-        for per in 1 2; do
-            f="$O/h${hosts}x${per}-$rate.json"
+    for hosts in ${BENCH_HOSTS:-2 3}; do
+        for per in ${BENCH_PER:-1 2}; do
+            f="$O/h${hosts}x${per}-$rate$T.json"
             echo "== $hosts hosts x $per ranks, links $rate" >&2
-            timeout -k 5 240 "$HERE/run-ns-mpi.sh" "$hosts" "$per" -x OMP_NUM_THREADS "$B" \
-                --min-bytes 1048576 --max-bytes 67108864 --repeats "${REPEATS:-5}" >"$f" 2>"$O/h${hosts}x${per}-$rate.log" ||
+            timeout -k 5 240 "$HERE/run-ns-mpi.sh" "$hosts" "$per" -x OMP_NUM_THREADS "${EXTRA[@]}" "$B" \
+                --min-bytes 1048576 --max-bytes 67108864 --repeats "${REPEATS:-5}" >"$f" 2>"$O/h${hosts}x${per}-$rate$T.log" ||
                 echo "FAILED (exit $?): $f" >&2
-            grep -E '^ +[0-9]+ ' "$O/h${hosts}x${per}-$rate.log" >&2 || true
+            grep -E '^ +[0-9]+ ' "$O/h${hosts}x${per}-$rate$T.log" >&2 || true
         done
     done
 done
