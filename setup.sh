@@ -54,7 +54,7 @@ case "${1:-}" in
     ctest --test-dir build --output-on-failure -j 1 -L bench
     build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      ctest --test-dir build-asan --output-on-failure -j 1 -LE "bench|slow"
+      ctest --test-dir build-asan --output-on-failure -j 1 -LE "bench|slow|e2e"
     ;;
   "") ;;
   *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;

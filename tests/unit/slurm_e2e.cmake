@@ -9,8 +9,8 @@ foreach(t srun_train preempt_requeue reshard)
   add_test(NAME slurm_e2e_${t}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../slurm/${t}.sh $<TARGET_FILE:ringtune>
                    ${CMAKE_BINARY_DIR}/slurm_e2e/${t})
-  set_tests_properties(slurm_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "mpi;slurm"
-                       SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+  set_tests_properties(slurm_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "mpi;slurm;e2e"
+                       ${RT_E2E_SKIP} RUN_SERIAL TRUE
                        ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_SLURM_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 endforeach()
 # the requeue decision alone (no cluster: a stand-in for scontrol)
