@@ -25,13 +25,6 @@ static int rank, size;
 static char dir[256];
 static rt_mpi_ctx *world, *ctx_of[5]; /* ctx_of[p]: ranks 0..p-1, NULL on the others */
 
-static int up(long i) {
-    return (int)(i % 63);
-}
-static int down(long i) {
-    return (int)(62 - i % 63);
-}
-
 static void setup_files(void) {
     if (rank == 0) {
         rt_gpt2 *m = fixture_tiny_model();
@@ -43,7 +36,7 @@ static void setup_files(void) {
         fixture_write_corpus(p, fixture_rnd, fixture_rnd, 256 * 24);
         /* train on rising sequences, validate on falling ones: validation loss gets worse */
         snprintf(p, sizeof p, "%s/updown.h5", dir);
-        fixture_write_corpus(p, up, down, 256 * 24);
+        fixture_write_corpus(p, fixture_up, fixture_down, 256 * 24);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }

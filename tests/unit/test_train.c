@@ -21,17 +21,6 @@ static int rank, size;
 static char dir[256];
 static rt_mpi_ctx *world, *self;
 
-/* train/val token streams for the corpora */
-static int rnd(long i) {
-    return fixture_rnd(i);
-}
-static int up(long i) {
-    return (int)(i % 63);
-}
-static int down(long i) {
-    return (int)(62 - i % 63);
-}
-
 static void setup_files(void) {
     if (rank == 0) {
         rt_gpt2 *m = fixture_tiny_model();
@@ -43,9 +32,9 @@ static void setup_files(void) {
         FIXTURE_CALL(rt_hf_gpt2_save(m, p));
         rt_gpt2_destroy(&m);
         snprintf(p, sizeof p, "%s/rand.h5", dir);
-        fixture_write_corpus(p, rnd, rnd, 256 * 24);
+        fixture_write_corpus(p, fixture_rnd, fixture_rnd, 256 * 24);
         snprintf(p, sizeof p, "%s/updown.h5", dir);
-        fixture_write_corpus(p, up, down, 256 * 24);
+        fixture_write_corpus(p, fixture_up, fixture_down, 256 * 24);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }

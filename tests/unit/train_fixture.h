@@ -24,6 +24,15 @@ static inline int fixture_rnd(long i) {
     return (int)((i * 2654435761u + (unsigned)(i >> 3) * 40503u) % 63u);
 }
 
+/* rising and falling sequences: train on one, validate on the other and the validation loss
+   gets worse (early stopping, retention by validation loss) */
+static inline int fixture_up(long i) {
+    return (int)(i % 63);
+}
+static inline int fixture_down(long i) {
+    return (int)(62 - i % 63);
+}
+
 /* n tokens per split in documents of 256 tokens + eos (63). */
 static inline void fixture_write_corpus(const char *path, fixture_tokgen tr, fixture_tokgen va,
                                         long n) {
