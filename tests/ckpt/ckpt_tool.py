@@ -8,7 +8,8 @@
       shard file listed exists with the recorded file_bytes. Prints
       "step=N reason=R world_size=P shards=P total_params=T" (exit 0) or the problem (exit 1).
 
-  ckpt_tool.py compare REF.jsonl NEW.jsonl
+  ckpt_tool.py compare REF.jsonl NEW.jsonl [RTOL]
+      (RTOL given: losses within RTOL relative instead of bit-identical)
       Compares two metrics.jsonl files: the train lines ("loss") and validation lines
       ("val_loss") of every step in REF must appear in NEW with bit-identical values (the files
       print %.17g, which round-trips a double exactly) and, where REF logs them, the same
@@ -119,20 +120,26 @@ def read_metrics(path):
     return out
 
 
-def compare(ref_path, new_path):
+def compare(ref_path, new_path, rtol=0.0):
+    """rtol 0: every loss bit-identical; else within rtol relative. Sample ids always exact."""
     ref, new = read_metrics(ref_path), read_metrics(new_path)
-    errors = []
+    errors, worst, exact, n = [], 0.0, 0, 0
     for key in sorted(ref, key=lambda k: (k[1], k[0])):
         kind, step = key
         want = ref[key][-1]
         if key not in new:
             errors.append("step %d: no %s line in %s" % (step, kind, new_path))
             continue
-        for n, got in enumerate(new[key]):
-            which = "last" if n == len(new[key]) - 1 else "earlier (#%d)" % (n + 1)
-            if got[kind] != want[kind]:
-                errors.append("step %d %s: %r (%s line) != reference %r (diff %.3g)" % (
-                    step, kind, got[kind], which, want[kind], got[kind] - want[kind]))
+        for i, got in enumerate(new[key]):
+            which = "last" if i == len(new[key]) - 1 else "earlier (#%d)" % (i + 1)
+            a, b = got[kind], want[kind]
+            rel = abs(a - b) / max(abs(b), 1e-30)
+            n += 1
+            worst = max(worst, rel)
+            exact += a == b
+            if (a != b) if rtol == 0 else (rel > rtol):
+                errors.append("step %d %s: %r (%s line) != reference %r (diff %.3g, rel %.3g)" % (
+                    step, kind, a, which, b, a - b, rel))
             if "samples" in want and got.get("samples") != want["samples"]:
                 errors.append("step %d samples (%s line): %s != reference %s" % (
                     step, which, got.get("samples"), want["samples"]))
@@ -144,6 +151,10 @@ def compare(ref_path, new_path):
         for e in errors[:10]:
             print("  " + e)
         return 1
+    if rtol > 0:
+        print("metrics close: %d losses, largest relative difference %.3g (limit %g), %d "
+              "bit-identical; sample ids identical" % (n, worst, rtol, exact))
+        return 0
     steps = sorted(s for k, s in ref if k == "loss")
     repeated = sorted(s for (k, s), v in new.items() if k == "loss" and len(v) > 1)
     last = ref[("loss", steps[-1])][-1]["loss"] if steps else float("nan")
@@ -161,8 +172,8 @@ def main(argv):
             print("incomplete checkpoint: " + err)
             return 1
         return 0
-    if len(argv) == 4 and argv[1] == "compare":
-        return compare(argv[2], argv[3])
+    if len(argv) in (4, 5) and argv[1] == "compare":
+        return compare(argv[2], argv[3], float(argv[4]) if len(argv) == 5 else 0.0)
     print(__doc__)
     return 2
 

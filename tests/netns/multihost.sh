@@ -61,7 +61,7 @@ ns_train_ok() {
 }
 close_to_ref() {
     local out
-    out=$(python3 "$HERE/metrics_close.py" "$S/ref/metrics.jsonl" "$1" "$RTOL") ||
+    out=$(python3 "$CK_TOOL" compare "$S/ref/metrics.jsonl" "$1" "$RTOL") ||
         fail "$1 differs from the local reference: $out"
     say "$2: $out"
 }
