@@ -383,7 +383,7 @@ rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char
         manifest_build b;
         memset(&b, 0, sizeof b);
         if (st == RT_OK) st = build_manifest(v, s, reason, shards, &b);
-        if (st == RT_OK) st = rt_ckpt_fsync_dir(tmp);
+        if (st == RT_OK) st = rt_fs_sync_dir(tmp);
         fault_point(0, "before-manifest");
         if (st == RT_OK) st = rt_ckpt_manifest_write(tmp, &b.man);
         fault_point(0, "before-rename");

@@ -469,18 +469,6 @@ int rt_ckpt_parse_step_name(const char *name, long *step) {
     return 1;
 }
 
-rt_status rt_ckpt_fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return rt_error(RT_ERR_IO, "%s: cannot open the directory to fsync it: %s", dir,
-                        strerror(errno));
-    int rc = fsync(fd), err = errno;
-    close(fd);
-    if (rc != 0 && err != EINVAL && err != EROFS)
-        return rt_error(RT_ERR_IO, "%s: fsync of the directory failed: %s", dir, strerror(err));
-    return RT_OK;
-}
-
 rt_status rt_ckpt_remove_tree(const char *path) {
     struct stat sb;
     if (lstat(path, &sb) != 0) {
@@ -509,24 +497,11 @@ rt_status rt_ckpt_remove_tree(const char *path) {
     return RT_OK;
 }
 
-static void parent_of(const char *path, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s", path);
-    char *s = strrchr(buf, '/');
-    if (!s)
-        snprintf(buf, cap, ".");
-    else if (s == buf)
-        buf[1] = 0;
-    else
-        *s = 0;
-}
-
 rt_status rt_ckpt_replace_dir(const char *from, const char *to) {
-    char parent[4096];
-    parent_of(to, parent, sizeof parent);
     if (!rt_fs_exists(to)) {
         if (rename(from, to) != 0)
             return rt_error(RT_ERR_IO, "rename %s -> %s failed: %s", from, to, strerror(errno));
-        return rt_ckpt_fsync_dir(parent);
+        return rt_fs_sync_parent(to);
     }
     /* to exists (a run resumed from an older step saves this step again): swap, then remove the
        old copy, which now sits under `from` */
@@ -539,10 +514,10 @@ rt_status rt_ckpt_replace_dir(const char *from, const char *to) {
             return rt_error(RT_ERR_IO, "rename %s -> %s failed: %s", to, aside, strerror(errno));
         if (rename(from, to) != 0)
             return rt_error(RT_ERR_IO, "rename %s -> %s failed: %s", from, to, strerror(errno));
-        RT_CALL(rt_ckpt_fsync_dir(parent));
+        RT_CALL(rt_fs_sync_parent(to));
         return rt_ckpt_remove_tree(aside);
     }
-    RT_CALL(rt_ckpt_fsync_dir(parent));
+    RT_CALL(rt_fs_sync_parent(to));
     return rt_ckpt_remove_tree(from);
 }
 

@@ -85,8 +85,6 @@ const Ringtune__Dataset *rt_ckpt_find_dataset(const Ringtune__Shard *sh, const c
 void rt_ckpt_step_name(long step, char *buf, size_t cap);
 /* Parses "step-NNNNNNNN" (exactly; "step-N.tmp" does not parse); returns 1 and sets *step. */
 int rt_ckpt_parse_step_name(const char *name, long *step);
-/* fsync a directory (filesystems that cannot are tolerated). */
-rt_status rt_ckpt_fsync_dir(const char *dir);
 /* Removes path and everything below it (no symlink is followed); a missing path is fine. */
 rt_status rt_ckpt_remove_tree(const char *path);
 /* Replaces `to` (a directory or nothing) by `from` atomically where the filesystem supports

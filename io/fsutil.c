@@ -88,8 +88,20 @@ rt_status rt_fs_atomic_write(rt_fs_atomic *a, const void *buf, size_t n) {
     return RT_OK;
 }
 
-/* fsync the directory holding path so the rename itself is durable. */
-static rt_status fs_sync_dir(const char *path) {
+rt_status rt_fs_sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return rt_error(RT_ERR_IO, "cannot open directory %s to fsync it: %s", dir,
+                        strerror(errno));
+    rt_status s = RT_OK;
+    /* Some filesystems cannot fsync a directory (EINVAL); the rename is done regardless. */
+    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+        s = rt_error(RT_ERR_IO, "fsync of directory %s failed: %s", dir, strerror(errno));
+    close(fd);
+    return s;
+}
+
+rt_status rt_fs_sync_parent(const char *path) {
     char *dir = fs_strdup(path);
     if (!dir) return rt_error(RT_ERR_MEMORY, "%s: out of memory", path);
     char *slash = strrchr(dir, '/');
@@ -99,18 +111,7 @@ static rt_status fs_sync_dir(const char *path) {
         dir[1] = 0;
     else
         *slash = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    rt_status s = RT_OK;
-    if (fd < 0) {
-        s = rt_error(RT_ERR_IO, "%s: cannot open directory %s to fsync it: %s", path, dir,
-                     strerror(errno));
-    } else {
-        /* Some filesystems cannot fsync a directory (EINVAL); the rename is done regardless. */
-        if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            s = rt_error(RT_ERR_IO, "%s: fsync of directory %s failed: %s", path, dir,
-                         strerror(errno));
-        close(fd);
-    }
+    rt_status s = rt_fs_sync_dir(dir);
     free(dir);
     return s;
 }
@@ -142,7 +143,7 @@ rt_status rt_fs_atomic_commit(rt_fs_atomic *a) {
         fs_release(a);
         return s;
     }
-    rt_status s = fs_sync_dir(a->path);
+    rt_status s = rt_fs_sync_parent(a->path);
     fs_release(a);
     return s;
 }

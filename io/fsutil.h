@@ -36,6 +36,11 @@ rt_status rt_fs_read_file(const char *path, char **out, size_t *n);
    fine, an existing non-directory is RT_ERR_IO. */
 rt_status rt_fs_mkdir_p(const char *dir);
 
+/* fsyncs directory dir (filesystems that cannot fsync a directory are tolerated), or the
+   directory holding path, so a rename or create inside it is durable. */
+rt_status rt_fs_sync_dir(const char *dir);
+rt_status rt_fs_sync_parent(const char *path);
+
 /* 1 when path exists (any file type), else 0. */
 int rt_fs_exists(const char *path);
 
