@@ -23,18 +23,12 @@ static rt_mpi_ctx *world, *self;
 
 static void setup_files(void) {
     if (rank == 0) {
-        rt_gpt2 *m = fixture_tiny_model();
-        char p[512];
-        snprintf(p, sizeof p, "%s/base", dir);
-        FIXTURE_CALL(rt_hf_gpt2_save(m, p));
+        rt_gpt2 *m = fixture_standard_files(dir);
         m->w.ln_f_w[3] = NAN; /* a broken checkpoint: every loss is NaN */
+        char p[512];
         snprintf(p, sizeof p, "%s/base_nan", dir);
         FIXTURE_CALL(rt_hf_gpt2_save(m, p));
         rt_gpt2_destroy(&m);
-        snprintf(p, sizeof p, "%s/rand.h5", dir);
-        fixture_write_corpus(p, fixture_rnd, fixture_rnd, 256 * 24);
-        snprintf(p, sizeof p, "%s/updown.h5", dir);
-        fixture_write_corpus(p, fixture_up, fixture_down, 256 * 24);
     }
     MPI_Barrier(MPI_COMM_WORLD);
 }

@@ -72,3 +72,18 @@ static inline rt_gpt2 *fixture_tiny_model(void) {
     rt_gpt2_init_weights(m, 7);
     return m;
 }
+
+/* The standard files under dir (call on one rank): the tiny model as dir/base, corpora
+   dir/rand.h5 (random tokens in both splits) and dir/updown.h5 (train rising, validate falling).
+   Returns the model for callers that save variants of it; the caller destroys it. */
+static inline rt_gpt2 *fixture_standard_files(const char *dir) {
+    rt_gpt2 *m = fixture_tiny_model();
+    char p[512];
+    snprintf(p, sizeof p, "%s/base", dir);
+    FIXTURE_CALL(rt_hf_gpt2_save(m, p));
+    snprintf(p, sizeof p, "%s/rand.h5", dir);
+    fixture_write_corpus(p, fixture_rnd, fixture_rnd, 256 * 24);
+    snprintf(p, sizeof p, "%s/updown.h5", dir);
+    fixture_write_corpus(p, fixture_up, fixture_down, 256 * 24);
+    return m;
+}
