@@ -15,7 +15,8 @@ PKGS=(build-essential cmake pkg-config git
       check libsubunit-dev
       libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev libssl-dev
       clang-format python3
-      slurm-wlm munge)   # slurm/: a throw-away local cluster for the Slurm end-to-end test
+      slurm-wlm munge    # slurm/: a throw-away local cluster for the Slurm end-to-end test
+      gnuplot-nox)       # benchmarks/plot_suite.sh: PNG plots of the benchmark suite
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# The benchmark suite in one command: runs each benchmark in benchmarks/ (each prints JSON), keeps
-# its JSON as DIR/<step>.json and its stderr as DIR/<step>.log, writes DIR/machine.json (CPU,
-# memory, kernel, package versions, git describe) and DIR/suite.json (one row per step: command,
-# exit status, seconds, file), then renders PNG plots with benchmarks/plot_suite.sh (gnuplot).
-# usage: run_suite.sh [--quick] [--out DIR] [--max-ranks N] [--build DIR] [--timeout S] [--no-plots]
+# The benchmark suite in one command. Runs each benchmark in benchmarks/ (each prints one JSON
+# document: machine, versions, config, medians and spread over repeats), keeps its JSON as
+# DIR/<step>.json and its stderr as DIR/<step>.log, writes DIR/machine.json and DIR/suite.json (one
+# row per step: command, exit status, seconds), renders PNG plots (benchmarks/plot_suite.sh,
+# gnuplot) and writes DIR/summary.md, the performance table of the README (suite_report.py).
+#
+# usage: run_suite.sh [--quick] [--out DIR] [--max-ranks N] [--ranks LIST] [--only LIST]
+#                     [--skip LIST] [--netns] [--python PY] [--build DIR] [--timeout S] [--no-plots]
 #   --quick      smoke sizes (seconds per step): what `ctest -L bench` runs
 #   --out        results directory (default results/<date>-<host>/ in the source tree)
-#   --max-ranks  all-reduce at P = 2..N, checkpoint I/O at P = N (default: nproc, at least 2)
+#   --max-ranks  largest rank count (default: the cores this process may use, at least 2)
+#   --ranks      rank counts for the all-reduce and scaling sweeps (default 1,2,4,..,max-ranks)
+#   --only/--skip  comma-separated groups: gemm step tokenizer reader allreduce train pytorch
+#                scaling ckpt netns (default: all but netns)
+#   --netns      add the all-reduce across emulated hosts with TBF-shaped links (root, ip netns)
+#   --python     interpreter with torch + transformers for the PyTorch DDP side-by-side
+#                (default $PYTHON or python3; the comparison is skipped with a message without torch)
 #   --build      the CMake build directory holding benchmarks/ and cli/ringtune (default build/)
-#   --timeout    seconds allowed per step (default 300 quick, 7200 full)
-# Exit status: 0 when every step wrote valid JSON, 1 otherwise (the remaining steps still run).
+#   --timeout    seconds allowed per step (default 300 quick, 3600 full)
+# Under Slurm (slurm/bench-suite.sbatch) mpirun uses the job's allocation.
+# Exit status: 0 when every step exited 0 with valid JSON, 1 otherwise (later steps still run).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
-quick=0 out="" maxr="" build="$src/build" tmo="" plots=1
+quick=0 out="" maxr="" ranks="" build="$src/build" tmo="" plots=1 netns=0
+only="" skip="" py=${PYTHON:-python3}
 usage() {
-  echo "usage: $0 [--quick] [--out DIR] [--max-ranks N] [--build DIR] [--timeout S] [--no-plots]" >&2
+  sed -n '/^# usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [ $# -gt 0 ]; do
@@ -23,21 +34,41 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
     --max-ranks) [ $# -ge 2 ] || usage; maxr=$2; shift 2 ;;
+    --ranks) [ $# -ge 2 ] || usage; ranks=$2; shift 2 ;;
+    --only) [ $# -ge 2 ] || usage; only=$2; shift 2 ;;
+    --skip) [ $# -ge 2 ] || usage; skip=$2; shift 2 ;;
+    --netns) netns=1; shift ;;
+    --python) [ $# -ge 2 ] || usage; py=$2; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
     --timeout) [ $# -ge 2 ] || usage; tmo=$2; shift 2 ;;
     --no-plots) plots=0; shift ;;
     -h|--help) usage ;;
-    *) usage ;;
+    *) echo "run_suite: unknown argument '$1'" >&2; usage ;;
   esac
 done
+groups="gemm step tokenizer reader allreduce train pytorch scaling ckpt netns"
+for g in ${only//,/ } ${skip//,/ }; do
+  [[ " $groups " == *" $g "* ]] || { echo "run_suite: unknown group '$g' (one of: $groups)" >&2; exit 2; }
+done
+want() { # want GROUP: whether this run includes GROUP
+  if [ -n "$only" ]; then [[ ",$only," == *",$1,"* ]] || return 1
+  elif [ "$1" = netns ] && [ $netns -eq 0 ]; then return 1; fi
+  [[ ",$skip," != *",$1,"* ]]
+}
 ncores=$(env -u OMP_NUM_THREADS nproc)  # nproc obeys OMP_NUM_THREADS
 [ -n "$maxr" ] || maxr=$ncores
-[ "$maxr" -ge 2 ] 2>/dev/null || maxr=2
-[ -n "$tmo" ] || { [ $quick -eq 1 ] && tmo=300 || tmo=7200; }
+[[ $maxr =~ ^[0-9]+$ ]] && [ "$maxr" -ge 2 ] || maxr=2
+if [ -z "$ranks" ]; then
+  ranks=1
+  for ((p = 2; p < maxr; p *= 2)); do ranks+=",$p"; done
+  ranks+=",$maxr"
+fi
+[[ $ranks =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "run_suite: --ranks wants a list like 1,2,4" >&2; exit 2; }
+[ -n "$tmo" ] || { [ $quick -eq 1 ] && tmo=300 || tmo=3600; }
 [ -n "$out" ] || out="$src/results/$(date +%Y%m%d-%H%M%S)-$(hostname -s)"
 build=$(cd "$build" 2>/dev/null && pwd) || { echo "run_suite: no build directory $build" >&2; exit 2; }
 bin="$build/benchmarks"
-for b in bench_step bench_allreduce bench_ckpt bench_reader bench_tokenizer; do
+for b in bench_gemm bench_step bench_allreduce bench_ckpt bench_reader bench_tokenizer; do
   [ -x "$bin/$b" ] || { echo "run_suite: $bin/$b not built (cmake --build $build)" >&2; exit 2; }
 done
 [ -x "$build/cli/ringtune" ] || { echo "run_suite: $build/cli/ringtune not built" >&2; exit 2; }
@@ -45,41 +76,20 @@ mkdir -p "$out" && out=$(cd "$out" && pwd)
 work=$(mktemp -d /tmp/rt_suite.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-mpi=(mpirun --oversubscribe)
+mpi=(mpirun --oversubscribe --bind-to core)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} RINGTUNE="$build/cli/ringtune" PYTHON="$py"
 
-# --- machine.json ------------------------------------------------------------------------------
-pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
-python3 - "$out/machine.json" "$quick" "$maxr" "$tmo" \
-    "$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)" \
-    "$ncores" "$(lscpu 2>/dev/null | sed -n 's/^CPU(s):[[:space:]]*//p' | head -1)" \
-    "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" \
-    "$(uname -r)" "$(uname -m)" "$(hostname)" \
-    "$(pkgver openmpi-bin)" "$(pkgver libopenmpi-dev)" "$(pkgver libblis-dev)" \
-    "$(pkgver libhdf5-openmpi-dev)" "$(pkgver gnuplot-nox)$(pkgver gnuplot-qt)$(pkgver gnuplot-x11)" \
-    "$(git -C "$src" describe --always --dirty --tags 2>/dev/null || echo unknown)" \
-    "$(mpirun --version 2>/dev/null | head -1)" \
-    "$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)" \
-    "$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)" \
-    "$(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)" <<'PY'
-import json, sys, datetime
-a = sys.argv
-def num(s):
-    try: return int(s)
-    except ValueError: return None
-json.dump({
-    "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-    "hostname": a[11],
-    "suite": {"quick": a[2] == "1", "max_ranks": int(a[3]), "timeout_s_per_step": int(a[4])},
-    "cpu": {"model": a[5], "cores_usable": num(a[6]), "cpus": num(a[7]), "arch": a[10]},
-    "memory_bytes": num(a[8]) * 1024 if num(a[8]) else None,
-    "kernel": a[9],
-    "versions": {"openmpi-bin": a[12], "libopenmpi-dev": a[13], "libblis-dev": a[14],
-                 "libhdf5-openmpi-dev": a[15], "gnuplot": a[16], "mpirun": a[18],
-                 "git_describe": a[17]},
-    "build": {"type": a[19], "c_compiler": a[20], "c_flags": a[21]},
-}, open(a[1], "w"), indent=2)
+# --- machine.json: the common header the benchmarks also carry, plus the suite's settings ------
+python3 - "$here" "$out/machine.json" "$quick" "$maxr" "$ranks" "$tmo" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import benchlib
+doc = {"machine": benchlib.machine(), "versions": benchlib.versions(),
+       "suite": {"quick": sys.argv[3] == "1", "max_ranks": int(sys.argv[4]),
+                 "ranks": [int(p) for p in sys.argv[5].split(",")],
+                 "timeout_s_per_step": int(sys.argv[6])}}
+json.dump(doc, open(sys.argv[2], "w"), indent=2)
 PY
 
 # --- steps -------------------------------------------------------------------------------------
@@ -88,17 +98,14 @@ fails=0
 # step NAME CMD...: stdout -> DIR/NAME.json, stderr -> DIR/NAME.log, row -> suite.json
 step() {
   local name=$1; shift
-  local t0 t1 rc valid
-  printf 'run_suite: %-22s ' "$name" >&2
+  local t0 t1 rc valid note=""
+  printf 'run_suite: %-24s ' "$name" >&2
   t0=$(date +%s.%N)
   timeout --kill-after=10 "$tmo" "$@" > "$out/$name.json" 2> "$out/$name.log"
   rc=$?
   t1=$(date +%s.%N)
-  if python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$out/$name.json" 2>/dev/null; then
-    valid=true
-  else
-    valid=false
-  fi
+  valid=false
+  python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$out/$name.json" 2>/dev/null && valid=true
   [ $rc -eq 0 ] && [ $valid = true ] || fails=$((fails + 1))
   python3 - "$name" "$rc" "$t0" "$t1" "$valid" "$@" >> "$rows" <<'PY'
 import json, sys
@@ -107,35 +114,72 @@ print(json.dumps({"step": a[1], "exit_status": int(a[2]), "timed_out": a[2] in (
                   "seconds": round(float(a[4]) - float(a[3]), 2), "valid_json": a[5] == "true",
                   "file": a[1] + ".json", "log": a[1] + ".log", "command": a[6:]}))
 PY
-  local note=""
   case $rc in 124|137) note=" (timed out after ${tmo}s)" ;; esac
   [ $valid = true ] || note="$note (no valid JSON; see $name.log)"
   printf 'exit %d, %.1f s%s\n' "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$note" >&2
 }
 
 if [ $quick -eq 1 ]; then
-  step step "$bin/bench_step" --steps 1 --config small
-  step tokenizer "$bin/bench_tokenizer" --mb 1 --runs 1
-  step reader "$bin/bench_reader" --tokens 1048576 --samples 500 --seq 256
-  for ((p = 2; p <= maxr; p++)); do
-    step "allreduce_p$p" "${mpi[@]}" -n "$p" "$bin/bench_allreduce" --max-bytes 1048576 --repeats 2
-  done
-  step train_small_p2 env RINGTUNE="$build/cli/ringtune" "$here/bench_train.sh" --model small \
-      --steps 3 --ranks 2 --work "$work/train"
-  step "ckpt_p$maxr" "${mpi[@]}" -n "$maxr" "$bin/bench_ckpt" --model small --repeats 2 --settle 0 \
-      --dir "$work/ckpt"
+  model=small steps=2 reps=(--repeats 2)
 else
-  step step "$bin/bench_step" --steps 3 --config all
-  step tokenizer "$bin/bench_tokenizer"
-  step reader "$bin/bench_reader"
-  for ((p = 2; p <= maxr; p++)); do
-    step "allreduce_p$p" "${mpi[@]}" -n "$p" "$bin/bench_allreduce"
+  model=124m steps=5 reps=()
+fi
+want gemm && step gemm "$bin/bench_gemm" --model "$model" --arch both "${reps[@]}"
+if want step; then
+  if [ $quick -eq 1 ]; then step step "$bin/bench_step" --steps 1 --config small
+  else step step "$bin/bench_step" --steps 3 --config all; fi
+fi
+if want tokenizer; then
+  if [ $quick -eq 1 ]; then step tokenizer "$bin/bench_tokenizer" --mb 1 --runs 1
+  else step tokenizer "$bin/bench_tokenizer"; fi
+fi
+if want reader; then
+  if [ $quick -eq 1 ]; then step reader "$bin/bench_reader" --tokens 1048576 --samples 500 --seq 256
+  else step reader "$bin/bench_reader"; fi
+fi
+if want allreduce; then
+  for p in ${ranks//,/ }; do
+    [ "$p" -ge 2 ] || continue
+    if [ $quick -eq 1 ]; then
+      step "allreduce_p$p" "${mpi[@]}" -n "$p" "$bin/bench_allreduce" --max-bytes 1048576 --repeats 2
+    else step "allreduce_p$p" "${mpi[@]}" -n "$p" "$bin/bench_allreduce"; fi
   done
-  step train_small_p2 env RINGTUNE="$build/cli/ringtune" "$here/bench_train.sh" --model small \
-      --steps 5 --ranks 2 --work "$work/train_small"
-  step train_124m_p2 env RINGTUNE="$build/cli/ringtune" "$here/bench_train.sh" --model 124m \
-      --steps 5 --ranks 2 --work "$work/train_124m"
-  step "ckpt_p$maxr" "${mpi[@]}" -n "$maxr" "$bin/bench_ckpt" --model 124m --dir "$work/ckpt"
+fi
+# The training step at 2 ranks x 1 thread: small config alone; GPT-2 124M side by side with
+# PyTorch DDP (bench_vs_pytorch.sh runs bench_train.sh and the PyTorch script in turns).
+want train && step train_small_p2 "$here/bench_train.sh" --model small --ranks 2 \
+    --steps $((steps + 2)) --work "$work/train_small"
+if want pytorch; then
+  if [ $quick -eq 1 ]; then
+    step vs_pytorch_small_p2 "$here/bench_vs_pytorch.sh" --model small --ranks 2 --steps 2 --turns 1
+  else
+    step vs_pytorch_124m_p2 "$here/bench_vs_pytorch.sh" --model 124m --ranks 2 --steps "$steps" \
+        --turns 3
+  fi
+fi
+if want scaling; then
+  sr=$ranks
+  [ $quick -eq 1 ] && sr=1,2
+  step scaling "$here/bench_scaling.sh" --mode both --model "$model" --ranks "$sr" \
+      --steps $((steps - 1 > 2 ? steps - 1 : 2)) --work "$work/scaling"
+fi
+if want ckpt; then
+  cp=$((maxr < 4 ? maxr : 4))
+  if [ $quick -eq 1 ]; then
+    step "ckpt_p$cp" "${mpi[@]}" -n "$cp" "$bin/bench_ckpt" --model small --repeats 2 --settle 0 \
+        --dir "$work/ckpt"
+  else step "ckpt_p$cp" "${mpi[@]}" -n "$cp" "$bin/bench_ckpt" --model 124m --dir "$work/ckpt"; fi
+fi
+if want netns; then
+  # Emulated hosts (network namespaces) with unshaped and 1 Gbit/s TBF-shaped links:
+  # tests/netns/bench.sh writes one JSON per point; suite_report.py merges them.
+  if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
+    echo "run_suite: netns needs root and ip netns; skipped" >&2
+  else
+    step netns_allreduce env BENCH_HOSTS="2 3" BENCH_PER=1 REPEATS=$((quick ? 2 : 5)) \
+        bash -c '"$1" "$2" "$3" off 1gbit >&2 && python3 "$4" --merge-netns "$3"' _ \
+        "$src/tests/netns/bench.sh" "$bin/bench_allreduce" "$out/netns" "$here/suite_report.py"
+  fi
 fi
 
 python3 - "$rows" "$out/suite.json" "$quick" <<'PY'
@@ -145,39 +189,10 @@ json.dump({"quick": sys.argv[3] == "1", "machine": "machine.json", "steps": rows
           open(sys.argv[2], "w"), indent=2)
 PY
 
-# --- plots -------------------------------------------------------------------------------------
+# --- plots, table, summary ---------------------------------------------------------------------
 if [ $plots -eq 1 ]; then
-  "$here/plot_suite.sh" "$out" || echo "run_suite: plotting failed" >&2
+  "$here/plot_suite.sh" "$out" || { echo "run_suite: plotting failed" >&2; fails=$((fails + 1)); }
 fi
-
-# --- summary -----------------------------------------------------------------------------------
-python3 - "$out" <<'PY'
-import json, os, sys
-d = sys.argv[1]
-def load(n):
-    try: return json.load(open(os.path.join(d, n)))
-    except (OSError, ValueError): return None
-suite = load("suite.json")
-print(f"results in {d}")
-for r in suite["steps"]:
-    j = load(r["file"]) if r["valid_json"] else None
-    s = "FAILED" if r["exit_status"] or not r["valid_json"] else "ok"
-    line = f"  {r['step']:<20} {s:<6} {r['seconds']:8.1f} s"
-    try:
-        b = j.get("benchmark") if j else None
-        if b == "step":
-            line += f"  sgemm peak {j['sgemm_peak_gflops']} GFLOPS"
-        elif b == "allreduce":
-            big = j["results"][-1]
-            line += (f"  P={j['P']} {big['bytes']} B: ring {big['ring_busbw_GBps']:.2f} / "
-                     f"MPI {big['mpi_busbw_GBps']:.2f} GB/s busbw")
-        elif b == "ckpt":
-            line += (f"  save {j['save']['median_s']:.3f} s vs raw "
-                     f"{j['raw_write_fsync']['median_s']:.3f} s")
-    except (KeyError, IndexError, TypeError):
-        pass
-    print(line)
-pngs = sorted(f for f in os.listdir(d) if f.endswith(".png"))
-print("  plots: " + (", ".join(pngs) if pngs else "none"))
-PY
+python3 "$here/suite_report.py" "$out" --markdown "$out/summary.md" ||
+  { echo "run_suite: report failed" >&2; fails=$((fails + 1)); }
 [ $fails -eq 0 ] || { echo "run_suite: $fails step(s) failed" >&2; exit 1; }
