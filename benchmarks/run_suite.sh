@@ -169,11 +169,12 @@ for r in suite["steps"]:
             line += f"  sgemm peak {j['sgemm_peak_gflops']} GFLOPS"
         elif b == "allreduce":
             big = j["results"][-1]
-            line += (f"  P={j['P']} {big['bytes']} B: ring {big['ring_busbw_GBps']:.2f} / "
-                     f"MPI {big['mpi_busbw_GBps']:.2f} GB/s busbw")
+            line += (f"  P={j['config']['ranks']} {big['bytes']} B: ring "
+                     f"{big['ring_busbw_GBps']['median']:.2f} / "
+                     f"MPI {big['mpi_busbw_GBps']['median']:.2f} GB/s busbw")
         elif b == "ckpt":
-            line += (f"  save {j['save']['median_s']:.3f} s vs raw "
-                     f"{j['raw_write_fsync']['median_s']:.3f} s")
+            t = {r["name"]: r["seconds"]["median"] for r in j["results"]}
+            line += f"  save {t['save']:.3f} s vs raw {t['raw_write_fsync']:.3f} s"
     except (KeyError, IndexError, TypeError):
         pass
     print(line)
