@@ -37,7 +37,7 @@ ncores=$(env -u OMP_NUM_THREADS nproc)  # nproc obeys OMP_NUM_THREADS
 [ -n "$out" ] || out="$src/results/$(date +%Y%m%d-%H%M%S)-$(hostname -s)"
 build=$(cd "$build" 2>/dev/null && pwd) || { echo "run_suite: no build directory $build" >&2; exit 2; }
 bin="$build/benchmarks"
-for b in bench_step bench_allreduce bench_ckpt bench_reader bench_tokenizer; do
+for b in bench_step bench_gemm bench_allreduce bench_ckpt bench_reader bench_tokenizer; do
   [ -x "$bin/$b" ] || { echo "run_suite: $bin/$b not built (cmake --build $build)" >&2; exit 2; }
 done
 [ -x "$build/cli/ringtune" ] || { echo "run_suite: $build/cli/ringtune not built" >&2; exit 2; }
@@ -115,6 +115,7 @@ PY
 
 if [ $quick -eq 1 ]; then
   step step "$bin/bench_step" --steps 1 --config small
+  step gemm "$bin/bench_gemm" --model small --repeats 2
   step tokenizer "$bin/bench_tokenizer" --mb 1 --runs 1
   step reader "$bin/bench_reader" --tokens 1048576 --samples 500 --seq 256
   for ((p = 2; p <= maxr; p++)); do
@@ -126,6 +127,7 @@ if [ $quick -eq 1 ]; then
       --dir "$work/ckpt"
 else
   step step "$bin/bench_step" --steps 3 --config all
+  step gemm "$bin/bench_gemm"
   step tokenizer "$bin/bench_tokenizer"
   step reader "$bin/bench_reader"
   for ((p = 2; p <= maxr; p++)); do
@@ -167,6 +169,10 @@ for r in suite["steps"]:
         b = j.get("benchmark") if j else None
         if b == "step":
             line += f"  sgemm peak {j['sgemm_peak_gflops']} GFLOPS"
+        elif b == "gemm":
+            line += "  " + ", ".join(
+                f"{a} ({j['blis_arch'][a]}): peak {j['peak_gflops'][a]:.1f} GFLOPS, "
+                f"step GEMMs {100 * j['gemm_efficiency'][a]:.0f}% of it" for a in j["blis_arch"])
         elif b == "allreduce":
             big = j["results"][-1]
             line += (f"  P={j['config']['ranks']} {big['bytes']} B: ring "
