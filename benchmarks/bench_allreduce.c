@@ -1,25 +1,18 @@
 /* All-reduce bandwidth: ringtune's ring (dist/ring.c) against the MPI library's MPI_Allreduce, on
-   float32 buffers from 4 KiB to 256 MiB (powers of 4). Each point is the median over repeats of
-   the slowest rank's time; algbw = bytes / time and busbw = algbw * 2(P-1)/P, as nccl-tests define
-   them (GB = 1e9 bytes). Rank 0 prints JSON on stdout and a table on stderr.
+   float32 buffers from 4 KiB to 256 MiB (powers of 4). Each repeat times the slowest rank; per
+   size, stats objects over the repeats of the time and of algbw = bytes / time and busbw = algbw *
+   2(P-1)/P, as nccl-tests define them for all-reduce (GB = 1e9 bytes); the ring/MPI ratios are
+   taken from the median times. Rank 0 prints JSON (bench_common.h) on stdout and a table on
+   stderr.
    usage: mpirun -n P bench_allreduce [--min-bytes B] [--max-bytes B] [--repeats R]
           [--segment-kib K] [--window W] */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bench_common.h"
 #include "mpictx.h"
 #include "ring.h"
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void fill(float *x, size_t n, float v) {
     for (size_t i = 0; i < n; i++) x[i] = v;
@@ -86,32 +79,44 @@ int main(int argc, char **argv) {
     }
     fill(buf, nmax, 0.0f); /* fault the pages in before anything is timed */
 
-    char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
-    int liblen = 0;
-    MPI_Get_library_version(lib, &liblen);
-    lib[strcspn(lib, ",\n")] = 0;
+    const char *lib = bench_openmpi_version();
     size_t seg = opts.segment_bytes ? opts.segment_bytes : RT_RING_SEGMENT_DEFAULT;
     int window = opts.window ? opts.window : RT_RING_WINDOW_DEFAULT;
+    bench_json j = {0};
     if (ctx->rank == 0) {
-        printf("{\n  \"benchmark\": \"allreduce\",\n  \"mpi\": \"%s\",\n  \"P\": %d,\n"
-               "  \"nodes\": %d,\n  \"ranks_per_node\": %d,\n  \"segment_bytes\": %zu,\n"
-               "  \"window\": %d,\n  \"time\": \"median over repeats of the slowest rank\",\n"
-               "  \"busbw\": \"algbw * 2(P-1)/P, algbw = bytes / time, GB = 1e9 bytes\",\n"
-               "  \"results\": [",
-               lib, P, ctx->nodes, ctx->ranks_per_node, seg, window);
+        bench_begin(&j, stdout, "allreduce", lib, NULL);
+        bj_object(&j, "config");
+        bj_int(&j, "ranks", P);
+        bj_int(&j, "nodes", ctx->nodes);
+        bj_int(&j, "ranks_per_node", ctx->ranks_per_node);
+        bj_int(&j, "min_bytes", (long long)min_bytes);
+        bj_int(&j, "max_bytes", (long long)max_bytes);
+        bj_int(&j, "repeats", repeats);
+        bj_str(&j, "repeats_note",
+               "at least --repeats; more for small sizes (up to 64 MiB of "
+               "traffic per algorithm, at most 100)");
+        bj_int(&j, "segment_bytes", (long long)seg);
+        bj_int(&j, "window", window);
+        bj_str(&j, "time", "per repeat, the slowest rank");
+        bj_str(&j, "busbw", "algbw * 2(P-1)/P, algbw = bytes / time, GB = 1e9 bytes");
+        bj_end(&j);
+        bj_array(&j, "results");
         fprintf(stderr, "all-reduce, P=%d (%d node(s), %d ranks/node), %s\n", P, ctx->nodes,
-                ctx->ranks_per_node, lib);
+                ctx->ranks_per_node, lib ? lib : "MPI");
         fprintf(stderr, "%12s %5s %11s %11s %11s %11s %8s\n", "bytes", "reps", "ring ms", "mpi ms",
                 "ring busbw", "mpi busbw", "ring/mpi");
     }
-    int first = 1, all_ok = 1;
+    int all_ok = 1;
     for (size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
         size_t n = bytes / sizeof(float);
         /* small messages are noisy: more repeats, bounded by the time they take */
         int reps = repeats;
         size_t more = ((size_t)64 << 20) / bytes;
         if (more > (size_t)reps) reps = more > 100 ? 100 : (int)more;
-        double *tr = malloc(2 * (size_t)reps * sizeof *tr), *tm = tr + reps;
+        /* times, then algbw and busbw of each algorithm */
+        double *tr = malloc(6 * (size_t)reps * sizeof *tr), *tm = tr + reps;
+        double *ring_alg = tm + reps, *mpi_alg = ring_alg + reps, *ring_bus = mpi_alg + reps,
+               *mpi_bus = ring_bus + reps;
         if (!tr) MPI_Abort(MPI_COMM_WORLD, 1);
         /* correctness and warm-up: every element must be 1 + 2 + ... + P exactly */
         int ok = 1;
@@ -133,25 +138,41 @@ int main(int argc, char **argv) {
         int ok_all = 0;
         MPI_Allreduce(&ok, &ok_all, 1, MPI_INT, MPI_MIN, ctx->comm);
         all_ok &= ok_all;
-        double t_ring = median(tr, reps), t_mpi = median(tm, reps);
+        double t_ring = bench_median(tr, reps), t_mpi = bench_median(tm, reps);
         double f = P > 1 ? 2.0 * (P - 1) / P : 0.0;
-        double ring_alg = bytes / t_ring / 1e9, mpi_alg = bytes / t_mpi / 1e9;
+        for (int r = 0; r < reps; r++) {
+            ring_alg[r] = bytes / tr[r] / 1e9;
+            mpi_alg[r] = bytes / tm[r] / 1e9;
+            ring_bus[r] = ring_alg[r] * f;
+            mpi_bus[r] = mpi_alg[r] * f;
+        }
         if (ctx->rank == 0) {
-            printf("%s\n    {\"bytes\": %zu, \"repeats\": %d, \"correct\": %s, \"ring_s\": %.6e, "
-                   "\"mpi_s\": %.6e, \"ring_algbw_GBps\": %.4f, \"ring_busbw_GBps\": %.4f, "
-                   "\"mpi_algbw_GBps\": %.4f, \"mpi_busbw_GBps\": %.4f, "
-                   "\"busbw_ratio_ring_over_mpi\": %.4f, \"time_ratio_ring_over_mpi\": %.4f}",
-                   first ? "" : ",", bytes, reps, ok_all ? "true" : "false", t_ring, t_mpi,
-                   ring_alg, ring_alg * f, mpi_alg, mpi_alg * f, t_mpi / t_ring, t_ring / t_mpi);
+            bj_object(&j, NULL);
+            bj_int(&j, "ranks", P);
+            bj_int(&j, "bytes", (long long)bytes);
+            bj_int(&j, "repeats", reps);
+            bj_bool(&j, "correct", ok_all);
+            bj_stats(&j, "ring_s", tr, reps);
+            bj_stats(&j, "mpi_s", tm, reps);
+            bj_stats(&j, "ring_algbw_GBps", ring_alg, reps);
+            bj_stats(&j, "ring_busbw_GBps", ring_bus, reps);
+            bj_stats(&j, "mpi_algbw_GBps", mpi_alg, reps);
+            bj_stats(&j, "mpi_busbw_GBps", mpi_bus, reps);
+            bj_num(&j, "busbw_ratio_ring_over_mpi", t_mpi / t_ring);
+            bj_num(&j, "time_ratio_ring_over_mpi", t_ring / t_mpi);
+            bj_end(&j);
             fprintf(stderr, "%12zu %5d %11.3f %11.3f %11.3f %11.3f %8.2f%s\n", bytes, reps,
-                    t_ring * 1e3, t_mpi * 1e3, ring_alg * f, mpi_alg * f, t_mpi / t_ring,
-                    ok_all ? "" : "  WRONG RESULT");
+                    t_ring * 1e3, t_mpi * 1e3, bytes / t_ring / 1e9 * f, bytes / t_mpi / 1e9 * f,
+                    t_mpi / t_ring, ok_all ? "" : "  WRONG RESULT");
             fflush(stdout);
         }
-        first = 0;
         free(tr);
     }
-    if (ctx->rank == 0) printf("\n  ]\n}\n");
+    if (ctx->rank == 0) {
+        bj_end(&j);
+        bj_bool(&j, "correct", all_ok);
+        bench_finish(&j);
+    }
     free(buf);
     rt_ring_destroy(&h);
     rt_mpi_ctx_destroy(&ctx);

@@ -58,6 +58,7 @@
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_common.h"
 #include "checkpoint.h"
 #include "ckpt.h"
 #include "config.h"
@@ -97,21 +98,6 @@ static double loadavg(void) {
         fclose(f);
     }
     return l;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(const double *v, int n) {
-    double *c = malloc((size_t)n * sizeof *c);
-    if (!c) MPI_Abort(MPI_COMM_WORLD, 1);
-    memcpy(c, v, (size_t)n * sizeof *c);
-    qsort(c, (size_t)n, sizeof *c, cmp_d);
-    double m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
-    free(c);
-    return m;
 }
 
 /* ---- deterministic optimizer state -------------------------------------------------------- */
@@ -548,38 +534,40 @@ static double *times(int n) {
     return t;
 }
 
-static void json_series(const char *name, const double *t, int n, double bytes, const char *extra,
-                        int last) {
-    if (!t) {
-        printf("  \"%s\": null%s\n", name, last ? "" : ",");
-        return;
-    }
-    double med = median_of(t, n), lo = t[0], hi = t[0];
-    for (int i = 1; i < n; i++) {
-        if (t[i] < lo) lo = t[i];
-        if (t[i] > hi) hi = t[i];
-    }
-    printf("  \"%s\": {%s\"times_s\": [", name, extra ? extra : "");
-    for (int i = 0; i < n; i++) printf("%s%.6f", i ? ", " : "", t[i]);
-    printf("], \"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, \"GBps_median\": %.4f, "
-           "\"GBps_best\": %.4f}%s\n",
-           med, lo, hi, bytes / med / 1e9, bytes / lo / 1e9, last ? "" : ",");
+/* One result entry: name and what identifies it (the fields that follow through the ids
+   callback's arguments), then stats over the repeats of the seconds and of GBps = bytes / seconds;
+   t NULL (not measured in this configuration): both with n = 0. */
+typedef struct {
+    int ranks, written_by, loaded_by; /* < 0: not printed */
+    const char *cache, *note;         /* NULL: not printed */
+} result_ids;
+
+static void json_result(bench_json *j, const char *name, int component, result_ids id,
+                        const double *t, int n, double bytes) {
+    bj_object(j, NULL);
+    bj_str(j, "name", name);
+    bj_bool(j, "component", component);
+    if (id.ranks >= 0) bj_int(j, "ranks", id.ranks);
+    if (id.written_by >= 0) bj_int(j, "written_by", id.written_by);
+    if (id.loaded_by >= 0) bj_int(j, "loaded_by", id.loaded_by);
+    if (id.cache) bj_str(j, "cache", id.cache);
+    if (id.note) bj_str(j, "note", id.note);
+    double *g = times(n);
+    for (int i = 0; t && i < n; i++) g[i] = bytes / t[i] / 1e9;
+    bj_stats(j, "seconds", t, t ? n : 0);
+    bj_stats(j, "GBps", g, t ? n : 0);
+    bj_end(j);
+    free(g);
 }
 
 static void summary_line(const char *name, const double *t, int n, double bytes) {
     if (!t) return;
-    double med = median_of(t, n);
+    double med = bench_median(t, n);
     fprintf(stderr, "  %-34s %9.3f s  %8.3f GB/s\n", name, med, bytes / med / 1e9);
 }
 
 static double ratio(const double *num, const double *den, int n) {
-    return num && den ? median_of(num, n) / median_of(den, n) : NAN;
-}
-
-static double min_of(const double *t, int n) {
-    double m = t[0];
-    for (int i = 1; i < n; i++) m = t[i] < m ? t[i] : m;
-    return m;
+    return num && den ? bench_median(num, n) / bench_median(den, n) : NAN;
 }
 
 /* Median over repeats of num[r] / den[r] (pairs measured next to each other). */
@@ -587,16 +575,9 @@ static double pair_ratio(const double *num, const double *den, int n) {
     if (!num || !den) return NAN;
     double *q = times(n);
     for (int i = 0; i < n; i++) q[i] = num[i] / den[i];
-    double m = median_of(q, n);
+    double m = bench_median(q, n);
     free(q);
     return m;
-}
-
-static void json_num(const char *name, double x, int last) {
-    if (isnan(x))
-        printf("  \"%s\": null%s\n", name, last ? "" : ",");
-    else
-        printf("  \"%s\": %.4f%s\n", name, x, last ? "" : ",");
 }
 
 int main(int argc, char **argv) {
@@ -847,104 +828,117 @@ int main(int argc, char **argv) {
     MPI_Allreduce(&b.ok, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
 
     if (world_rank == 0) {
-        char host[256] = "";
-        gethostname(host, sizeof host - 1);
         struct statfs sf;
         unsigned long fs_magic = statfs(b.out, &sf) == 0 ? (unsigned long)sf.f_type : 0;
-        char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
-        int liblen = 0;
-        MPI_Get_library_version(lib, &liblen);
-        lib[strcspn(lib, ",\n")] = 0;
+        char buf[64];
         const char *cn = cold_names[cold];
-        printf("{\n  \"benchmark\": \"ckpt\",\n");
-        printf("  \"machine\": {\"hostname\": \"%s\", \"cores\": %ld, \"nodes\": %d, "
-               "\"ranks_per_node\": %d, \"mpi\": \"%s\", \"loadavg_1min_start\": %.2f, "
-               "\"loadavg_1min_end\": %.2f},\n",
-               host, sysconf(_SC_NPROCESSORS_ONLN), b.world->nodes, b.world->ranks_per_node, lib,
-               load_start, loadavg());
-        printf("  \"ranks\": %d,\n  \"reshard_from_ranks\": %d,\n", b.P, b.K);
-        printf("  \"model\": {\"name\": \"%s\", \"params\": %zu, \"n_layer\": %d, \"n_embd\": %d, "
-               "\"vocab_size\": %d},\n",
-               model, NP, mc.n_layer, mc.n_embd, mc.vocab_size);
-        printf("  \"dir\": \"%s\",\n  \"fs_magic\": \"0x%lx\",\n  \"repeats\": %d,\n"
-               "  \"settle_s\": %g,\n",
-               b.out, fs_magic, R, b.settle);
-        printf(
-            "  \"bytes\": {\"state\": %.0f, \"per_rank_max\": %zu, \"shard_files_and_manifest\": "
-            "%llu, \"read_same_count\": %llu, \"read_resharded\": %llu, "
-            "\"read_scale_down_same_count\": %llu, \"read_scale_down_resharded\": %llu},\n",
-            bytes, (size_t)3 * sizeof(float) * ((NP + b.P - 1) / b.P),
-            (unsigned long long)file_bytes, (unsigned long long)rd_same,
-            (unsigned long long)rd_reshard, (unsigned long long)rd_down_same,
-            (unsigned long long)rd_down_reshard);
-        printf("  \"time\": \"wall on rank 0 between barriers over all ranks; GBps = bytes.state / "
-               "time (GB = 1e9 bytes)\",\n");
-        printf("  \"cold_cache\": {\"method\": \"%s\", \"resident_fraction_after_drop_max\": %.4f, "
-               "\"pages_under_dir\": %llu},\n",
-               cn, b.resident_max, (unsigned long long)b.resident_pages);
-        char ex[256];
-        snprintf(ex, sizeof ex, "\"ranks\": %d, ", b.P);
-        json_series("save", t_save, R, bytes, ex, 0);
-        json_series("raw_write_fsync", t_raw, R, bytes, ex, 0);
-        json_num("save_over_raw_GBps", ratio(t_raw, t_save, R), 0);
-        json_num("save_over_raw_GBps_pairwise_median", pair_ratio(t_raw, t_save, R), 0);
-        json_num("save_over_raw_GBps_best", min_of(t_raw, R) / min_of(t_save, R), 0);
+        bench_json j;
+        bench_begin(&j, stdout, "ckpt", bench_openmpi_version(), bench_hdf5_version());
+        bj_object(&j, "config");
+        bj_object(&j, "model");
+        bj_str(&j, "name", model);
+        bj_int(&j, "params", (long long)NP);
+        bj_int(&j, "n_layer", mc.n_layer);
+        bj_int(&j, "n_embd", mc.n_embd);
+        bj_int(&j, "vocab_size", mc.vocab_size);
+        bj_end(&j);
+        bj_int(&j, "ranks", b.P);
+        bj_int(&j, "reshard_from_ranks", b.K);
+        bj_int(&j, "nodes", b.world->nodes);
+        bj_int(&j, "ranks_per_node", b.world->ranks_per_node);
+        bj_str(&j, "dir", b.out);
+        snprintf(buf, sizeof buf, "0x%lx", fs_magic);
+        bj_str(&j, "fs_magic", buf);
+        bj_int(&j, "repeats", R);
+        bj_num(&j, "settle_s", b.settle);
+        bj_str(&j, "cold_cache_method", cn);
+        bj_str(&j, "time",
+               "wall on rank 0 between barriers over all ranks; GBps = bytes.state / "
+               "time (GB = 1e9 bytes)");
+        bj_end(&j);
+
+        const int P = b.P, Ks = b.K;
+        bj_array(&j, "results");
+        json_result(&j, "save", 0, (result_ids){P, -1, -1, NULL, NULL}, t_save, R, bytes);
+        json_result(&j, "raw_write_fsync", 0, (result_ids){P, -1, -1, NULL, NULL}, t_raw, R, bytes);
         for (int w = 0; w < 2; w++) {
             char nm[64];
             const char *sfx = w == 0 ? "cold" : "warm";
-            snprintf(ex, sizeof ex, "\"written_by\": %d, \"loaded_by\": %d, ", b.P, b.P);
             snprintf(nm, sizeof nm, "load_same_count_%s", sfx);
-            json_series(nm, t_same[w], R, bytes, ex, 0);
-            snprintf(ex, sizeof ex, "\"written_by\": %d, \"loaded_by\": %d, ", b.K, b.P);
+            json_result(&j, nm, 0, (result_ids){-1, P, P, sfx, NULL}, t_same[w], R, bytes);
             snprintf(nm, sizeof nm, "load_resharded_%s", sfx);
-            json_series(nm, t_resh[w], R, bytes, ex, 0);
-            snprintf(nm, sizeof nm, "resharded_over_same_count_time_%s", sfx);
-            json_num(nm, ratio(t_resh[w], t_same[w], R), 0);
-            snprintf(nm, sizeof nm, "resharded_over_same_count_time_%s_pairwise_median", sfx);
-            json_num(nm, pair_ratio(t_resh[w], t_same[w], R), 0);
+            json_result(&j, nm, 0, (result_ids){-1, Ks, P, sfx, NULL}, t_resh[w], R, bytes);
             snprintf(nm, sizeof nm, "raw_read_%s", sfx);
-            snprintf(ex, sizeof ex,
-                     "\"ranks\": %d, \"note\": \"read() of each rank's raw file, "
-                     "no all-gather\", ",
-                     b.P);
-            json_series(nm, t_rread[w], R, bytes, ex, 0);
-            snprintf(nm, sizeof nm, "load_same_count_over_raw_read_time_%s", sfx);
-            json_num(nm, ratio(t_same[w], t_rread[w], R), 0);
+            json_result(&j, nm, 0,
+                        (result_ids){P, -1, -1, sfx,
+                                     "read() of each rank's raw file, no "
+                                     "all-gather"},
+                        t_rread[w], R, bytes);
         }
-        snprintf(ex, sizeof ex, "\"written_by\": %d, \"loaded_by\": %d, ", b.K, b.K);
-        json_series("scale_down_load_same_count_cold", t_down_same, R, bytes, ex, 0);
-        snprintf(ex, sizeof ex, "\"written_by\": %d, \"loaded_by\": %d, ", b.P, b.K);
-        json_series("scale_down_load_resharded_cold", t_down_resh, R, bytes, ex, 0);
-        json_num("scale_down_resharded_over_same_count_time_cold",
-                 ratio(t_down_resh, t_down_same, R), 0);
-        printf("  \"components\": {\n");
-        snprintf(ex, sizeof ex,
-                 "\"note\": \"rt_ckpt_hash over every rank's state, all ranks at "
-                 "once\", ");
-        printf("  ");
-        json_series("xxh3", t_hash, R, bytes, ex, 0);
-        printf("  ");
-        json_series("raw_write_no_fsync", t_nofsync, R, bytes, NULL, 0);
-        snprintf(ex, sizeof ex,
-                 "\"note\": \"rt_ckpt_shard_write alone, every rank at once "
-                 "(HDF5 shard, fsync, then the piece checksums)\", ");
-        printf("  ");
-        json_series("shard_write", t_shard, R, bytes, ex, 0);
-        snprintf(ex, sizeof ex, "\"note\": \"raw_write_fsync: write() phase, slowest rank\", ");
-        printf("  ");
-        json_series("raw_write_fsync_write_phase", t_raw_wr, R, bytes, ex, 0);
-        snprintf(ex, sizeof ex,
-                 "\"note\": \"raw_write_fsync: fsync()+close() phase, slowest "
-                 "rank\", ");
-        printf("  ");
-        json_series("raw_write_fsync_fsync_phase", t_raw_fs, R, bytes, ex, 0);
-        snprintf(ex, sizeof ex,
-                 "\"note\": \"ring all-gather of the parameters (bytes: the "
-                 "state, for comparison; the parameters are a third)\", ");
-        printf("  ");
-        json_series("params_allgather", b.P > 1 ? t_ag : NULL, R, bytes, ex, 1);
-        printf("  },\n  \"correct\": %s\n}\n", ok ? "true" : "false");
-        fflush(stdout);
+        json_result(&j, "scale_down_load_same_count_cold", 0,
+                    (result_ids){-1, Ks, Ks, "cold", NULL}, t_down_same, R, bytes);
+        json_result(&j, "scale_down_load_resharded_cold", 0, (result_ids){-1, P, Ks, "cold", NULL},
+                    t_down_resh, R, bytes);
+        json_result(&j, "xxh3", 1,
+                    (result_ids){P, -1, -1, NULL,
+                                 "rt_ckpt_hash over every rank's state, all ranks at once"},
+                    t_hash, R, bytes);
+        json_result(&j, "raw_write_no_fsync", 1, (result_ids){P, -1, -1, NULL, NULL}, t_nofsync, R,
+                    bytes);
+        json_result(&j, "shard_write", 1,
+                    (result_ids){P, -1, -1, NULL,
+                                 "rt_ckpt_shard_write alone, every rank at once (HDF5 shard, "
+                                 "fsync, then the piece checksums)"},
+                    t_shard, R, bytes);
+        json_result(&j, "raw_write_fsync_write_phase", 1,
+                    (result_ids){P, -1, -1, NULL, "raw_write_fsync: write() phase, slowest rank"},
+                    t_raw_wr, R, bytes);
+        json_result(
+            &j, "raw_write_fsync_fsync_phase", 1,
+            (result_ids){P, -1, -1, NULL, "raw_write_fsync: fsync()+close() phase, slowest rank"},
+            t_raw_fs, R, bytes);
+        json_result(&j, "params_allgather", 1,
+                    (result_ids){P, -1, -1, NULL,
+                                 "ring all-gather of the parameters (GBps: the state's bytes, "
+                                 "for comparison; the parameters are a third)"},
+                    b.P > 1 ? t_ag : NULL, R, bytes);
+        bj_end(&j);
+
+        bj_object(&j, "bytes");
+        bj_int(&j, "state", (long long)bytes);
+        bj_int(&j, "per_rank_max", (long long)(3 * sizeof(float) * ((NP + b.P - 1) / b.P)));
+        bj_int(&j, "shard_files_and_manifest", (long long)file_bytes);
+        bj_int(&j, "read_same_count", (long long)rd_same);
+        bj_int(&j, "read_resharded", (long long)rd_reshard);
+        bj_int(&j, "read_scale_down_same_count", (long long)rd_down_same);
+        bj_int(&j, "read_scale_down_resharded", (long long)rd_down_reshard);
+        bj_end(&j);
+        bj_object(&j, "cold_cache");
+        bj_str(&j, "method", cn);
+        bj_num(&j, "resident_fraction_after_drop_max", b.resident_max);
+        bj_int(&j, "pages_under_dir", (long long)b.resident_pages);
+        bj_end(&j);
+        bj_object(&j, "loadavg_1min");
+        bj_num(&j, "start", load_start);
+        bj_num(&j, "end", loadavg());
+        bj_end(&j);
+        bj_num(&j, "save_over_raw_GBps", ratio(t_raw, t_save, R));
+        bj_num(&j, "save_over_raw_GBps_pairwise_median", pair_ratio(t_raw, t_save, R));
+        bj_num(&j, "save_over_raw_GBps_best", bench_min(t_raw, R) / bench_min(t_save, R));
+        for (int w = 0; w < 2; w++) {
+            char nm[96];
+            const char *sfx = w == 0 ? "cold" : "warm";
+            snprintf(nm, sizeof nm, "resharded_over_same_count_time_%s", sfx);
+            bj_num(&j, nm, ratio(t_resh[w], t_same[w], R));
+            snprintf(nm, sizeof nm, "resharded_over_same_count_time_%s_pairwise_median", sfx);
+            bj_num(&j, nm, pair_ratio(t_resh[w], t_same[w], R));
+            snprintf(nm, sizeof nm, "load_same_count_over_raw_read_time_%s", sfx);
+            bj_num(&j, nm, ratio(t_same[w], t_rread[w], R));
+        }
+        bj_num(&j, "scale_down_resharded_over_same_count_time_cold",
+               ratio(t_down_resh, t_down_same, R));
+        bj_bool(&j, "correct", ok);
+        bench_finish(&j);
 
         fprintf(stderr,
                 "medians (GB/s = %.3f GB of state / time), cold = %s, resident after "
@@ -971,7 +965,7 @@ int main(int argc, char **argv) {
                 "(pairwise "
                 "%.3f) warm %.3f (pairwise %.3f)%s\n",
                 ratio(t_raw, t_save, R), pair_ratio(t_raw, t_save, R),
-                min_of(t_raw, R) / min_of(t_save, R), ratio(t_resh[0], t_same[0], R),
+                bench_min(t_raw, R) / bench_min(t_save, R), ratio(t_resh[0], t_same[0], R),
                 pair_ratio(t_resh[0], t_same[0], R), ratio(t_resh[1], t_same[1], R),
                 pair_ratio(t_resh[1], t_same[1], R), ok ? "" : "  WRONG VALUES LOADED");
     }

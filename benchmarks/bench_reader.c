@@ -1,28 +1,19 @@
 /* Corpus reader throughput: random training windows (T+1 tokens, in the sampler's order) read
-   from an HDF5 corpus through hyperslabs, in samples/s and tokens/s, next to what a training step
-   consumes. Prints JSON.
-   usage: bench_reader [--corpus FILE.h5] [--tokens N] [--seq T] [--samples N] [--step-tokens-per-s
-   X] Without --corpus it writes a synthetic corpus of N random tokens (default 64 Mi) to a temp
+   from an HDF5 corpus through hyperslabs, in samples/s and tokens/s (stats over 5 repeats of
+   --samples reads), next to what a training step consumes. Prints JSON (bench_common.h).
+   usage: bench_reader [--corpus FILE.h5] [--tokens N] [--seq T] [--samples N]
+          [--step-tokens-per-s X]
+   Without --corpus it writes a synthetic corpus of N random tokens (default 64 Mi) to a temp
    file. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+#include "bench_common.h"
 #include "corpus.h"
 #include "rng.h"
 #include "sampler.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int make_corpus(const char *path, uint64_t n_tokens) {
     rt_corpus_meta meta = {0};
@@ -81,12 +72,12 @@ int main(int argc, char **argv) {
     double t_make = 0.0;
     if (!path) {
         snprintf(tmp, sizeof tmp, "/tmp/rt_bench_reader_%d.h5", (int)getpid());
-        double t0 = now_s();
+        double t0 = bench_now();
         if (!make_corpus(tmp, (uint64_t)n_tokens)) {
             fprintf(stderr, "bench_reader: %s\n", rt_error_message());
             return 1;
         }
-        t_make = now_s() - t0;
+        t_make = bench_now() - t0;
         path = tmp;
     }
     rt_corpus *c;
@@ -101,7 +92,7 @@ int main(int argc, char **argv) {
     double rates[5];
     int reps = 5, rc = 0;
     for (int r = 0; r < reps && !rc; r++) {
-        double t0 = now_s();
+        double t0 = bench_now();
         for (long long k = 0; k < samples; k++) {
             uint64_t w = rt_sampler_sample(&s, (uint64_t)(r * samples + k));
             if (rt_corpus_read_tokens(c, RT_SPLIT_TRAIN, w * (uint64_t)T, (size_t)T + 1, buf) !=
@@ -111,18 +102,34 @@ int main(int argc, char **argv) {
                 break;
             }
         }
-        rates[r] = samples / (now_s() - t0);
+        rates[r] = samples / (bench_now() - t0);
     }
-    qsort(rates, reps, sizeof rates[0], cmp_d);
-    double med = rates[reps / 2], need = step_tps / T;
-    printf(
-        "{\n  \"benchmark\": \"reader\", \"corpus_tokens\": %llu, \"T\": %d, \"samples_per_rep\": "
-        "%lld,"
-        " \"reps\": %d,\n  \"samples_per_s_median\": %.0f, \"samples_per_s_min\": %.0f,"
-        " \"samples_per_s_max\": %.0f, \"tokens_per_s_median\": %.0f,\n"
-        "  \"step_consumes_samples_per_s\": %.2f, \"headroom\": %.0f, \"write_seconds\": %.2f\n}\n",
-        (unsigned long long)ntok, T, samples, reps, med, rates[0], rates[reps - 1], med * T, need,
-        med / need, t_make);
+    double tokens[5];
+    for (int r = 0; r < reps; r++) tokens[r] = rates[r] * T;
+    double med = bench_median(rates, reps), need = step_tps / T;
+    bench_json j;
+    bench_begin(&j, stdout, "reader", bench_openmpi_version(), bench_hdf5_version());
+    bj_object(&j, "config");
+    bj_str(&j, "corpus", tmp[0] ? NULL : path);
+    bj_str(&j, "corpus_kind", tmp[0] ? "synthetic (written to a temp file)" : "--corpus");
+    bj_int(&j, "corpus_tokens", (long long)ntok);
+    bj_int(&j, "T", T);
+    bj_int(&j, "samples_per_rep", samples);
+    bj_int(&j, "reps", reps);
+    bj_num(&j, "step_tokens_per_s", step_tps);
+    bj_end(&j);
+    bj_array(&j, "results");
+    bj_object(&j, NULL);
+    bj_int(&j, "T", T);
+    bj_int(&j, "samples_per_rep", samples);
+    bj_stats(&j, "samples_per_s", rates, rc ? 0 : reps);
+    bj_stats(&j, "tokens_per_s", tokens, rc ? 0 : reps);
+    bj_end(&j);
+    bj_end(&j);
+    bj_num(&j, "step_consumes_samples_per_s", need);
+    bj_num(&j, "headroom", rc ? NAN : med / need);
+    bj_num(&j, "write_seconds", t_make);
+    bench_finish(&j);
     free(buf);
     rt_corpus_close(&c);
     if (tmp[0]) unlink(tmp);

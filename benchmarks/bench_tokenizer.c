@@ -1,34 +1,15 @@
 /* GPT-2 BPE tokenizer throughput on one core: MB/s of UTF-8 text encoded by one thread, with a
    cold chunk cache (a fresh scratch per run) and a warm one (a scratch that has seen the text).
    Text: the demo corpus (every *.txt of the directory, in name order) repeated to --mb MB.
-   Prints JSON; the figures are medians over --runs runs.
+   Prints JSON (bench_common.h): stats objects over --runs runs, and the medians' ratio.
    usage: bench_tokenizer [--demo DIR] [--tokenizer DIR] [--mb N] [--runs N] */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "bench_common.h"
 #include "bpe.h"
 #include "fsutil.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-    double *c = malloc((size_t)n * sizeof *c);
-    memcpy(c, v, (size_t)n * sizeof *c);
-    qsort(c, (size_t)n, sizeof *c, cmp_d);
-    double m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
-    free(c);
-    return m;
-}
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -95,9 +76,9 @@ int main(int argc, char **argv) {
     }
     char *vp = rt_fs_join(tokdir, "vocab.json"), *mp = rt_fs_join(tokdir, "merges.txt");
     rt_bpe *t;
-    double t0 = now_s();
+    double t0 = bench_now();
     if (rt_bpe_load(&t, vp, mp) != RT_OK) return fail("load");
-    double load_s = now_s() - t0;
+    double load_s = bench_now() - t0;
     free(vp);
     free(mp);
 
@@ -129,30 +110,47 @@ int main(int argc, char **argv) {
         rt_bpe_scratch *s;
         if (rt_bpe_scratch_create(&s) != RT_OK) return fail("scratch");
         n = 0;
-        double a = now_s();
+        double a = bench_now();
         if (rt_bpe_encode(t, s, text, len, &o, &ids, &n, &cap, NULL) != RT_OK)
             return fail("encode");
-        cold[r] = len / (now_s() - a) / 1e6;
+        cold[r] = len / (bench_now() - a) / 1e6;
         rt_bpe_scratch_destroy(&s);
         ntok = n;
         n = 0;
-        a = now_s();
+        a = bench_now();
         if (rt_bpe_encode(t, ws, text, len, &o, &ids, &n, &cap, NULL) != RT_OK)
             return fail("encode");
-        warm[r] = len / (now_s() - a) / 1e6;
+        warm[r] = len / (bench_now() - a) / 1e6;
     }
     rt_bpe_scratch_destroy(&ws);
 
-    printf("{\"bench\": \"tokenizer\", \"demo_dir\": \"%s\", \"demo_files\": %d, \"bytes\": %zu, "
-           "\"tokens\": %zu, \"bytes_per_token\": %.3f, \"threads\": 1, \"runs\": %d, "
-           "\"load_s\": %.3f,\n",
-           demo, nfiles, len, ntok, (double)len / (double)(ntok ? ntok : 1), runs, load_s);
-    printf(" \"cold_mb_s\": %.2f, \"warm_mb_s\": %.2f, \"cold_runs\": [", median(cold, runs),
-           median(warm, runs));
-    for (int r = 0; r < runs; r++) printf("%s%.2f", r ? ", " : "", cold[r]);
-    printf("], \"warm_runs\": [");
-    for (int r = 0; r < runs; r++) printf("%s%.2f", r ? ", " : "", warm[r]);
-    printf("]}\n");
+    bench_json j;
+    bench_begin(&j, stdout, "tokenizer", NULL, NULL);
+    bj_object(&j, "config");
+    bj_str(&j, "demo_dir", demo);
+    bj_int(&j, "demo_files", nfiles);
+    bj_str(&j, "tokenizer_dir", tokdir);
+    bj_num(&j, "mb", mb);
+    bj_int(&j, "bytes", (long long)len);
+    bj_int(&j, "threads", 1);
+    bj_int(&j, "runs", runs);
+    bj_end(&j);
+    bj_array(&j, "results");
+    for (int w = 0; w < 2; w++) {
+        bj_object(&j, NULL);
+        bj_str(&j, "cache", w ? "warm" : "cold");
+        bj_int(&j, "bytes", (long long)len);
+        bj_stats(&j, "mb_s", w ? warm : cold, runs);
+        bj_end(&j);
+    }
+    bj_end(&j);
+    bj_int(&j, "tokens", (long long)ntok);
+    bj_num(&j, "bytes_per_token", (double)len / (double)(ntok ? ntok : 1));
+    bj_num(&j, "load_s", load_s);
+    bj_num(&j, "cold_mb_s", bench_median(cold, runs));
+    bj_num(&j, "warm_mb_s", bench_median(warm, runs));
+    bj_num(&j, "warm_over_cold", bench_median(warm, runs) / bench_median(cold, runs));
+    bench_finish(&j);
     free(ids);
     free(text);
     rt_bpe_destroy(&t);

@@ -27,27 +27,27 @@ ps = []
 for f in sorted(glob.glob(os.path.join(d, "allreduce_p*.json"))):
     j = load(f)
     if not j or j.get("benchmark") != "allreduce" or not j.get("results"): continue
-    P = j["P"]; ps.append(P)
+    P = j["config"]["ranks"]; ps.append(P)
     with open(os.path.join(pd, f"allreduce_p{P}.dat"), "w") as o:
-        o.write("# bytes ring_busbw_GBps mpi_busbw_GBps\n")
+        o.write("# bytes ring_busbw_GBps mpi_busbw_GBps (medians)\n")
         for r in j["results"]:
-            o.write(f"{r['bytes']} {r['ring_busbw_GBps']} {r['mpi_busbw_GBps']}\n")
+            o.write(f"{r['bytes']} {r['ring_busbw_GBps']['median']} {r['mpi_busbw_GBps']['median']}\n")
 open(os.path.join(pd, "allreduce_ps.txt"), "w").write(" ".join(map(str, sorted(ps))))
 # checkpoint: GB/s median with the best / worst repeat as whiskers
 rows = []
 for f in sorted(glob.glob(os.path.join(d, "ckpt_p*.json"))):
     j = load(f)
     if not j or j.get("benchmark") != "ckpt": continue
-    P = j.get("ranks")
+    P = j["config"]["ranks"]
+    by_name = {r["name"]: r for r in j.get("results", [])}
     for key, label in [("save", "save"), ("raw_write_fsync", "raw write+fsync"),
                        ("load_same_count_cold", "load cold"),
                        ("load_resharded_cold", "load resharded cold"),
                        ("raw_read_cold", "raw read cold"),
                        ("load_same_count_warm", "load warm"), ("raw_read_warm", "raw read warm")]:
-        s = j.get(key)
-        if not s or not s.get("median_s"): continue
-        gb = s["GBps_median"] * s["median_s"]  # bytes / 1e9
-        rows.append((f"{label} P={P}", s["GBps_median"], gb / s["max_s"], gb / s["min_s"]))
+        g = by_name.get(key, {}).get("GBps")
+        if not g or not g.get("median"): continue
+        rows.append((f"{label} P={P}", g["median"], g["min"], g["max"]))
 with open(os.path.join(pd, "ckpt.dat"), "w") as o:
     o.write("# label GBps_median GBps_worst GBps_best\n")
     for r in rows: o.write(f"\"{r[0]}\" {r[1]:.4f} {r[2]:.4f} {r[3]:.4f}\n")
@@ -56,7 +56,7 @@ rows = []
 j = load(os.path.join(d, "step.json"))
 if j and j.get("benchmark") == "step":
     for r in j.get("results", []):
-        rows.append((f"step {r['name']}", r["mfu"]))
+        rows.append((f"step {r['name']}", r["mfu"]["median"]))
 for f in sorted(glob.glob(os.path.join(d, "train_*.json"))):
     j = load(f)
     if not j or j.get("benchmark") != "train_step": continue

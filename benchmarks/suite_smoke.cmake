@@ -5,7 +5,7 @@ execute_process(COMMAND "${SCRIPT}" --quick --max-ranks 2 --build "${BUILD}" --o
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "run_suite.sh --quick exited ${rc}")
 endif()
-foreach(f machine suite step tokenizer reader allreduce_p2 train_small_p2 ckpt_p2)
+foreach(f machine suite step gemm tokenizer reader allreduce_p2 train_small_p2 ckpt_p2)
   if(NOT EXISTS "${OUT}/${f}.json")
     message(FATAL_ERROR "missing ${OUT}/${f}.json")
   endif()

@@ -51,7 +51,7 @@ for f in sorted(glob.glob(os.path.join(o, "h*.json"))):
         if r["bytes"] not in (1 << 20, 16 << 20, 64 << 20):
             continue
         print("| %s | %s | %d MiB | %.3f | %.3f | %.1f | %.1f |" % (
-            hx.replace("x", " x "), rate, r["bytes"] >> 20, r["ring_busbw_GBps"], r["mpi_busbw_GBps"],
-            r["ring_s"] * 1e3, r["mpi_s"] * 1e3))
+            hx.replace("x", " x "), rate, r["bytes"] >> 20, r["ring_busbw_GBps"]["median"],
+            r["mpi_busbw_GBps"]["median"], r["ring_s"]["median"] * 1e3, r["mpi_s"]["median"] * 1e3))
 PY
 cat "$O/summary.md"
