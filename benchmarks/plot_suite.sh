@@ -60,8 +60,9 @@ if j and j.get("benchmark") == "step":
 for f in sorted(glob.glob(os.path.join(d, "train_*.json"))):
     j = load(f)
     if not j or j.get("benchmark") != "train_step": continue
-    rows.append((f"train {j['model']} P={j['ranks']}", j["mfu_overlap_on"]))
-    rows.append((f"train {j['model']} compute only", j["mfu_compute_only"]))
+    c, mfu = j["config"], {r["mode"]: r["mfu"]["median"] for r in j["results"]}
+    rows.append((f"train {c['model']} P={c['ranks']}", mfu["overlap_on"]))
+    rows.append((f"train {c['model']} compute only", mfu["compute_only"]))
 with open(os.path.join(pd, "mfu.dat"), "w") as o:
     o.write("# label mfu\n")
     for r in rows: o.write(f"\"{r[0]}\" {r[1]:.4f}\n")

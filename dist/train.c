@@ -64,6 +64,19 @@ typedef struct {
     double comm_wait_s;    /* time blocked waiting for reductions after backward (this step) */
 } trainer;
 
+/* Where one step's time went on this rank (seconds), for the metrics file. The phases do not
+   overlap; ms_step minus their sum is reading the micro-batches and bookkeeping. */
+typedef struct {
+    double forward, backward; /* summed over the micro-batches (gradient accumulation); backward
+                                 includes pushing the bucket reductions along (overlap on) */
+    double comm;      /* blocked on communication after backward: the status agreement (which
+                         also waits for the slowest rank), the sample-id gather (log_samples),
+                         finish_reduction (comm_wait_s), the loss/norm all-reduce, and the ZeRO-1
+                         parameter all-gather */
+    double allgather; /* the ZeRO-1 parameter all-gather alone (part of comm; 0 without ZeRO-1) */
+    double optimizer; /* gradient norm, clipping and AdamW on this rank's shard */
+} step_times;
+
 static void trainer_free(trainer *t) {
     for (int k = 0; k < t->nbuckets; k++) {
         rt_ring_destroy(&t->buckets[k].ring);
@@ -522,7 +535,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(&t, step);
         m->train = 1;
         m->step = (uint64_t)step;
-        double local = 0.0;
+        double local = 0.0, tp;
+        step_times tm = {0};
         int first, count;
         rt_sampler_slice(t.G, ctx->rank, ctx->size, &first, &count);
         buckets_reset(&t);
@@ -534,10 +548,15 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
             /* dropout masks follow the micro-batch's place in the global batch, not the rank */
             m->micro = (uint64_t)(first / t.B + a);
             double ls = 0.0;
+            tp = now_s();
             if (st == RT_OK) st = rt_gpt2_forward(m, t.ids, t.tgt, t.B, t.T, &ls);
+            tm.forward += now_s() - tp;
+            tp = now_s();
             if (st == RT_OK) rt_gpt2_backward(m, scale, a > 0);
+            tm.backward += now_s() - tp;
             local += ls;
         }
+        tp = now_s();
         st = rt_mpi_ctx_agree(ctx, st);
         if (st != RT_OK) break;
         if (cfg->output.log_samples && (st = gather_samples(&t)) != RT_OK) break;
@@ -545,14 +564,19 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
            overlap most are already under way */
         m->layer_done = NULL;
         st = finish_reduction(&t);
+        tm.comm += now_s() - tp;
+        tp = now_s();
         /* the same reduction carries the signal flag: every rank sees the same decision */
         double red[3] = {local, rt_grad_sumsq(&m->params, t.lo, t.hi, m->grads_mem),
                          (double)rt_signals_pending()},
                tot[3];
         if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
+        tm.optimizer += now_s() - tp;
+        tp = now_s();
         if (st == RT_OK)
             st = rt_mpi_check(MPI_Allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm),
                               "MPI_Allreduce(loss, norm, signals)");
+        tm.comm += now_s() - tp;
         if (st != RT_OK) break;
         int preempt = tot[2] > 0;
         double loss = tot[0] * scale, norm = sqrt(tot[1]);
@@ -571,6 +595,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 fprintf(out, "step %ld: non-finite loss or gradient, update skipped\n", step + 1);
         }
         if (!skipped) {
+            tp = now_s();
             rt_scale_grads(&m->params, t.lo, t.hi, m->grads_mem,
                            rt_clip_factor(norm, (float)cfg->optim.clip_norm));
             ac.lr = rt_schedule_lr(&sch, step);
@@ -583,10 +608,14 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 rt_adamw_step(&m->params, a, b, m->params_mem, m->grads_mem, t.mom + (a - t.lo),
                               t.var + (a - t.lo), &ac, step - t.first_step[i] + 1);
             }
+            tm.optimizer += now_s() - tp;
             if (cfg->dist.zero1) {
+                tp = now_s();
                 st = rt_ring_start(t.ring, ctx, m->params_mem, P, RT_RING_ALLGATHER);
                 if (st == RT_OK) st = rt_ring_wait(t.ring);
                 if (st != RT_OK) break;
+                tm.allgather = now_s() - tp;
+                tm.comm += tm.allgather;
             }
             res->steps_done++;
             double dt = now_s() - ts, el = now_s() - t0;
@@ -602,12 +631,18 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                         step + 1, steps, epoch, loss, ac.lr, norm, tps, 100.0 * mfu,
                         el / (step + 1 - start) * (steps - step - 1));
             if (t.metrics) {
+                /* the phase times are rank 0's own (see step_times); peak_gflops is rank 0's
+                   sgemm peak measured at startup, the denominator of mfu (the same every line) */
                 fprintf(t.metrics,
                         "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.17g, \"lr\": %.9g, "
                         "\"grad_norm\": %.17g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
-                        "\"trainable_blocks\": %d",
+                        "\"trainable_blocks\": %d, \"ms_step\": %.3f, \"ms_forward\": %.3f, "
+                        "\"ms_backward\": %.3f, \"ms_comm_wait\": %.3f, \"ms_allgather\": %.3f, "
+                        "\"ms_optimizer\": %.3f, \"peak_gflops\": %.2f",
                         step + 1, epoch, loss, ac.lr, norm, tps, mfu,
-                        cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1);
+                        cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1,
+                        1e3 * dt, 1e3 * tm.forward, 1e3 * tm.backward, 1e3 * tm.comm,
+                        1e3 * tm.allgather, 1e3 * tm.optimizer, t.peak_gflops);
                 if (cfg->output.log_samples) {
                     fprintf(t.metrics, ", \"samples\": [");
                     for (int k = 0; k < t.G; k++)

@@ -1,11 +1,12 @@
 # End-to-end checks of ringtune under Slurm (tests/slurm/*.sh): each script starts a throw-away
 # 2-node Slurm cluster on this machine (slurm/local-cluster-up.sh: private munged, slurmctld, two
 # emulated slurmd) and stops it by pid at the end; `srun --mpi=pmix` against mpirun, preemption
-# through slurm/ringtune.sbatch (SIGUSR1 -> checkpoint -> requeue -> resume, bit for bit), and a
-# 3-task job resumed by a 2-task one. Where no cluster can start (not root, Slurm not installed)
-# the scripts exit 77 and ctest reports them as skipped.
+# through slurm/ringtune.sbatch (SIGUSR1 -> checkpoint -> requeue -> resume, bit for bit), a
+# 3-task job resumed by a 2-task one, and the benchmark suite through slurm/bench-suite.sbatch
+# (run_suite.sh --quick and bench_scaling.sh across the 2 nodes, about a minute). Where no cluster
+# can start (not root, Slurm not installed) the scripts exit 77 and ctest reports them as skipped.
 string(REPLACE ";" " " RT_SLURM_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
-foreach(t srun_train preempt_requeue reshard)
+foreach(t srun_train preempt_requeue reshard bench_suite)
   add_test(NAME slurm_e2e_${t}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../slurm/${t}.sh $<TARGET_FILE:ringtune>
                    ${CMAKE_BINARY_DIR}/slurm_e2e/${t})
