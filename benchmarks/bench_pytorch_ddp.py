@@ -31,9 +31,11 @@ Per step (rank 0's clock, steps back to back, no barrier; statistics over steps 
 bench_train.sh): ms_forward (forward and loss), ms_backward, ms_comm_wait (ddp_overlap_off only),
 ms_optimizer (clip + AdamW + zero_grad), s_step, tokens_per_s (all ranks' tokens), mfu: ringtune's
 FLOPs per rank and step (rt_gpt2_flops_per_step in compute/gpt2.c) over the step time and over an
-fp32 peak measured first in this run (best of repeats of a 2048^3 torch.mm with `threads` threads
-on one rank's cores). s_each_step lists every step: DDP's step 2 also rebuilds its buckets in the
-order the first backward produced the gradients (a one-time cost the median drops from N = 4 on).
+fp32 peak measured in this run: the best of repeats of a 2048^3 torch.mm with `threads` threads on
+one rank's cores, measured before and after the three runs so that a burst of other load on a
+shared machine during one of them does not inflate the MFU (config holds both). s_each_step lists
+every step: DDP's step 2 also rebuilds its buckets in the order the first backward produced the
+gradients (a one-time cost the median drops from N = 4 on).
 
 Without torch or transformers: one line on stderr, {"benchmark": "pytorch_ddp", "skipped": true,
 "reason": ...} on stdout, exit status 0. Bad arguments: usage, exit status 2.
@@ -297,18 +299,27 @@ def main(argv):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one machine: loopback, not the hostname
     results, info = {}, {}
     with tempfile.TemporaryDirectory(prefix="rt_bench_pytorch.") as tmp:
-        # the peak first, on one rank's cores, nothing else running
-        path = os.path.join(tmp, "peak.json")
-        run(peak_worker, single, (thr, path))
-        with open(path) as f:
-            peak = json.load(f)["peak_gflops"]
-        for mode, cores in (("ddp", multi), ("ddp_overlap_off", multi), ("compute_only", single)):
-            n = len(cores)
+        # the peak on one rank's cores with nothing else running, before and after the runs
+        peaks = []
+
+        def measure():
+            path = os.path.join(tmp, "peak.json")
+            run(peak_worker, single, (thr, path))
+            with open(path) as f:
+                peaks.append(json.load(f)["peak_gflops"])
+
+        modes = (("ddp", multi), ("ddp_overlap_off", multi), ("compute_only", single))
+        measure()
+        for mode, cores in modes:
             path = os.path.join(tmp, mode + ".json")
-            run(train_worker, cores, (mode, n, opts, free_port(), path))
+            run(train_worker, cores, (mode, len(cores), opts, free_port(), path))
             with open(path) as f:
                 info[mode] = json.load(f)
-            results[mode] = summarize(mode, n, info[mode]["rows"], B * T * n, flops, peak)
+        measure()
+    peak = max(peaks)
+    for mode, cores in modes:
+        n = len(cores)
+        results[mode] = summarize(mode, n, info[mode]["rows"], B * T * n, flops, peak)
 
     on = results["ddp"]["s_step"]["median"]
     off = results["ddp_overlap_off"]["s_step"]["median"]
@@ -323,6 +334,7 @@ def main(argv):
               "backend": "gloo", "bucket_cap_mb": BUCKET_MB,
               "pinned": all(c is not None for c in multi),
               "flops_per_rank_step": flops, "peak_gflops": round(peak, 1),
+              "peak_gflops_before_after": [round(x, 1) for x in peaks],
               "overlap_off": "DDP no_sync() for forward+backward, then gloo all-reduce of the "
                              "gradients in %d MB buckets" % BUCKET_MB}
     doc = benchlib.document(

@@ -82,6 +82,16 @@ def phases(doc, mode):
     return {}
 
 
+def s_steps(doc, old_names):
+    """Median seconds per step of each mode: from the results entries, else the older flat names."""
+    out = {r["mode"]: r["s_step"]["median"] for r in doc.get("results") or []
+           if isinstance(r, dict) and isinstance(r.get("s_step"), dict) and "mode" in r}
+    for mode in old_names:
+        if mode not in out and doc.get("s_step_" + mode) is not None:
+            out[mode] = doc["s_step_" + mode]
+    return out
+
+
 def med(values):
     v = [x for x in values if x is not None]
     return statistics.median(v) if v else None
@@ -94,12 +104,14 @@ for k in range(1, turns + 1):
     rt.append({"turn": k, "tokens_per_s": first(d, "tokens_per_s", "tokens_per_s_overlap_on"),
                "mfu": first(d, "mfu", "mfu_overlap_on"),
                "communication_hidden_fraction": d.get("communication_hidden_fraction"),
+               "s_step": s_steps(d, ("overlap_on", "overlap_off", "compute_only")),
                "ms": phases(d, "overlap_on"), "ms_overlap_off": phases(d, "overlap_off")})
     d = load("pt%d.json" % k)
     if d is not None and not d.get("skipped"):
         pt.append({"turn": k, "tokens_per_s": d.get("tokens_per_s"), "mfu": d.get("mfu"),
                    "communication_hidden_fraction": d.get("communication_hidden_fraction"),
-                   "peak_gflops": d.get("peak_gflops"), "ms": phases(d, "ddp"),
+                   "peak_gflops": d.get("peak_gflops"), "s_step": s_steps(d, ()),
+                   "ms": phases(d, "ddp"),
                    "ms_overlap_off": phases(d, "ddp_overlap_off"),
                    "versions": {x: d["versions"].get(x) for x in ("torch", "transformers")}})
 skip = load("pt1.json")
