@@ -4,10 +4,11 @@
 # document (benchmarks/benchlib.py header): per mode the step time, tokens/s, MFU and rank 0's
 # phase times (forward, backward, communication wait, optimizer) as median and spread over steps
 # 2..N; at the top the overlap-on tokens/s and MFU medians, the sgemm peak MFU is measured
-# against, the fraction of communication hidden, (off - on) / (off - compute only) of the median
-# step times, the same with each mode's optimizer phase left out (with ZeRO-1 a rank of the P-rank
-# runs updates a 1/P shard, the compute-only rank everything), and the verdict on the goal (>= 80%
-# hidden) from the latter.
+# against, the fraction of communication hidden: 1 - (time blocked on communication after backward
+# with overlap) / (the same without overlap), the goal verdict (>= 80% hidden) on it, and as a
+# cross-check (off - on) / (off - compute only) of the median step times, with and without each
+# mode's optimizer phase (with ZeRO-1 a rank of the P-rank runs updates a 1/P shard, the
+# compute-only rank everything).
 # usage: bench_train.sh [--model 124m|small] [--ranks P] [--steps N] [--threads T] [--work DIR]
 #   --threads  threads per rank (dist.threads_per_rank; default 1)
 #   --work     scratch directory (default a new /tmp/rt_bench_train.*, removed at the end)
@@ -75,6 +76,11 @@ hidden = hidden_fraction(on, off, comp)
 # the three step times differ by communication alone
 hidden_ex_opt = hidden_fraction(*(r["s_step"]["median"] - r["ms_optimizer"]["median"] / 1e3
                                   for r in results))
+# Direct: the time rank 0 is blocked on communication after backward, with overlap (what is left
+# exposed) against without (all of it exposed), in the same run. Less noisy than the step-time
+# formulas, whose difference of two ~equal step times is of the order of the machine's noise.
+w_on, w_off = (r["ms_comm_wait"]["median"] for r in results[:2])
+hidden_direct = round(1.0 - w_on / w_off, 3) if w_off > 0 else None
 config = {"model": model, "ranks": P, "threads_per_rank": threads, "micro_batch": B,
           "seq_len": T, "global_batch": B * P, "steps": steps, "cores_usable": cores,
           "oversubscribed": P * threads > cores,
@@ -87,16 +93,19 @@ doc = benchlib.document(
     "train_step", config, results,
     tokens_per_s=results[0]["tokens_per_s"]["median"], mfu=results[0]["mfu"]["median"],
     peak_gflops=results[0]["peak_gflops"],
-    communication_hidden_fraction=hidden,
-    communication_hidden_fraction_ex_optimizer=hidden_ex_opt,
+    communication_hidden_fraction=hidden_direct,
+    communication_hidden_fraction_step_time=hidden_ex_opt,
+    communication_hidden_fraction_step_time_with_optimizer=hidden,
     goals={"communication_hidden_fraction": {
-        "target": ">= %g" % GOAL, "value": hidden_ex_opt,
-        "met": None if hidden_ex_opt is None else hidden_ex_opt >= GOAL,
-        "value_with_optimizer": hidden,
-        "formula": "(s_step overlap_off - overlap_on) / (overlap_off - compute_only) of the "
-                   "medians, each less its median ms_optimizer (with ZeRO-1 compute only runs "
-                   "P times the AdamW work of a rank in the other modes); value_with_optimizer: "
-                   "the same of the whole step times (communication_hidden_fraction)"}})
+        "target": ">= %g" % GOAL, "value": hidden_direct,
+        "met": None if hidden_direct is None else hidden_direct >= GOAL,
+        "formula": "1 - ms_comm_wait(overlap_on) / ms_comm_wait(overlap_off), medians of rank "
+                   "0's time blocked on communication after backward (gradient reductions, "
+                   "ZeRO-1 parameter all-gather, loss all-reduce)",
+        "cross_check": "communication_hidden_fraction_step_time: (s_step overlap_off - "
+                       "overlap_on) / (overlap_off - compute_only) of the medians, each less its "
+                       "median ms_optimizer (ZeRO-1: compute only runs P times a rank's AdamW "
+                       "work); ..._with_optimizer: the same of the whole step times"}})
 json.dump(doc, sys.stdout, indent=2)
 print()
 PY

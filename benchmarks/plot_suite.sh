@@ -1,88 +1,70 @@
 #!/usr/bin/env bash
 # PNG plots of a run_suite.sh results directory, drawn with gnuplot (Debian package gnuplot-nox:
-# no X11, has the pngcairo terminal). python3 (standard library only) turns the JSON into gnuplot
-# data files under DIR/plotdata/. Writes, where the JSON is there:
+# no X11, has the pngcairo terminal). benchmarks/suite_report.py turns the JSON into gnuplot data
+# files under DIR/plotdata/. Writes, where the JSON is there:
 #   allreduce_busbw.png  busbw vs message size, ring (solid) and MPI_Allreduce (dashed) per P
+#   allreduce_netns.png  the same across emulated hosts, unshaped and TBF-shaped links
+#   scaling.png          weak and strong scaling: efficiency and tokens/s (with ideal) vs ranks
+#   mfu.png              MFU bars: one-process step, `ringtune train`, PyTorch DDP side by side
+#   gemm.png             GFLOPS of each GEMM of a training step, BLIS's own kernels vs ringtune's
 #   ckpt_io.png          checkpoint save / load against raw write()+fsync() / read(), GB/s
 #                        (bar = median, whisker = slowest..fastest repeat)
-#   mfu.png              MFU of bench_step configs and of `ringtune train` (overlap on, compute only)
 # usage: plot_suite.sh DIR      exit 3 when gnuplot is not installed
 set -euo pipefail
 [ $# -eq 1 ] && [ -d "$1" ] || { echo "usage: $0 RESULTS_DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
 d=$(cd "$1" && pwd)
 if ! command -v gnuplot >/dev/null; then
   echo "plot_suite: gnuplot not installed (apt-get install gnuplot-nox); no plots" >&2
   exit 3
 fi
 pd="$d/plotdata"
-mkdir -p "$pd"
-python3 - "$d" "$pd" <<'PY'
-import glob, json, os, sys
-d, pd = sys.argv[1], sys.argv[2]
-def load(p):
-    try: return json.load(open(p))
-    except (OSError, ValueError): return None
-# all-reduce: one file per P
-ps = []
-for f in sorted(glob.glob(os.path.join(d, "allreduce_p*.json"))):
-    j = load(f)
-    if not j or j.get("benchmark") != "allreduce" or not j.get("results"): continue
-    P = j["config"]["ranks"]; ps.append(P)
-    with open(os.path.join(pd, f"allreduce_p{P}.dat"), "w") as o:
-        o.write("# bytes ring_busbw_GBps mpi_busbw_GBps (medians)\n")
-        for r in j["results"]:
-            o.write(f"{r['bytes']} {r['ring_busbw_GBps']['median']} {r['mpi_busbw_GBps']['median']}\n")
-open(os.path.join(pd, "allreduce_ps.txt"), "w").write(" ".join(map(str, sorted(ps))))
-# checkpoint: GB/s median with the best / worst repeat as whiskers
-rows = []
-for f in sorted(glob.glob(os.path.join(d, "ckpt_p*.json"))):
-    j = load(f)
-    if not j or j.get("benchmark") != "ckpt": continue
-    P = j["config"]["ranks"]
-    by_name = {r["name"]: r for r in j.get("results", [])}
-    for key, label in [("save", "save"), ("raw_write_fsync", "raw write+fsync"),
-                       ("load_same_count_cold", "load cold"),
-                       ("load_resharded_cold", "load resharded cold"),
-                       ("raw_read_cold", "raw read cold"),
-                       ("load_same_count_warm", "load warm"), ("raw_read_warm", "raw read warm")]:
-        g = by_name.get(key, {}).get("GBps")
-        if not g or not g.get("median"): continue
-        rows.append((f"{label} P={P}", g["median"], g["min"], g["max"]))
-with open(os.path.join(pd, "ckpt.dat"), "w") as o:
-    o.write("# label GBps_median GBps_worst GBps_best\n")
-    for r in rows: o.write(f"\"{r[0]}\" {r[1]:.4f} {r[2]:.4f} {r[3]:.4f}\n")
-# MFU bars
-rows = []
-j = load(os.path.join(d, "step.json"))
-if j and j.get("benchmark") == "step":
-    for r in j.get("results", []):
-        rows.append((f"step {r['name']}", r["mfu"]["median"]))
-for f in sorted(glob.glob(os.path.join(d, "train_*.json"))):
-    j = load(f)
-    if not j or j.get("benchmark") != "train_step": continue
-    c, mfu = j["config"], {r["mode"]: r["mfu"]["median"] for r in j["results"]}
-    rows.append((f"train {c['model']} P={c['ranks']}", mfu["overlap_on"]))
-    rows.append((f"train {c['model']} compute only", mfu["compute_only"]))
-with open(os.path.join(pd, "mfu.dat"), "w") as o:
-    o.write("# label mfu\n")
-    for r in rows: o.write(f"\"{r[0]}\" {r[1]:.4f}\n")
-PY
-
-host=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["hostname"], "-", m["cpu"]["model"])' \
-       "$d/machine.json" 2>/dev/null | tr -d '"' || echo "")
-ps=$(cat "$pd/allreduce_ps.txt")
+python3 "$here/suite_report.py" "$d" --plotdata "$pd" > /dev/null
+title=$(tr -d "'\"" < "$pd/title.txt")
+rows() { grep -vc '^#' "$1" 2>/dev/null || true; }
 n=0
+bars='set style fill solid 0.6 border -1
+set boxwidth 0.7
+set yrange [0:*]
+set xtics rotate by 30 right
+set bmargin 8
+set grid ytics'
+
+ps=$(cat "$pd/allreduce_ps.txt")
 if [ -n "$ps" ]; then
-  plot=""
+  plot="" i=1
   for p in $ps; do
     f="$pd/allreduce_p$p.dat"
-    plot+="${plot:+, }'$f' using 1:2 with linespoints lc $((p)) dt 1 title 'ring P=$p'"
-    plot+=", '$f' using 1:3 with linespoints lc $((p)) dt 2 title 'MPI_Allreduce P=$p'"
+    plot+="${plot:+, }'$f' using 1:2 with linespoints lc $i dt 1 pt 7 title 'ring P=$p'"
+    plot+=", '$f' using 1:3 with linespoints lc $i dt 2 pt 6 title 'MPI_Allreduce P=$p'"
+    i=$((i + 1))
   done
   gnuplot <<GP
-set terminal pngcairo size 900,600 noenhanced
+set terminal pngcairo size 1000,650 noenhanced
 set output '$d/allreduce_busbw.png'
-set title "all-reduce bus bandwidth vs message size\n$host"
+set title "all-reduce bus bandwidth vs message size (medians)\n$title"
+set logscale x 2
+set format x '%.0b%BB'
+set xlabel 'message size'
+set ylabel 'busbw = algbw * 2(P-1)/P  (GB/s)'
+set key left top
+set grid
+plot $plot
+GP
+  n=$((n + 1))
+fi
+
+if [ -s "$pd/netns_series.txt" ]; then
+  plot="" i=1
+  while IFS='|' read -r f label; do
+    plot+="${plot:+, }'$pd/$f' using 1:2 with linespoints lc $i dt 1 pt 7 title 'ring, $label'"
+    plot+=", '$pd/$f' using 1:3 with linespoints lc $i dt 2 pt 6 title 'MPI, $label'"
+    i=$((i + 1))
+  done < "$pd/netns_series.txt"
+  gnuplot <<GP
+set terminal pngcairo size 1000,650 noenhanced
+set output '$d/allreduce_netns.png'
+set title "all-reduce across emulated hosts (network namespaces, TBF-shaped links)\n$title"
 set logscale x 2
 set format x '%.0b%BB'
 set xlabel 'message size'
@@ -93,34 +75,76 @@ plot $plot
 GP
   n=$((n + 1))
 fi
-if [ "$(grep -vc '^#' "$pd/ckpt.dat")" -gt 0 ]; then
+
+if [ "$(rows "$pd/scaling_weak.dat")" -gt 0 ] || [ "$(rows "$pd/scaling_strong.dat")" -gt 0 ]; then
   gnuplot <<GP
-set terminal pngcairo size 900,600 noenhanced
-set output '$d/ckpt_io.png'
-set title "checkpoint I/O (bar: median; whisker: slowest..fastest repeat)\n$host"
-set style fill solid 0.6 border -1
-set boxwidth 0.7
-set ylabel 'GB/s'
-set yrange [0:*]
-set xtics rotate by -30
-set grid ytics
-plot '$pd/ckpt.dat' using 0:2:xtic(1) with boxes notitle, \
-     '' using 0:2:3:4 with yerrorbars lc black pt 0 notitle
+set terminal pngcairo size 1200,550 noenhanced
+set output '$d/scaling.png'
+set multiplot layout 1,2 title "ringtune train scaling (weak: fixed per-rank batch; strong: fixed global batch)\n$title"
+set logscale x 2
+set xlabel 'ranks'
+set grid
+set key left bottom
+set ylabel 'efficiency'
+set yrange [0:1.1]
+plot '$pd/scaling_weak.dat' using 1:2 with linespoints pt 7 lw 2 title 'weak', \
+     '$pd/scaling_strong.dat' using 1:2 with linespoints pt 5 lw 2 title 'strong', \
+     0.95 with lines dt 2 lc rgb 'gray' title 'weak-scaling goal 0.95'
+set ylabel 'tokens/s (median; bars: quartiles)'
+set yrange [*:*]
+set logscale y 2
+set key left top
+plot '$pd/scaling_weak.dat' using 1:3:4:5 with yerrorlines pt 7 title 'weak', \
+     '' using 1:6 with lines dt 2 title 'weak, ideal', \
+     '$pd/scaling_strong.dat' using 1:3:4:5 with yerrorlines pt 5 title 'strong', \
+     '' using 1:6 with lines dt 3 title 'strong, ideal'
+unset multiplot
 GP
   n=$((n + 1))
 fi
-if [ "$(grep -vc '^#' "$pd/mfu.dat")" -gt 0 ]; then
+
+if [ "$(rows "$pd/mfu.dat")" -gt 0 ]; then
   gnuplot <<GP
-set terminal pngcairo size 900,600 noenhanced
+set terminal pngcairo size 1000,650 noenhanced
 set output '$d/mfu.png'
-set title "model FLOPs utilisation (of the sgemm peak measured in the run)\n$host"
-set style fill solid 0.6 border -1
-set boxwidth 0.7
+set title "model FLOPs utilisation (of the sgemm peak each measured in its run; whisker: min..max step)\n$title"
+$bars
 set ylabel 'MFU'
+plot '$pd/mfu.dat' using 0:2:xtic(1) with boxes notitle, \
+     '' using 0:2:3:4 with yerrorbars lc black pt 0 notitle, \
+     0.7 with lines dt 2 lc rgb 'gray' title 'goal 0.70 (GPT-2 124M, 2 x 1)'
+GP
+  n=$((n + 1))
+fi
+
+if [ "$(rows "$pd/gemm.dat")" -gt 0 ]; then
+  gnuplot <<GP
+set terminal pngcairo size 1300,650 noenhanced
+set output '$d/gemm.png'
+set title "BLIS sgemm GFLOPS of one training step's products (medians): BLIS's own kernel choice vs ringtune's\n$title"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.7 border -1
 set yrange [0:*]
-set xtics rotate by -30
+set xtics rotate by 45 right font ',9'
+set bmargin 9
 set grid ytics
-plot '$pd/mfu.dat' using 0:2:xtic(1) with boxes notitle
+set ylabel 'GFLOPS'
+set key right top
+plot '$pd/gemm.dat' using 2:xtic(1) title 'auto (BLIS)', '' using 3 title 'chosen (ringtune)'
+GP
+  n=$((n + 1))
+fi
+
+if [ "$(rows "$pd/ckpt.dat")" -gt 0 ]; then
+  gnuplot <<GP
+set terminal pngcairo size 1000,650 noenhanced
+set output '$d/ckpt_io.png'
+set title "checkpoint I/O (bar: median; whisker: slowest..fastest repeat)\n$title"
+$bars
+set ylabel 'GB/s'
+plot '$pd/ckpt.dat' using 0:2:xtic(1) with boxes notitle, \
+     '' using 0:2:3:4 with yerrorbars lc black pt 0 notitle
 GP
   n=$((n + 1))
 fi

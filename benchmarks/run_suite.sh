@@ -9,7 +9,8 @@
 #                     [--skip LIST] [--netns] [--python PY] [--build DIR] [--timeout S] [--no-plots]
 #   --quick      smoke sizes (seconds per step): what `ctest -L bench` runs
 #   --out        results directory (default results/<date>-<host>/ in the source tree)
-#   --max-ranks  largest rank count (default: the cores this process may use, at least 2)
+#   --max-ranks  largest rank count (default: the Slurm job's tasks, else the cores this process
+#                may use; at least 2)
 #   --ranks      rank counts for the all-reduce and scaling sweeps (default 1,2,4,..,max-ranks)
 #   --only/--skip  comma-separated groups: gemm step tokenizer reader allreduce train pytorch
 #                scaling ckpt netns (default: all but netns)
@@ -56,7 +57,7 @@ want() { # want GROUP: whether this run includes GROUP
   [[ ",$skip," != *",$1,"* ]]
 }
 ncores=$(env -u OMP_NUM_THREADS nproc)  # nproc obeys OMP_NUM_THREADS
-[ -n "$maxr" ] || maxr=$ncores
+[ -n "$maxr" ] || maxr=${SLURM_NTASKS:-$ncores}  # in a Slurm job: the allocation's tasks
 [[ $maxr =~ ^[0-9]+$ ]] && [ "$maxr" -ge 2 ] || maxr=2
 if [ -z "$ranks" ]; then
   ranks=1
@@ -158,9 +159,9 @@ if want pytorch; then
   fi
 fi
 if want scaling; then
-  sr=$ranks
-  [ $quick -eq 1 ] && sr=1,2
-  step scaling "$here/bench_scaling.sh" --mode both --model "$model" --ranks "$sr" \
+  sa=(--ranks "$ranks")
+  [ $quick -eq 1 ] && sa=(--ranks 1,2 --oversubscribe)  # smoke: runs even where 2 ranks share a core
+  step scaling "$here/bench_scaling.sh" --mode both --model "$model" "${sa[@]}" \
       --steps $((steps - 1 > 2 ? steps - 1 : 2)) --work "$work/scaling"
 fi
 if want ckpt; then
