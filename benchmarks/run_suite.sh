@@ -6,7 +6,7 @@
 # gnuplot) and writes DIR/summary.md, the performance table of the README (suite_report.py).
 #
 # usage: run_suite.sh [--quick] [--out DIR] [--max-ranks N] [--ranks LIST] [--only LIST]
-#                     [--skip LIST] [--netns] [--python PY] [--build DIR] [--timeout S] [--no-plots]
+#                     [--skip LIST] [--strong-global-batch G] [--netns] [--python PY] [--build DIR] [--timeout S] [--no-plots]
 #   --quick      smoke sizes (seconds per step): what `ctest -L bench` runs
 #   --out        results directory (default results/<date>-<host>/ in the source tree)
 #   --max-ranks  largest rank count (default: the Slurm job's tasks, else the cores this process
@@ -14,6 +14,8 @@
 #   --ranks      rank counts for the all-reduce and scaling sweeps (default 1,2,4,..,max-ranks)
 #   --only/--skip  comma-separated groups: gemm step tokenizer reader allreduce train pytorch
 #                scaling ckpt netns (default: all but netns)
+#   --strong-global-batch G  the strong-scaling sweep's fixed global batch (sequences; default
+#                bench_scaling.sh's: 4 x the largest P)
 #   --netns      add the all-reduce across emulated hosts with TBF-shaped links (root, ip netns)
 #   --python     interpreter with torch + transformers for the PyTorch DDP side-by-side
 #                (default $PYTHON or python3; the comparison is skipped with a message without torch)
@@ -25,7 +27,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 quick=0 out="" maxr="" ranks="" build="$src/build" tmo="" plots=1 netns=0
-only="" skip="" py=${PYTHON:-python3}
+only="" skip="" py=${PYTHON:-python3} sgb=()
 usage() {
   sed -n '/^# usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --ranks) [ $# -ge 2 ] || usage; ranks=$2; shift 2 ;;
     --only) [ $# -ge 2 ] || usage; only=$2; shift 2 ;;
     --skip) [ $# -ge 2 ] || usage; skip=$2; shift 2 ;;
+    --strong-global-batch) [ $# -ge 2 ] || usage; sgb=(--global-batch "$2"); shift 2 ;;
     --netns) netns=1; shift ;;
     --python) [ $# -ge 2 ] || usage; py=$2; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
@@ -161,7 +164,7 @@ fi
 if want scaling; then
   sa=(--ranks "$ranks")
   [ $quick -eq 1 ] && sa=(--ranks 1,2 --oversubscribe)  # smoke: runs even where 2 ranks share a core
-  step scaling "$here/bench_scaling.sh" --mode both --model "$model" "${sa[@]}" \
+  step scaling "$here/bench_scaling.sh" --mode both --model "$model" "${sa[@]}" "${sgb[@]}" \
       --steps $((steps - 1 > 2 ? steps - 1 : 2)) --work "$work/scaling"
 fi
 if want ckpt; then
