@@ -110,6 +110,8 @@ set output '$d/mfu.png'
 set title "model FLOPs utilisation (of the sgemm peak each measured in its run; whisker: min..max step)\n$title"
 $bars
 set ylabel 'MFU'
+set yrange [0:1]
+set key left top
 plot '$pd/mfu.dat' using 0:2:xtic(1) with boxes notitle, \
      '' using 0:2:3:4 with yerrorbars lc black pt 0 notitle, \
      0.7 with lines dt 2 lc rgb 'gray' title 'goal 0.70 (GPT-2 124M, 2 x 1)'

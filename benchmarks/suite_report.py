@@ -240,7 +240,7 @@ class Suite:
                         if (r["hosts"], r["ranks_per_host"], r["link"]) == (h, per, link):
                             o.write(f"{r['bytes']} {r['ring_busbw_GBps']} {r['mpi_busbw_GBps']}\n")
         with open(os.path.join(pd, "netns_series.txt"), "w") as o:
-            o.write("\n".join(series))
+            o.write("".join(s + "\n" for s in series))
         rows = []
         for n, j in sorted(self.by_kind("ckpt")):
             P = j["config"]["ranks"]
