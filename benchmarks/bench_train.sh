@@ -100,8 +100,9 @@ doc = benchlib.document(
         "target": ">= %g" % GOAL, "value": hidden_direct,
         "met": None if hidden_direct is None else hidden_direct >= GOAL,
         "formula": "1 - ms_comm_wait(overlap_on) / ms_comm_wait(overlap_off), medians of rank "
-                   "0's time blocked on communication after backward (gradient reductions, "
-                   "ZeRO-1 parameter all-gather, loss all-reduce)",
+                   "0's time blocked on communication after backward and after the status "
+                   "agreement that absorbs load imbalance (ms_sync): gradient reductions, ZeRO-1 "
+                   "parameter all-gather, loss all-reduce",
         "cross_check": "communication_hidden_fraction_step_time: (s_step overlap_off - "
                        "overlap_on) / (overlap_off - compute_only) of the medians, each less its "
                        "median ms_optimizer (ZeRO-1: compute only runs P times a rank's AdamW "

@@ -149,14 +149,16 @@ if want allreduce; then
     else step "allreduce_p$p" "${mpi[@]}" -n "$p" "$bin/bench_allreduce"; fi
   done
 fi
-# The training step at 2 ranks x 1 thread: small config alone; GPT-2 124M side by side with
-# PyTorch DDP (bench_vs_pytorch.sh runs bench_train.sh and the PyTorch script in turns).
+# The training step at 2 ranks x 1 thread: the small config alone (train), then the small config
+# and GPT-2 124M side by side with PyTorch DDP (pytorch: bench_vs_pytorch.sh runs bench_train.sh
+# and the PyTorch script in alternating turns).
 want train && step train_small_p2 "$here/bench_train.sh" --model small --ranks 2 \
     --steps $((steps + 2)) --work "$work/train_small"
 if want pytorch; then
   if [ $quick -eq 1 ]; then
     step vs_pytorch_small_p2 "$here/bench_vs_pytorch.sh" --model small --ranks 2 --steps 2 --turns 1
   else
+    step vs_pytorch_small_p2 "$here/bench_vs_pytorch.sh" --model small --ranks 2 --steps 8 --turns 3
     step vs_pytorch_124m_p2 "$here/bench_vs_pytorch.sh" --model 124m --ranks 2 --steps "$steps" \
         --turns 3
   fi

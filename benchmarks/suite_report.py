@@ -80,8 +80,7 @@ class Suite:
     def rows(self):
         """(measurement, ringtune, baseline measured in the same run, ratio, goal, met)."""
         out = []
-        vs = self.one("vs_pytorch_124m_p2", "vs_pytorch_small_p2")
-        if vs:
+        for n, vs in sorted(self.by_kind("vs_pytorch"), key=lambda t: t[1]["config"]["model"]):
             c = vs["config"]
             what = f"training step, GPT-2 {c['model']}, {c['ranks']} ranks x 1 thread, tokens/s"
             rt = vs.get("ringtune", {})
@@ -268,8 +267,7 @@ class Suite:
                     lab = (f"train {c['model']} P={r['ranks']}" if r["mode"] == "overlap_on"
                            else f"train {c['model']} compute only")
                     rows.append((lab, med(r["mfu"]), r["mfu"]["min"], r["mfu"]["max"]))
-        vs = self.one("vs_pytorch_124m_p2", "vs_pytorch_small_p2")
-        if vs:
+        for n, vs in sorted(self.by_kind("vs_pytorch"), key=lambda t: t[1]["config"]["model"]):
             m = vs["config"]["model"]
             for side, lab in (("ringtune", "ringtune"), ("pytorch", "PyTorch DDP")):
                 v = vs.get(side, {})

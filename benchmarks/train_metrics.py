@@ -7,7 +7,8 @@ benchmarks/train_common.sh). Standard library only, next to benchlib.py.
 As a module: step_stats(path), cores_usable().
 
 metrics.jsonl train lines (dist/train.c) carry, besides loss and lr: tokens_per_s and mfu of the
-step, and rank 0's own phase times ms_step, ms_forward, ms_backward, ms_comm_wait (ms_allgather is
+step, and rank 0's own phase times ms_step, ms_forward, ms_backward, ms_sync (waiting for the
+slowest rank after backward), ms_comm_wait (ms_allgather is
 the ZeRO-1 part of it), ms_optimizer, and peak_gflops (rank 0's sgemm peak, the MFU denominator).
 Step 1 (cold caches, first allocations) is left out: statistics are over steps 2..N.
 """
@@ -19,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import benchlib  # noqa: E402
 
-PHASES = ("ms_forward", "ms_backward", "ms_comm_wait", "ms_allgather", "ms_optimizer")
+PHASES = ("ms_forward", "ms_backward", "ms_sync", "ms_comm_wait", "ms_allgather", "ms_optimizer")
 STATISTIC = "benchlib.stats (median, min, max, quartiles) over steps 2..N of rank 0's metrics"
 
 

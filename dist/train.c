@@ -69,10 +69,11 @@ typedef struct {
 typedef struct {
     double forward, backward; /* summed over the micro-batches (gradient accumulation); backward
                                  includes pushing the bucket reductions along (overlap on) */
-    double comm;      /* blocked on communication after backward: the status agreement (which
-                         also waits for the slowest rank), the sample-id gather (log_samples),
-                         finish_reduction (comm_wait_s), the loss/norm all-reduce, and the ZeRO-1
-                         parameter all-gather */
+    double sync;      /* the status agreement after backward, which also waits for the slowest
+                         rank (load imbalance, not data movement), and the sample-id gather
+                         (log_samples) */
+    double comm;      /* blocked on communication after that: finish_reduction (comm_wait_s), the
+                         loss/norm all-reduce and the ZeRO-1 parameter all-gather */
     double allgather; /* the ZeRO-1 parameter all-gather alone (part of comm; 0 without ZeRO-1) */
     double optimizer; /* gradient norm, clipping and AdamW on this rank's shard */
 } step_times;
@@ -560,6 +561,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         st = rt_mpi_ctx_agree(ctx, st);
         if (st != RT_OK) break;
         if (cfg->output.log_samples && (st = gather_samples(&t)) != RT_OK) break;
+        tm.sync = now_s() - tp;
+        tp = now_s();
         /* gradients: bucket reduce-scatters into the shards (ZeRO-1) or all-reduces; with
            overlap most are already under way */
         m->layer_done = NULL;
@@ -637,11 +640,11 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                         "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.17g, \"lr\": %.9g, "
                         "\"grad_norm\": %.17g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
                         "\"trainable_blocks\": %d, \"ms_step\": %.3f, \"ms_forward\": %.3f, "
-                        "\"ms_backward\": %.3f, \"ms_comm_wait\": %.3f, \"ms_allgather\": %.3f, "
-                        "\"ms_optimizer\": %.3f, \"peak_gflops\": %.2f",
+                        "\"ms_backward\": %.3f, \"ms_sync\": %.3f, \"ms_comm_wait\": %.3f, "
+                        "\"ms_allgather\": %.3f, \"ms_optimizer\": %.3f, \"peak_gflops\": %.2f",
                         step + 1, epoch, loss, ac.lr, norm, tps, mfu,
                         cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1,
-                        1e3 * dt, 1e3 * tm.forward, 1e3 * tm.backward, 1e3 * tm.comm,
+                        1e3 * dt, 1e3 * tm.forward, 1e3 * tm.backward, 1e3 * tm.sync, 1e3 * tm.comm,
                         1e3 * tm.allgather, 1e3 * tm.optimizer, t.peak_gflops);
                 if (cfg->output.log_samples) {
                     fprintf(t.metrics, ", \"samples\": [");
