@@ -9,8 +9,6 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-#include "arena.h"
-#include "gemm.h"
 
 #ifndef RT_GIT_DESCRIBE
 #define RT_GIT_DESCRIBE ""
@@ -67,30 +65,6 @@ double bench_max(const double *v, int n) {
     double m = n > 0 ? v[0] : NAN;
     for (int i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
     return m;
-}
-
-/* ---- sgemm peak ----------------------------------------------------------------------------- */
-
-int bench_sgemm_peak(int reps, double *gflops) {
-    const int M = BENCH_PEAK_DIM, N = BENCH_PEAK_DIM, K = BENCH_PEAK_DIM;
-    float *A = rt_alloc_floats((size_t)M * K), *B = rt_alloc_floats((size_t)K * N),
-          *C = rt_alloc_floats((size_t)M * N);
-    int rc = -1;
-    if (A && B && C) {
-        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 7) * 0.1f;
-        for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 5) * 0.1f;
-        rt_gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
-        for (int r = 0; r < reps; r++) {
-            double t = bench_now();
-            rt_gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
-            gflops[r] = 2.0 * M * N * K / (bench_now() - t) / 1e9;
-        }
-        rc = 0;
-    }
-    rt_free_floats(&A);
-    rt_free_floats(&B);
-    rt_free_floats(&C);
-    return rc;
 }
 
 /* ---- JSON writer ---------------------------------------------------------------------------- */

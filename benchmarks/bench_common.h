@@ -1,4 +1,4 @@
-/* What every C benchmark shares: clocks, statistics over repeats, the sgemm peak, and the JSON
+/* What every C benchmark shares: clocks, statistics over repeats, the peak size, and the JSON
    document they print, field for field the one benchmarks/benchlib.py writes:
 
      {"benchmark": NAME, "schema": 1, "date": ISO-8601 with offset,
@@ -32,11 +32,10 @@ double bench_max(const double *v, int n);
 
 /* ---- the machine's sgemm peak --------------------------------------------------------------- */
 
+/* The benchmarks' peak: rt_gemm_peak(BENCH_PEAK_DIM, reps, gflops) (compute/gemm.h), big enough
+   for the kernel's steady state. rt_gemm_setup must have run when the caller wants its thread
+   count / kernels. */
 #define BENCH_PEAK_DIM 2048
-/* GFLOPS of reps square BENCH_PEAK_DIM sgemms through rt_gemm (after one untimed call) into
-   gflops[0..reps). The peak is their maximum: noise only lowers it. Returns 0, or -1 when out
-   of memory. rt_gemm_setup must have run when the caller wants its thread count / kernels. */
-int bench_sgemm_peak(int reps, double *gflops);
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
 

@@ -268,7 +268,7 @@ static int measure(const model *md, const shape *s, int ns, int reps, int thread
     omp_set_num_threads(threads);
     if (!measured_alloc(out, ns, reps)) return -1;
     snprintf(out->arch, sizeof out->arch, "%s", bli_arch_string(bli_arch_query_id()));
-    if (bench_sgemm_peak(reps, out->peak) != 0) return -1;
+    if (rt_gemm_peak(BENCH_PEAK_DIM, reps, out->peak) != 0) return -1;
     for (int i = 0; i < ns; i++) {
         buffers b;
         buffers_alloc(&b, &s[i], md, threads);

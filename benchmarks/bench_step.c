@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
     omp_set_num_threads(rt_gemm_threads());
     enum { PEAK_REPS = 7 };
     double peak_g[PEAK_REPS];
-    if (bench_sgemm_peak(PEAK_REPS, peak_g) != 0) {
+    if (rt_gemm_peak(BENCH_PEAK_DIM, PEAK_REPS, peak_g) != 0) {
         fprintf(stderr, "bench_step: out of memory for the sgemm peak\n");
         return 1;
     }

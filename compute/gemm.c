@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include "arena.h"
 
 static int g_threads = 1;
 static int g_ready = 0;
@@ -115,4 +117,33 @@ void rt_gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *
             float *c = &C[(size_t)i * ldc + j];
             *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
         }
+}
+
+static double gemm_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int rt_gemm_peak(int n, int reps, double *gflops) {
+    size_t nn = (size_t)n * n;
+    float *A = rt_alloc_floats(nn), *B = rt_alloc_floats(nn), *C = rt_alloc_floats(nn);
+    int rc = -1;
+    if (A && B && C) {
+        for (size_t i = 0; i < nn; i++) {
+            A[i] = (float)(i % 7) * 0.1f;
+            B[i] = (float)(i % 5) * 0.1f;
+        }
+        rt_gemm(0, 0, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+        for (int r = 0; r < reps; r++) {
+            double t = gemm_now();
+            rt_gemm(0, 0, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+            gflops[r] = 2.0 * n * n * (double)n / (gemm_now() - t) / 1e9;
+        }
+        rc = 0;
+    }
+    rt_free_floats(&A);
+    rt_free_floats(&B);
+    rt_free_floats(&C);
+    return rc;
 }

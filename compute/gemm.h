@@ -22,6 +22,11 @@ void rt_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, i
 void rt_gemm_1t(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The sustained sgemm rate (GFLOPS) of reps n x n x n products through rt_gemm, after one untimed
+   call, into gflops[0..reps): the peak MFU is measured against is their maximum (noise only lowers
+   it). Returns 0, or -1 when out of memory. */
+int rt_gemm_peak(int n, int reps, double *gflops);
+
 /* Naive triple loop with the same contract (double accumulation): the tests' reference. */
 void rt_gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
