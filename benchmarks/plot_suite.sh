@@ -30,6 +30,23 @@ set xtics rotate by 30 right
 set bmargin 8
 set grid ytics'
 
+# busbw_png FILE TITLE YLABEL PLOT: busbw against message size (log 2 axis), one line per series
+busbw_png() {
+  gnuplot <<GP
+set terminal pngcairo size 1000,650 noenhanced
+set output '$d/$1'
+set title "$2\n$title"
+set logscale x 2
+set format x '%.0b%BB'
+set xlabel 'message size'
+set ylabel '$3'
+set key left top
+set grid
+plot $4
+GP
+  n=$((n + 1))
+}
+
 ps=$(cat "$pd/allreduce_ps.txt")
 if [ -n "$ps" ]; then
   plot="" i=1
@@ -39,19 +56,8 @@ if [ -n "$ps" ]; then
     plot+=", '$f' using 1:3 with linespoints lc $i dt 2 pt 6 title 'MPI_Allreduce P=$p'"
     i=$((i + 1))
   done
-  gnuplot <<GP
-set terminal pngcairo size 1000,650 noenhanced
-set output '$d/allreduce_busbw.png'
-set title "all-reduce bus bandwidth vs message size (medians)\n$title"
-set logscale x 2
-set format x '%.0b%BB'
-set xlabel 'message size'
-set ylabel 'busbw = algbw * 2(P-1)/P  (GB/s)'
-set key left top
-set grid
-plot $plot
-GP
-  n=$((n + 1))
+  busbw_png allreduce_busbw.png "all-reduce bus bandwidth vs message size (medians)" \
+      'busbw = algbw * 2(P-1)/P  (GB/s)' "$plot"
 fi
 
 if [ -s "$pd/netns_series.txt" ]; then
@@ -61,19 +67,9 @@ if [ -s "$pd/netns_series.txt" ]; then
     plot+=", '$pd/$f' using 1:3 with linespoints lc $i dt 2 pt 6 title 'MPI, $label'"
     i=$((i + 1))
   done < "$pd/netns_series.txt"
-  gnuplot <<GP
-set terminal pngcairo size 1000,650 noenhanced
-set output '$d/allreduce_netns.png'
-set title "all-reduce across emulated hosts (network namespaces, TBF-shaped links)\n$title"
-set logscale x 2
-set format x '%.0b%BB'
-set xlabel 'message size'
-set ylabel 'busbw (GB/s, median)'
-set key left top
-set grid
-plot $plot
-GP
-  n=$((n + 1))
+  busbw_png allreduce_netns.png \
+      "all-reduce across emulated hosts (network namespaces, TBF-shaped links)" \
+      'busbw (GB/s, median)' "$plot"
 fi
 
 if [ "$(rows "$pd/scaling_weak.dat")" -gt 0 ] || [ "$(rows "$pd/scaling_strong.dat")" -gt 0 ]; then
