@@ -14,6 +14,7 @@ PKGS=(build-essential cmake pkg-config git
       libprotobuf-c-dev protobuf-c-compiler
       check libsubunit-dev
       libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev libssl-dev
+      libisal-dev        # CRC32C (crc32_iscsi) of TensorBoard event files
       clang-format python3
       slurm-wlm munge    # slurm/: a throw-away local cluster for the Slurm end-to-end test
       gnuplot-nox)       # benchmarks/plot_suite.sh: PNG plots of the benchmark suite

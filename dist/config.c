@@ -29,7 +29,8 @@ typedef struct {
     double lo, hi;    /* numbers: allowed range; hi INFINITY: only the type's limit */
     unsigned flags;
     const char *const *names; /* enums: the names by value, NULL-terminated */
-    const char *note;         /* F_NULL: what null means; F_REQ: what the value is */
+    const char *note;         /* F_NULL: what null means; F_REQ: what the value is; else, if
+                                 set: what the key does (the reference prints it) */
 } key_def;
 
 static const char *const nan_policy_names[] = {"stop", "skip", NULL};
@@ -96,7 +97,9 @@ static const key_def keys[] = {
      "the whole validation split"},
     {"eval.micro_batch", K_INT, OFF(eval.micro_batch), "null", 1, INF, F_NULL, NULL,
      "train.micro_batch"},
-    {"eval.at_start", K_BOOL, OFF(eval.at_start), "false", 0, 0, 0, NULL, NULL},
+    {"eval.at_start", K_BOOL, OFF(eval.at_start), "false", 0, 0, 0, NULL,
+     "true: the evaluation before training (always run, the \"before\" figure) is also logged as "
+     "step 0 in metrics.jsonl and TensorBoard"},
     {"eval.early_stopping.patience", K_INT, OFF(eval.early_stopping.patience), "0", 0, INF, 0, NULL,
      NULL},
     {"eval.early_stopping.min_delta", K_NUM, OFF(eval.early_stopping.min_delta), "0.0", 0, INF, 0,
@@ -112,7 +115,8 @@ static const key_def keys[] = {
     {"output.log_every", K_INT, OFF(output.log_every), "1", 0, INF, 0, NULL, NULL},
     {"output.metrics_file", K_STR, OFF(output.metrics_file), "metrics.jsonl", 0, 0, F_NULL, NULL,
      "no metrics file"},
-    {"output.tensorboard", K_BOOL, OFF(output.tensorboard), "false", 0, 0, 0, NULL, NULL},
+    {"output.tensorboard", K_BOOL, OFF(output.tensorboard), "false", 0, 0, 0, NULL,
+     "true: TensorBoard event files in <output.dir>/tensorboard/ (train/*, eval/* scalars)"},
     {"output.log_samples", K_BOOL, OFF(output.log_samples), "false", 0, 0, 0, NULL, NULL},
 
     {"checkpoint.every_steps", K_LONG, OFF(checkpoint.every_steps), "0", 0, INF, 0, NULL, NULL},
@@ -1078,8 +1082,11 @@ void rt_config_write_reference(FILE *f) {
     char desc[512];
     for (int k = 0; k < N_KEYS; k++) {
         describe(k, desc, sizeof desc);
-        fprintf(f, "%-30s %s%s; default %s\n", keys[k].path, desc,
+        fprintf(f, "%-30s %s%s; default %s", keys[k].path, desc,
                 (keys[k].flags & F_REQ) ? " (required)" : "", keys[k].dflt);
+        /* what the key does, where describe() has not said it */
+        if (keys[k].note && !(keys[k].flags & (F_NULL | F_REQ))) fprintf(f, "; %s", keys[k].note);
+        fprintf(f, "\n");
     }
 }
 

@@ -70,7 +70,7 @@ typedef struct {
         long every_steps; /* 0: only at the end */
         long max_batches; /* null: the whole validation split */
         int micro_batch;  /* null: train.micro_batch (added) */
-        bool at_start;    /* false; evaluate before the first step too (added) */
+        bool at_start;    /* false; also log the "before" evaluation (always run) as step 0 */
         struct {
             int patience;     /* 0: off; evaluations without improvement before stopping */
             double min_delta; /* 0.0; smallest loss decrease that counts as improvement */
@@ -86,7 +86,7 @@ typedef struct {
         char *dir;          /* required: checkpoints, metrics and the effective config go here */
         int log_every;      /* 1; steps between progress lines, 0: none */
         char *metrics_file; /* "metrics.jsonl" (relative to dir) or NULL: no metrics file */
-        bool tensorboard;   /* false; also write TensorBoard event files (added) */
+        bool tensorboard;   /* false; also write TensorBoard event files, dir/tensorboard/ */
         bool log_samples;   /* false; metrics lines list each step's global sample ids (added) */
     } output;
     struct {

@@ -10,6 +10,7 @@
 #include "optim.h"
 #include "ring.h"
 #include "sampler.h"
+#include "tbevents.h"
 #include <math.h>
 #include <signal.h>
 #include <omp.h>
@@ -43,6 +44,7 @@ typedef struct {
     int unfrozen;   /* gradual unfreezing: blocks unfrozen from the top */
     double peak_gflops;
     FILE *metrics;
+    rt_tb_writer *tb; /* rank 0, output.tensorboard: the event file of this run */
     /* gradient buckets, top of the network first: bucket k is the flat range [lo, hi), complete
        once backward has finished block `ready` (-1: after the embeddings) */
     int nbuckets;
@@ -101,6 +103,7 @@ static void trainer_free(trainer *t) {
     free(t->sdispl);
     rt_ckpt_manifest_free(&t->manifest);
     if (t->metrics) fclose(t->metrics);
+    rt_tb_free(&t->tb); /* every record was flushed (and checked) when written */
 }
 
 /* Tensor index ranges of the GPT-2 table: wte, wpe, 12 per block, ln_f weight/bias. */
@@ -413,6 +416,64 @@ static rt_status open_outputs(trainer *t) {
     return rt_mpi_ctx_agree(ctx, st);
 }
 
+/* Rank 0, output.tensorboard: a new event file in <output.dir>/tensorboard/, starting with a
+   SessionLog START at the first step this run writes (0 fresh, start + 1 resumed), so that
+   TensorBoard drops what older files of the directory hold for the steps this run writes again
+   (a run that crashed after its last checkpoint; a fresh run over an old output.dir).
+   Collective: the ranks agree on the outcome. */
+static rt_status tb_open(trainer *t, long start) {
+    rt_status st = RT_OK;
+    if (t->ctx->rank == 0 && t->cfg->output.tensorboard) {
+        char *dir = rt_fs_join(t->cfg->output.dir, "tensorboard");
+        st = dir ? rt_tb_open(&t->tb, dir) : rt_error(RT_ERR_MEMORY, "out of memory");
+        free(dir);
+        if (st == RT_OK) st = rt_tb_session_start(t->tb, t->resume_dir[0] ? start + 1 : 0);
+        if (st == RT_OK) st = rt_tb_flush(t->tb);
+    }
+    return rt_mpi_ctx_agree(t->ctx, st);
+}
+
+/* Rank 0: appends n scalars at step to the event file and flushes. A failure (disk full) ends the
+   event file with a warning on stderr; training goes on (metrics.jsonl has the figures too). */
+static void tb_write(trainer *t, long step, int n, const char *const *tags, const double *v) {
+    if (!t->tb) return;
+    rt_status st = rt_tb_scalars(t->tb, step, n, tags, v);
+    if (st == RT_OK) st = rt_tb_flush(t->tb);
+    if (st != RT_OK) {
+        fprintf(stderr, "warning: %s; no more TensorBoard events are written\n",
+                rt_error_message());
+        rt_tb_free(&t->tb);
+        rt_error_clear();
+    }
+}
+
+/* The training figures of a logged step (the ones metrics.jsonl holds), rank 0. */
+static void tb_train(trainer *t, long step, double loss, double lr, double norm, double tps,
+                     double mfu, double epoch) {
+    static const char *const tags[] = {"train/loss",         "train/lr",    "train/grad_norm",
+                                       "train/tokens_per_s", "train/epoch", "train/mfu"};
+    double v[] = {loss, lr, norm, tps, epoch, mfu};
+    tb_write(t, step, t->peak_gflops > 0 ? 6 : 5, tags, v); /* mfu only against a peak */
+}
+
+/* An evaluation's figures at step, rank 0. */
+static void tb_eval(trainer *t, long step, double val_loss) {
+    static const char *const tags[] = {"eval/loss", "eval/perplexity"};
+    double v[] = {val_loss, exp(val_loss)};
+    tb_write(t, step, 2, tags, v);
+}
+
+/* Rank 0: an evaluation outside the periodic ones (the one before training, with eval.at_start,
+   and the final one) as a metrics.jsonl line and TensorBoard scalars at step. */
+static void log_eval(trainer *t, long step, double val_loss) {
+    if (t->metrics) {
+        fprintf(t->metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n", step,
+                val_loss, exp(val_loss));
+        fflush(t->metrics);
+    }
+    tb_eval(t, step, val_loss);
+}
+
 /* Reads rank r's micro-batch a of global batch `step` into t->ids / t->tgt. */
 static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
     int start, count;
@@ -451,8 +512,6 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     t.cfg = cfg;
     t.ctx = ctx;
     rt_status st = setup(&t);
-    if (st == RT_OK && ctx->rank == 0 && log && cfg->output.tensorboard)
-        fprintf(log, "warning: output.tensorboard is not implemented yet and is ignored\n");
     if (st != RT_OK) {
         trainer_free(&t);
         return st;
@@ -484,6 +543,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         res->resumed_step = cs.step;
     }
     st = open_outputs(&t);
+    if (st == RT_OK) st = tb_open(&t, cs.step);
     if (st != RT_OK) goto done;
     long start = cs.step;
     apply_mode(&t, start);
@@ -510,6 +570,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         if (out)
             fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
                     exp(res->before_loss));
+        if (cfg->eval.at_start) log_eval(&t, 0, res->before_loss); /* as step 0 */
         cs.before_loss = cs.best_loss = res->before_loss;
         cs.best_step = 0;
         if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
@@ -646,6 +707,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 fprintf(t.metrics, "}\n");
                 fflush(t.metrics);
             }
+            tb_train(&t, step + 1, loss, ac.lr, norm, tps, mfu, epoch); /* rank 0 */
         }
         cs.step = step + 1;
         cs.lr_last = ac.lr;
@@ -665,6 +727,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                         step + 1, vl, exp(vl));
                 fflush(t.metrics);
             }
+            tb_eval(&t, step + 1, vl);
             if (vl < best - cfg->eval.early_stopping.min_delta) {
                 best = vl;
                 cs.best_step = step + 1;
@@ -713,6 +776,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     double final;
     st = evaluate(&t, &final);
     if (st != RT_OK) goto done;
+    /* logged unless this step's periodic evaluation was, or a resumed run did no step */
+    if ((step > start || !t.resume_dir[0]) && isnan(cs.val_loss)) log_eval(&t, step, final);
     /* the final checkpoint holds the last step's state (resumable, e.g. with more steps) */
     if (step > start || !t.resume_dir[0]) {
         cs.step = step;
