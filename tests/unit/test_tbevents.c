@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,6 +209,35 @@ START_TEST(test_writer_records_and_names) {
 }
 END_TEST
 
+START_TEST(test_writer_write_failure) {
+    /* a file size limit stands in for a full disk: writes fail with EFBIG (SIGXFSZ ignored) */
+    char d[512];
+    snprintf(d, sizeof d, "%s/full", dir);
+    rt_tb_writer *w;
+    ck_assert(rt_tb_open(&w, d) == RT_OK);
+    struct rlimit old, lim;
+    ck_assert(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 4096;
+    ck_assert(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    const char *tag = "train/loss";
+    double v = 1.0;
+    rt_status st = RT_OK;
+    for (int i = 0; i < 1000 && st == RT_OK; i++) {
+        st = rt_tb_scalars(w, i, 1, &tag, &v);
+        if (st == RT_OK) st = rt_tb_flush(w);
+    }
+    ck_assert(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, prev);
+    ck_assert_int_eq(st, RT_ERR_IO);
+    ck_assert_msg(strstr(rt_error_message(), rt_tb_path(w)), "%s", rt_error_message());
+    printf("tbevents: full file reported: %s\n", rt_error_message());
+    ck_assert(rt_tb_scalars(w, 0, 1, &tag, &v) == RT_ERR_IO); /* and stays failed */
+    ck_assert(rt_tb_close(&w) == RT_ERR_IO && !w);
+}
+END_TEST
+
 /* ---- the committed fixture, as tensorboard read it ---- */
 
 START_TEST(test_fixture_reads_as_tensorboard_did) {
@@ -392,6 +423,7 @@ int main(int argc, char **argv) {
     TCase *tc = tcase_create("tbevents");
     tcase_add_test(tc, test_crc32c_check_values);
     tcase_add_test(tc, test_writer_records_and_names);
+    tcase_add_test(tc, test_writer_write_failure);
     tcase_add_test(tc, test_fixture_reads_as_tensorboard_did);
     tcase_add_test(tc, test_run_with_resume_matches_metrics);
     tcase_add_test(tc, test_keys_off);
