@@ -559,6 +559,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
         rt_config_write_yaml(cfg, out);
     }
+    if (out && t.tb) fprintf(out, "TensorBoard events: %s\n", rt_tb_path(t.tb));
     if (t.resume_dir[0]) {
         res->before_loss = cs.before_loss;
         if (out)
