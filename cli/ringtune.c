@@ -52,7 +52,9 @@ static void usage(FILE *f) {
            "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
            "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
            "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
-           "      greedy/top-k continuation of token ids (a sanity check)\n"
+           "           [--eos-id N|model]\n"
+           "      greedy/top-k continuation of token ids (a sanity check); with --eos-id it\n"
+           "      stops after generating token N (model: the config's eos_token_id)\n"
            "  info\n"
            "      version, BLIS kernels and threads\n");
 }
@@ -138,6 +140,7 @@ static int cmd_convert(int argc, char **argv) {
     }
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return fail(argv[0]);
+    rt_hf_gpt2_warn_config(argv[0], &m->cfg, stderr);
     rt_status st = rt_hf_gpt2_save(m, argv[1]);
     size_t n = rt_gpt2_num_params(m);
     rt_gpt2_destroy(&m);
@@ -266,6 +269,7 @@ static int cmd_eval(int argc, char **argv) {
         return 2;
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
+    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
     rt_corpus *c = NULL;
     int rc = 1;
     if (T > m->cfg.n_positions) T = m->cfg.n_positions;
@@ -306,6 +310,7 @@ static int cmd_finetune(int argc, char **argv) {
     if (!parse_train_args(argc, argv, &a, &def)) return 2;
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
+    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
     if (a.T > m->cfg.n_positions) a.T = m->cfg.n_positions;
     rt_corpus *ct = NULL, *cv = NULL;
     int rc = 1;
@@ -346,9 +351,29 @@ done:
     return rc;
 }
 
+/* --eos-id N|model: *eos = N, or the model's eos_token_id; -1 when not given. 0 after printing
+   an error. */
+static int generate_eos(int argc, char **argv, const char *model, const rt_gpt2 *m, int *eos) {
+    *eos = -1;
+    const char *v = opt(argc, argv, "--eos-id");
+    if (!v) return 1;
+    if (strcmp(v, "model") == 0) {
+        if (rt_hf_gpt2_eos_id(model, &m->cfg, "generate --eos-id model", "--eos-id N", eos) ==
+            RT_OK)
+            return 1;
+        fprintf(stderr, "ringtune generate: %s\n", rt_error_message());
+        return 0;
+    }
+    long n;
+    if (!num_l(argc, argv, "--eos-id", 0, 0, m->cfg.vocab_size - 1, &n)) return 0;
+    *eos = (int)n;
+    return 1;
+}
+
 static int cmd_generate(int argc, char **argv) {
-    static const char *const allowed[] = {"--model",       "--ids",  "--new",     "--top-k",
-                                          "--temperature", "--seed", "--threads", NULL};
+    static const char *const allowed[] = {"--model",       "--ids",    "--new",
+                                          "--top-k",       "--seed",   "--threads",
+                                          "--temperature", "--eos-id", NULL};
     if (!check_opts(argc, argv, allowed)) return 2;
     const char *model = opt(argc, argv, "--model"), *ids = opt(argc, argv, "--ids");
     if (!model || !ids) {
@@ -365,6 +390,12 @@ static int cmd_generate(int argc, char **argv) {
         return 2;
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
+    int eos = -1;
+    if (!generate_eos(argc, argv, model, m, &eos)) {
+        rt_gpt2_destroy(&m);
+        return 2;
+    }
     int np = 0, cap = 16;
     int32_t *prompt = malloc(sizeof(int32_t) * cap);
     for (const char *p = ids; *p;) {
@@ -387,7 +418,10 @@ static int cmd_generate(int argc, char **argv) {
     if (rt_gpt2_alloc_acts(m, 1, m->cfg.n_positions) == RT_OK &&
         rt_gpt2_generate(m, prompt, np, (int)nnew, (int)topk, (float)temp, (uint64_t)seed, outv) ==
             RT_OK) {
-        for (int i = 0; i < np + nnew; i++) printf("%s%d", i ? "," : "", outv[i]);
+        int n = np + (int)nnew;
+        for (int i = np; eos >= 0 && i < n; i++)
+            if (outv[i] == eos) n = i + 1; /* stop after the first generated eos */
+        for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", outv[i]);
         printf("\n");
         rc = 0;
     } else {

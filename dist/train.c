@@ -451,6 +451,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     t.cfg = cfg;
     t.ctx = ctx;
     rt_status st = setup(&t);
+    if (st == RT_OK && ctx->rank == 0) rt_hf_gpt2_warn_config(cfg->model.path, &t.m->cfg, log);
     if (st == RT_OK && ctx->rank == 0 && log && cfg->output.tensorboard)
         fprintf(log, "warning: output.tensorboard is not implemented yet and is ignored\n");
     if (st != RT_OK) {
