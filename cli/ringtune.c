@@ -10,6 +10,7 @@
 #include "gemm.h"
 #include "gpt2.h"
 #include "hf_gpt2.h"
+#include "hf_tokenizer.h"
 #include "corpus.h"
 #include <mpi.h>
 #include <hdf5.h>
@@ -142,6 +143,7 @@ static int cmd_convert(int argc, char **argv) {
     if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return fail(argv[0]);
     rt_hf_gpt2_warn_config(argv[0], &m->cfg, stderr);
     rt_status st = rt_hf_gpt2_save(m, argv[1]);
+    if (st == RT_OK) st = rt_hf_copy_tokenizer(argv[0], argv[1], NULL);
     size_t n = rt_gpt2_num_params(m);
     rt_gpt2_destroy(&m);
     if (st != RT_OK) return fail(argv[1]);
@@ -235,10 +237,12 @@ static rt_finetune_opts make_opts(const train_args *a, const char *tag) {
     return o;
 }
 
-/* Opens a corpus (serially) and checks it against the model; prints the error on failure. */
-static int open_corpus(const char *path, const rt_gpt2 *m, rt_corpus **out) {
+/* Opens a corpus (serially) and checks it against the model in model_dir (its vocabulary and,
+   when the directory has them, its tokenizer files); prints the error on failure. */
+static int open_corpus(const char *path, const rt_gpt2 *m, const char *model_dir, rt_corpus **out) {
     if (rt_corpus_open(out, path, MPI_COMM_NULL) != RT_OK) return !fail("corpus");
-    if (rt_corpus_check_model(*out, m->cfg.vocab_size, NULL) != RT_OK) {
+    if (rt_corpus_check_model(*out, m->cfg.vocab_size, NULL) != RT_OK ||
+        rt_hf_check_corpus_tokenizer(*out, NULL, model_dir, stderr) != RT_OK) {
         rt_corpus_close(out);
         return !fail("corpus");
     }
@@ -273,7 +277,7 @@ static int cmd_eval(int argc, char **argv) {
     rt_corpus *c = NULL;
     int rc = 1;
     if (T > m->cfg.n_positions) T = m->cfg.n_positions;
-    if (open_corpus(path, m, &c)) {
+    if (open_corpus(path, m, model, &c)) {
         rt_corpus_source cs = {c, sp};
         rt_token_source src = rt_token_source_corpus(&cs);
         double loss;
@@ -314,7 +318,7 @@ static int cmd_finetune(int argc, char **argv) {
     if (a.T > m->cfg.n_positions) a.T = m->cfg.n_positions;
     rt_corpus *ct = NULL, *cv = NULL;
     int rc = 1;
-    if (!open_corpus(train, m, &ct) || !open_corpus(val, m, &cv)) goto done;
+    if (!open_corpus(train, m, model, &ct) || !open_corpus(val, m, model, &cv)) goto done;
     if (rt_gpt2_alloc_acts(m, (int)a.B, (int)a.T) != RT_OK) {
         fail("finetune");
         goto done;
@@ -338,7 +342,7 @@ static int cmd_finetune(int argc, char **argv) {
     }
     printf("\n%-12s %10s %12s\n%-12s %10.4f %12.2f\n%-12s %10.4f %12.2f\n", "validation", "loss",
            "perplexity", "before", before, exp(before), "after", after, exp(after));
-    if (rt_hf_gpt2_save(m, out) != RT_OK) {
+    if (rt_hf_gpt2_save(m, out) != RT_OK || rt_hf_copy_tokenizer(model, out, NULL) != RT_OK) {
         fail(out);
         goto done;
     }
