@@ -495,8 +495,10 @@ static rt_status check_lm_head(const hf_source *s, const rt_gpt2 *m, int wte_idx
         if (memcmp(&x, &wte[i], sizeof x) != 0)
             return rt_error(RT_ERR_FORMAT,
                             "%s: tensor 'lm_head.weight' differs from wte.weight (element %zu: "
-                            "%g vs %g); ringtune's GPT-2 ties the LM head to wte and cannot load "
-                            "an untied head",
+                            "%g vs %g); with tie_word_embeddings true (config.json's value or "
+                            "its default) ringtune ties the LM head to wte and cannot load an "
+                            "untied head: set \"tie_word_embeddings\": false in config.json to "
+                            "load the separate head (as transformers 5 does)",
                             path, i, (double)x, (double)wte[i]);
     }
     return RT_OK;

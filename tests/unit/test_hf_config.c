@@ -191,6 +191,47 @@ START_TEST(test_per_layer_config_and_ignored_fields) {
 }
 END_TEST
 
+/* transformers 5 loads a file's separate lm_head.weight even when tie_word_embeddings is true;
+   ringtune refuses that with the fix, and the fix (tie_word_embeddings false) loads the head. */
+START_TEST(test_untied_head_advice) {
+    rt_gpt2_config c;
+    ck_assert(read_cfg("{" TINY ", \"eos_token_id\": 1, \"bos_token_id\": 1}", &c) == RT_OK);
+    rt_gpt2 *m = NULL, *u = NULL, *m2 = NULL;
+    ck_assert(rt_gpt2_create(&m, &c) == RT_OK);
+    rt_gpt2_init_weights(m, 7);
+    ck_assert(rt_gpt2_untie(m, &u) == RT_OK);
+    int head = rt_table_find(&u->params, "lm_head.weight");
+    ck_assert_int_ge(head, 0);
+    u->params_mem[u->params.t[head].offset] += 1.0f; /* the head now differs from wte */
+    char dir[512], cfgp[600];
+    snprintf(dir, sizeof dir, "%s/untied", tmpdir);
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", dir);
+    ck_assert(rt_hf_gpt2_save(u, dir) == RT_OK);
+    ck_assert_msg(rt_hf_gpt2_load(dir, &m2) == RT_OK, "%s", rt_error_message());
+    ck_assert_int_eq(m2->cfg.tie_word_embeddings, 0);
+    ck_assert(memcmp(m2->params_mem, u->params_mem, u->params.total * sizeof(float)) == 0);
+    rt_gpt2_destroy(&m2);
+    /* the same files with tie_word_embeddings true */
+    FILE *f = fopen(cfgp, "r");
+    ck_assert(f);
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, "\"tie_word_embeddings\": false");
+    ck_assert(at);
+    memcpy(at + strlen("\"tie_word_embeddings\": "), "true ", 5);
+    f = fopen(cfgp, "w");
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(rt_hf_gpt2_load(dir, &m2), RT_ERR_FORMAT);
+    assert_has(rt_error_message(), "lm_head.weight' differs from wte.weight");
+    assert_has(rt_error_message(), "set \"tie_word_embeddings\": false in config.json");
+    rt_gpt2_destroy(&u);
+    rt_gpt2_destroy(&m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("hf_config");
     TCase *tc = tcase_create("core");
@@ -200,6 +241,7 @@ int main(void) {
     tcase_add_test(tc, test_aliases_and_n_ctx);
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_per_layer_config_and_ignored_fields);
+    tcase_add_test(tc, test_untied_head_advice);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

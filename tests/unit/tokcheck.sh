@@ -2,7 +2,8 @@
 # tokcheck.sh RINGTUNE GPT2_TOKENIZER_DIR WORKDIR: a corpus made with the GPT-2 tokenizer is
 # accepted by eval/train when the model directory carries the same vocab.json + merges.txt,
 # refused (naming the corpus, the files and both hashes, and the prep fix) when it carries other
-# ones, and accepted with a note when it carries none. An export copies the tokenizer files.
+# ones, and accepted with a note when it carries none. An export copies the tokenizer files. A
+# config.json eos_token_id outside the vocabulary trains with one warning.
 set -u
 rt=$1 tok=$2 w=$3
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -62,8 +63,13 @@ echo "$out"
 [ $rc -ne 0 ] || fail "train with another tokenizer succeeded"
 echo "$out" | grep -qF -- "$want" || fail "train message lacks: $want"
 sed "s|MODEL|$w/same|; s|OUT|$w/run-same|" "$w/run.yaml" > "$w/run-same.yaml"
+# an eos_token_id outside the vocabulary (as transformers saves for small ones) trains, warned
+sed -i 's|"eos_token_id": 50256|"eos_token_id": 99999|' "$w/same/config.json"
+grep -q '"eos_token_id": 99999' "$w/same/config.json" || fail "could not edit config.json"
 out=$("$rt" train "$w/run-same.yaml" 2>&1) || fail "train with the same tokenizer: $out"
 echo "$out"
+echo "$out" | grep -qF "warning: $w/same/config.json: eos_token_id 99999 is outside the vocabulary [0, 50257)" ||
+  fail "train did not warn about eos_token_id"
 for f in vocab.json merges.txt tokenizer_config.json; do
   cmp -s "$w/same/$f" "$w/run-same/final/$f" || fail "export lacks $f"
 done
