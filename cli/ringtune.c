@@ -10,6 +10,7 @@
 #include "gemm.h"
 #include "gpt2.h"
 #include "hf_gpt2.h"
+#include "hf_tokenizer.h"
 #include "corpus.h"
 #include <mpi.h>
 #include <hdf5.h>
@@ -52,7 +53,9 @@ static void usage(FILE *f) {
            "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
            "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
            "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
-           "      greedy/top-k continuation of token ids (a sanity check)\n"
+           "           [--eos-id N|model]\n"
+           "      greedy/top-k continuation of token ids (a sanity check); with --eos-id it\n"
+           "      stops after generating token N (model: the config's eos_token_id)\n"
            "  info\n"
            "      version, BLIS kernels and threads\n");
 }
@@ -138,7 +141,9 @@ static int cmd_convert(int argc, char **argv) {
     }
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return fail(argv[0]);
+    rt_hf_gpt2_warn_config(argv[0], &m->cfg, stderr);
     rt_status st = rt_hf_gpt2_save(m, argv[1]);
+    if (st == RT_OK) st = rt_hf_copy_tokenizer(argv[0], argv[1], NULL);
     size_t n = rt_gpt2_num_params(m);
     rt_gpt2_destroy(&m);
     if (st != RT_OK) return fail(argv[1]);
@@ -232,10 +237,12 @@ static rt_finetune_opts make_opts(const train_args *a, const char *tag) {
     return o;
 }
 
-/* Opens a corpus (serially) and checks it against the model; prints the error on failure. */
-static int open_corpus(const char *path, const rt_gpt2 *m, rt_corpus **out) {
+/* Opens a corpus (serially) and checks it against the model in model_dir (its vocabulary and,
+   when the directory has them, its tokenizer files); prints the error on failure. */
+static int open_corpus(const char *path, const rt_gpt2 *m, const char *model_dir, rt_corpus **out) {
     if (rt_corpus_open(out, path, MPI_COMM_NULL) != RT_OK) return !fail("corpus");
-    if (rt_corpus_check_model(*out, m->cfg.vocab_size, NULL) != RT_OK) {
+    if (rt_corpus_check_model(*out, m->cfg.vocab_size, NULL) != RT_OK ||
+        rt_hf_check_corpus_tokenizer(*out, NULL, model_dir, stderr) != RT_OK) {
         rt_corpus_close(out);
         return !fail("corpus");
     }
@@ -266,10 +273,11 @@ static int cmd_eval(int argc, char **argv) {
         return 2;
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
+    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
     rt_corpus *c = NULL;
     int rc = 1;
     if (T > m->cfg.n_positions) T = m->cfg.n_positions;
-    if (open_corpus(path, m, &c)) {
+    if (open_corpus(path, m, model, &c)) {
         rt_corpus_source cs = {c, sp};
         rt_token_source src = rt_token_source_corpus(&cs);
         double loss;
@@ -306,10 +314,11 @@ static int cmd_finetune(int argc, char **argv) {
     if (!parse_train_args(argc, argv, &a, &def)) return 2;
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
+    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
     if (a.T > m->cfg.n_positions) a.T = m->cfg.n_positions;
     rt_corpus *ct = NULL, *cv = NULL;
     int rc = 1;
-    if (!open_corpus(train, m, &ct) || !open_corpus(val, m, &cv)) goto done;
+    if (!open_corpus(train, m, model, &ct) || !open_corpus(val, m, model, &cv)) goto done;
     if (rt_gpt2_alloc_acts(m, (int)a.B, (int)a.T) != RT_OK) {
         fail("finetune");
         goto done;
@@ -333,7 +342,7 @@ static int cmd_finetune(int argc, char **argv) {
     }
     printf("\n%-12s %10s %12s\n%-12s %10.4f %12.2f\n%-12s %10.4f %12.2f\n", "validation", "loss",
            "perplexity", "before", before, exp(before), "after", after, exp(after));
-    if (rt_hf_gpt2_save(m, out) != RT_OK) {
+    if (rt_hf_gpt2_save(m, out) != RT_OK || rt_hf_copy_tokenizer(model, out, NULL) != RT_OK) {
         fail(out);
         goto done;
     }
@@ -346,9 +355,29 @@ done:
     return rc;
 }
 
+/* --eos-id N|model: *eos = N, or the model's eos_token_id; -1 when not given. 0 after printing
+   an error. */
+static int generate_eos(int argc, char **argv, const char *model, const rt_gpt2 *m, int *eos) {
+    *eos = -1;
+    const char *v = opt(argc, argv, "--eos-id");
+    if (!v) return 1;
+    if (strcmp(v, "model") == 0) {
+        if (rt_hf_gpt2_eos_id(model, &m->cfg, "generate --eos-id model", "--eos-id N", eos) ==
+            RT_OK)
+            return 1;
+        fprintf(stderr, "ringtune generate: %s\n", rt_error_message());
+        return 0;
+    }
+    long n;
+    if (!num_l(argc, argv, "--eos-id", 0, 0, m->cfg.vocab_size - 1, &n)) return 0;
+    *eos = (int)n;
+    return 1;
+}
+
 static int cmd_generate(int argc, char **argv) {
-    static const char *const allowed[] = {"--model",       "--ids",  "--new",     "--top-k",
-                                          "--temperature", "--seed", "--threads", NULL};
+    static const char *const allowed[] = {"--model",       "--ids",    "--new",
+                                          "--top-k",       "--seed",   "--threads",
+                                          "--temperature", "--eos-id", NULL};
     if (!check_opts(argc, argv, allowed)) return 2;
     const char *model = opt(argc, argv, "--model"), *ids = opt(argc, argv, "--ids");
     if (!model || !ids) {
@@ -365,6 +394,12 @@ static int cmd_generate(int argc, char **argv) {
         return 2;
     rt_gpt2 *m;
     if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
+    int eos = -1;
+    if (!generate_eos(argc, argv, model, m, &eos)) {
+        rt_gpt2_destroy(&m);
+        return 2;
+    }
     int np = 0, cap = 16;
     int32_t *prompt = malloc(sizeof(int32_t) * cap);
     for (const char *p = ids; *p;) {
@@ -387,7 +422,10 @@ static int cmd_generate(int argc, char **argv) {
     if (rt_gpt2_alloc_acts(m, 1, m->cfg.n_positions) == RT_OK &&
         rt_gpt2_generate(m, prompt, np, (int)nnew, (int)topk, (float)temp, (uint64_t)seed, outv) ==
             RT_OK) {
-        for (int i = 0; i < np + nnew; i++) printf("%s%d", i ? "," : "", outv[i]);
+        int n = np + (int)nnew;
+        for (int i = np; eos >= 0 && i < n; i++)
+            if (outv[i] == eos) n = i + 1; /* stop after the first generated eos */
+        for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", outv[i]);
         printf("\n");
         rc = 0;
     } else {

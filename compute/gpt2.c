@@ -73,9 +73,6 @@ rt_status rt_gpt2_config_validate(const rt_gpt2_config *c) {
     if (c->n_embd % c->n_head != 0)
         return rt_error(RT_ERR_ARG, "GPT-2 config: n_embd %d is not a multiple of n_head %d",
                         c->n_embd, c->n_head);
-    if (c->eos_token_id < 0 || c->eos_token_id >= c->vocab_size)
-        return rt_error(RT_ERR_ARG, "GPT-2 config: eos_token_id %d outside the vocabulary [0, %d)",
-                        c->eos_token_id, c->vocab_size);
     return RT_OK;
 }
 

@@ -16,9 +16,9 @@ typedef struct {
     float layer_norm_epsilon;
     float embd_pdrop, attn_pdrop, resid_pdrop;
     float initializer_range;
-    int bos_token_id, eos_token_id;
-    int tie_word_embeddings; /* 1 (GPT-2's default): the LM head is wte; 0: a separate
-                                "lm_head.weight" (V, C) after ln_f in the table */
+    int bos_token_id, eos_token_id; /* -1: null; may lie outside [0, V) (see validate) */
+    int tie_word_embeddings;        /* 1 (GPT-2's default): the LM head is wte; 0: a separate
+                                       "lm_head.weight" (V, C) after ln_f in the table */
 } rt_gpt2_config;
 
 /* Views of one block's parameters (or gradients) inside a flat arena. */
@@ -94,7 +94,9 @@ typedef struct rt_gpt2 {
 
 /* The GPT-2 124M configuration (HF defaults). */
 void rt_gpt2_config_default(rt_gpt2_config *cfg);
-/* Checks ranges and divisibility; the message names the field and what was expected. */
+/* Checks ranges and divisibility; the message names the field and what was expected. The token
+   ids (bos/eos) are not checked: nothing in the model reads them, and transformers saves ids
+   outside small vocabularies (the user that needs one checks it, see rt_hf_gpt2_eos_id). */
 rt_status rt_gpt2_config_validate(const rt_gpt2_config *cfg);
 
 /* Builds the tensor table and allocates zeroed parameters. Caller owns *out. */

@@ -7,6 +7,7 @@
 #include "gemm.h"
 #include "gpt2.h"
 #include "hf_gpt2.h"
+#include "hf_tokenizer.h"
 #include "optim.h"
 #include "ring.h"
 #include "sampler.h"
@@ -512,6 +513,10 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     t.cfg = cfg;
     t.ctx = ctx;
     rt_status st = setup(&t);
+    if (st == RT_OK && ctx->rank == 0) rt_hf_gpt2_warn_config(cfg->model.path, &t.m->cfg, log);
+    if (st == RT_OK) /* a corpus made with another tokenizer than the model directory's */
+        st = rt_mpi_ctx_agree(ctx, rt_hf_check_corpus_tokenizer(t.ct, t.cv, cfg->model.path,
+                                                                ctx->rank == 0 ? log : NULL));
     if (st != RT_OK) {
         trainer_free(&t);
         return st;
@@ -808,6 +813,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         char path[4096];
         snprintf(path, sizeof path, "%s/final", cfg->output.dir);
         st = rt_hf_gpt2_save(m, path);
+        if (st == RT_OK) st = rt_hf_copy_tokenizer(cfg->model.path, path, NULL);
         if (st == RT_OK && out) fprintf(out, "exported the fine-tuned model to %s\n", path);
     }
     st = rt_mpi_ctx_agree(ctx, st);

@@ -214,16 +214,32 @@ static rt_status read_file(const char *path, char **buf, size_t *len) {
     return s;
 }
 
-static rt_status sha256_hex(rt_bpe *t, const char *a, size_t na, const char *b, size_t nb) {
+/* sha256 of a's bytes followed by b's, as 64 lowercase hex digits into out[65]. */
+static rt_status sha256_two(const char *a, size_t na, const char *b, size_t nb, char *out) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, a, na) &&
              EVP_DigestUpdate(ctx, b, nb) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
     EVP_MD_CTX_free(ctx);
-    if (!ok) return rt_error(RT_ERR_INTERNAL, "rt_bpe_load: OpenSSL sha256 failed");
-    for (int i = 0; i < 32; i++) snprintf(t->sha256 + 2 * i, 3, "%02x", md[i]);
+    if (!ok) return rt_error(RT_ERR_INTERNAL, "OpenSSL sha256 failed");
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
     return RT_OK;
+}
+
+static rt_status sha256_hex(rt_bpe *t, const char *a, size_t na, const char *b, size_t nb) {
+    return sha256_two(a, na, b, nb, t->sha256);
+}
+
+rt_status rt_bpe_files_sha256(const char *vocab_json, const char *merges_txt, char out[65]) {
+    char *vbuf = NULL, *mbuf = NULL;
+    size_t vlen = 0, mlen = 0;
+    rt_status s = read_file(vocab_json, &vbuf, &vlen);
+    if (s == RT_OK) s = read_file(merges_txt, &mbuf, &mlen);
+    if (s == RT_OK) s = sha256_two(vbuf, vlen, mbuf, mlen, out);
+    free(vbuf);
+    free(mbuf);
+    return s;
 }
 
 /* Fills the id tables from the parsed vocab.json object. */

@@ -20,6 +20,9 @@ void rt_bpe_destroy(rt_bpe **t);
 int rt_bpe_vocab_size(const rt_bpe *t);     /* largest id + 1: 50257 for GPT-2 */
 int rt_bpe_eos_id(const rt_bpe *t);         /* id of <|endoftext|>, -1 when absent */
 const char *rt_bpe_sha256(const rt_bpe *t); /* 64 hex digits */
+/* The same identity computed from the files alone (no parsing): out gets 64 hex digits and a NUL.
+   RT_ERR_IO naming the file when one cannot be read. Not collective. */
+rt_status rt_bpe_files_sha256(const char *vocab_json, const char *merges_txt, char out[65]);
 
 /* A scratch is not tied to one tokenizer (its cache is emptied when it meets another), but it
    serves one thread at a time. Its match data and ~3 MB chunk cache are allocated on first use. */

@@ -102,6 +102,66 @@ static rt_status cfg_bool_must(const char *path, json_t *root, const char *key, 
     return RT_OK;
 }
 
+/* The activation_function values transformers maps to the tanh approximation of GELU,
+   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): the one function ringtune computes. */
+static const char *const TANH_GELU[] = {"gelu_new", "gelu_pytorch_tanh", "gelu_python_tanh",
+                                        "gelu_fast", "gelu_accurate"};
+#define TANH_GELU_LIST                                                                             \
+    "\"gelu_new\", \"gelu_pytorch_tanh\", \"gelu_python_tanh\", \"gelu_fast\" or "                 \
+    "\"gelu_accurate\""
+
+static rt_status cfg_activation(const char *path, json_t *root) {
+    json_t *act = json_object_get(root, "activation_function");
+    char fb[128];
+    if (!act) return RT_OK;
+    if (!json_is_string(act))
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: field 'activation_function' is %s, expected one of " TANH_GELU_LIST,
+                        path, json_found(act, fb, sizeof fb));
+    for (size_t i = 0; i < sizeof TANH_GELU / sizeof TANH_GELU[0]; i++)
+        if (strcmp(json_string_value(act), TANH_GELU[i]) == 0) return RT_OK;
+    return rt_error(RT_ERR_ARG,
+                    "%s: field 'activation_function' is \"%.60s\"; ringtune computes only the tanh "
+                    "GELU, which transformers calls " TANH_GELU_LIST,
+                    path, json_string_value(act));
+}
+
+/* bos_token_id / eos_token_id: an integer, null (-1) or, as transformers allows for
+   eos_token_id, a list of integers (the first is kept; an empty list is null). Any integer is
+   accepted: transformers does not check the ids against the vocabulary either (see
+   rt_hf_gpt2_warn_config). */
+static rt_status cfg_token_id(const char *path, json_t *root, const char *key, int allow_list,
+                              int *dst) {
+    json_t *v = json_object_get(root, key);
+    char fb[128];
+    if (v && allow_list && json_is_array(v)) {
+        json_t *e;
+        size_t i;
+        json_array_foreach(v, i, e) {
+            if (!json_is_integer(e) || json_integer_value(e) < INT_MIN ||
+                json_integer_value(e) > INT_MAX)
+                return rt_error(RT_ERR_FORMAT,
+                                "%s: field '%s' element %zu is %s, expected an integer id", path,
+                                key, i, json_found(e, fb, sizeof fb));
+        }
+        *dst = json_array_size(v) ? (int)json_integer_value(json_array_get(v, 0)) : -1;
+        return RT_OK;
+    }
+    if (v && !json_is_integer(v) && !json_is_null(v))
+        return rt_error(RT_ERR_FORMAT, "%s: field '%s' is %s, expected an integer%s or null", path,
+                        key, json_found(v, fb, sizeof fb),
+                        allow_list ? ", a list of integers" : "");
+    return cfg_int(path, root, key, dst, -1, 1);
+}
+
+/* An integer field and its transformers alias (GPT2Config.attribute_map): like transformers, the
+   alias wins when both are present. */
+static rt_status cfg_int_alias(const char *path, json_t *root, const char *key, const char *alias,
+                               int *dst) {
+    RT_CALL(cfg_int(path, root, key, dst, 0, 0));
+    return cfg_int(path, root, alias, dst, 0, 0);
+}
+
 static rt_status parse_config(const char *path, json_t *root, rt_gpt2_config *cfg) {
     char fb[128];
     if (!json_is_object(root))
@@ -136,40 +196,34 @@ static rt_status parse_config(const char *path, json_t *root, rt_gpt2_config *cf
     if (tie) cfg->tie_word_embeddings = json_is_true(tie);
 
     RT_CALL(cfg_int(path, root, "vocab_size", &cfg->vocab_size, 0, 0));
-    if (json_object_get(root, "n_positions"))
-        RT_CALL(cfg_int(path, root, "n_positions", &cfg->n_positions, 0, 0));
-    else
-        RT_CALL(cfg_int(path, root, "n_ctx", &cfg->n_positions, 0, 0));
-    RT_CALL(cfg_int(path, root, "n_embd", &cfg->n_embd, 0, 0));
-    RT_CALL(cfg_int(path, root, "n_layer", &cfg->n_layer, 0, 0));
-    RT_CALL(cfg_int(path, root, "n_head", &cfg->n_head, 0, 0));
+    /* n_ctx is not a GPT2Config field (transformers ignores it): the default 1024 applies when
+       neither n_positions nor max_position_embeddings is given. */
+    RT_CALL(cfg_int_alias(path, root, "n_positions", "max_position_embeddings", &cfg->n_positions));
+    RT_CALL(cfg_int_alias(path, root, "n_embd", "hidden_size", &cfg->n_embd));
+    RT_CALL(cfg_int_alias(path, root, "n_layer", "num_hidden_layers", &cfg->n_layer));
+    RT_CALL(cfg_int_alias(path, root, "n_head", "num_attention_heads", &cfg->n_head));
     RT_CALL(cfg_int(path, root, "n_inner", &cfg->n_inner, -1, 1));
-    RT_CALL(cfg_int(path, root, "bos_token_id", &cfg->bos_token_id, -1, 1));
-    RT_CALL(cfg_int(path, root, "eos_token_id", &cfg->eos_token_id, -1, 1));
+    RT_CALL(cfg_token_id(path, root, "bos_token_id", 0, &cfg->bos_token_id));
+    RT_CALL(cfg_token_id(path, root, "eos_token_id", 1, &cfg->eos_token_id));
     RT_CALL(cfg_float(path, root, "layer_norm_epsilon", &cfg->layer_norm_epsilon));
     RT_CALL(cfg_float(path, root, "resid_pdrop", &cfg->resid_pdrop));
     RT_CALL(cfg_float(path, root, "embd_pdrop", &cfg->embd_pdrop));
     RT_CALL(cfg_float(path, root, "attn_pdrop", &cfg->attn_pdrop));
     RT_CALL(cfg_float(path, root, "initializer_range", &cfg->initializer_range));
     if (cfg->n_inner == -1) cfg->n_inner = 4 * cfg->n_embd;
-
-    json_t *act = json_object_get(root, "activation_function");
-    if (act && !json_is_string(act))
-        return rt_error(RT_ERR_FORMAT,
-                        "%s: field 'activation_function' is %s, expected the string \"gelu_new\" "
-                        "or \"gelu_pytorch_tanh\"",
-                        path, json_found(act, fb, sizeof fb));
-    if (act && strcmp(json_string_value(act), "gelu_new") != 0 &&
-        strcmp(json_string_value(act), "gelu_pytorch_tanh") != 0)
-        return rt_error(RT_ERR_ARG,
-                        "%s: field 'activation_function' is \"%s\", expected \"gelu_new\" or "
-                        "\"gelu_pytorch_tanh\" (the tanh GELU ringtune implements)",
-                        path, json_string_value(act));
+    RT_CALL(cfg_activation(path, root));
 
     RT_CALL(cfg_bool_must(path, root, "scale_attn_weights", 1, "scores are scaled by 1/sqrt(d)"));
     RT_CALL(cfg_bool_must(path, root, "scale_attn_by_inverse_layer_idx", 0,
                           "no per-layer score scaling"));
     RT_CALL(cfg_bool_must(path, root, "add_cross_attention", 0, "decoder-only blocks"));
+    /* transformers builds layers that differ from one another from a non-empty per_layer_config */
+    json_t *plc = json_object_get(root, "per_layer_config");
+    if (plc && !json_is_null(plc) && !(json_is_object(plc) && json_object_size(plc) == 0))
+        return rt_error(RT_ERR_ARG,
+                        "%s: field 'per_layer_config' is %s; ringtune's GPT-2 needs identical "
+                        "layers (null or {})",
+                        path, json_found(plc, fb, sizeof fb));
     return RT_OK;
 }
 
@@ -202,6 +256,62 @@ rt_status rt_hf_gpt2_read_config(const char *dir, rt_gpt2_config *cfg) {
     free(text);
     free(path);
     return s;
+}
+
+/* "DIR/config.json" when model_path is a directory holding one, else model_path (a ringtune
+   checkpoint), into buf. */
+static const char *config_source(const char *model_path, char *buf, size_t cap) {
+    char *p = rt_fs_join(model_path, "config.json");
+    snprintf(buf, cap, "%s", p && rt_fs_exists(p) ? p : model_path);
+    free(p);
+    return buf;
+}
+
+static int id_outside(int id, int vocab) {
+    return id != -1 && (id < 0 || id >= vocab);
+}
+
+void rt_hf_gpt2_warn_config(const char *model_path, const rt_gpt2_config *c, FILE *log) {
+    if (!log) return;
+    char src[4200];
+    int bos = id_outside(c->bos_token_id, c->vocab_size),
+        eos = id_outside(c->eos_token_id, c->vocab_size);
+    if (!bos && !eos) return;
+    char ids[96];
+    if (bos && eos && c->bos_token_id == c->eos_token_id)
+        snprintf(ids, sizeof ids, "bos_token_id and eos_token_id %d are", c->eos_token_id);
+    else if (bos && eos)
+        snprintf(ids, sizeof ids, "bos_token_id %d and eos_token_id %d are", c->bos_token_id,
+                 c->eos_token_id);
+    else
+        snprintf(ids, sizeof ids, "%s %d is", bos ? "bos_token_id" : "eos_token_id",
+                 bos ? c->bos_token_id : c->eos_token_id);
+    fprintf(log,
+            "warning: %s: %s outside the vocabulary [0, %d) (transformers keeps GPT2Config's "
+            "default 50256 for small vocabularies); loaded anyway: training and evaluation do not "
+            "use %s\n",
+            config_source(model_path, src, sizeof src), ids, c->vocab_size,
+            bos && eos ? "them" : "it");
+}
+
+rt_status rt_hf_gpt2_eos_id(const char *model_path, const rt_gpt2_config *c, const char *user,
+                            const char *option, int *eos) {
+    char src[4200];
+    config_source(model_path, src, sizeof src);
+    if (c->eos_token_id == -1)
+        return rt_error(RT_ERR_ARG,
+                        "%s: eos_token_id is null, so %s has no end-of-text token: set "
+                        "eos_token_id in %s to the id of the tokenizer's <|endoftext|>, or pass "
+                        "%s",
+                        src, user, src, option);
+    if (id_outside(c->eos_token_id, c->vocab_size))
+        return rt_error(RT_ERR_ARG,
+                        "%s: eos_token_id %d is outside the vocabulary [0, %d), so %s cannot use "
+                        "it: set eos_token_id in %s to the id of the tokenizer's <|endoftext|> "
+                        "(a token below %d), or pass %s",
+                        src, c->eos_token_id, c->vocab_size, user, src, c->vocab_size, option);
+    *eos = c->eos_token_id;
+    return RT_OK;
 }
 
 /* ---- weights ---- */
@@ -385,8 +495,10 @@ static rt_status check_lm_head(const hf_source *s, const rt_gpt2 *m, int wte_idx
         if (memcmp(&x, &wte[i], sizeof x) != 0)
             return rt_error(RT_ERR_FORMAT,
                             "%s: tensor 'lm_head.weight' differs from wte.weight (element %zu: "
-                            "%g vs %g); ringtune's GPT-2 ties the LM head to wte and cannot load "
-                            "an untied head",
+                            "%g vs %g); with tie_word_embeddings true (config.json's value or "
+                            "its default) ringtune ties the LM head to wte and cannot load an "
+                            "untied head: set \"tie_word_embeddings\": false in config.json to "
+                            "load the separate head (as transformers 5 does)",
                             path, i, (double)x, (double)wte[i]);
     }
     return RT_OK;

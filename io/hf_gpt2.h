@@ -2,19 +2,38 @@
    sharded model.safetensors.index.json), as written by GPT2LMHeadModel.save_pretrained.
    Not collective: call on one rank (or every rank, each reading the same files). */
 #pragma once
+#include <stdio.h>
 #include "gpt2.h"
 #include "status.h"
 
-/* Reads dir/config.json into *cfg: vocab_size, n_positions (n_ctx when n_positions is absent),
-   n_embd, n_layer, n_head, n_inner (null or absent = 4*n_embd), activation_function ("gelu_new"
-   or the identical "gelu_pytorch_tanh"), layer_norm_epsilon, resid/embd/attn_pdrop,
-   initializer_range, bos/eos_token_id (null = -1); absent fields take HF GPT2Config's defaults.
-   model_type must be "gpt2" when present; settings that change the architecture
-   (scale_attn_weights false, scale_attn_by_inverse_layer_idx true, add_cross_attention true)
-   are rejected. Then runs rt_gpt2_config_validate. Returns RT_ERR_IO when the file cannot be
-   read, RT_ERR_FORMAT for bad JSON or a wrong JSON type, RT_ERR_ARG for a bad value; the message
-   names the file and the field. */
+/* Reads dir/config.json into *cfg as transformers' GPT2Config reads it: vocab_size,
+   n_positions, n_embd, n_layer, n_head (or their aliases max_position_embeddings, hidden_size,
+   num_hidden_layers, num_attention_heads, which win when both are given), n_inner (null or
+   absent = 4*n_embd), activation_function (one of the tanh-GELU names: gelu_new,
+   gelu_pytorch_tanh, gelu_python_tanh, gelu_fast, gelu_accurate), layer_norm_epsilon,
+   resid/embd/attn_pdrop, initializer_range, bos_token_id (integer or null = -1), eos_token_id
+   (integer, null = -1, or a list whose first id is kept). Absent fields take GPT2Config's
+   defaults; n_ctx and other unknown fields are ignored; token ids are not checked against the
+   vocabulary (see rt_hf_gpt2_warn_config). model_type must be "gpt2" when present; settings
+   that change the architecture (scale_attn_weights false, scale_attn_by_inverse_layer_idx true,
+   add_cross_attention true, a non-empty per_layer_config, another activation) are rejected. Then
+   runs rt_gpt2_config_validate. Returns RT_ERR_IO when the file cannot be read, RT_ERR_FORMAT for
+   bad JSON or a wrong JSON type, RT_ERR_ARG for a bad value; the message names the file and the
+   field. */
 rt_status rt_hf_gpt2_read_config(const char *dir, rt_gpt2_config *cfg);
+
+/* Prints one "warning: ..." line to log (nothing when log is NULL) when c's bos_token_id or
+   eos_token_id lies outside [0, vocab_size) (null is fine), naming model_path/config.json (or
+   model_path itself when it holds no config.json, e.g. a ringtune checkpoint). transformers loads
+   such configs (GPT2Config(vocab_size=1001) keeps the ids 50256); ringtune trains and evaluates
+   them too, since neither reads the ids. Not collective: call on one rank. */
+void rt_hf_gpt2_warn_config(const char *model_path, const rt_gpt2_config *c, FILE *log);
+
+/* For a command that needs the end-of-text id (`user`, e.g. "generate --stop-at-eos"): *eos =
+   c->eos_token_id when it is a token of the vocabulary; otherwise RT_ERR_ARG naming the config
+   file and the field, and how to fix it (set the field, or pass `option`). */
+rt_status rt_hf_gpt2_eos_id(const char *model_path, const rt_gpt2_config *c, const char *user,
+                            const char *option, int *eos);
 
 /* Creates a model from dir (config as above) and loads its weights from dir/model.safetensors,
    or when that is absent from dir/model.safetensors.index.json and the shard files it names.

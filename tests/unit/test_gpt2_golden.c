@@ -15,7 +15,9 @@
 #include "optim.h"
 #include "safetensors.h"
 
-static const char *FIXTURES[] = {"gpt2_tiny", "gpt2_odd"};
+/* gpt2_default_ids: transformers' own save of a 1001-token vocabulary with the default
+   bos/eos_token_id 50256, outside the vocabulary: it loads and computes like the others. */
+static const char *FIXTURES[] = {"gpt2_tiny", "gpt2_odd", "gpt2_default_ids"};
 
 typedef struct {
     rt_gpt2 *m;

@@ -505,7 +505,7 @@ static const cfg_case BAD_CFG[] = {
      {"field 'n_head'", "\"twelve\""}},
     {"{" TINY_CFG ", " TINY_SHAPE ", \"activation_function\": \"relu\"}",
      RT_ERR_ARG,
-     {"field 'activation_function'", "gelu_new"}},
+     {"field 'activation_function' is \"relu\"", "gelu_new"}},
     {"{" TINY_CFG ", \"activation_function\": 3}", RT_ERR_FORMAT, {"'activation_function'"}},
     {"{" TINY_CFG ", \"model_type\": \"bert\"}", RT_ERR_ARG, {"'model_type'", "\"gpt2\""}},
     {"{" TINY_CFG ", \"layer_norm_epsilon\": \"1e-5\"}",
@@ -561,7 +561,7 @@ START_TEST(test_config_defaults_and_aliases) {
     ck_assert_int_eq(c.bos_token_id, 50256);
     ck_assert_int_eq(c.eos_token_id, 50256);
 
-    /* n_ctx stands in for a missing n_positions only; gelu_pytorch_tanh is accepted. */
+    /* n_ctx is ignored (as by transformers); gelu_pytorch_tanh is accepted. */
     write_text(p, "{\"vocab_size\": 37, \"n_positions\": 11, " TINY_SHAPE ", \"n_ctx\": 99,"
                   " \"activation_function\": \"gelu_pytorch_tanh\", \"n_inner\": null,"
                   " \"layer_norm_epsilon\": 1e-6, \"resid_pdrop\": 0, \"eos_token_id\": 7,"
@@ -575,7 +575,7 @@ START_TEST(test_config_defaults_and_aliases) {
     write_text(p, "{\"vocab_size\": 37, \"n_ctx\": 9, \"n_embd\": 8, \"n_head\": 2,"
                   " \"n_inner\": 12, \"eos_token_id\": 1}");
     ck_assert(rt_hf_gpt2_read_config(tmpdir, &c) == RT_OK);
-    ck_assert_int_eq(c.n_positions, 9);
+    ck_assert_int_eq(c.n_positions, 1024); /* GPT2Config's default, not n_ctx */
     ck_assert_int_eq(c.n_inner, 12);
 
     /* No config at all. */

@@ -1,0 +1,26 @@
+/* The tokenizer files a Hugging Face model directory may carry (vocab.json + merges.txt, and
+   tokenizer.json etc.): their identity as `ringtune prep` records it in a corpus, the check of a
+   corpus against them, and copying them next to an export. Not collective. */
+#pragma once
+#include <stdio.h>
+#include "corpus.h"
+#include "status.h"
+
+/* When dir holds both vocab.json and merges.txt: *found = 1 and sha = the sha256 of vocab.json's
+   bytes followed by merges.txt's (rt_bpe's identity, what prep writes as tokenizer_sha256).
+   Otherwise *found = 0 and sha is "". RT_ERR_IO naming the file when one exists but cannot be
+   read. */
+rt_status rt_hf_tokenizer_sha256(const char *dir, char sha[65], int *found);
+
+/* Checks that corpus c (and cv, when not NULL) was tokenized with model_dir's tokenizer. A
+   mismatch is RT_ERR_ARG naming the corpus, the tokenizer files and both hashes, and saying to
+   re-run prep with --tokenizer model_dir. When model_dir has no vocab.json + merges.txt nothing
+   is compared and one "note:" line says so on log (NULL: silent). */
+rt_status rt_hf_check_corpus_tokenizer(const rt_corpus *c, const rt_corpus *cv,
+                                       const char *model_dir, FILE *log);
+
+/* Copies the tokenizer files present in src_dir (vocab.json, merges.txt, tokenizer.json,
+   tokenizer_config.json, special_tokens_map.json, added_tokens.json) into dst_dir, each written
+   atomically, so that an export stays self-describing. Files absent in src_dir are skipped; src
+   equal to dst copies nothing. *copied (may be NULL) gets the number of files copied. */
+rt_status rt_hf_copy_tokenizer(const char *src_dir, const char *dst_dir, int *copied);
