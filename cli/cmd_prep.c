@@ -216,7 +216,23 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
     return 0;
 }
 
+/* 1 when argv asks for --help (parsed as rt_cmd_prep parses it, quietly). */
+static int wants_help(int argc, char **argv) {
+    rt_prep_opts o;
+    rt_prep_opts_default(&o);
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    int rc = inputs ? parse(argc, argv, &o, inputs, 0) : 0;
+    free(inputs);
+    return rc == -1;
+}
+
 int rt_cmd_prep(int argc, char **argv) {
+    /* --help needs no MPI: answer it without initialising it (a singleton init forks an orted),
+       on every rank, as `ringtune train --help` does */
+    if (wants_help(argc, argv)) {
+        prep_usage(stdout);
+        return 0;
+    }
     int inited = 0, finalized = 0, own = 0;
     MPI_Initialized(&inited);
     MPI_Finalized(&finalized);

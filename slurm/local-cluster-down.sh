@@ -10,8 +10,13 @@ export SLURM_CONF=$D/etc/slurm.conf
 PATH=$PATH:/usr/sbin:/sbin
 t0=$(date +%s%N)
 
-# alive PID: the process exists and is not a zombie
-alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+# alive PID: the process exists, is not a zombie, and is one of this cluster's daemons (its
+# command line names a file under DIR): a pid file that outlived its daemon (a crashed run) may
+# name an unrelated process once pids wrap around
+alive() {
+    [ -n "$1" ] && [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null &&
+        tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$D/"
+}
 # wait_gone PIDS...: up to 10 s
 wait_gone() {
     local any p

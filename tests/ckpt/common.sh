@@ -70,6 +70,15 @@ ck_init() {
     say "binary $R, scratch $S, mpirun: $CK_MPIEXEC ${CK_MPIFLAGS[*]}, timeout ${CK_TIMEOUT}s"
 }
 
+# proc_start PID: "PID STARTTIME" (the kernel's start time tells a pid's process from a later one
+# that got the same pid); empty when PID is gone.
+proc_start() {
+    local st
+    st=$(cut -d')' -f2- "/proc/$1/stat" 2>/dev/null) || return 0
+    set -- "$1" $st
+    echo "$1 ${21}"
+}
+
 # kill_tree PID: SIGKILL to PID and its descendants (timeout -> mpirun -> ranks), children first.
 kill_tree() {
     local c

@@ -26,12 +26,13 @@ steps_logged() {
     echo "$n"
 }
 
-# wait_steps OUT N: waits until N steps are logged (fails if the run ends or 30 s pass).
+# wait_steps OUT N: waits until N steps are logged (fails if the run ends, or after the bound of a
+# whole run, CK_TIMEOUT: a fixed few seconds would fail on a loaded machine or under ASan).
 wait_steps() {
-    local deadline=$((SECONDS + 30))
+    local deadline=$((SECONDS + CK_TIMEOUT))
     while [ "$(steps_logged "$1")" -lt "$2" ]; do
         kill -0 "$BG_PID" 2>/dev/null || fail "the run ended before logging $2 steps"
-        [ $SECONDS -lt $deadline ] || fail "no $2 steps logged in $1 after 30 s"
+        [ $SECONDS -lt $deadline ] || fail "no $2 steps logged in $1 after $CK_TIMEOUT s"
         sleep 0.05
     done
 }

@@ -9,10 +9,11 @@
 #      uninterrupted local run within 1e-5 relative and exactly its sample ids.
 # usage: multihost.sh RINGTUNE_BINARY SCRATCH_DIR   (root; exit 77 = skipped: no namespaces)
 # Environment: RT_MPIEXEC / RT_MPIEXEC_PREFLAGS / RT_CKPT_TIMEOUT as for tests/ckpt/common.sh
-# (the local reference run), RT_NETNS_PREFIX (namespace names, default rtmh: its own set).
+# (the local reference run), RT_NETNS_PREFIX (namespace names, default rtmhPIDxSTART-: a set of
+# this run's own, so two runs at once, from two clones, never touch each other's).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-export RT_NETNS_PREFIX=${RT_NETNS_PREFIX:-rtmh}
+export RT_NETNS_PREFIX=${RT_NETNS_PREFIX:-rtmh$$x$(cut -d')' -f2- /proc/$$/stat | awk '{print $20}')-}
 SKIP=77
 
 # ---- can we make namespaces at all? (before touching anything) ------------------------------
@@ -38,7 +39,16 @@ source "$HERE/../ckpt/common.sh"
 ck_init multihost "$@"
 ns_down() { "$HERE/netns-down.sh"; }
 CK_CLEANUP_HOOK=ns_down
-"$HERE/netns-down.sh"    # leftovers of an interrupted run of this test (its own prefix only)
+# the sets that runs killed before their cleanup (e.g. by ctest's timeout) left: those of default
+# prefixes whose owner process no longer exists, with the processes still inside them
+for p in $(ip netns list | sed -n 's/^\(rtmh[0-9]*x[0-9]*-\)\(h[0-9]*\|sw\)\( .*\)\{0,1\}$/\1/p' | sort -u); do
+    o=${p#rtmh}
+    o=${o%-}
+    [ "$(proc_start "${o%x*}")" = "${o%x*} ${o#*x}" ] && continue
+    RT_NETNS_PREFIX=$p "$HERE/netns-down.sh"
+    say "removed the namespaces ${p}* of a dead run"
+done
+"$HERE/netns-down.sh" # leftovers of this prefix (a prefix given in RT_NETNS_PREFIX)
 "$HERE/netns-up.sh" 3 >"$S/netns-up.log" 2>&1 || fail_log "$S/netns-up.log" "netns-up.sh 3 failed"
 say "$(cat "$S/netns-up.log")"
 ck_make_data

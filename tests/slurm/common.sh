@@ -35,6 +35,21 @@ skip() {
     exit "$SL_SKIP"
 }
 
+# sl_reap_stale: stops the clusters of earlier runs that died without stopping theirs (a test
+# killed by ctest's timeout leaves slurmctld, slurmd and munged running): those whose owner file
+# names a process that no longer exists.
+sl_reap_stale() {
+    local d owner
+    for d in /tmp/rt-slurm.*; do
+        [ -f "$d/owner" ] || continue
+        owner=$(cat "$d/owner")
+        [ -n "$owner" ] && [ "$(proc_start "${owner%% *}")" = "$owner" ] && continue
+        "$SL_SLURM/local-cluster-down.sh" "$d" >/dev/null 2>&1 || true
+        rm -rf "$d"
+        say "stopped the cluster a dead run left in $d"
+    done
+}
+
 # sl_init NAME "$@": ck_init, then starts the cluster (2 nodes x 4 CPUs) and exports SLURM_CONF
 # and the Open MPI settings emulated nodes on one host need.
 sl_init() {
@@ -47,7 +62,9 @@ sl_init() {
         command -v "$c" >/dev/null || skip "$c is not installed (Debian: apt-get install slurm-wlm munge; setup.sh installs them)"
     done
     [ "$(id -u)" = 0 ] || skip "a local Slurm cluster needs root (slurmd)"
+    sl_reap_stale
     SL_DIR=$(mktemp -d /tmp/rt-slurm.XXXXXX)
+    proc_start "$$" >"$SL_DIR/owner"
     # a port range nobody listens on (other clusters may run on this machine)
     local port rc=1
     for _ in 1 2 3; do
@@ -102,15 +119,15 @@ sl_wait_done() {
 }
 
 # sl_wait_steps JOB OUT N: waits until OUT/metrics.jsonl holds N train steps (fails when the job
-# ends first or 60 s pass).
+# ends first or SL_TIMEOUT s pass).
 sl_wait_steps() {
-    local deadline=$((SECONDS + 60)) n st
+    local deadline=$((SECONDS + SL_TIMEOUT)) n st
     while :; do
         n=$(grep -c '"loss"' "$2/metrics.jsonl" 2>/dev/null) || n=0
         [ "$n" -ge "$3" ] && break
         st=$(sl_state "$1")
         case "$st" in PENDING | CONFIGURING | RUNNING | "") ;; *) fail "job $1 is $st before logging $3 steps" ;; esac
-        [ $SECONDS -lt $deadline ] || fail "job $1: no $3 steps logged in $2 after 60 s (state $st)"
+        [ $SECONDS -lt $deadline ] || fail "job $1: no $3 steps logged in $2 after $SL_TIMEOUT s (state $st)"
         sleep 0.05
     done
 }
