@@ -78,3 +78,8 @@ double rt_peak_mfu(rt_peak *p, double flops, double seconds, long step, FILE *ou
     }
     return rate / p->gflops;
 }
+
+double rt_eta_s(double done, double total, double elapsed_s) {
+    if (!(done > 0) || !(elapsed_s >= 0)) return -1.0;
+    return done >= total ? 0.0 : elapsed_s / done * (total - done);
+}

@@ -31,3 +31,7 @@ void rt_peak_describe(const rt_peak *p, FILE *out);
    raised_at = step) with a one-line notice to out (NULL: silent). 0 when the peak is unknown
    (gflops <= 0) or seconds <= 0. Local; pure but for the notice. */
 double rt_peak_mfu(rt_peak *p, double flops, double seconds, long step, FILE *out);
+
+/* The seconds left when `done` of `total` units took elapsed_s (a constant rate), or -1 when
+   nothing is done yet. Local and pure. */
+double rt_eta_s(double done, double total, double elapsed_s);

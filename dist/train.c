@@ -510,7 +510,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         cs.best_step = 0;
         if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
     }
-    double best = cs.best_loss, t0 = now_s(), tokens = 0.0;
+    double best = cs.best_loss, t0 = now_s(), tokens = 0.0, step_s = 0.0; /* steps taken */
     int bad_evals = cs.bad_evals;
     res->steps_skipped = cs.steps_skipped;
     m->seed = cfg->train.seed;
@@ -613,6 +613,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
             res->steps_done++;
             double dt = now_s() - ts, el = now_s() - t0;
             tokens += (double)t.G * t.T;
+            step_s += dt;
             double tps = (double)t.G * t.T / dt;
             double mfu = rt_peak_mfu(&t.peak, flops, dt, step + 1, out);
             double epoch = (double)(step + 1) * t.G / (double)nwin;
@@ -709,7 +710,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     }
     rt_signals_restore();
     res->seconds = now_s() - t0;
-    res->tokens_per_s = res->seconds > 0 ? tokens / res->seconds : 0.0;
+    res->tokens_per_s = step_s > 0 ? tokens / step_s : 0.0;
     if (st != RT_OK || res->checkpointed) goto done;
     double final;
     st = evaluate(&t, &final);
@@ -739,8 +740,12 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss,
                 exp(res->before_loss));
         fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
-        fprintf(out, "\n%ld steps, %.0f tokens/s over %d ranks, %.1f s\n", res->steps_done,
-                res->tokens_per_s, ctx->size, res->seconds);
+        fprintf(out,
+                "\n%ld steps taken (%ld skipped in all), %.0f tokens/s over %d ranks in %.1f s of "
+                "steps "
+                "(%.1f s with evaluations and checkpoints)\n",
+                res->steps_done, res->steps_skipped, res->tokens_per_s, ctx->size, step_s,
+                res->seconds);
     }
     st = RT_OK;
     if (ctx->rank == 0) {

@@ -60,6 +60,14 @@ START_TEST(test_mfu_never_above_one) {
 }
 END_TEST
 
+START_TEST(test_eta) {
+    ck_assert(rt_eta_s(0, 10, 5.0) == -1.0);              /* nothing done: unknown */
+    ck_assert(fabs(rt_eta_s(2, 10, 4.0) - 16.0) < 1e-12); /* 2 s each, 8 left */
+    ck_assert(rt_eta_s(10, 10, 4.0) == 0.0);
+    ck_assert(rt_eta_s(12, 10, 4.0) == 0.0);
+}
+END_TEST
+
 static rt_gpt2 *model(int tied) {
     rt_gpt2_config c;
     rt_gpt2_config_default(&c);
@@ -128,6 +136,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_measure_agrees);
     tcase_add_test(tc, test_mfu_never_above_one);
     tcase_add_test(tc, test_flops_done);
+    tcase_add_test(tc, test_eta);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
