@@ -8,7 +8,7 @@
 #include "gpt2.h"
 #include "guard.h"
 #include "hf_gpt2.h"
-#include "metrics.h"
+#include "metrics_resume.h"
 #include "optim.h"
 #include "peak.h"
 #include "ring.h"

@@ -1,5 +1,5 @@
 # Non-finite weights are never exported; train.max_skipped_ratio; superseded metrics lines after a
-# resume are dropped (dist/guard.h, dist/metrics.h).
+# resume are dropped (dist/guard.h, dist/metrics_resume.h).
 add_executable(test_guard ${CMAKE_CURRENT_LIST_DIR}/test_guard.c)
 target_link_libraries(test_guard PRIVATE rt_dist PkgConfig::CHECK m)
 add_test(NAME test_guard_np2

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include "config.h"
 #include "guard.h"
-#include "metrics.h"
+#include "metrics_resume.h"
 #include "mpictx.h"
 #include "train.h"
 #include "train_fixture.h"

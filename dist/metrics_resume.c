@@ -1,5 +1,5 @@
-/* Superseded metrics lines after a resume (dist/metrics.h). */
-#include "metrics.h"
+/* Superseded metrics lines after a resume (dist/metrics_resume.h). */
+#include "metrics_resume.h"
 #include "fsutil.h"
 #include <stdlib.h>
 #include <string.h>
