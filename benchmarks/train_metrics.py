@@ -9,7 +9,8 @@ As a module: step_stats(path), cores_usable().
 metrics.jsonl train lines (dist/train.c) carry, besides loss and lr: tokens_per_s and mfu of the
 step, and rank 0's own phase times ms_step, ms_forward, ms_backward, ms_sync (waiting for the
 slowest rank after backward), ms_comm_wait (ms_allgather is
-the ZeRO-1 part of it), ms_optimizer, and peak_gflops (rank 0's sgemm peak, the MFU denominator).
+the ZeRO-1 part of it), ms_optimizer, and peak_gflops (the MFU denominator, dist/peak.h: measured by all ranks
+at once at startup, raised by a step that ran faster).
 Step 1 (cold caches, first allocations) is left out: statistics are over steps 2..N.
 """
 import json

@@ -318,6 +318,16 @@ static int block_trainable(const rt_gpt2 *m, int l) {
     return 0;
 }
 
+/* The lowest block whose backward runs: 0 when the embeddings train, else the lowest block with a
+   trainable tensor (n_layer: none). rt_gpt2_backward and rt_gpt2_flops_done share it. */
+static int backward_lowest(const rt_gpt2 *m) {
+    int L = m->cfg.n_layer;
+    if (m->params.t[IDX_WTE].trainable || m->params.t[IDX_WPE].trainable) return 0;
+    for (int l = 0; l < L; l++)
+        if (block_trainable(m, l)) return l;
+    return L;
+}
+
 void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     const rt_gpt2_config *c = &m->cfg;
     int B = m->cur_B, T = m->cur_T, C = c->n_embd, F = c->n_inner, V = c->vocab_size,
@@ -325,10 +335,7 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     float pa = m->train ? c->attn_pdrop : 0.0f, pr = m->train ? c->resid_pdrop : 0.0f,
           pe = m->train ? c->embd_pdrop : 0.0f;
     int embd_train = m->params.t[IDX_WTE].trainable || m->params.t[IDX_WPE].trainable;
-    /* The lowest block whose input gradient is needed. */
-    int lowest = embd_train ? 0 : L;
-    for (int l = 0; l < L && lowest == L; l++)
-        if (block_trainable(m, l)) lowest = l;
+    int lowest = backward_lowest(m); /* the lowest block whose input gradient is needed */
 
     rt_crossentropy_backward(m->logits, m->lse, m->targets, N, V, scale);
     float *dlogits = m->logits;
@@ -413,6 +420,32 @@ double rt_gpt2_flops_per_step(const rt_gpt2_config *c, int B, int T) {
     double matmul_params = c->n_layer * (C * 3 * C + C * C + 2 * C * F) + V * C;
     double attn = c->n_layer * 2.0 * 2.0 * T * C; /* QK^T and PV per token, forward */
     return (double)B * T * (6.0 * matmul_params + 3.0 * attn);
+}
+
+/* 2*N*IC*OC for the input gradient of a linear layer, plus as much for its weight gradient when
+   that weight trains (rt_linear_backward skips a NULL dw). */
+static double linear_bwd(const rt_gpt2 *m, int idx, double N, double IC, double OC) {
+    return 2.0 * N * IC * OC * (m->params.t[idx].trainable ? 2.0 : 1.0);
+}
+
+double rt_gpt2_flops_done(const rt_gpt2 *m, int B, int T) {
+    const rt_gpt2_config *c = &m->cfg;
+    double C = c->n_embd, F = c->n_inner, V = c->vocab_size, N = (double)B * T;
+    int L = c->n_layer;
+    double blk = C * 3 * C + C * C + 2 * C * F, attn = 4.0 * N * T * C; /* attention, forward */
+    double fl = L * (2.0 * N * blk + attn) + 2.0 * N * V * C;           /* forward */
+    int head = c->tie_word_embeddings ? IDX_WTE : IDX_HEAD(L);
+    if (m->params.t[head].trainable) fl += 2.0 * N * V * C; /* the head's weight gradient */
+    int lowest = backward_lowest(m);
+    int lnf_train = m->params.t[IDX_LNFW(L)].trainable || m->params.t[IDX_LNFB(L)].trainable;
+    if (lowest == L && !lnf_train) return fl;
+    fl += 2.0 * N * V * C; /* the gradient into the final LayerNorm */
+    for (int l = lowest; l < L; l++)
+        fl += linear_bwd(m, IDX_BLK(l, T_MPW), N, F, C) +
+              linear_bwd(m, IDX_BLK(l, T_FCW), N, C, F) +
+              linear_bwd(m, IDX_BLK(l, T_APW), N, C, C) +
+              linear_bwd(m, IDX_BLK(l, T_QKVW), N, C, 3 * C) + 2.0 * attn;
+    return fl;
 }
 
 rt_status rt_gpt2_generate(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,

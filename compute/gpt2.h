@@ -127,6 +127,11 @@ void rt_gpt2_zero_grad(rt_gpt2 *m);
 
 /* FLOPs of one forward+backward for B x T tokens (matrix products incl. attention, x3). */
 double rt_gpt2_flops_per_step(const rt_gpt2_config *cfg, int B, int T);
+/* FLOPs that one forward + rt_gpt2_backward of B x T tokens actually perform with m's current
+   trainable flags (the same matrix products): a frozen weight costs no weight gradient, and
+   backward stops at the lowest block it needs (finetune modes partial, feature extraction,
+   gradual unfreezing). Equals rt_gpt2_flops_per_step when every tensor trains. */
+double rt_gpt2_flops_done(const rt_gpt2 *m, int B, int T);
 
 /* Greedy (top_k <= 1) or top-k sampling with temperature from prompt ids. out receives
    n_prompt + n_new ids (capacity n_prompt + n_new). Uses activations for B=1: call

@@ -74,6 +74,7 @@ static const key_def keys[] = {
      "train for train.max_steps"},
     {"train.seed", K_SEED, OFF(train.seed), "1234", 0, INF, 0, NULL, NULL},
     {"train.nan_policy", K_ENUM, OFF(train.nan_policy), "stop", 0, 0, 0, nan_policy_names, NULL},
+    {"train.max_skipped_ratio", K_NUM, OFF(train.max_skipped_ratio), "0.1", 0, 1, 0, NULL, NULL},
 
     {"optim.lr", K_NUM, OFF(optim.lr), "5e-5", 0, 1, F_LO_OPEN, NULL, NULL},
     {"optim.min_lr", K_NUM, OFF(optim.min_lr), "0.0", 0, 1, 0, NULL, NULL},

@@ -49,6 +49,7 @@ typedef struct {
         double epochs;            /* 1.0 (> 0, may be fractional) or NAN */
         uint64_t seed;            /* 1234; dropout and other training randomness (< 2^63) */
         rt_nan_policy nan_policy; /* stop: fail naming the step; skip: drop that step's update */
+        double max_skipped_ratio; /* 0.1 in [0, 1]: skip fails once more steps are skipped */
     } train;
     struct {
         double lr, min_lr;      /* 5e-5 in (0, 1]; 0 (the decay's floor, <= lr) */

@@ -12,6 +12,7 @@
    rank count, plain POSIX I/O that works on NFS, and errors that stay local to rank 0. */
 #include "mpiagree.h"
 #include "prep.h"
+#include "peak.h"
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
@@ -738,14 +739,15 @@ static void fmt_eta(char *buf, size_t n, double s) {
 static void progress(prep *p, int final) {
     FILE *f = p->o.progress;
     if (!f || p->rank != 0) return;
-    double now = MPI_Wtime(), el = now - p->t0;
+    /* the rate of the input since it began to flow: the one-off setup (the tokenizer) excluded */
+    double now = MPI_Wtime(), el = now - p->t0 - p->t_setup;
     int tty = isatty(fileno(f));
     if (!final && now - p->last_print < (tty ? 0.5 : 10.0)) return;
     p->last_print = now;
     uint64_t done = p->rd.done + (p->rd.f ? (uint64_t)p->rd.off : 0);
     double mb = done / 1e6, total = p->total_bytes / 1e6, rate = el > 0 ? mb / el : 0;
     char eta[32];
-    fmt_eta(eta, sizeof eta, rate > 0 ? (total - mb) / rate : -1);
+    fmt_eta(eta, sizeof eta, rt_eta_s(mb, total, el));
     fprintf(f, "%sprep: %llu docs, %.1f / %.1f MB (%.0f%%), %.2f MB/s, ETA %s%s", tty ? "\r" : "",
             (unsigned long long)p->next_doc, mb, total, total > 0 ? 100.0 * mb / total : 100.0,
             rate, final ? "0m00s" : eta, tty && !final ? "   " : "\n");

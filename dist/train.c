@@ -6,9 +6,12 @@
 #include "fsutil.h"
 #include "gemm.h"
 #include "gpt2.h"
+#include "guard.h"
 #include "hf_gpt2.h"
 #include "hf_tokenizer.h"
+#include "metrics_resume.h"
 #include "optim.h"
+#include "peak.h"
 #include "ring.h"
 #include "sampler.h"
 #include "tbevents.h"
@@ -43,7 +46,7 @@ typedef struct {
     int B, T, A, G; /* micro-batch, sequence, accumulation, global batch */
     int EB;         /* evaluation micro-batch */
     int unfrozen;   /* gradual unfreezing: blocks unfrozen from the top */
-    double peak_gflops;
+    rt_peak peak;   /* the MFU denominator (dist/peak.h) */
     FILE *metrics;
     rt_tb_writer *tb; /* rank 0, output.tensorboard: the event file of this run */
     /* gradient buckets, top of the network first: bucket k is the flat range [lo, hi), complete
@@ -188,14 +191,6 @@ static rt_status evaluate(trainer *t, double *loss) {
                         rt_corpus_path(t->cv ? t->cv : t->ct), t->T + 1);
     *loss = tot[0] / tot[1];
     return RT_OK;
-}
-
-/* Sustained sgemm rate of this rank (GFLOPS), for MFU: best of a few mid-sized products. */
-static double measure_peak(void) {
-    double g[4], best = 0.0;
-    if (rt_gemm_peak(768, 4, g) != 0) return 0.0;
-    for (int r = 0; r < 4; r++) best = g[r] > best ? g[r] : best;
-    return best;
 }
 
 /* Splits the flat gradient buffer into buckets of about bucket_mb at block boundaries, from the
@@ -390,8 +385,8 @@ static rt_status setup(trainer *t) {
     if (st == RT_OK)
         for (int i = 0; i < t->m->params.n; i++) t->first_step[i] = -1;
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
-    t->peak_gflops = measure_peak();
-    return RT_OK;
+    /* all ranks at once, as they compute in training: 5 rounds of 0.1 s of 768^3 products */
+    return rt_peak_measure(ctx, 768, 5, 0.1, &t->peak);
 }
 
 /* Rank 0: output.dir, the effective config and the metrics file (after a resume was accepted,
@@ -537,7 +532,6 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     t.sch = sch;
     rt_adamw_config ac = {(float)cfg->optim.lr, (float)cfg->optim.beta1, (float)cfg->optim.beta2,
                           (float)cfg->optim.eps, (float)cfg->optim.weight_decay};
-    double flops = rt_gpt2_flops_per_step(&m->cfg, t.B, t.T) * t.A;
     rt_ckpt_state cs;
     memset(&cs, 0, sizeof cs);
     cs.val_loss = NAN;
@@ -547,6 +541,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         if (st != RT_OK) goto done;
         res->resumed_step = cs.step;
     }
+    if (t.resume_dir[0] && (st = rt_metrics_resume(ctx, cfg, cs.step, out)) != RT_OK) goto done;
     st = open_outputs(&t);
     if (st == RT_OK) st = tb_open(&t, cs.step);
     if (st != RT_OK) goto done;
@@ -560,6 +555,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
                 cfg->model.path, rt_gpt2_num_params(m), cfg->data.corpus, (unsigned long long)nwin,
                 t.T, t.G, ctx->size, t.A, t.B, steps, cfg->dist.zero1 ? "on" : "off");
+    rt_peak_describe(&t.peak, out);
     if (out && cfg->output.log_every > 0) {
         fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
         rt_config_write_yaml(cfg, out);
@@ -581,7 +577,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         cs.best_step = 0;
         if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
     }
-    double best = cs.best_loss, t0 = now_s(), tokens = 0.0;
+    double best = cs.best_loss, t0 = now_s(), tokens = 0.0, step_s = 0.0; /* steps taken */
     int bad_evals = cs.bad_evals;
     res->steps_skipped = cs.steps_skipped;
     m->seed = cfg->train.seed;
@@ -591,6 +587,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     for (step = start; step < steps; step++) {
         double ts = now_s();
         if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(&t, step);
+        double flops = rt_gpt2_flops_done(m, t.B, t.T) * t.A; /* this step's (frozen: fewer) */
         m->train = 1;
         m->step = (uint64_t)step;
         double local = 0.0, tp;
@@ -653,6 +650,9 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
             skipped = 1;
             if (out)
                 fprintf(out, "step %ld: non-finite loss or gradient, update skipped\n", step + 1);
+            st = rt_guard_skips(res->steps_skipped, res->steps_done, step + 1 - start, steps,
+                                cfg->train.max_skipped_ratio, step + 1, 0);
+            if (st != RT_OK) break;
         }
         if (!skipped) {
             tp = now_s();
@@ -680,8 +680,9 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
             res->steps_done++;
             double dt = now_s() - ts, el = now_s() - t0;
             tokens += (double)t.G * t.T;
+            step_s += dt;
             double tps = (double)t.G * t.T / dt;
-            double mfu = t.peak_gflops > 0 ? flops / dt / 1e9 / t.peak_gflops : 0.0;
+            double mfu = rt_peak_mfu(&t.peak, flops, dt, step + 1, out);
             double epoch = (double)(step + 1) * t.G / (double)nwin;
             if (out && cfg->output.log_every > 0 &&
                 ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
@@ -691,8 +692,9 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                         step + 1, steps, epoch, loss, ac.lr, norm, tps, 100.0 * mfu,
                         el / (step + 1 - start) * (steps - step - 1));
             if (t.metrics) {
-                /* the phase times are rank 0's own (see step_times); peak_gflops is rank 0's
-                   sgemm peak measured at startup, the denominator of mfu (the same every line) */
+                /* the phase times are rank 0's own (see step_times); peak_gflops is the
+                   denominator of this line's mfu (dist/peak.h: measured at startup, raised by a
+                   step that ran faster) */
                 fprintf(t.metrics,
                         "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.17g, \"lr\": %.9g, "
                         "\"grad_norm\": %.17g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
@@ -702,7 +704,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
                         step + 1, epoch, loss, ac.lr, norm, tps, mfu,
                         cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1,
                         1e3 * dt, 1e3 * tm.forward, 1e3 * tm.backward, 1e3 * tm.sync, 1e3 * tm.comm,
-                        1e3 * tm.allgather, 1e3 * tm.optimizer, t.peak_gflops);
+                        1e3 * tm.allgather, 1e3 * tm.optimizer, t.peak.gflops);
                 if (cfg->output.log_samples) {
                     fprintf(t.metrics, ", \"samples\": [");
                     for (int k = 0; k < t.G; k++)
@@ -777,13 +779,17 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     }
     rt_signals_restore();
     res->seconds = now_s() - t0;
-    res->tokens_per_s = res->seconds > 0 ? tokens / res->seconds : 0.0;
+    res->tokens_per_s = step_s > 0 ? tokens / step_s : 0.0;
     if (st != RT_OK || res->checkpointed) goto done;
     double final;
     st = evaluate(&t, &final);
     if (st != RT_OK) goto done;
     /* logged unless this step's periodic evaluation was, or a resumed run did no step */
     if ((step > start || !t.resume_dir[0]) && isnan(cs.val_loss)) log_eval(&t, step, final);
+    st = rt_guard_skips(res->steps_skipped, res->steps_done, step - start, steps,
+                        cfg->train.max_skipped_ratio, step, 1);
+    if (st == RT_OK) st = rt_mpi_ctx_agree(ctx, rt_guard_weights(m, "the final checkpoint"));
+    if (st != RT_OK) goto done;
     /* the final checkpoint holds the last step's state (resumable, e.g. with more steps) */
     if (step > start || !t.resume_dir[0]) {
         cs.step = step;
@@ -805,14 +811,19 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss,
                 exp(res->before_loss));
         fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
-        fprintf(out, "\n%ld steps, %.0f tokens/s over %d ranks, %.1f s\n", res->steps_done,
-                res->tokens_per_s, ctx->size, res->seconds);
+        fprintf(out,
+                "\n%ld steps taken (%ld skipped in all), %.0f tokens/s over %d ranks in %.1f s of "
+                "steps "
+                "(%.1f s with evaluations and checkpoints)\n",
+                res->steps_done, res->steps_skipped, res->tokens_per_s, ctx->size, step_s,
+                res->seconds);
     }
     st = RT_OK;
     if (ctx->rank == 0) {
         char path[4096];
         snprintf(path, sizeof path, "%s/final", cfg->output.dir);
-        st = rt_hf_gpt2_save(m, path);
+        st = rt_guard_weights(m, "the export to final/");
+        if (st == RT_OK) st = rt_hf_gpt2_save(m, path);
         if (st == RT_OK) st = rt_hf_copy_tokenizer(cfg->model.path, path, NULL);
         if (st == RT_OK && out) fprintf(out, "exported the fine-tuned model to %s\n", path);
     }

@@ -19,8 +19,9 @@ typedef struct {
     int checkpointed;               /* a signal (SIGUSR1/SIGTERM) stopped the run after a
                                        checkpoint: exit with RT_EXIT_CHECKPOINTED, resume later */
     long resumed_step;              /* the checkpoint's step when resumed, else 0 */
-    double tokens_per_s;            /* training throughput, all ranks together */
-    double seconds;
+    double tokens_per_s;            /* training throughput, all ranks together: the tokens of
+                                       the steps taken over those steps' time */
+    double seconds;                 /* the training loop, evaluations and checkpoints included */
 } rt_train_result;
 
 /* Runs the configured training. Collective over ctx->comm: every rank passes the same cfg; all

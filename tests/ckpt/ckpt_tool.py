@@ -13,10 +13,10 @@
       Compares two metrics.jsonl files: the train lines ("loss") and validation lines
       ("val_loss") of every step in REF must appear in NEW with bit-identical values (the files
       print %.17g, which round-trips a double exactly) and, where REF logs them, the same
-      "samples". NEW may repeat steps (a resumed run appends to the file): the last line of a
-      step is the one compared, and every earlier line of that step must agree too (the
-      interrupted run computed the same step). NEW must not hold steps REF lacks. Prints a
-      summary (exit 0) or the first differences (exit 1).
+      "samples". NEW holds one line per step and evaluation: a resumed run drops the lines
+      the interrupted run wrote after its checkpoint before it appends (a repeat is an error).
+      NEW must not hold steps REF lacks. Prints a summary (exit 0) or the first differences
+      (exit 1).
 """
 import json
 import os
@@ -143,6 +143,10 @@ def compare(ref_path, new_path, rtol=0.0):
             if "samples" in want and got.get("samples") != want["samples"]:
                 errors.append("step %d samples (%s line): %s != reference %s" % (
                     step, which, got.get("samples"), want["samples"]))
+    repeats = sorted(k for k, v in new.items() if len(v) > 1)
+    if repeats:
+        errors.append("lines repeated in %s (a resume must drop the superseded ones): %s" % (
+            new_path, ["%s %d x%d" % (k, s, len(new[(k, s)])) for k, s in repeats[:10]]))
     extra = sorted(set(new) - set(ref))
     if extra:
         errors.append("steps not in the reference: %s" % extra[:10])
@@ -156,12 +160,11 @@ def compare(ref_path, new_path, rtol=0.0):
               "bit-identical; sample ids identical" % (n, worst, rtol, exact))
         return 0
     steps = sorted(s for k, s in ref if k == "loss")
-    repeated = sorted(s for (k, s), v in new.items() if k == "loss" and len(v) > 1)
     last = ref[("loss", steps[-1])][-1]["loss"] if steps else float("nan")
-    print("metrics equal: %d train steps (%d-%d) and %d evals bit-identical; steps logged "
-          "twice (interrupted, then resumed): %s; last loss %.17g" % (
+    print("metrics equal: %d train steps (%d-%d) and %d evals bit-identical, each logged once; "
+          "last loss %.17g" % (
               len(steps), steps[0] if steps else 0, steps[-1] if steps else 0,
-              sum(1 for k, _ in ref if k == "val_loss"), repeated or "none", last))
+              sum(1 for k, _ in ref if k == "val_loss"), last))
     return 0
 
 

@@ -248,29 +248,45 @@ START_TEST(test_bad_config_fails_alike) {
 }
 END_TEST
 
-/* A non-finite loss stops the run naming the step, or (nan_policy skip) drops every update. */
+/* A non-finite loss stops the run naming the step; nan_policy skip drops such updates, but not
+   without end: NaN weights (every step skipped) stop the run at the first skip beyond
+   train.max_skipped_ratio, or (ratio 1) at the end, and nothing is exported. */
 START_TEST(test_nan_policy) {
     rt_train_result r;
-    char yaml[1024];
+    char yaml[1024], final[512];
     snprintf(yaml, sizeof yaml,
              "model: {path: %s/base_nan}\ndata: {corpus: %s/rand.h5, seq_len: 16}\n"
              "train: {global_batch: 12, micro_batch: 2, max_steps: 3}\n"
              "output: {dir: %s/nan, log_every: 0}\ndist: {threads_per_rank: 1}\n",
              dir, dir, dir);
+    snprintf(final, sizeof final, "%s/nan/final", dir);
     rt_run_config cfg;
     ck_assert(rt_config_load_string(&cfg, yaml, strlen(yaml), "nan.yaml", 0, NULL) == RT_OK);
     rt_status st = rt_train(&cfg, world, NULL, &r);
     ck_assert_int_eq(st, RT_ERR_NUMERIC);
     ck_assert_msg(strstr(rt_error_message(), "step 1:"), "%s", rt_error_message());
-    cfg.train.nan_policy = RT_NAN_POLICY_SKIP;
+    cfg.train.nan_policy = RT_NAN_POLICY_SKIP; /* max_skipped_ratio 0.1 of 3 steps: none */
+    st = rt_train(&cfg, world, NULL, &r);
+    ck_assert_int_eq(st, RT_ERR_NUMERIC);
+    ck_assert_msg(strstr(rt_error_message(), "step 1: 1 step skipped") &&
+                      strstr(rt_error_message(), "train.max_skipped_ratio 0.1"),
+                  "%s", rt_error_message());
+    ck_assert_int_eq(r.steps_skipped, 1);
+    ck_assert(access(final, F_OK) != 0); /* the NaN model was not exported */
+    char first[512];
+    snprintf(first, sizeof first, "%s", rt_error_message());
+    cfg.train.max_skipped_ratio = 1.0; /* any share: every step skipped still fails, at the end */
     st = rt_train(&cfg, world, NULL, &r);
     rt_config_free(&cfg);
-    /* every step skipped; the final evaluation is NaN too, which is reported, not hidden */
+    ck_assert_int_eq(st, RT_ERR_NUMERIC);
+    ck_assert_msg(strstr(rt_error_message(), "all 3 steps of this run were skipped"), "%s",
+                  rt_error_message());
     ck_assert_int_eq(r.steps_skipped, 3);
     ck_assert_int_eq(r.steps_done, 0);
+    ck_assert(access(final, F_OK) != 0);
     if (rank == 0)
-        printf("train nan policy: stop at step 1; skip: %ld steps skipped\n", r.steps_skipped);
-    (void)st;
+        printf("train nan policy: stop at step 1; skip: \"%s\"; ratio 1: \"%s\"\n", first,
+               rt_error_message());
 }
 END_TEST
 
