@@ -3,7 +3,7 @@
 # top-level CMakeLists.txt). `cmake --build build-fuzz --target fuzz_all` builds them; ctest -L fuzz
 # runs each for a short bounded time over its seeds (tests/fuzz/run.sh).
 set(RT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(RT_FUZZ_SECONDS 12 CACHE STRING "seconds of fuzzing per target in ctest -L fuzz")
+set(RT_FUZZ_SECONDS 10 CACHE STRING "seconds of fuzzing per target in ctest -L fuzz")
 add_custom_target(fuzz_all)
 function(rt_fuzz_target name)
   add_executable(${name} ${RT_FUZZ_DIR}/${name}.c)
