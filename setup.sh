@@ -3,7 +3,8 @@
 # configures and builds. Usage:
 #   ./setup.sh            install deps + release build in build/
 #   ./setup.sh demo       ... then run the embedded end-to-end demo
-#   ./setup.sh test       ... then run the unit tests (normal build, then ASan+UBSan build)
+#   ./setup.sh test       ... then run the unit tests (normal build, then ASan+UBSan build),
+#                         then the fuzz targets briefly (clang-14 libFuzzer build)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -16,6 +17,7 @@ PKGS=(build-essential cmake pkg-config git
       libjansson-dev libyaml-dev libpcre2-dev libxxhash-dev libssl-dev
       libisal-dev        # CRC32C (crc32_iscsi) of TensorBoard event files
       clang-format python3
+      clang-14 libclang-rt-14-dev libomp-14-dev   # tests/fuzz: libFuzzer targets (RT_FUZZ)
       slurm-wlm munge    # slurm/: a throw-away local cluster for the Slurm end-to-end test
       gnuplot-nox)       # benchmarks/plot_suite.sh: PNG plots of the benchmark suite
 
@@ -57,6 +59,10 @@ case "${1:-}" in
     build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure -j 1 -LE "bench|slow|e2e"
+    # Every parser under libFuzzer (tests/fuzz/README.md): each seed once, then a short run.
+    CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRT_WERROR=ON -DRT_FUZZ=ON >/dev/null
+    cmake --build build-fuzz -j "$JOBS" --target fuzz_all
+    ctest --test-dir build-fuzz --output-on-failure -j 1 -L fuzz
     ;;
   "") ;;
   *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;

@@ -27,11 +27,10 @@ static void print_loss(const char *label, double v) {
 
 /* Reads every dataset of every shard and checks all checksums; prints one line per shard. */
 static rt_status verify_all(const char *dir, const Ringtune__Manifest *m) {
-    rt_gpt2_config c;
-    rt_ckpt_model_config(m, &c);
     rt_gpt2 *model = NULL;
-    RT_CALL(rt_gpt2_create(&model, &c)); /* for the tensor table (names in messages) */
-    float *scratch = rt_alloc_floats(m->piece_elems), *buf = NULL;
+    /* the tensor table names tensors in messages; the shard files bound the buffers */
+    RT_CALL(rt_ckpt_model_for(dir, m, &model));
+    float *scratch = rt_alloc_floats(RT_CKPT_PIECE_ELEMS), *buf = NULL;
     rt_status st = scratch ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
     for (size_t s = 0; s < m->n_shards && st == RT_OK; s++) {
         const Ringtune__Shard *sh = m->shards[s];

@@ -95,14 +95,9 @@ static void set_views(rt_gpt2_views *v, rt_gpt2_block *h, float *base, const rt_
 #undef AT
 }
 
-rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
-    *out = NULL;
-    RT_CALL(rt_gpt2_config_validate(cfg));
-    rt_gpt2 *m = calloc(1, sizeof *m);
-    if (!m) return rt_error(RT_ERR_MEMORY, "out of memory creating the model");
-    m->cfg = *cfg;
+/* The tensor table of a (validated) configuration; 0 when out of memory. */
+static int build_table(rt_tensor_table *t, const rt_gpt2_config *cfg) {
     int64_t V = cfg->vocab_size, C = cfg->n_embd, F = cfg->n_inner, P = cfg->n_positions;
-    rt_tensor_table *t = &m->params;
     rt_table_init(t);
     int ok = 1;
     ok &= rt_table_add(t, "wte.weight", 2, (int64_t[]){V, C}, 1) >= 0;
@@ -125,6 +120,27 @@ rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
     ok &= rt_table_add(t, "ln_f.bias", 1, (int64_t[]){C}, 0) >= 0;
     if (!cfg->tie_word_embeddings)
         ok &= rt_table_add(t, "lm_head.weight", 2, (int64_t[]){V, C}, 1) >= 0;
+    return ok;
+}
+
+rt_status rt_gpt2_config_num_params(const rt_gpt2_config *cfg, size_t *n) {
+    *n = 0;
+    RT_CALL(rt_gpt2_config_validate(cfg));
+    rt_tensor_table t;
+    int ok = build_table(&t, cfg);
+    *n = t.total;
+    rt_table_free(&t);
+    return ok ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory building a tensor table");
+}
+
+rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
+    *out = NULL;
+    RT_CALL(rt_gpt2_config_validate(cfg));
+    rt_gpt2 *m = calloc(1, sizeof *m);
+    if (!m) return rt_error(RT_ERR_MEMORY, "out of memory creating the model");
+    m->cfg = *cfg;
+    rt_tensor_table *t = &m->params;
+    int ok = build_table(t, cfg);
     m->w.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->g.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->a = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block_acts));

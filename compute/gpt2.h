@@ -99,6 +99,9 @@ void rt_gpt2_config_default(rt_gpt2_config *cfg);
    outside small vocabularies (the user that needs one checks it, see rt_hf_gpt2_eos_id). */
 rt_status rt_gpt2_config_validate(const rt_gpt2_config *cfg);
 
+/* The number of parameters (flat elements, tensors 16-aligned) a valid configuration has,
+   without allocating them. */
+rt_status rt_gpt2_config_num_params(const rt_gpt2_config *cfg, size_t *n);
 /* Builds the tensor table and allocates zeroed parameters. Caller owns *out. */
 rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg);
 void rt_gpt2_destroy(rt_gpt2 **m);

@@ -296,9 +296,15 @@ double rt_crossentropy_forward(float *losses, float *lse, const float *logits,
             continue;
         }
         const float *x = logits + (size_t)r * V;
-        float mx = x[0];
-#pragma omp simd reduction(max : mx)
-        for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+        /* the max in 16 lanes, elementwise (clang does not take `omp simd reduction(max)` on a
+           float comparison, and warns): the same result as the serial loop */
+        float lane[16], mx = x[0];
+        int j0 = 0;
+        for (int k = 0; k < 16; k++) lane[k] = x[0];
+        for (; j0 + 16 <= V; j0 += 16)
+            for (int k = 0; k < 16; k++) lane[k] = x[j0 + k] > lane[k] ? x[j0 + k] : lane[k];
+        for (int k = 0; k < 16; k++) mx = lane[k] > mx ? lane[k] : mx;
+        for (int j = j0; j < V; j++) mx = x[j] > mx ? x[j] : mx;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
         for (int j = 0; j < V; j++) s += rt_expf(x[j] - mx);

@@ -593,10 +593,11 @@ static rt_status check_compatible(const rt_ckpt_view *v, const char *dir,
     /* the data: same windows, same tokens */
     if (man->sampler->windows != v->windows)
         return rt_error(RT_ERR_ARG,
-                        "%s: the checkpoint's train split held %llu windows of %d "
+                        "%s: the checkpoint's train split held %llu windows of %lld "
                         "tokens, data.corpus %s holds %llu: not the same corpus",
-                        dir, (unsigned long long)man->sampler->windows, man->sampler->seq_len + 1,
-                        v->cfg->data.corpus, (unsigned long long)v->windows);
+                        dir, (unsigned long long)man->sampler->windows,
+                        (long long)man->sampler->seq_len + 1, v->cfg->data.corpus,
+                        (unsigned long long)v->windows);
     if (strcmp(man->data->tokenizer_sha256, rt_corpus_tokenizer_sha256(v->train)))
         return rt_error(RT_ERR_ARG,
                         "%s: tokenizer sha256 %s in the checkpoint, %s in data.corpus "

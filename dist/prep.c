@@ -825,7 +825,8 @@ static rt_status run_round(prep *p, int *done) {
     size_t at = 0;
     t = MPI_Wtime();
     for (size_t i = 0; i < nrec && st == RT_OK; i++) {
-        st = work_record(w, &p->rb.m[i], p->rb.bytes + at, &w->ntok[i]);
+        /* an empty input file gives a 0-byte record and maybe no buffer (NULL + 0 is UB) */
+        st = work_record(w, &p->rb.m[i], p->rb.bytes ? p->rb.bytes + at : "", &w->ntok[i]);
         at += (size_t)p->rb.m[i].len;
     }
     double dt = MPI_Wtime() - t, dt_max = 0;

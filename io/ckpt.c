@@ -266,6 +266,17 @@ rt_status rt_ckpt_shard_read(const char *dir, const Ringtune__Shard *sh, const c
     for (size_t p = 0; p < ds->n_pieces && st == RT_OK; p++) {
         const Ringtune__Piece *pc = ds->pieces[p];
         if (pc->hi <= a || pc->lo >= b) continue;
+        /* rt_ckpt_manifest_decode bounds pieces; a caller's hand-made descriptor may not */
+        if (pc->lo < sh->lo || pc->hi > sh->hi || pc->hi <= pc->lo ||
+            pc->hi - pc->lo > RT_CKPT_PIECE_ELEMS) {
+            st = rt_error(RT_ERR_FORMAT,
+                          "%s: dataset '%s' piece [%llu, %llu): expected 1 to %llu elements "
+                          "inside the shard's [%llu, %llu)",
+                          path, name, (unsigned long long)pc->lo, (unsigned long long)pc->hi,
+                          (unsigned long long)RT_CKPT_PIECE_ELEMS, (unsigned long long)sh->lo,
+                          (unsigned long long)sh->hi);
+            break;
+        }
         /* read the whole piece: straight into dst when it lies inside [a, b) */
         int direct = pc->lo >= a && pc->hi <= b;
         float *into = direct ? dst + (pc->lo - a) : scratch;
@@ -337,14 +348,171 @@ rt_status rt_ckpt_manifest_read_bytes(const char *dir, uint8_t **buf, size_t *n)
     else if (!rt_fs_exists(path))
         st = rt_error(RT_ERR_IO, "%s: no %s (not a checkpoint, or a save that never committed)",
                       dir, RT_CKPT_MANIFEST);
+    if (st == RT_OK && stat(path, &sb) == 0 && (uint64_t)sb.st_size > RT_CKPT_MAX_MANIFEST_BYTES)
+        st = rt_error(RT_ERR_FORMAT, "%s: %llu bytes, expected at most %zu for a manifest", path,
+                      (unsigned long long)sb.st_size, RT_CKPT_MAX_MANIFEST_BYTES);
     if (st == RT_OK) st = rt_fs_read_file(path, (char **)buf, n);
     free(path);
     return st;
 }
 
+/* Every size, count and offset of a manifest is untrusted (a checksum only proves the bytes are
+   the ones written, not that a writer wrote sense): the checks below bound each one before any
+   reader sizes a buffer or an index from it. Errors name the file, the field and what was
+   expected. */
+#define BAD(...) rt_error(RT_ERR_FORMAT, __VA_ARGS__)
+#define ULL(x) ((unsigned long long)(x))
+
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first name that occurs twice among n names (sorted copy), or NULL. *oom on no memory. */
+static const char *duplicate_name(const char **names, size_t n, int *oom) {
+    *oom = 0;
+    if (n < 2) return NULL;
+    const char **v = malloc(n * sizeof *v);
+    if (!v) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(v, names, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_str_ptr);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (!strcmp(v[i - 1], v[i])) dup = v[i];
+    free(v);
+    return dup;
+}
+
+/* Tensors: names present and unique, shapes of at most RT_MAX_DIMS non-negative dimensions whose
+   product is numel (without overflow), ranges in table order inside [0, total_params), first
+   steps in [-1, step]. */
+static rt_status check_tensors(const char *path, const Ringtune__Manifest *m) {
+    uint64_t end = 0;
+    const char **names = malloc(m->n_tensors * sizeof *names);
+    if (!names) return rt_error(RT_ERR_MEMORY, "out of memory checking %s", path);
+    rt_status st = RT_OK;
+    for (size_t i = 0; i < m->n_tensors && st == RT_OK; i++) {
+        const Ringtune__Tensor *t = m->tensors[i];
+        const char *nm = t->name && t->name[0] ? t->name : NULL;
+        uint64_t numel = 1;
+        int shape_ok = t->n_shape <= RT_MAX_DIMS;
+        for (size_t d = 0; shape_ok && d < t->n_shape; d++) {
+            uint64_t k = (uint64_t)t->shape[d];
+            shape_ok = t->shape[d] >= 0 && (k == 0 || numel <= m->total_params / k);
+            if (shape_ok) numel *= k;
+        }
+        if (!nm || !shape_ok || t->numel != numel)
+            st = BAD("%s: tensors[%zu] (%s): %zu dimensions, numel %llu: expected a name, at most "
+                     "%d non-negative dimensions whose product is numel and at most total_params "
+                     "%llu",
+                     path, i, nm ? nm : "no name", t->n_shape, ULL(t->numel), RT_MAX_DIMS,
+                     ULL(m->total_params));
+        else if (t->offset < end || t->offset > m->total_params ||
+                 numel > m->total_params - t->offset)
+            st = BAD("%s: tensors[%zu] (%s): elements [%llu, +%llu), expected to start at or "
+                     "after %llu (the previous tensor's end) and end by total_params %llu",
+                     path, i, nm, ULL(t->offset), ULL(numel), ULL(end), ULL(m->total_params));
+        else if (t->first_step < -1 || t->first_step > m->step)
+            st = BAD("%s: tensors[%zu] (%s): first_step %lld, expected -1 (never trainable) or a "
+                     "step in [0, %lld]",
+                     path, i, nm, (long long)t->first_step, (long long)m->step);
+        if (st == RT_OK) end = t->offset + numel;
+        names[i] = nm;
+    }
+    int oom = 0;
+    const char *dup = st == RT_OK ? duplicate_name(names, m->n_tensors, &oom) : NULL;
+    free(names);
+    if (oom) return rt_error(RT_ERR_MEMORY, "out of memory checking %s", path);
+    if (dup) return BAD("%s: tensor '%s' is listed twice, expected unique names", path, dup);
+    return st;
+}
+
+/* One shard's datasets: named, unique, each tiled in order by pieces of 1..piece_elems elements
+   from the shard's lo to its hi; the datasets a load reads are present. */
+static rt_status check_datasets(const char *path, const Ringtune__Manifest *m, size_t s) {
+    const Ringtune__Shard *sh = m->shards[s];
+    const char *names[8];
+    if (sh->n_datasets > 8)
+        return BAD("%s: shards[%zu] (%s): %zu datasets, expected at most 8", path, s, sh->file,
+                   sh->n_datasets);
+    for (size_t d = 0; d < sh->n_datasets; d++) {
+        const Ringtune__Dataset *ds = sh->datasets[d];
+        if (!ds->name || !ds->name[0] || strchr(ds->name, '/'))
+            return BAD("%s: shards[%zu] (%s) datasets[%zu]: name '%s', expected a dataset name "
+                       "without '/'",
+                       path, s, sh->file, d, ds->name ? ds->name : "");
+        names[d] = ds->name;
+        uint64_t p = sh->lo;
+        for (size_t k = 0; k < ds->n_pieces; k++) {
+            const Ringtune__Piece *pc = ds->pieces[k];
+            if (pc->lo != p || pc->hi <= p || pc->hi > sh->hi || pc->hi - p > m->piece_elems)
+                return BAD("%s: shards[%zu] (%s) dataset %s pieces[%zu]: elements [%llu, %llu), "
+                           "expected to start at %llu and hold 1 to piece_elems %llu elements "
+                           "inside the shard's [%llu, %llu)",
+                           path, s, sh->file, ds->name, k, ULL(pc->lo), ULL(pc->hi), ULL(p),
+                           ULL(m->piece_elems), ULL(sh->lo), ULL(sh->hi));
+            p = pc->hi;
+        }
+        if (p != sh->hi)
+            return BAD("%s: shards[%zu] (%s) dataset %s: pieces end at %llu, the shard at %llu",
+                       path, s, sh->file, ds->name, ULL(p), ULL(sh->hi));
+    }
+    int oom = 0;
+    const char *dup = duplicate_name(names, sh->n_datasets, &oom);
+    if (oom) return rt_error(RT_ERR_MEMORY, "out of memory checking %s", path);
+    if (dup)
+        return BAD("%s: shards[%zu] (%s): dataset '%s' is listed twice", path, s, sh->file, dup);
+    const char *need[] = {"params", "adam_m", "adam_v", "best_params"};
+    for (int k = 0; k < (m->state->has_best_params ? 4 : 3); k++)
+        if (!rt_ckpt_find_dataset(sh, need[k]))
+            return BAD("%s: shards[%zu] (%s) lists no dataset '%s'%s", path, s, sh->file, need[k],
+                       k == 3 ? " (state.has_best_params is set)" : "");
+    return RT_OK;
+}
+
+/* Shards: one per rank at save, in rank order, tiling [0, total_params) without gaps or overlaps,
+   each a distinct plain file name of the checkpoint directory. */
+static rt_status check_shards(const char *path, const Ringtune__Manifest *m) {
+    uint64_t e = 0;
+    const char **names = malloc(m->n_shards * sizeof *names);
+    if (!names) return rt_error(RT_ERR_MEMORY, "out of memory checking %s", path);
+    rt_status st = RT_OK;
+    for (size_t s = 0; s < m->n_shards && st == RT_OK; s++) {
+        const Ringtune__Shard *sh = m->shards[s];
+        const char *f = sh->file ? sh->file : "";
+        names[s] = f;
+        if (!f[0] || strchr(f, '/') || !strcmp(f, ".") || !strcmp(f, ".."))
+            st = BAD("%s: shards[%zu]: file '%s', expected a file name of the checkpoint "
+                     "directory (no '/')",
+                     path, s, f);
+        else if (sh->rank != s)
+            st = BAD("%s: shards[%zu] (%s): rank %u, expected %zu (one shard per rank, in rank "
+                     "order)",
+                     path, s, f, sh->rank, s);
+        else if (sh->lo != e || sh->hi < sh->lo || sh->hi > m->total_params)
+            st = BAD("%s: shards[%zu] (%s): range [%llu, %llu), expected to start at %llu and "
+                     "end by total_params %llu (shards tile the buffer in rank order, no gaps or "
+                     "overlaps)",
+                     path, s, f, ULL(sh->lo), ULL(sh->hi), ULL(e), ULL(m->total_params));
+        if (st == RT_OK) st = check_datasets(path, m, s);
+        e = sh->hi;
+    }
+    int oom = 0;
+    const char *dup = st == RT_OK ? duplicate_name(names, m->n_shards, &oom) : NULL;
+    free(names);
+    if (oom) return rt_error(RT_ERR_MEMORY, "out of memory checking %s", path);
+    if (dup)
+        return BAD("%s: shard file '%s' is listed twice, expected one file per rank", path, dup);
+    if (st == RT_OK && e != m->total_params)
+        st = BAD("%s: shards end at %llu, expected total_params %llu", path, ULL(e),
+                 ULL(m->total_params));
+    return st;
+}
+
 /* Checks what the rest of ringtune relies on; errors name the file and the field. */
 static rt_status check_manifest(const char *path, const Ringtune__Manifest *m) {
-#define BAD(...) rt_error(RT_ERR_FORMAT, __VA_ARGS__)
     if (m->format_version != RT_CKPT_FORMAT_VERSION)
         return BAD("%s: inner format_version %u, envelope says %d", path, m->format_version,
                    RT_CKPT_FORMAT_VERSION);
@@ -356,55 +524,20 @@ static rt_status check_manifest(const char *path, const Ringtune__Manifest *m) {
         return BAD("%s: %zu shards for world_size %u, %zu tensors: expected one shard per rank "
                    "and at least one tensor",
                    path, m->n_shards, m->world_size, m->n_tensors);
-    uint64_t e = 0;
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        const Ringtune__Tensor *t = m->tensors[i];
-        uint64_t numel = 1;
-        for (size_t d = 0; d < t->n_shape; d++) numel *= (uint64_t)t->shape[d];
-        if (!t->name || t->offset < e || t->numel != numel)
-            return BAD("%s: tensors[%zu] (%s): offset %llu / numel %llu, expected >= %llu / %llu "
-                       "(tensors follow each other in table order)",
-                       path, i, t->name ? t->name : "?", (unsigned long long)t->offset,
-                       (unsigned long long)t->numel, (unsigned long long)e,
-                       (unsigned long long)numel);
-        e += numel;
-    }
-    if (e > m->total_params)
-        return BAD("%s: tensors end at element %llu, beyond total_params %llu", path,
-                   (unsigned long long)e, (unsigned long long)m->total_params);
-    e = 0;
-    for (size_t s = 0; s < m->n_shards; s++) {
-        const Ringtune__Shard *sh = m->shards[s];
-        if (!sh->file || !sh->file[0] || strchr(sh->file, '/') || sh->lo != e || sh->hi < sh->lo)
-            return BAD("%s: shards[%zu]: file '%s' range [%llu, %llu) does not continue at %llu "
-                       "(shards tile the buffer in rank order; file names have no '/')",
-                       path, s, sh->file ? sh->file : "", (unsigned long long)sh->lo,
-                       (unsigned long long)sh->hi, (unsigned long long)e);
-        for (size_t d = 0; d < sh->n_datasets; d++) {
-            const Ringtune__Dataset *ds = sh->datasets[d];
-            uint64_t p = sh->lo;
-            for (size_t k = 0; k < ds->n_pieces; k++) {
-                if (ds->pieces[k]->lo != p || ds->pieces[k]->hi <= p ||
-                    ds->pieces[k]->hi - p > m->piece_elems)
-                    return BAD("%s: shards[%zu] (%s) dataset %s pieces[%zu] does not tile the "
-                               "shard",
-                               path, s, sh->file, ds->name ? ds->name : "?", k);
-                p = ds->pieces[k]->hi;
-            }
-            if (p != sh->hi)
-                return BAD("%s: shards[%zu] (%s) dataset %s: pieces end at %llu, the shard at "
-                           "%llu",
-                           path, s, sh->file, ds->name ? ds->name : "?", (unsigned long long)p,
-                           (unsigned long long)sh->hi);
-        }
-        e = sh->hi;
-    }
-    if (e != m->total_params)
-        return BAD("%s: shards end at %llu, total_params is %llu", path, (unsigned long long)e,
-                   (unsigned long long)m->total_params);
-#undef BAD
-    return RT_OK;
+    /* readers hold one piece in a buffer of RT_CKPT_PIECE_ELEMS floats */
+    if (m->piece_elems < 1 || m->piece_elems > RT_CKPT_PIECE_ELEMS)
+        return BAD("%s: piece_elems %llu, expected 1 to %llu (the largest checksummed piece "
+                   "ringtune writes and reads)",
+                   path, ULL(m->piece_elems), ULL(RT_CKPT_PIECE_ELEMS));
+    if (m->total_params > RT_CKPT_MAX_PARAMS)
+        return BAD("%s: total_params %llu, expected at most %llu", path, ULL(m->total_params),
+                   ULL(RT_CKPT_MAX_PARAMS));
+    if (m->step < 0) return BAD("%s: step %lld, expected >= 0", path, (long long)m->step);
+    RT_CALL(check_tensors(path, m));
+    return check_shards(path, m);
 }
+#undef BAD
+#undef ULL
 
 rt_status rt_ckpt_manifest_decode(const char *dir, const uint8_t *buf, size_t n,
                                   Ringtune__Manifest **out) {
@@ -540,6 +673,10 @@ rt_status rt_ckpt_latest_read(const char *root, char *buf, size_t cap) {
     if (!rt_fs_exists(path))
         st = rt_error(RT_ERR_IO, "%s does not exist: no checkpoint has been committed in %s", path,
                       root);
+    struct stat sb;
+    if (st == RT_OK && stat(path, &sb) == 0 && sb.st_size > 4096)
+        st = rt_error(RT_ERR_FORMAT, "%s: %lld bytes, expected one line naming a step directory",
+                      path, (long long)sb.st_size);
     if (st == RT_OK) st = rt_fs_read_file(path, &text, &n);
     long step;
     if (st == RT_OK) {
@@ -666,6 +803,29 @@ void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c) {
     c->tie_word_embeddings = p->tie_word_embeddings;
 }
 
+rt_status rt_ckpt_check_table(const char *dir, const Ringtune__Manifest *man,
+                              const rt_tensor_table *tab) {
+    if (man->n_tensors != (size_t)tab->n || man->total_params != tab->total)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: %zu tensors / %llu parameters in the manifest, expected %d / %zu (the "
+                        "model its config describes)",
+                        dir, man->n_tensors, (unsigned long long)man->total_params, tab->n,
+                        tab->total);
+    for (int i = 0; i < tab->n; i++) {
+        const Ringtune__Tensor *t = man->tensors[i];
+        int same = t->name && !strcmp(t->name, tab->t[i].name) && t->offset == tab->t[i].offset &&
+                   t->n_shape == (size_t)tab->t[i].ndim;
+        for (size_t d = 0; same && d < t->n_shape; d++) same = t->shape[d] == tab->t[i].shape[d];
+        if (!same)
+            return rt_error(RT_ERR_FORMAT,
+                            "%s: tensor %d is %s at offset %llu in the manifest, expected %s at "
+                            "%zu",
+                            dir, i, t->name ? t->name : "?", (unsigned long long)t->offset,
+                            tab->t[i].name, tab->t[i].offset);
+    }
+    return RT_OK;
+}
+
 /* Reads flat range [a, b) of dataset name from every old shard overlapping it into dst. */
 rt_status rt_ckpt_read_range(const char *dir, const Ringtune__Manifest *man,
                              const rt_tensor_table *tab, const char *name, uint64_t a, uint64_t b,
@@ -679,6 +839,64 @@ rt_status rt_ckpt_read_range(const char *dir, const Ringtune__Manifest *man,
     return RT_OK;
 }
 
+rt_status rt_ckpt_check_files(const char *dir, const Ringtune__Manifest *man) {
+    for (size_t s = 0; s < man->n_shards; s++) {
+        const Ringtune__Shard *sh = man->shards[s];
+        char *path = rt_fs_join(dir, sh->file);
+        if (!path) return rt_error(RT_ERR_MEMORY, "out of memory");
+        struct stat sb;
+        rt_status st = RT_OK;
+        /* decode bounds hi - lo by 2^40 and n_datasets by 8: no overflow */
+        uint64_t need = (sh->hi - sh->lo) * sizeof(float) * sh->n_datasets;
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            st = rt_error(RT_ERR_IO,
+                          "%s: checkpoint shard is missing (rank %u's range [%llu, %llu))", path,
+                          sh->rank, (unsigned long long)sh->lo, (unsigned long long)sh->hi);
+        else if ((uint64_t)sb.st_size != sh->file_bytes)
+            st =
+                rt_error(RT_ERR_FORMAT,
+                         "%s: checkpoint shard is %llu bytes, the manifest says %llu (truncated or "
+                         "overwritten)",
+                         path, (unsigned long long)sb.st_size, (unsigned long long)sh->file_bytes);
+        else if (sh->file_bytes < need)
+            st = rt_error(RT_ERR_FORMAT,
+                          "%s: %llu bytes cannot hold the %zu datasets of %llu float32 values the "
+                          "manifest lists (expected at least %llu bytes)",
+                          path, (unsigned long long)sh->file_bytes, sh->n_datasets,
+                          (unsigned long long)(sh->hi - sh->lo), (unsigned long long)need);
+        free(path);
+        RT_CALL(st);
+    }
+    return RT_OK;
+}
+
+rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_gpt2 **out) {
+    *out = NULL;
+    RT_CALL(rt_ckpt_check_files(dir, man));
+    rt_gpt2_config c;
+    rt_ckpt_model_config(man, &c);
+    size_t np = 0;
+    rt_status st = rt_gpt2_config_num_params(&c, &np);
+    if (st != RT_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rt_error_message());
+        return rt_error(RT_ERR_FORMAT, "%s/%s: model: %s", dir, RT_CKPT_MANIFEST, msg);
+    }
+    if (np != man->total_params)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/%s: the model config implies %zu parameters, total_params is %llu", dir,
+                        RT_CKPT_MANIFEST, np, (unsigned long long)man->total_params);
+    rt_gpt2 *m = NULL;
+    RT_CALL(rt_gpt2_create(&m, &c));
+    st = rt_ckpt_check_table(dir, man, &m->params);
+    if (st != RT_OK) {
+        rt_gpt2_destroy(&m);
+        return st;
+    }
+    *out = m;
+    return RT_OK;
+}
+
 rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out) {
     *out = NULL;
     uint8_t *buf = NULL;
@@ -688,18 +906,8 @@ rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out) {
     rt_status st = rt_ckpt_manifest_decode(dir, buf, n, &man);
     free(buf);
     RT_CALL(st);
-    rt_gpt2_config c;
-    rt_ckpt_model_config(man, &c);
     rt_gpt2 *m = NULL;
-    st = rt_gpt2_create(&m, &c);
-    if (st == RT_OK &&
-        (m->params.total != man->total_params || (size_t)m->params.n != man->n_tensors))
-        st = rt_error(RT_ERR_FORMAT, "%s: the tensor table does not match its model config", dir);
-    for (int i = 0; st == RT_OK && i < m->params.n; i++)
-        if (strcmp(m->params.t[i].name, man->tensors[i]->name) ||
-            m->params.t[i].offset != man->tensors[i]->offset)
-            st = rt_error(RT_ERR_FORMAT, "%s: tensor %d is %s in the manifest, %s in the model",
-                          dir, i, man->tensors[i]->name, m->params.t[i].name);
+    st = rt_ckpt_model_for(dir, man, &m);
     float *scratch = st == RT_OK ? rt_alloc_floats(RT_CKPT_PIECE_ELEMS) : NULL;
     if (st == RT_OK && !scratch) st = rt_error(RT_ERR_MEMORY, "out of memory");
     if (st == RT_OK)

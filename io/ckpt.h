@@ -16,6 +16,10 @@
 /* Elements per checksummed piece at most (4 MiB of float32): the over-read of a resharded load
    is at most one piece at each end of a rank's range. */
 #define RT_CKPT_PIECE_ELEMS ((uint64_t)1 << 20)
+/* Bounds on what a manifest may claim (io/CHECKPOINT.md, "Untrusted sizes"): elements of the flat
+   buffer (GPT-2's configuration limits allow at most 2^40) and bytes of manifest.pb. */
+#define RT_CKPT_MAX_PARAMS ((uint64_t)1 << 40)
+#define RT_CKPT_MAX_MANIFEST_BYTES ((size_t)1 << 30)
 #define RT_CKPT_MANIFEST "manifest.pb"
 #define RT_CKPT_LATEST "latest"
 
@@ -55,9 +59,10 @@ void rt_ckpt_shard_desc_free(Ringtune__Shard *sh);
 
 /* Reads flat range [a, b) of dataset `name` from the shard sh (described by the manifest) in
    directory dir into dst (b - a floats): every piece overlapping [a, b) is read whole and
-   checked against its checksum; scratch holds piece_elems floats. Errors (RT_ERR_IO missing
+   checked against its checksum. Errors (RT_ERR_IO missing
    file, RT_ERR_HDF5 unreadable/truncated, RT_ERR_FORMAT checksum or shape mismatch) name the file,
-   the dataset and, for a checksum, the tensor and element range. */
+   the dataset and, for a checksum, the tensor and element range. scratch holds
+   RT_CKPT_PIECE_ELEMS floats; a piece longer than that is refused (RT_ERR_FORMAT). */
 rt_status rt_ckpt_shard_read(const char *dir, const Ringtune__Shard *sh, const char *name,
                              const rt_tensor_table *tab, uint64_t a, uint64_t b, float *dst,
                              float *scratch);
@@ -67,12 +72,16 @@ rt_status rt_ckpt_shard_read(const char *dir, const Ringtune__Shard *sh, const c
 /* Serializes m into the envelope and writes dir/manifest.pb atomically (temp, fsync, rename,
    fsync dir). */
 rt_status rt_ckpt_manifest_write(const char *dir, const Ringtune__Manifest *m);
-/* Reads the bytes of dir/manifest.pb (caller frees). */
+/* Reads the bytes of dir/manifest.pb (caller frees); refuses one over RT_CKPT_MAX_MANIFEST_BYTES.
+ */
 rt_status rt_ckpt_manifest_read_bytes(const char *dir, uint8_t **buf, size_t *n);
 /* Decodes manifest bytes read from dir (named in errors): checks the magic, refuses a newer
-   format version, verifies the checksum, unpacks, and checks that the shards tile
-   [0, total_params) in order, each dataset's pieces tile its shard, and the tensors lie inside
-   the buffer. Free with rt_ckpt_manifest_free. */
+   format version, verifies the checksum, unpacks, and bounds every size, count and offset the
+   readers use: piece_elems <= RT_CKPT_PIECE_ELEMS, total_params <= RT_CKPT_MAX_PARAMS, the
+   shards (one per rank, distinct plain file names) tile [0, total_params) in order, each
+   dataset's pieces tile its shard, the datasets a load reads are present and unique, the tensors
+   (unique names, shapes matching numel) lie inside the buffer in order. Pure (no MPI, no file
+   access). Free with rt_ckpt_manifest_free. */
 rt_status rt_ckpt_manifest_decode(const char *dir, const uint8_t *buf, size_t n,
                                   Ringtune__Manifest **out);
 void rt_ckpt_manifest_free(Ringtune__Manifest **m);
@@ -107,8 +116,12 @@ rt_status rt_ckpt_clean_leftovers(const char *root, int *n);
 /* The model configuration stored in a manifest, and back. */
 void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c);
 void rt_ckpt_model_config_to_proto(const rt_gpt2_config *c, Ringtune__ModelConfig *p);
+/* Checks that the tensor table of a decoded manifest is tab's: the same count, total, and per
+   tensor name, offset and shape. Errors (RT_ERR_FORMAT) name dir and the first difference. Pure. */
+rt_status rt_ckpt_check_table(const char *dir, const Ringtune__Manifest *man,
+                              const rt_tensor_table *tab);
 /* Reads flat range [a, b) of dataset name from every shard of man (in dir) overlapping it into
-   dst, verifying every piece read (scratch: man->piece_elems floats). */
+   dst, verifying every piece read (scratch: RT_CKPT_PIECE_ELEMS floats). */
 rt_status rt_ckpt_read_range(const char *dir, const Ringtune__Manifest *man,
                              const rt_tensor_table *tab, const char *name, uint64_t a, uint64_t b,
                              float *dst, float *scratch);
@@ -117,6 +130,14 @@ int rt_ckpt_is_checkpoint(const char *dir);
 /* A checkpoint directory from a path: the path itself when it holds a manifest, else the step
    its `latest` names (a training output.dir). */
 rt_status rt_ckpt_find(const char *path, char *dir, size_t cap);
+/* Checks, before anything is sized from the manifest, that every shard file it lists is there
+   with the size it records, and large enough for its datasets (4 bytes per element each). */
+rt_status rt_ckpt_check_files(const char *dir, const Ringtune__Manifest *man);
+/* A new zeroed model of the manifest's configuration, after checking that its shards are on disk
+   (rt_ckpt_check_files), that the configuration implies total_params and that the tensor table is
+   the model's (rt_ckpt_check_table); nothing is allocated from an unchecked size. Caller owns
+   *out. */
+rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_gpt2 **out);
 /* Reads the full parameters of checkpoint dir (every shard, checksums verified) into a new model
    built from the manifest's configuration. */
 rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out);
