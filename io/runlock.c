@@ -139,6 +139,20 @@ static int link_lock(const char *cand, const char *path) {
 
 /* ---- staleness ---------------------------------------------------------------------------- */
 
+/* 1 when pid is running (not a zombie waiting to be reaped: kill(pid, 0) succeeds on those). */
+static int pid_running(long pid) {
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return 0;
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f) return 1; /* no /proc: trust kill() */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *s = strrchr(buf, ')');
+    return !(s && s[1] == ' ' && (s[2] == 'Z' || s[2] == 'X'));
+}
+
 /* Why the holder li (whose file was last refreshed at mtime, on the clock where `now` was read)
    is gone, into why; 0 when it may be alive. */
 static int is_stale(const lock_info *li, time_t mtime, time_t now, int stale_s, char *why,
@@ -151,13 +165,16 @@ static int is_stale(const lock_info *li, time_t mtime, time_t now, int stale_s, 
                      boot);
             return 1;
         }
-        if (kill((pid_t)li->pid, 0) != 0 && errno == ESRCH) {
-            snprintf(why, cap, "pid %ld is not running", li->pid);
-            return 1;
-        }
         long long s = rt_runlock_pid_start(li->pid);
         if (li->pid_start >= 0 && s >= 0 && s != li->pid_start) {
             snprintf(why, cap, "pid %ld is another process now", li->pid);
+            return 1;
+        }
+        /* a rank 0 whose job was just aborted may outlive mpirun by a moment (SIGKILL comes
+           ~2 s after the abort): give it up to 10 s */
+        for (int i = 0; i < 100 && pid_running(li->pid); i++) usleep(100000);
+        if (!pid_running(li->pid)) {
+            snprintf(why, cap, "pid %ld is not running", li->pid);
             return 1;
         }
         return 0;

@@ -7,13 +7,14 @@
    (/proc/sys/kernel/random/boot_id) and the start time. While held, a thread refreshes the file's
    modification time every heartbeat_s seconds (the heartbeat; the file server's clock).
 
-   A lock is stale when its holder is gone: on the same host and boot, its pid is not running (or is
-   another process now: its start time differs); on the same host with another boot id, the host
-   rebooted; on another host, its heartbeat is older than stale_s seconds (measured against a file
-   this process creates in DIR, so on the file server's clock, not this host's). A stale lock is
-   taken over atomically (renamed away, checked to be the one judged stale, then created anew)
-   with a warning; a live one refuses the new run with a message naming its host, pid and start
-   time. Host names must be unique among the hosts that share DIR.
+   A lock is stale when its holder is gone: on the same host and boot, its pid is not running (a
+   zombie counts as gone; a live holder is given 10 s to exit, as a rank 0 may outlive its aborted
+   mpirun by a moment) or is another process now (its start time differs); on the same host with
+   another boot id, the host rebooted; on another host, its heartbeat is older than stale_s seconds
+   (measured against a file this process creates in DIR, so on the file server's clock, not this
+   host's). A stale lock is taken over atomically (renamed away, checked to be the one judged stale,
+   then created anew) with a warning; a live one refuses the new run with a message naming its host,
+   pid and start time. Host names must be unique among the hosts that share DIR.
 
    Not collective: the caller (rank 0 of a run) takes it for the whole job. */
 #pragma once

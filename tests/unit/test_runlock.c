@@ -131,6 +131,33 @@ START_TEST(test_dead_pid_taken_over) {
 }
 END_TEST
 
+START_TEST(test_zombie_taken_over) {
+    char host[256], boot[64];
+    me(host, boot);
+    pid_t p = fork();
+    ck_assert_int_ge(p, 0);
+    if (p == 0) _exit(0);
+    /* not reaped yet: a zombie, which kill(pid, 0) still reports */
+    char path[64], st[512] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)p);
+    for (int i = 0; i < 600 && !strstr(st, ") Z"); i++) {
+        usleep(100000);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(st, 1, sizeof st - 1, f);
+            st[n] = 0;
+            fclose(f);
+        }
+    }
+    ck_assert_msg(strstr(st, ") Z"), "child %ld did not become a zombie: %s", (long)p, st);
+    write_lock(host, (long)p, rt_runlock_pid_start(p), boot, 0);
+    rt_runlock *l = NULL;
+    ck_assert_int_eq(rt_runlock_acquire(dir, NULL, NULL, &l), RT_OK);
+    rt_runlock_release(&l);
+    waitpid(p, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_reused_pid_and_reboot_taken_over) {
     char host[256], boot[64];
     me(host, boot);
@@ -237,6 +264,7 @@ int main(void) {
     tcase_add_test(tc, test_acquire_release);
     tcase_add_test(tc, test_second_holder_refused);
     tcase_add_test(tc, test_dead_pid_taken_over);
+    tcase_add_test(tc, test_zombie_taken_over);
     tcase_add_test(tc, test_reused_pid_and_reboot_taken_over);
     tcase_add_test(tc, test_other_host);
     tcase_add_test(tc, test_malformed_refused);
