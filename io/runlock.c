@@ -246,7 +246,7 @@ static void *heartbeat(void *arg) {
     return NULL;
 }
 
-static void release_all_at_exit(void) {
+void rt_runlock_release_held(void) {
     for (;;) {
         pthread_mutex_lock(&held_mu);
         rt_runlock *l = held;
@@ -380,7 +380,7 @@ rt_status rt_runlock_acquire(const char *dir, const rt_runlock_opts *o, FILE *lo
     pthread_mutex_lock(&held_mu);
     l->next = held;
     held = l;
-    if (!atexit_done) atexit_done = atexit(release_all_at_exit) == 0;
+    if (!atexit_done) atexit_done = atexit(rt_runlock_release_held) == 0;
     pthread_mutex_unlock(&held_mu);
     *out = l;
     return RT_OK;

@@ -46,6 +46,11 @@ rt_status rt_runlock_acquire(const char *dir, const rt_runlock_opts *o, FILE *lo
    it to NULL; safe on NULL. */
 void rt_runlock_release(rt_runlock **l);
 
+/* Releases every lock this process still holds (as rt_runlock_release). Runs at exit(); call it
+   before exit paths that skip atexit handlers (MPI_Abort, _exit), e.g. a watchdog's. Not
+   async-signal-safe. */
+void rt_runlock_release_held(void);
+
 /* This host's identity as the lock records it (for tests): host name and boot id into the
    caller's buffers ("" when unknown), and the start time of process pid (clock ticks after boot,
    field 22 of /proc/PID/stat; -1 when unknown). */

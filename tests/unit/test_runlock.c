@@ -89,6 +89,11 @@ START_TEST(test_acquire_release) {
     ck_assert_ptr_null(l);
     ck_assert_int_ne(access(lockp, F_OK), 0);
     rt_runlock_release(&l); /* NULL: no-op */
+    /* the exit-path release: the lock goes, the handle's later release is a no-op */
+    ck_assert_int_eq(rt_runlock_acquire(dir, NULL, stderr, &l), RT_OK);
+    rt_runlock_release_held();
+    ck_assert_int_ne(access(lockp, F_OK), 0);
+    rt_runlock_release(&l);
 }
 END_TEST
 
