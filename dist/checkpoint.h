@@ -3,7 +3,7 @@
    manifest last, renames the directory and moves `latest`. Loading at any rank count: each rank
    reads its new range from the overlapping pieces of the old shards (checksums verified), then
    the parameters are all-gathered with the ring. Also the signal flag that asks for a checkpoint
-   at the next step boundary (SIGUSR1/SIGTERM, what Slurm sends before preemption). */
+   at the next step boundary (SIGUSR1/SIGTERM/SIGINT: preemption, `kill`, Ctrl-C). */
 #pragma once
 #include <stdint.h>
 #include <stdio.h>
@@ -72,10 +72,13 @@ rt_status rt_ckpt_read_manifest(rt_mpi_ctx *ctx, const char *dir, Ringtune__Mani
 rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__Manifest *man,
                        rt_ckpt_state *s, FILE *log);
 
-/* Signals. rt_signals_install catches SIGUSR1 and SIGTERM (a flag; the run checkpoints at the
-   next step boundary; further signals during the save are absorbed). rt_signals_pending returns
-   the number of signals caught, rt_signals_last the last one's number. */
+/* Signals. rt_signals_install catches SIGUSR1, SIGTERM and SIGINT (SIGINT only when it is not
+   ignored on entry): a flag; the run checkpoints at the next step boundary and exits 75. Further
+   SIGUSR1/SIGTERM are absorbed; a SIGINT while a stop is pending (Ctrl-C twice) ends the process
+   at once with SIGINT's default action. Idempotent. rt_signals_pending returns the number of
+   signals caught, rt_signals_last the last one's number, rt_signals_name its name. */
 void rt_signals_install(void);
 void rt_signals_restore(void);
 int rt_signals_pending(void);
 int rt_signals_last(void);
+const char *rt_signals_name(int sig);

@@ -13,6 +13,7 @@
 #include "optim.h"
 #include "peak.h"
 #include "ring.h"
+#include "runlock.h"
 #include "sampler.h"
 #include "tbevents.h"
 #include <math.h>
@@ -49,6 +50,7 @@ typedef struct {
     rt_peak peak;   /* the MFU denominator (dist/peak.h) */
     FILE *metrics;
     rt_tb_writer *tb; /* rank 0, output.tensorboard: the event file of this run */
+    rt_runlock *lock; /* output.dir's run lock (rank 0) */
     /* gradient buckets, top of the network first: bucket k is the flat range [lo, hi), complete
        once backward has finished block `ready` (-1: after the embeddings) */
     int nbuckets;
@@ -108,6 +110,7 @@ static void trainer_free(trainer *t) {
     rt_ckpt_manifest_free(&t->manifest);
     if (t->metrics) fclose(t->metrics);
     rt_tb_free(&t->tb); /* every record was flushed (and checked) when written */
+    rt_runlock_release(&t->lock);
 }
 
 /* Tensor index ranges of the GPT-2 table: wte, wpe, 12 per block, ln_f weight/bias. */
@@ -293,6 +296,10 @@ static rt_status setup(trainer *t) {
     }
     rt_gemm_setup(threads);
     omp_set_num_threads(threads);
+    /* before anything in output.dir is read or cleaned: one run at a time per output.dir */
+    rt_status lk =
+        ctx->rank == 0 ? rt_runlock_acquire(c->output.dir, NULL, stderr, &t->lock) : RT_OK;
+    RT_CALL(rt_mpi_ctx_agree(ctx, lk));
     RT_CALL(rt_ckpt_resolve(ctx, c, t->resume_dir, sizeof t->resume_dir));
     rt_status st;
     if (t->resume_dir[0]) {
@@ -507,12 +514,16 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     memset(res, 0, sizeof *res);
     t.cfg = cfg;
     t.ctx = ctx;
+    /* caught from setup on (a signal before the first step stops at its end) until the return:
+       one after the last step lets the run finish */
+    rt_signals_install();
     rt_status st = setup(&t);
     if (st == RT_OK && ctx->rank == 0) rt_hf_gpt2_warn_config(cfg->model.path, &t.m->cfg, log);
     if (st == RT_OK) /* a corpus made with another tokenizer than the model directory's */
         st = rt_mpi_ctx_agree(ctx, rt_hf_check_corpus_tokenizer(t.ct, t.cv, cfg->model.path,
                                                                 ctx->rank == 0 ? log : NULL));
     if (st != RT_OK) {
+        rt_signals_restore();
         trainer_free(&t);
         return st;
     }
@@ -582,7 +593,6 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     res->steps_skipped = cs.steps_skipped;
     m->seed = cfg->train.seed;
     float scale = 1.0f / (float)((double)t.G * t.T);
-    rt_signals_install();
     long step;
     for (step = start; step < steps; step++) {
         double ts = now_s();
@@ -755,12 +765,11 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         cs.steps_skipped = res->steps_skipped;
         cs.tokens_seen += (double)t.G * t.T;
         if (preempt) {
-            /* SIGUSR1/SIGTERM: checkpoint here and stop; the job is requeued and resumes */
+            /* SIGUSR1/SIGTERM/SIGINT: checkpoint here and stop; the job is requeued and resumes */
             if (out)
                 fprintf(out, "%s received%s: checkpointing at step %ld and exiting\n",
-                        !rt_signals_pending()          ? "SIGUSR1/SIGTERM"
-                        : rt_signals_last() == SIGUSR1 ? "SIGUSR1"
-                                                       : "SIGTERM",
+                        rt_signals_pending() ? rt_signals_name(rt_signals_last())
+                                             : "SIGUSR1/SIGTERM/SIGINT",
                         rt_signals_pending() ? " on rank 0" : " by another rank", step + 1);
             st = rt_ckpt_save(&view, &cs, "signal", out);
             if (st == RT_OK) res->checkpointed = 1;
@@ -777,7 +786,6 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
             break;
         }
     }
-    rt_signals_restore();
     res->seconds = now_s() - t0;
     res->tokens_per_s = step_s > 0 ? tokens / step_s : 0.0;
     if (st != RT_OK || res->checkpointed) goto done;

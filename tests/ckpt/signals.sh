@@ -7,6 +7,7 @@
 #   B. SIGUSR1 to mpirun (which forwards it), then SIGTERM twice to rank 0 while the checkpoint
 #      is being written: the extra signals are absorbed, exit 75, and `latest` resumes to the
 #      same bit-identical end.
+#   C. SIGINT to rank 0 only: exit 75, `latest` names the signal checkpoint, the lock released.
 # usage: signals.sh RINGTUNE_BINARY SCRATCH_DIR
 set -euo pipefail
 # shellcheck source=common.sh
@@ -132,4 +133,15 @@ else
 fi
 grep -q "SIGUSR1 received" "$S/b.log" || fail_log "$S/b.log" "B: the first signal seen was not SIGUSR1 (10)"
 resume_to_end "$S/b" B
+say "== C: SIGINT to rank 0 only (Ctrl-C to a rank, e.g. of a run without mpirun)"
+train_bg "$NP" "$S/c.log" "$S/run.yaml" "output.dir=$S/c" "${OVR[@]}"
+wait_steps "$S/c" 3
+pid=$(pid_of_rank "output.dir=$S/c " 0)
+say "C: $(steps_logged "$S/c") steps logged; kill -INT $pid (rank 0)"
+kill -INT "$pid"
+wait_bg
+check_signal_checkpoint "$S/c" "$S/c.log" C
+grep -q "SIGINT received on rank 0" "$S/c.log" || fail_log "$S/c.log" "C: no 'SIGINT received on rank 0'"
+[ ! -e "$S/c/.lock" ] || fail "C: the run left its lock $S/c/.lock"
+# (resuming it is the same path as A and B: not repeated, to keep this test's time down)
 say "signals: checkpoints at steps taken by signal resumed bit-identically"
