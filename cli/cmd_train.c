@@ -8,6 +8,7 @@
 #include "config.h"
 #include "mpictx.h"
 #include "train.h"
+#include "watchdog.h"
 
 int rt_cmd_train(int argc, char **argv);
 
@@ -29,8 +30,9 @@ int rt_cmd_train(int argc, char **argv) {
                "  (latest if there is one, else start fresh) or a step-N directory.\n"
                "  `ringtune train --help-config` lists every key.\n"
                "exit codes: 0 finished, 1 failed, 2 usage, %d checkpointed after SIGUSR1/SIGTERM\n"
-               "  (preempted: requeue and resume).\n",
-               RT_EXIT_CHECKPOINTED);
+               "  (preempted: requeue and resume), %d a rank waited dist.timeout_s for another\n"
+               "  without progress (a stopped or hung rank; resume from the last checkpoint).\n",
+               RT_EXIT_CHECKPOINTED, RT_EXIT_PEER_TIMEOUT);
         return 0;
     }
     if (argc >= 1 && !strcmp(argv[0], "--help-config")) {
@@ -76,7 +78,11 @@ int rt_cmd_train(int argc, char **argv) {
         rc = st != RT_OK ? 1 : res.checkpointed ? RT_EXIT_CHECKPOINTED : 0;
     }
     if (st != RT_OK && ctx->rank == 0) fprintf(stderr, "ringtune train: %s\n", rt_error_message());
+    rt_wd_scope s; /* a peer stopped after the last collective would hang these */
+    rt_watchdog_enter(&s, "MPI_Finalize", RT_WD_ALL, RT_WD_ALL);
     rt_mpi_ctx_destroy(&ctx);
     MPI_Finalize();
+    rt_watchdog_leave(&s);
+    rt_watchdog_stop();
     return rc;
 }
