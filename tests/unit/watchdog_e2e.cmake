@@ -16,3 +16,14 @@ foreach(t watchdog first_error)
   set_tests_properties(ckpt_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "${labels}"
                        ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_WD_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 endforeach()
+
+# io/watchdog: the polling collectives and the CPU share of a waiting rank, at 1, 2 and 3 ranks.
+add_executable(test_watchdog ${CMAKE_CURRENT_LIST_DIR}/test_watchdog.c)
+target_link_libraries(test_watchdog PRIVATE rt_io PkgConfig::CHECK m)
+foreach(P 1 2 3)
+  add_test(NAME test_watchdog_np${P}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${P} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:test_watchdog> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(test_watchdog_np${P} PROPERTIES PROCESSORS ${P} TIMEOUT 120 LABELS mpi
+                       ENVIRONMENT "CK_DEFAULT_TIMEOUT=120;OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
+endforeach()
