@@ -29,10 +29,11 @@ int rt_cmd_train(int argc, char **argv) {
                "  --resume X is checkpoint.resume=X: 'latest' (output.dir/latest), 'auto'\n"
                "  (latest if there is one, else start fresh) or a step-N directory.\n"
                "  `ringtune train --help-config` lists every key.\n"
-               "exit codes: 0 finished, 1 failed, 2 usage, %d checkpointed after SIGUSR1/SIGTERM\n"
-               "  (preempted: requeue and resume), %d a rank waited dist.timeout_s for another\n"
-               "  without progress (a stopped or hung rank; resume from the last checkpoint).\n",
-               RT_EXIT_CHECKPOINTED, RT_EXIT_PEER_TIMEOUT);
+               "exit codes: 0 finished, 1 failed, 2 usage, %d a rank waited dist.timeout_s for\n"
+               "  another without progress (a stopped or hung rank: resume from the last\n"
+               "  checkpoint), %d checkpointed after SIGUSR1/SIGTERM (preempted: requeue and\n"
+               "  resume).\n",
+               RT_EXIT_PEER_TIMEOUT, RT_EXIT_CHECKPOINTED);
         return 0;
     }
     if (argc >= 1 && !strcmp(argv[0], "--help-config")) {
@@ -52,6 +53,11 @@ int rt_cmd_train(int argc, char **argv) {
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     print_slurm_line(ctx);
+    /* the startup agreements under the default timeout; rt_train re-arms it with the config's */
+    if (rt_watchdog_start(ctx->comm, RT_WD_TIMEOUT_DEFAULT, "dist.timeout_s") != RT_OK) {
+        fprintf(stderr, "ringtune train: %s\n", rt_error_message());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     /* --resume X becomes the override checkpoint.resume=X (in its place among the others) */
     char **ov = calloc((size_t)argc + 1, sizeof *ov), resume[4200] = "";
     int nov = 0;

@@ -70,8 +70,12 @@ expect_grep "rank [02]: dist.timeout_s $WD s expired \(no progress for [0-9]+ s\
     "$S/save.log" "stopped in a save"
 [ -z "$victim" ] || no_stopped_left "$victim"
 expect_latest "$out" step-00000002
+[ -d "$out/step-00000004.tmp" ] && [ ! -e "$out/step-00000004" ] ||
+    fail "the interrupted save should have left step-00000004.tmp only"
 train_ok 3 "$S/save-resume.log" "$S/run.yaml" "output.dir=$out" --resume latest
 expect_grep "resumed from .*step-00000002: step 2" "$S/save-resume.log" "resume after the stop"
+expect_grep "removed 1 leftover" "$S/save-resume.log" "resume after the stop" # step-00000004.tmp
+expect_no_leftovers "$out"
 expect_latest "$out" step-00000008
 expect_same_metrics "$S/ref/metrics.jsonl" "$out/metrics.jsonl"
 
