@@ -8,6 +8,7 @@
 #include <mpi.h>
 #include "corpus.h"
 #include "prep.h"
+#include "watchdog.h"
 
 int rt_cmd_prep(int argc, char **argv);
 
@@ -33,6 +34,8 @@ static void prep_usage(FILE *f) {
             "  --allow-special          \"<|endoftext|>\" in the text becomes the eos token\n"
             "  --round-mb N             input MB dealt to the ranks per round (32; memory use\n"
             "                           is a few times this)\n"
+            "  --timeout-s N            a rank waiting this long for the others without progress\n"
+            "                           ends the job with exit code 69 (default 1800; 0 = off)\n"
             "  --quiet                  no progress lines\n",
 #ifdef RT_TOKENIZER_DIR
             " (default ", RT_TOKENIZER_DIR, ")"
@@ -118,9 +121,9 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
             quiet = 1;
             continue;
         }
-        static const char *const valued[] = {"--tokenizer",  "--out",        "--format",
-                                             "--delimiter",  "--text-field", "--val-ratio",
-                                             "--split-seed", "--round-mb",   NULL};
+        static const char *const valued[] = {
+            "--tokenizer", "--out",        "--format",   "--delimiter", "--text-field",
+            "--val-ratio", "--split-seed", "--round-mb", "--timeout-s", NULL};
         int known = 0;
         for (const char *const *v = valued; *v && !known; v++) known = !strcmp(*v, a);
         if (!known) {
@@ -172,6 +175,15 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
                 return 2;
             }
             o->split_seed = x;
+        } else if (!strcmp(a, "--timeout-s")) {
+            double x = strtod(v, &end);
+            if (end == v || *end || !(x >= 0 && x <= 1e9)) {
+                if (loud)
+                    fprintf(stderr,
+                            "ringtune prep: --timeout-s '%s': expected seconds in [0, 1e9]\n", v);
+                return 2;
+            }
+            o->timeout_s = x;
         } else { /* --round-mb */
             errno = 0;
             long x = strtol(v, &end, 10);
@@ -294,6 +306,12 @@ int rt_cmd_prep(int argc, char **argv) {
     }
     free(inputs);
     free(cmd);
-    if (own) MPI_Finalize();
+    if (own) {
+        rt_wd_scope s; /* a peer stopped after the last collective would hang MPI_Finalize */
+        rt_watchdog_enter(&s, "MPI_Finalize", RT_WD_ALL, RT_WD_ALL);
+        MPI_Finalize();
+        rt_watchdog_leave(&s);
+        rt_watchdog_stop();
+    }
     return rc;
 }

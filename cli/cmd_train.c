@@ -8,6 +8,7 @@
 #include "config.h"
 #include "mpictx.h"
 #include "train.h"
+#include "watchdog.h"
 
 int rt_cmd_train(int argc, char **argv);
 
@@ -29,10 +30,12 @@ int rt_cmd_train(int argc, char **argv) {
             "  --resume X is checkpoint.resume=X: 'latest' (output.dir/latest), 'auto'\n"
             "  (latest if there is one, else start fresh) or a step-N directory.\n"
             "  `ringtune train --help-config` lists every key.\n"
-            "exit codes: 0 finished, 1 failed, 2 usage, %d checkpointed after SIGUSR1,\n"
-            "  SIGTERM or SIGINT (preempted or stopped: requeue or resume). Under mpirun, stop a\n"
-            "  job with ringtune-mpirun (Ctrl-C, kill, timeout) or SIGUSR1 to mpirun.\n",
-            RT_EXIT_CHECKPOINTED);
+            "exit codes: 0 finished, 1 failed, 2 usage, %d a rank waited dist.timeout_s for\n"
+            "  another without progress (a stopped or hung rank: resume from the last\n"
+            "  checkpoint), %d checkpointed after SIGUSR1, SIGTERM or SIGINT (preempted or\n"
+            "  stopped: requeue or resume). Under mpirun, stop a job with ringtune-mpirun\n"
+            "  (Ctrl-C, kill, timeout) or SIGUSR1 to mpirun.\n",
+            RT_EXIT_PEER_TIMEOUT, RT_EXIT_CHECKPOINTED);
         return 0;
     }
     if (argc >= 1 && !strcmp(argv[0], "--help-config")) {
@@ -52,6 +55,11 @@ int rt_cmd_train(int argc, char **argv) {
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     print_slurm_line(ctx);
+    /* the startup agreements under the default timeout; rt_train re-arms it with the config's */
+    if (rt_watchdog_start(ctx->comm, RT_WD_TIMEOUT_DEFAULT, "dist.timeout_s") != RT_OK) {
+        fprintf(stderr, "ringtune train: %s\n", rt_error_message());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     /* --resume X becomes the override checkpoint.resume=X (in its place among the others) */
     char **ov = calloc((size_t)argc + 1, sizeof *ov), resume[4200] = "";
     int nov = 0;
@@ -78,7 +86,11 @@ int rt_cmd_train(int argc, char **argv) {
         rc = st != RT_OK ? 1 : res.checkpointed ? RT_EXIT_CHECKPOINTED : 0;
     }
     if (st != RT_OK && ctx->rank == 0) fprintf(stderr, "ringtune train: %s\n", rt_error_message());
+    rt_wd_scope s; /* a peer stopped after the last collective would hang these */
+    rt_watchdog_enter(&s, "MPI_Finalize", RT_WD_ALL, RT_WD_ALL);
     rt_mpi_ctx_destroy(&ctx);
     MPI_Finalize();
+    rt_watchdog_leave(&s);
+    rt_watchdog_stop();
     return rc;
 }

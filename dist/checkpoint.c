@@ -13,6 +13,7 @@
 #include <xxhash.h>
 #include "fsutil.h"
 #include "ring.h"
+#include "watchdog.h"
 
 #ifndef RT_VERSION
 #define RT_VERSION "unknown"
@@ -88,13 +89,16 @@ static void fault_point(int rank, const char *phase) {
     const char *f = getenv("RINGTUNE_CKPT_FAULT");
     if (!f || !*f) return;
     int r = -1, n = 1;
-    char ph[32] = "";
-    if (sscanf(f, "%d:%31[a-z-]:%d", &r, ph, &n) < 2) return;
+    char ph[32] = "", act[8] = "";
+    if (sscanf(f, "%d:%31[a-z-]:%d:%7s", &r, ph, &n, act) < 2) return;
     if (r != rank || strcmp(ph, phase) != 0 || n != save_seq) return;
-    fprintf(stderr, "ringtune: RINGTUNE_CKPT_FAULT: rank %d dies at %s of save %d\n", rank, phase,
-            save_seq);
+    /* "R:PHASE:N:stop" stops the rank instead (a hung file system: the others must not wait
+       forever) */
+    int stop = !strcmp(act, "stop");
+    fprintf(stderr, "ringtune: RINGTUNE_CKPT_FAULT: rank %d %s at %s of save %d\n", rank,
+            stop ? "stops" : "dies", phase, save_seq);
     fflush(stderr);
-    kill(getpid(), SIGKILL);
+    kill(getpid(), stop ? SIGSTOP : SIGKILL);
 }
 
 typedef struct {
@@ -314,8 +318,8 @@ static rt_status not_saved(rt_status st, const char *final) {
                     msg);
 }
 
-rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char *reason,
-                       FILE *log) {
+static rt_status save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char *reason,
+                      FILE *log) {
     rt_mpi_ctx *ctx = v->ctx;
     const rt_run_config *cfg = v->cfg;
     const char *root = cfg->output.dir;
@@ -381,7 +385,8 @@ rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char
         if (!lens || !displs) st = rt_error(RT_ERR_MEMORY, "out of memory");
     }
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
-    st = rt_mpi_check(MPI_Gather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, 0, ctx->comm),
+    st = rt_mpi_check(rt_wd_gather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, 0, ctx->comm,
+                                   "shard descriptor sizes (MPI_Gather)"),
                       "MPI_Gather(shard sizes)");
     long total = 0;
     if (ctx->rank == 0 && st == RT_OK) {
@@ -392,9 +397,9 @@ rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char
         if (!(all = malloc((size_t)total + 1))) st = rt_error(RT_ERR_MEMORY, "out of memory");
     }
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
-    st = rt_mpi_check(
-        MPI_Gatherv(packed, mylen, MPI_BYTE, all, lens, displs, MPI_BYTE, 0, ctx->comm),
-        "MPI_Gatherv(shards)");
+    st = rt_mpi_check(rt_wd_gatherv(packed, mylen, MPI_BYTE, all, lens, displs, MPI_BYTE, 0,
+                                    ctx->comm, "shard descriptors (MPI_Gatherv)"),
+                      "MPI_Gatherv(shards)");
     free(packed);
 
     /* rank 0 commits */
@@ -436,13 +441,24 @@ rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char
     return st;
 }
 
+/* The save under the watchdog's phase "checkpoint save" (the waits of a save name it). */
+rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char *reason,
+                       FILE *log) {
+    const char *phase = rt_watchdog_phase("checkpoint save");
+    rt_status st = save(v, s, reason, log);
+    rt_watchdog_phase(phase);
+    return st;
+}
+
 /* ---- resolve and read --------------------------------------------------------------------- */
 
 static rt_status bcast_string(rt_mpi_ctx *ctx, char *buf, size_t cap) {
     int n = ctx->rank == 0 ? (int)strlen(buf) + 1 : 0;
-    RT_CALL(rt_mpi_check(MPI_Bcast(&n, 1, MPI_INT, 0, ctx->comm), "MPI_Bcast"));
+    RT_CALL(rt_mpi_check(rt_wd_bcast(&n, 1, MPI_INT, 0, ctx->comm, "string broadcast (MPI_Bcast)"),
+                         "MPI_Bcast"));
     if ((size_t)n > cap) return rt_error(RT_ERR_INTERNAL, "string too long");
-    return rt_mpi_check(MPI_Bcast(buf, n, MPI_CHAR, 0, ctx->comm), "MPI_Bcast");
+    return rt_mpi_check(rt_wd_bcast(buf, n, MPI_CHAR, 0, ctx->comm, "string broadcast (MPI_Bcast)"),
+                        "MPI_Bcast");
 }
 
 rt_status rt_ckpt_resolve(rt_mpi_ctx *ctx, const rt_run_config *cfg, char *dir, size_t cap) {
@@ -499,12 +515,16 @@ rt_status rt_ckpt_read_manifest(rt_mpi_ctx *ctx, const char *dir, Ringtune__Mani
         return st;
     }
     long len = (long)n;
-    st = rt_mpi_check(MPI_Bcast(&len, 1, MPI_LONG, 0, ctx->comm), "MPI_Bcast(manifest size)");
+    st = rt_mpi_check(
+        rt_wd_bcast(&len, 1, MPI_LONG, 0, ctx->comm, "manifest size broadcast (MPI_Bcast)"),
+        "MPI_Bcast(manifest size)");
     if (st == RT_OK && ctx->rank != 0 && !(buf = malloc((size_t)len + 1)))
         st = rt_error(RT_ERR_MEMORY, "out of memory");
     st = rt_mpi_ctx_agree(ctx, st);
     if (st == RT_OK)
-        st = rt_mpi_check(MPI_Bcast(buf, (int)len, MPI_BYTE, 0, ctx->comm), "MPI_Bcast(manifest)");
+        st = rt_mpi_check(
+            rt_wd_bcast(buf, (int)len, MPI_BYTE, 0, ctx->comm, "manifest broadcast (MPI_Bcast)"),
+            "MPI_Bcast(manifest)");
     if (st == RT_OK) st = rt_ckpt_manifest_decode(dir, buf, (size_t)len, out);
     free(buf);
     return rt_mpi_ctx_agree(ctx, st);

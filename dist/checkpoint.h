@@ -50,9 +50,10 @@ typedef struct {
 /* Saves a checkpoint of step s->step into cfg->output.dir. Collective over v->ctx; every rank
    returns the same status. Afterwards applies retention (checkpoint.keep_last, keep_best).
    reason: "periodic", "signal" or "final". log (rank 0, may be NULL) gets one line. Fault
-   injection for tests: RINGTUNE_CKPT_FAULT="RANK:PHASE[:N]" kills rank RANK with SIGKILL at PHASE
-   (before-data, mid-data, before-agree, before-manifest, before-rename, before-latest) of this
-   process's N-th save (default 1). */
+   injection for tests: RINGTUNE_CKPT_FAULT="RANK:PHASE[:N[:stop]]" kills rank RANK with SIGKILL
+   (with ":stop", stops it with SIGSTOP) at PHASE (before-data, mid-data, before-agree,
+   before-manifest, before-rename, before-latest) of this process's N-th save (default 1). The
+   waits of a save run under the watchdog phase "checkpoint save" (io/watchdog.h). */
 rt_status rt_ckpt_save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char *reason,
                        FILE *log);
 

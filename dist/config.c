@@ -110,6 +110,7 @@ static const key_def keys[] = {
     {"dist.overlap", K_BOOL, OFF(dist.overlap), "true", 0, 0, 0, NULL, NULL},
     {"dist.zero1", K_BOOL, OFF(dist.zero1), "true", 0, 0, 0, NULL, NULL},
     {"dist.threads_per_rank", K_INT, OFF(dist.threads_per_rank), "0", 0, 4096, 0, NULL, NULL},
+    {"dist.timeout_s", K_NUM, OFF(dist.timeout_s), "1800", 0, 1e9, 0, NULL, NULL},
 
     {"output.dir", K_STR, OFF(output.dir), "null", 0, 0, F_REQ, NULL,
      "the directory for checkpoints, metrics and the effective config"},

@@ -82,6 +82,8 @@ typedef struct {
         bool overlap;         /* true; reduce buckets while backward continues */
         bool zero1;           /* true; shard AdamW state across ranks */
         int threads_per_rank; /* 0: auto (cores / ranks per node) */
+        double timeout_s;     /* 1800; a collective wait without progress this long ends the job
+                                 (io/watchdog.h, exit 69); 0: off */
     } dist;
     struct {
         char *dir;          /* required: checkpoints, metrics and the effective config go here */

@@ -1,6 +1,7 @@
 /* The MPI context: communicator duplicates with MPI_ERRORS_RETURN, node topology, and status
    agreement (MAX of the status, the lowest failing rank's message broadcast to all). */
 #include "mpictx.h"
+#include "watchdog.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +82,16 @@ rt_status rt_mpi_ctx_agree(rt_mpi_ctx *ctx, rt_status st) {
     /* One allreduce carries both answers: v[0] the worst status, v[1] = size - (lowest failing
        rank), so the MAX of v[1] names the lowest failing rank. */
     int v[2] = {(int)st, st != RT_OK ? ctx->size - ctx->rank : 0}, all[2];
-    RT_CALL(rt_mpi_check(MPI_Allreduce(v, all, 2, MPI_INT, MPI_MAX, ctx->comm), "MPI_Allreduce"));
+    RT_CALL(rt_mpi_check(
+        rt_wd_allreduce(v, all, 2, MPI_INT, MPI_MAX, ctx->comm, "status agreement (MPI_Allreduce)"),
+        "MPI_Allreduce"));
     if (all[0] == RT_OK) return RT_OK;
     int root = ctx->size - all[1];
     char msg[4096];
     if (ctx->rank == root) snprintf(msg, sizeof msg, "rank %d: %s", root, rt_error_message());
-    RT_CALL(rt_mpi_check(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, root, ctx->comm), "MPI_Bcast"));
+    RT_CALL(rt_mpi_check(rt_wd_bcast(msg, (int)sizeof msg, MPI_CHAR, root, ctx->comm,
+                                     "error message broadcast (MPI_Bcast)"),
+                         "MPI_Bcast"));
     msg[sizeof msg - 1] = 0;
     return rt_error((rt_status)all[0], "%s", msg);
 }

@@ -36,7 +36,8 @@ void rt_mpi_ctx_destroy(rt_mpi_ctx **ctx);
    message, "rank R: <message>", where R is the lowest rank whose st was not RT_OK and <message>
    is what that rank had recorded (rt_error_message). When every rank passes RT_OK nothing is
    recorded and RT_OK is returned. Collective over ctx->comm; call it before branching on the
-   outcome of anything only some ranks can see fail. If MPI itself fails here, returns RT_ERR_MPI
+   outcome of anything only some ranks can see fail. Waits under the watchdog (io/watchdog.h),
+   without spinning a core. If MPI itself fails here, returns RT_ERR_MPI
    on the ranks that see it (no agreement is possible then; such a rank should MPI_Abort). */
 rt_status rt_mpi_ctx_agree(rt_mpi_ctx *ctx, rt_status st);
 

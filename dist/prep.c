@@ -25,6 +25,7 @@
 #include "bpe.h"
 #include "corpus.h"
 #include "fsutil.h"
+#include "watchdog.h"
 
 #define DOC_MAX ((size_t)1 << 30)       /* largest single document (bytes) */
 #define ROUND_MAX ((size_t)1 << 30)     /* largest round_bytes */
@@ -40,6 +41,7 @@ void rt_prep_opts_default(rt_prep_opts *o) {
     o->val_ratio = 0.05;
     o->split_seed = 1234;
     o->round_bytes = (size_t)32 << 20;
+    o->timeout_s = RT_WD_TIMEOUT_DEFAULT;
 }
 
 static uint64_t splitmix64(uint64_t x) {
@@ -95,7 +97,7 @@ static void send_bytes(const void *buf, size_t n, int dest, int tag, MPI_Comm co
     const char *p = buf;
     do {
         size_t k = n < MSG_MAX ? n : MSG_MAX;
-        MPI_Send(p, (int)k, MPI_BYTE, dest, tag, comm);
+        rt_wd_send(p, (int)k, MPI_BYTE, dest, tag, comm, "prep data (MPI_Send)");
         p += k;
         n -= k;
     } while (n > 0);
@@ -105,7 +107,7 @@ static void recv_bytes(void *buf, size_t n, int src, int tag, MPI_Comm comm) {
     char *p = buf;
     do {
         size_t k = n < MSG_MAX ? n : MSG_MAX;
-        MPI_Recv(p, (int)k, MPI_BYTE, src, tag, comm, MPI_STATUS_IGNORE);
+        rt_wd_recv(p, (int)k, MPI_BYTE, src, tag, comm, "prep data (MPI_Recv)");
         p += k;
         n -= k;
     } while (n > 0);
@@ -661,8 +663,8 @@ static rt_status share_inputs(prep *p) {
         free(pack);
         return st;
     }
-    MPI_Bcast(&len, 1, MPI_UINT64_T, 0, p->comm);
-    MPI_Bcast(&p->total_bytes, 1, MPI_UINT64_T, 0, p->comm);
+    rt_wd_bcast(&len, 1, MPI_UINT64_T, 0, p->comm, "input list size (MPI_Bcast)");
+    rt_wd_bcast(&p->total_bytes, 1, MPI_UINT64_T, 0, p->comm, "input size (MPI_Bcast)");
     if (p->rank != 0) {
         pack = malloc(len);
         st = pack ? RT_OK : rt_error(RT_ERR_MEMORY, "prep: out of memory");
@@ -674,7 +676,7 @@ static rt_status share_inputs(prep *p) {
     /* Bcast in pieces: a file list may pass 2 GiB only in theory, but counts are ints */
     for (uint64_t at = 0; at < len; at += MSG_MAX) {
         uint64_t k = len - at < MSG_MAX ? len - at : MSG_MAX;
-        MPI_Bcast(pack + at, (int)k, MPI_BYTE, 0, p->comm);
+        rt_wd_bcast(pack + at, (int)k, MPI_BYTE, 0, p->comm, "input list (MPI_Bcast)");
     }
     if (p->rank != 0)
         for (uint64_t at = 0; at < len && st == RT_OK; at += strlen(pack + at) + 1)
@@ -763,7 +765,7 @@ static rt_status run_round(prep *p, int *done) {
     p->t_read += MPI_Wtime() - t;
     RT_CALL(rt_mpi_agree(p->comm, st));
     uint64_t n_total = p->rank == 0 ? p->rb.nm : 0;
-    MPI_Bcast(&n_total, 1, MPI_UINT64_T, 0, p->comm);
+    rt_wd_bcast(&n_total, 1, MPI_UINT64_T, 0, p->comm, "round size (MPI_Bcast)");
     *done = n_total == 0;
     if (*done) return RT_OK;
 
@@ -794,7 +796,7 @@ static rt_status run_round(prep *p, int *done) {
                 mine[0] = hdr[0];
                 mine[1] = hdr[1];
             } else {
-                MPI_Send(hdr, 2, MPI_INT64_T, k, TAG_META, p->comm);
+                rt_wd_send(hdr, 2, MPI_INT64_T, k, TAG_META, p->comm, "round header (MPI_Send)");
                 send_bytes(p->rb.m + bound[k], (size_t)hdr[0] * sizeof(recmeta), k, TAG_META,
                            p->comm);
                 send_bytes(p->rb.bytes + at, nb, k, TAG_BYTES, p->comm);
@@ -802,7 +804,7 @@ static rt_status run_round(prep *p, int *done) {
             at += nb;
         }
     } else {
-        MPI_Recv(mine, 2, MPI_INT64_T, 0, TAG_META, p->comm, MPI_STATUS_IGNORE);
+        rt_wd_recv(mine, 2, MPI_INT64_T, 0, TAG_META, p->comm, "round header (MPI_Recv)");
         if (!grow((void **)&p->rb.m, &p->rb.capm, (size_t)mine[0] + 1, sizeof *p->rb.m) ||
             !grow((void **)&p->rb.bytes, &p->rb.cap, (size_t)mine[1] + 1, 1)) {
             /* cannot take the messages: end the job rather than leave rank 0 blocked in Send */
@@ -830,7 +832,7 @@ static rt_status run_round(prep *p, int *done) {
         at += (size_t)p->rb.m[i].len;
     }
     double dt = MPI_Wtime() - t, dt_max = 0;
-    MPI_Reduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, 0, p->comm);
+    rt_wd_reduce(&dt, &dt_max, 1, MPI_DOUBLE, MPI_MAX, 0, p->comm, "tokenizing time (MPI_Reduce)");
     p->t_tok += dt_max;
     if ((st = rt_mpi_agree(p->comm, st)) != RT_OK) {
         free(bound);
@@ -840,7 +842,7 @@ static rt_status run_round(prep *p, int *done) {
     /* gather ids to rank 0, in rank order = input order */
     if (p->rank != 0) {
         int64_t nb = (int64_t)w->ntok_bytes;
-        MPI_Send(&nb, 1, MPI_INT64_T, 0, TAG_NTOK, p->comm);
+        rt_wd_send(&nb, 1, MPI_INT64_T, 0, TAG_NTOK, p->comm, "token count (MPI_Send)");
         send_bytes(w->ntok, nrec * sizeof *w->ntok, 0, TAG_NTOK, p->comm);
         send_bytes(w->tok, w->ntok_bytes, 0, TAG_TOKENS, p->comm);
     } else {
@@ -852,7 +854,7 @@ static rt_status run_round(prep *p, int *done) {
         size_t others = 0; /* bytes of ids from ranks 1.. in all_tok */
         for (int k = 1; k < p->size; k++) {
             int64_t nb;
-            MPI_Recv(&nb, 1, MPI_INT64_T, k, TAG_NTOK, p->comm, MPI_STATUS_IGNORE);
+            rt_wd_recv(&nb, 1, MPI_INT64_T, k, TAG_NTOK, p->comm, "token count (MPI_Recv)");
             recv_bytes(p->all_ntok + bound[k], (bound[k + 1] - bound[k]) * sizeof *p->all_ntok, k,
                        TAG_NTOK, p->comm);
             if (!grow((void **)&p->all_tok, &p->cap_all_tok, others + (size_t)nb + 1, 1)) {
@@ -892,7 +894,7 @@ static rt_status run_round(prep *p, int *done) {
 static void prep_free(prep *p) {
     rt_corpus_writer_abort(&p->writer);
     /* no rank returns before rank 0 has removed an uncommitted temp file */
-    if (p->comm != MPI_COMM_NULL) MPI_Barrier(p->comm);
+    if (p->comm != MPI_COMM_NULL) rt_wd_barrier(p->comm, "prep end (MPI_Barrier)");
     if (p->rd.f) fclose(p->rd.f);
     free(p->rd.lbuf);
     strvec_free(&p->files);
@@ -922,6 +924,10 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
     if (res) memset(res, 0, sizeof *res);
 
     rt_status st = rt_mpi_agree(p.comm, check_opts(&p.o));
+    /* every wait of prep under the watchdog (--timeout-s) */
+    if (st == RT_OK)
+        st = rt_mpi_agree(p.comm, rt_watchdog_start(p.comm, p.o.timeout_s, "--timeout-s"));
+    if (st == RT_OK) rt_watchdog_phase("prep");
     if (st == RT_OK) st = share_inputs(&p);
     if (st == RT_OK) st = load_tokenizer(&p);
     if (st == RT_OK) {
@@ -944,7 +950,8 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
     rt_prep_result r;
     memset(&r, 0, sizeof r);
     if (st == RT_OK) {
-        MPI_Allreduce(local, sum, 3, MPI_UINT64_T, MPI_SUM, p.comm);
+        rt_wd_allreduce(local, sum, 3, MPI_UINT64_T, MPI_SUM, p.comm,
+                        "skip counts (MPI_Allreduce)");
         if (p.rank == 0) {
             for (int k = 0; k < 2; k++) {
                 r.n_docs[k] = rt_corpus_writer_n_docs(p.writer, (rt_corpus_split)k);
@@ -962,7 +969,7 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
         st = rt_mpi_agree(p.comm, st);
     }
     if (st == RT_OK) {
-        MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, p.comm);
+        rt_wd_bcast(&r, (int)sizeof r, MPI_BYTE, 0, p.comm, "result (MPI_Bcast)");
         r.n_files = p.files.n;
         r.bytes_in = p.total_bytes;
         r.n_documents = r.n_docs[0] + r.n_docs[1];

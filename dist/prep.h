@@ -25,15 +25,17 @@ typedef struct {
        is ignored; "" means blank lines) separates documents. Documents are the bytes between
        delimiter lines, verbatim; an empty remainder after the last delimiter is no document. */
     const char *delimiter;
-    const char *text_field;    /* jsonl: the string field holding the text (default "text") */
-    double val_ratio;          /* [0, 1]: expected fraction of documents in validation */
-    uint64_t split_seed;       /* < 2^63 */
-    int overwrite;             /* replace an existing output file */
-    int skip_bad_json;         /* skip (and count) malformed JSONL lines instead of failing */
-    int replace_invalid_utf8;  /* replace invalid UTF-8 by U+FFFD (counted) instead of failing */
-    int allow_special;         /* "<|endoftext|>" in the text becomes the eos id */
-    size_t round_bytes;        /* input bytes per round (default 32 MiB, at most 1 GiB) */
-    size_t chunk;              /* HDF5 chunk length in elements (0: RT_CORPUS_CHUNK_DEFAULT) */
+    const char *text_field;   /* jsonl: the string field holding the text (default "text") */
+    double val_ratio;         /* [0, 1]: expected fraction of documents in validation */
+    uint64_t split_seed;      /* < 2^63 */
+    int overwrite;            /* replace an existing output file */
+    int skip_bad_json;        /* skip (and count) malformed JSONL lines instead of failing */
+    int replace_invalid_utf8; /* replace invalid UTF-8 by U+FFFD (counted) instead of failing */
+    int allow_special;        /* "<|endoftext|>" in the text becomes the eos id */
+    size_t round_bytes;       /* input bytes per round (default 32 MiB, at most 1 GiB) */
+    double timeout_s; /* a wait for other ranks without progress this long ends the job (exit
+                         69, io/watchdog.h); default RT_WD_TIMEOUT_DEFAULT, 0 = off */
+    size_t chunk;     /* HDF5 chunk length in elements (0: RT_CORPUS_CHUNK_DEFAULT) */
     const char *command_line;  /* recorded in the corpus (may be NULL) */
     FILE *progress;            /* rank 0 writes progress lines here; NULL: quiet */
     const char *const *inputs; /* files, directories (recursive; hidden entries skipped), globs */
@@ -41,7 +43,7 @@ typedef struct {
 } rt_prep_opts;
 
 /* text (one document per file), text_field "text", val_ratio 0.05, split_seed 1234,
-   round_bytes 32 MiB, everything else 0/NULL. */
+   round_bytes 32 MiB, timeout_s RT_WD_TIMEOUT_DEFAULT, everything else 0/NULL. */
 void rt_prep_opts_default(rt_prep_opts *o);
 
 typedef struct {

@@ -4,6 +4,7 @@
    (all-gather). A chunk's segments travel in order, so segment k of step g can be sent as soon as
    segment k of step g-1 has arrived (and been added): that is the pipeline. */
 #include "ring.h"
+#include "watchdog.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct rt_ring {
     size_t *bounds; /* (P + 1) chunk boundaries of the operation in flight, or NULL: the
                        rt_ring_chunk rule */
     int bounds_cap;
+    char label[96];   /* what the reduction is of, for the watchdog ("" = unnamed) */
     cursor rcur_post; /* next receive to post */
     cursor rcur_done; /* next receive to complete */
     cursor scur_post; /* next send to post */
@@ -118,15 +120,20 @@ static void add(float *restrict dst, const float *restrict src, size_t m) {
     for (size_t i = 0; i < m; i++) dst[i] += src[i];
 }
 
-static rt_status fail(rt_ring *h, rt_status st) {
-    h->failed = 1;
-    h->err = st;
-    snprintf(h->msg, sizeof h->msg, "%s", rt_error_message());
+/* Cancels the receives in flight and lets go of every request. Records nothing. */
+static void abandon(rt_ring *h) {
     for (int i = 0; i < 2 * h->window; i++) {
         if (h->req[i] == MPI_REQUEST_NULL) continue;
         if (i < h->window) MPI_Cancel(&h->req[i]);
         MPI_Request_free(&h->req[i]);
     }
+}
+
+static rt_status fail(rt_ring *h, rt_status st) {
+    h->failed = 1;
+    h->err = st;
+    snprintf(h->msg, sizeof h->msg, "%s", rt_error_message());
+    abandon(h);
     return st;
 }
 
@@ -216,10 +223,10 @@ static rt_status init(rt_ring *h, const rt_ring_opts *opts, size_t scratch_float
 }
 
 static void fini(rt_ring *h) {
-    if (h->busy && !h->failed && !finished(h)) {
-        rt_error(RT_ERR_INTERNAL, "ring: handle destroyed with an operation in flight");
-        fail(h, RT_ERR_INTERNAL);
-    }
+    /* An operation still in flight is only destroyed on the way out after an error (another
+       rank failed before its part of this reduction): abandon it quietly, because recording an
+       error here would replace the one the caller is about to report. */
+    if (h->busy && !h->failed && !finished(h)) abandon(h);
     free(h->req);
     free(h->stat);
     free(h->idx);
@@ -354,27 +361,61 @@ rt_status rt_ring_progress(rt_ring *h, int *done) {
     return RT_OK;
 }
 
+/* "ring all-reduce of gradient bucket 3": the watchdog's name of the operation in flight. */
+static void describe(const rt_ring *h, char *buf, size_t cap) {
+    const char *kind = h->g0 == h->P - 1   ? "all-gather"
+                       : h->g1 == h->P - 1 ? "reduce-scatter"
+                                           : "all-reduce";
+    snprintf(buf, cap, "ring %s%s%s (%zu floats)", kind, h->label[0] ? " of " : "", h->label, h->n);
+}
+
+/* The peers the operation still waits for: the left one while receives are due, the right one
+   while sends are. */
+static int wait_from(const rt_ring *h) {
+    return h->rdone < h->nrecv ? h->left : RT_WD_NONE;
+}
+static int wait_to(const rt_ring *h) {
+    return h->sdone < h->nsend ? h->right : RT_WD_NONE;
+}
+
 rt_status rt_ring_wait(rt_ring *h) {
     if (!h) return rt_error(RT_ERR_ARG, "rt_ring_wait: NULL handle");
     if (!h->busy) return RT_OK;
+    /* MPI_Testsome with a backoff rather than MPI_Waitsome, which spins a core for as long as a
+       peer is late; inside a watchdog scope, restarted at every completed segment */
+    char what[160];
+    describe(h, what, sizeof what);
+    rt_wd_scope scope;
+    rt_watchdog_enter(&scope, what, wait_from(h), wait_to(h));
+    rt_wd_backoff bo = {0, 0};
     while (!h->failed && !finished(h)) {
         int moved = 0;
         if (pump(h, &moved) != RT_OK) break;
         if (finished(h)) break;
-        int out = 0, rc = MPI_Waitsome(2 * h->window, h->req, &out, h->idx, h->stat);
+        int out = 0, rc = MPI_Testsome(2 * h->window, h->req, &out, h->idx, h->stat);
         if (rc != MPI_SUCCESS) {
-            fail(h, rt_mpi_check(first_error(h, rc, out), "MPI_Waitsome"));
+            fail(h, rt_mpi_check(first_error(h, rc, out), "MPI_Testsome"));
             break;
         }
         if (out == MPI_UNDEFINED && !moved) { /* nothing in flight and nothing to post */
             rt_error(RT_ERR_INTERNAL, "ring: stalled at receive %zu/%zu, send %zu/%zu", h->rdone,
                      h->nrecv, h->sdone, h->nsend);
             fail(h, RT_ERR_INTERNAL);
+        } else if (out > 0 || moved) {
+            rt_wd_busy(&bo);
+            rt_watchdog_progress(wait_from(h), wait_to(h));
+        } else {
+            rt_wd_idle(&bo);
         }
     }
+    rt_watchdog_leave(&scope);
     h->busy = 0;
     if (h->failed) return rt_error(h->err, "%s", h->msg);
     return RT_OK;
+}
+
+void rt_ring_set_label(rt_ring *h, const char *label) {
+    if (h) snprintf(h->label, sizeof h->label, "%s", label ? label : "");
 }
 
 static rt_status blocking(rt_mpi_ctx *ctx, float *buf, size_t n, const rt_ring_opts *opts,

@@ -71,7 +71,8 @@ typedef struct rt_ring rt_ring;
 rt_status rt_ring_create(rt_ring **out, const rt_ring_opts *opts);
 
 /* Frees the handle and sets *h to NULL; NULL is a no-op. Local. An operation still in flight is
-   cancelled first (only sensible on the way to MPI_Abort/MPI_Finalize after an error). */
+   cancelled first (only sensible on the way to MPI_Abort/MPI_Finalize after an error), quietly:
+   it records no error, so the error that led here stays the one reported. */
 void rt_ring_destroy(rt_ring **h);
 
 /* Starts kind on buf[0..n) and posts the first receives and sends. Collective (every rank starts
@@ -93,10 +94,15 @@ rt_status rt_ring_start_bounds(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n
    operation is then abandoned; the status is returned again by rt_ring_wait). */
 rt_status rt_ring_progress(rt_ring *h, int *done);
 
-/* Completes the operation, blocking in MPI_Waitsome between steps; afterwards the handle is idle
+/* Completes the operation, polling MPI_Testsome between steps (spinning briefly, then sleeping,
+   see io/watchdog.h; a watchdog scope covers the wait); afterwards the handle is idle
    and can be started again. Local (but it waits on the neighbours' progress). Returns the first
    error the operation met, else RT_OK. */
 rt_status rt_ring_wait(rt_ring *h);
+
+/* Names what h reduces (copied, up to 95 bytes; e.g. "gradient bucket 3") for the watchdog's
+   message when a wait of h expires (io/watchdog.h). Local. */
+void rt_ring_set_label(rt_ring *h, const char *label);
 
 /* Whether h has an operation started and not yet waited for. Local. */
 int rt_ring_busy(const rt_ring *h);

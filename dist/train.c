@@ -16,6 +16,7 @@
 #include "runlock.h"
 #include "sampler.h"
 #include "tbevents.h"
+#include "watchdog.h"
 #include <math.h>
 #include <signal.h>
 #include <omp.h>
@@ -174,6 +175,7 @@ static rt_status evaluate(trainer *t, double *loss) {
     rt_status st = RT_OK;
     int train = t->m->train;
     t->m->train = 0;
+    const char *phase = rt_watchdog_phase("evaluation");
     for (size_t w = lo; w < hi && st == RT_OK; w += (size_t)t->EB) {
         int nb = (int)(hi - w < (size_t)t->EB ? hi - w : (size_t)t->EB);
         for (int b = 0; b < nb && st == RT_OK; b++)
@@ -185,10 +187,14 @@ static rt_status evaluate(trainer *t, double *loss) {
         sum[1] += t->m->n_counted;
     }
     t->m->train = train;
-    RT_CALL(rt_mpi_ctx_agree(t->ctx, st));
+    st = rt_mpi_ctx_agree(t->ctx, st);
     double tot[2];
-    RT_CALL(rt_mpi_check(MPI_Allreduce(sum, tot, 2, MPI_DOUBLE, MPI_SUM, t->ctx->comm),
-                         "MPI_Allreduce(eval)"));
+    if (st == RT_OK)
+        st = rt_mpi_check(rt_wd_allreduce(sum, tot, 2, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
+                                          "validation loss sum (MPI_Allreduce)"),
+                          "MPI_Allreduce(eval)");
+    rt_watchdog_phase(phase);
+    RT_CALL(st);
     if (tot[1] <= 0)
         return rt_error(RT_ERR_ARG, "validation split of %s holds no full window of %d tokens",
                         rt_corpus_path(t->cv ? t->cv : t->ct), t->T + 1);
@@ -225,6 +231,9 @@ static rt_status make_buckets(trainer *t) {
             b->bounds[c] = edge < b->lo ? 0 : (edge > b->hi ? b->hi - b->lo : edge - b->lo);
         }
         RT_CALL(rt_ring_create(&b->ring, NULL));
+        char label[64];
+        snprintf(label, sizeof label, "gradient bucket %d", k);
+        rt_ring_set_label(b->ring, label);
     }
     return RT_OK;
 }
@@ -296,6 +305,8 @@ static rt_status setup(trainer *t) {
     }
     rt_gemm_setup(threads);
     omp_set_num_threads(threads);
+    /* from here on every collective wait is under the watchdog (dist.timeout_s) */
+    RT_CALL(rt_watchdog_start(ctx->comm, c->dist.timeout_s, "dist.timeout_s"));
     /* before anything in output.dir is read or cleaned: one run at a time per output.dir */
     rt_status lk =
         ctx->rank == 0 ? rt_runlock_acquire(c->output.dir, NULL, stderr, &t->lock) : RT_OK;
@@ -357,6 +368,7 @@ static rt_status setup(trainer *t) {
     t->EB = eb;
     st = rt_gpt2_alloc_acts(t->m, eb > t->B ? eb : t->B, t->T);
     if (st == RT_OK) st = rt_ring_create(&t->ring, NULL);
+    if (st == RT_OK) rt_ring_set_label(t->ring, "the ZeRO-1 parameters");
     size_t P = t->m->params.total;
     if (c->dist.zero1) {
         rt_ring_chunk(P, ctx->size, ctx->rank, &t->lo, &t->hi);
@@ -477,8 +489,23 @@ static void log_eval(trainer *t, long step, double val_loss) {
     tb_eval(t, step, val_loss);
 }
 
+/* Fault injection for tests: RINGTUNE_TRAIN_FAULT="RANK:STEP" makes rank RANK's first read of
+   step STEP (1-based) fail as a corpus read would, while the other ranks go on into the
+   gradient reductions (their first error must stay the one reported). */
+static rt_status read_fault(const trainer *t, long step) {
+    const char *f = getenv("RINGTUNE_TRAIN_FAULT");
+    int r = -1;
+    long s = -1;
+    if (!f || sscanf(f, "%d:%ld", &r, &s) != 2 || r != t->ctx->rank || s != step + 1) return RT_OK;
+    return rt_error(RT_ERR_IO,
+                    "%s: cannot read the training windows of step %ld (injected by "
+                    "RINGTUNE_TRAIN_FAULT)",
+                    t->cfg->data.corpus, step + 1);
+}
+
 /* Reads rank r's micro-batch a of global batch `step` into t->ids / t->tgt. */
 static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
+    if (a == 0) RT_CALL(read_fault(t, step));
     int start, count;
     rt_sampler_slice(t->G, t->ctx->rank, t->ctx->size, &start, &count);
     uint64_t base = (uint64_t)step * t->G + (uint64_t)start + (uint64_t)a * t->B;
@@ -502,9 +529,9 @@ static rt_ckpt_view ckpt_view(trainer *t) {
 /* Rank 0 receives this step's window ids from every rank (global batch order). Collective. */
 static rt_status gather_samples(trainer *t) {
     int r = t->ctx->rank;
-    return rt_mpi_check(MPI_Gatherv(r == 0 ? MPI_IN_PLACE : t->samples + t->sdispl[r], t->scount[r],
-                                    MPI_UINT64_T, t->samples, t->scount, t->sdispl, MPI_UINT64_T, 0,
-                                    t->ctx->comm),
+    return rt_mpi_check(rt_wd_gatherv(r == 0 ? MPI_IN_PLACE : t->samples + t->sdispl[r],
+                                      t->scount[r], MPI_UINT64_T, t->samples, t->scount, t->sdispl,
+                                      MPI_UINT64_T, 0, t->ctx->comm, "sample ids (MPI_Gatherv)"),
                         "MPI_Gatherv(sample ids)");
 }
 
@@ -593,8 +620,10 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     res->steps_skipped = cs.steps_skipped;
     m->seed = cfg->train.seed;
     float scale = 1.0f / (float)((double)t.G * t.T);
+    rt_watchdog_phase("training");
     long step;
     for (step = start; step < steps; step++) {
+        rt_watchdog_step(step + 1);
         double ts = now_s();
         if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(&t, step);
         double flops = rt_gpt2_flops_done(m, t.B, t.T) * t.A; /* this step's (frozen: fewer) */
@@ -641,7 +670,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
         tm.optimizer += now_s() - tp;
         tp = now_s();
         if (st == RT_OK)
-            st = rt_mpi_check(MPI_Allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm),
+            st = rt_mpi_check(rt_wd_allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm,
+                                              "loss, norm, signals (MPI_Allreduce)"),
                               "MPI_Allreduce(loss, norm, signals)");
         tm.comm += now_s() - tp;
         if (st != RT_OK) break;

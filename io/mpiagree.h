@@ -6,5 +6,6 @@
 
 /* Collective over comm: returns the status of the lowest failing rank on every rank (RT_OK when
    none failed), and records that rank's message everywhere, so a collective operation fails alike
-   on all ranks. MPI errors abort (the communicator's default handler). */
+   on all ranks. Waits under the watchdog (io/watchdog.h). MPI errors abort (the communicator's
+   default handler). */
 rt_status rt_mpi_agree(MPI_Comm comm, rt_status st);
