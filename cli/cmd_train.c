@@ -24,18 +24,17 @@ static void print_slurm_line(const rt_mpi_ctx *ctx) {
 
 int rt_cmd_train(int argc, char **argv) {
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-        printf(
-            "usage: ringtune train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
-            "  e.g. mpirun -n 4 ringtune train run.yaml optim.lr=3e-5 train.max_steps=500\n"
-            "  --resume X is checkpoint.resume=X: 'latest' (output.dir/latest), 'auto'\n"
-            "  (latest if there is one, else start fresh) or a step-N directory.\n"
-            "  `ringtune train --help-config` lists every key.\n"
-            "exit codes: 0 finished, 1 failed, 2 usage, %d a rank waited dist.timeout_s for\n"
-            "  another without progress (a stopped or hung rank: resume from the last\n"
-            "  checkpoint), %d checkpointed after SIGUSR1, SIGTERM or SIGINT (preempted or\n"
-            "  stopped: requeue or resume). Under mpirun, stop a job with ringtune-mpirun\n"
-            "  (Ctrl-C, kill, timeout) or SIGUSR1 to mpirun.\n",
-            RT_EXIT_PEER_TIMEOUT, RT_EXIT_CHECKPOINTED);
+        printf("usage: ringtune train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
+               "  e.g. mpirun -n 4 ringtune train run.yaml optim.lr=3e-5 train.max_steps=500\n"
+               "  --resume X is checkpoint.resume=X: 'latest' (output.dir/latest), 'auto'\n"
+               "  (latest if there is one, else start fresh) or a step-N directory.\n"
+               "  `ringtune train --help-config` lists every key.\n"
+               "exit codes: 0 finished, 1 failed, 2 usage, %d a rank waited dist.timeout_s for\n"
+               "  another without progress (a stopped or hung rank: resume from the last\n"
+               "  checkpoint), %d checkpointed after SIGUSR1, SIGTERM or SIGINT (preempted or\n"
+               "  stopped: requeue or resume). Under mpirun, stop a job with ringtune-mpirun\n"
+               "  (Ctrl-C, kill, timeout) or SIGUSR1 to mpirun.\n",
+               RT_EXIT_PEER_TIMEOUT, RT_EXIT_CHECKPOINTED);
         return 0;
     }
     if (argc >= 1 && !strcmp(argv[0], "--help-config")) {

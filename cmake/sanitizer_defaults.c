@@ -12,4 +12,6 @@
  * leaks, never hidden; our own thread-local storage is static TLS and is still scanned. Leak
  * checking stays on (test lsan_catches_our_leak). */
 const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "intercept_tls_get_addr=0"; }
+const char *__asan_default_options(void) {
+    return "intercept_tls_get_addr=0";
+}

@@ -468,7 +468,7 @@ static void tb_train(trainer *t, long step, double loss, double lr, double norm,
     static const char *const tags[] = {"train/loss",         "train/lr",    "train/grad_norm",
                                        "train/tokens_per_s", "train/epoch", "train/mfu"};
     double v[] = {loss, lr, norm, tps, epoch, mfu};
-    tb_write(t, step, t->peak_gflops > 0 ? 6 : 5, tags, v); /* mfu only against a peak */
+    tb_write(t, step, t->peak.gflops > 0 ? 6 : 5, tags, v); /* mfu only against a peak */
 }
 
 /* An evaluation's figures at step, rank 0. */

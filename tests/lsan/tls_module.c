@@ -5,4 +5,6 @@ void *rt_tls_module_slot(void);
 static __thread void *slot;
 
 /* The address of this thread's slot (allocates the TLS block on the first call in a thread). */
-void *rt_tls_module_slot(void) { return &slot; }
+void *rt_tls_module_slot(void) {
+    return &slot;
+}
