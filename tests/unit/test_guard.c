@@ -139,7 +139,8 @@ START_TEST(test_resume_one_line_per_step) {
         ck_assert(f && fputs("{\"step\": 11, \"lo", f) >= 0 && fclose(f) == 0);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    /* resumed from step 4: the lines of steps 5-10 (and evaluations 6, 9) are superseded */
+    /* resumed from step 4: the lines of steps 5-10, evaluations 6, 9 and the final one at 10, and
+       the torn line are superseded */
     snprintf(ck, sizeof ck, "%s/crash/step-00000004", dir);
     char logbuf[8192] = "";
     FILE *log = rank == 0 ? fmemopen(logbuf, sizeof logbuf, "w") : NULL;
@@ -148,14 +149,14 @@ START_TEST(test_resume_one_line_per_step) {
     ck_assert_msg(st == RT_OK, "%s", rt_error_message());
     ck_assert_int_eq(r.resumed_step, 4);
     if (rank != 0) return;
-    ck_assert_msg(strstr(logbuf, "resume: dropped 9 lines of") && strstr(logbuf, "after step 4"),
+    ck_assert_msg(strstr(logbuf, "resume: dropped 10 lines of") && strstr(logbuf, "after step 4"),
                   "%s", logbuf);
     static char a[8192], b[8192];
     digest("ref", a, sizeof a);
     digest("crash", b, sizeof b);
     int lines = 0;
     for (const char *p = b; *p; p++) lines += *p == '\n';
-    ck_assert_int_eq(lines, 13); /* 10 steps + evaluations at 3, 6, 9 */
+    ck_assert_int_eq(lines, 14); /* 10 steps + evaluations at 3, 6, 9 and the final one */
     ck_assert_msg(strcmp(a, b) == 0, "uninterrupted:\n%s\nresumed:\n%s", a, b);
     printf("resume: metrics.jsonl holds %d lines, one per step and evaluation, equal to the "
            "uninterrupted run's (losses bit for bit)\n",
