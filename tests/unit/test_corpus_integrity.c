@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -189,6 +190,8 @@ typedef struct {
     long data_flips, data_detected_checksum; /* flips inside data chunks, caught as checksums */
 } scan_result;
 
+static rlim_t child_mem_limit; /* RLIMIT_AS of the scan's children; 0: none (ASan needs none) */
+
 /* In a child process: opens and reads the damaged file and classifies the result. */
 static int classify(const char *path, const snap *ref, int want_data_msg) {
     snap s;
@@ -223,7 +226,14 @@ static void flip_scan(const char *path, const snap *ref, const range *r, int nr,
             pid_t pid = fork();
             ck_assert(pid >= 0);
             if (pid == 0) {
-                alarm(120); /* a hang shows up as a crash, never as a pass */
+                /* a hang shows up as a crash, never as a pass (by the default action: Check's
+                   inherited SIGALRM handler would kill the whole test) */
+                signal(SIGALRM, SIG_DFL);
+                alarm(child_mem_limit ? 15 : 120);
+                if (child_mem_limit) { /* --scan: a damaged size may ask for gigabytes */
+                    struct rlimit rl = {child_mem_limit, child_mem_limit};
+                    setrlimit(RLIMIT_AS, &rl);
+                }
                 _exit(classify(path, ref, data));
             }
             int ws = 0;
@@ -238,6 +248,11 @@ static void flip_scan(const char *path, const snap *ref, const range *r, int nr,
             res->n[out]++;
         }
         ck_assert(pwrite(fd, &orig, 1, off) == 1);
+        if (child_mem_limit && off % 1024 == 1023) {
+            fprintf(stderr, "  byte %lld:", (long long)off);
+            for (int i = 0; i < N_OUTCOMES; i++) fprintf(stderr, " %ld", res->n[i]);
+            fprintf(stderr, "\n");
+        }
     }
     close(fd);
 }
@@ -541,6 +556,7 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "--scan")) {
         scan_path = argv[2];
         scan_all = argc > 3 && !strcmp(argv[3], "--all-bits");
+        child_mem_limit = (rlim_t)2 << 30;
         tcase_set_timeout(tc, 0);
         tcase_add_test(tc, test_scan);
         suite_add_tcase(s, tc);
