@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <hdf5.h>
+#include "corpus_check.h"
 #include "fsutil.h"
 #include "h5util.h"
 
@@ -53,6 +54,7 @@ struct rt_corpus_writer {
     int tbytes;
     size_t chunk;
     wsplit sp[2];
+    rt_corpus_info info; /* the attribute values, for RT_CORPUS_HASH_ATTR (strings owned) */
 };
 
 static hid_t make_dataset(hid_t grp, const char *name, hid_t ftype, size_t chunk) {
@@ -95,6 +97,9 @@ static void writer_free(rt_corpus_writer *w) {
         free(s->ibuf);
     }
     rt_h5_close(&w->file, H5Fclose);
+    free(w->info.sources);
+    free(w->info.command_line);
+    free(w->info.ringtune_version);
     free(w->path);
     free(w->tmp);
     free(w);
@@ -147,7 +152,19 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
     w->path = strdup(path);
     size_t tn = strlen(path) + 32;
     w->tmp = malloc(tn);
-    if (!w->path || !w->tmp) {
+    rt_corpus_info *in = &w->info;
+    in->format_version = RT_CORPUS_FORMAT_VERSION;
+    snprintf(in->kind, sizeof in->kind, "%s", kind);
+    in->vocab_size = m->vocab_size;
+    in->eos_id = m->eos_id;
+    in->token_bytes = w->tbytes;
+    snprintf(in->tokenizer_sha256, sizeof in->tokenizer_sha256, "%s", m->tokenizer_sha256);
+    in->split_seed = m->split_seed;
+    in->validation_ratio = m->validation_ratio;
+    in->sources = strdup(m->sources ? m->sources : "");
+    in->command_line = strdup(m->command_line ? m->command_line : "");
+    in->ringtune_version = strdup(RT_VERSION);
+    if (!w->path || !w->tmp || !in->sources || !in->command_line || !in->ringtune_version) {
         writer_free(w);
         return rt_error(RT_ERR_MEMORY, "corpus writer: out of memory");
     }
@@ -168,9 +185,13 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
     rt_h5quiet q;
     rt_h5_quiet_on(&q);
     rt_status st_ = RT_OK;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && rt_h5_file_access(fapl))
-        w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    /* the checksummed file format (io/CORPUS.md); all root attributes in the root group's
+       object header (checksummed) rather than in dense storage */
+    if (fapl >= 0 && fcpl >= 0 && rt_h5_file_access(fapl) && rt_h5_checksummed_format(fapl) &&
+        H5Pset_attr_phase_change(fcpl, 64, 48) >= 0 && H5Pset_obj_track_times(fcpl, 0) >= 0)
+        w->file = H5Fcreate(w->tmp, H5F_ACC_EXCL, fcpl, fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (fapl >= 0) H5Pclose(fapl);
     if (w->file < 0) {
         st_ = rt_h5_fail("cannot create %s", w->tmp);
@@ -183,16 +204,20 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
     char dtype[8];
     snprintf(dtype, sizeof dtype, "uint%d", 8 * w->tbytes);
     hid_t f = w->file;
-    int ok = rt_h5_put_str(f, "format", RT_CORPUS_FORMAT) &&
+    /* fixed-length strings: stored in the attribute messages themselves, which the object header
+       checksum covers (variable-length ones live in the unchecksummed global heap) */
+    int ok = rt_h5_put_fixed_str(f, "format", RT_CORPUS_FORMAT) &&
              rt_h5_put_i32(f, "format_version", RT_CORPUS_FORMAT_VERSION) &&
-             rt_h5_put_str(f, "kind", kind) && rt_h5_put_i32(f, "vocab_size", m->vocab_size) &&
+             rt_h5_put_fixed_str(f, "kind", kind) &&
+             rt_h5_put_i32(f, "vocab_size", m->vocab_size) &&
              rt_h5_put_i32(f, "eos_id", m->eos_id) &&
-             rt_h5_put_str(f, "tokenizer_sha256", m->tokenizer_sha256) &&
-             rt_h5_put_str(f, "token_dtype", dtype) && rt_h5_put_str(f, "sources", m->sources) &&
+             rt_h5_put_fixed_str(f, "tokenizer_sha256", m->tokenizer_sha256) &&
+             rt_h5_put_fixed_str(f, "token_dtype", dtype) &&
+             rt_h5_put_fixed_utf8(f, "sources", in->sources) &&
              rt_h5_put_i64(f, "split_seed", (int64_t)m->split_seed) &&
              rt_h5_put_f64(f, "validation_ratio", m->validation_ratio) &&
-             rt_h5_put_str(f, "ringtune_version", RT_VERSION) &&
-             rt_h5_put_str(f, "command_line", m->command_line);
+             rt_h5_put_fixed_utf8(f, "ringtune_version", in->ringtune_version) &&
+             rt_h5_put_fixed_utf8(f, "command_line", in->command_line);
     hid_t gcpl = ok ? H5Pcreate(H5P_GROUP_CREATE) : -1;
     ok = ok && gcpl >= 0 && H5Pset_obj_track_times(gcpl, 0) >= 0;
     for (int k = 0; k < 2 && ok; k++) {
@@ -309,11 +334,22 @@ rt_status rt_corpus_writer_commit(rt_corpus_writer **wp, const rt_corpus_counts 
     if (st == RT_OK) st = flush_split(w, 1, 1);
     rt_corpus_counts zero = {0};
     if (!counts) counts = &zero;
+    rt_corpus_info *in = &w->info;
+    in->n_documents = w->sp[0].n_docs + w->sp[1].n_docs;
+    in->n_skipped_empty = counts->n_skipped_empty;
+    in->n_skipped_bad_json = counts->n_skipped_bad_json;
+    in->n_replaced_utf8 = counts->n_replaced_utf8;
+    for (int k = 0; k < 2; k++) {
+        in->n_docs[k] = w->sp[k].n_docs;
+        in->n_tokens[k] = w->sp[k].n_tokens;
+    }
+    uint64_t hash = rt_corpus_info_hash(in);
     if (st == RT_OK &&
-        !(rt_h5_put_i64(w->file, "n_documents", (int64_t)(w->sp[0].n_docs + w->sp[1].n_docs)) &&
+        !(rt_h5_put_i64(w->file, "n_documents", (int64_t)in->n_documents) &&
           rt_h5_put_i64(w->file, "n_skipped_empty", (int64_t)counts->n_skipped_empty) &&
           rt_h5_put_i64(w->file, "n_skipped_bad_json", (int64_t)counts->n_skipped_bad_json) &&
-          rt_h5_put_i64(w->file, "n_replaced_utf8", (int64_t)counts->n_replaced_utf8)))
+          rt_h5_put_i64(w->file, "n_replaced_utf8", (int64_t)counts->n_replaced_utf8) &&
+          rt_h5_put_attr(w->file, RT_CORPUS_HASH_ATTR, H5T_STD_U64LE, H5T_NATIVE_UINT64, &hash)))
         st = rt_h5_fail("%s: cannot write the count attributes", w->tmp);
     for (int k = 0; k < 2; k++) {
         wsplit *s = &w->sp[k];
@@ -373,18 +409,56 @@ struct rt_corpus {
     hid_t file;
     hid_t tokens[2], offsets[2], index[2];
     rt_corpus_info info;
+    rt_corpus_file_id fid; /* the file HDF5 opened, checked after every read */
 };
+
+static const char *const rebuild = "the corpus file is damaged; rebuild it with `ringtune prep`";
+
+/* rt_h5_fail for the reader: a checksum failure on HDF5's error stack is named as such, with
+   what to do about it. */
+static rt_status h5_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static rt_status h5_fail(const char *fmt, ...) {
+    char what[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int sum = rt_h5_checksum_failure();
+    if (!sum) return rt_h5_fail("%s", what);
+    H5Eclear2(H5E_DEFAULT);
+    return rt_error(RT_ERR_HDF5, "%s: HDF5 %s checksum failure: %s", what,
+                    sum == RT_H5_DATA_CHECKSUM ? "data (fletcher32)" : "metadata", rebuild);
+}
+
+/* The error of a failed read of /split/what[a, b): the file changing under the reader first (it
+   explains any HDF5 error), then a checksum failure, then HDF5's own description. */
+static rt_status read_fail(const rt_corpus *c, int k, const char *what, uint64_t a, uint64_t b) {
+    rt_status st = rt_corpus_file_check(c->path, &c->fid);
+    int sum = st == RT_OK ? rt_h5_checksum_failure() : 0;
+    if (st != RT_OK || sum) H5Eclear2(H5E_DEFAULT);
+    if (st != RT_OK) return st;
+    if (sum == RT_H5_DATA_CHECKSUM)
+        return rt_error(RT_ERR_HDF5,
+                        "%s: checksum failure (fletcher32) in dataset /%s/%s, elements [%llu, "
+                        "%llu): %s",
+                        c->path, split_names[k], what, (unsigned long long)a, (unsigned long long)b,
+                        rebuild);
+    return h5_fail("%s: cannot read /%s/%s[%llu, %llu)", c->path, split_names[k], what,
+                   (unsigned long long)a, (unsigned long long)b);
+}
 
 static const char *const not_corpus = " (is this a corpus written by `ringtune prep`?)";
 
 static rt_status attr_open(const rt_corpus *c, const char *name, H5T_class_t cls, const char *what,
                            hid_t *a) {
     *a = H5I_INVALID_HID;
-    if (H5Aexists(c->file, name) <= 0)
+    htri_t there = H5Aexists(c->file, name);
+    if (there < 0) return h5_fail("%s: cannot look up attribute '%s'", c->path, name);
+    if (there == 0)
         return rt_error(RT_ERR_FORMAT, "%s: missing attribute '%s'%s", c->path, name,
                         !strcmp(name, "format") ? not_corpus : "");
     *a = H5Aopen(c->file, name, H5P_DEFAULT);
-    if (*a < 0) return rt_h5_fail("%s: cannot open attribute '%s'", c->path, name);
+    if (*a < 0) return h5_fail("%s: cannot open attribute '%s'", c->path, name);
     hid_t t = H5Aget_type(*a);
     H5T_class_t got = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     if (t >= 0) H5Tclose(t);
@@ -410,7 +484,7 @@ static rt_status attr_str(const rt_corpus *c, const char *name, char **out) {
         mt = H5Tcopy(H5T_C_S1);
         if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0 ||
             H5Aread(a, mt, &s) < 0)
-            st = rt_h5_fail("%s: cannot read attribute '%s'", c->path, name);
+            st = h5_fail("%s: cannot read attribute '%s'", c->path, name);
         else if (!(*out = strdup(s ? s : "")))
             st = rt_error(RT_ERR_MEMORY, "out of memory");
         if (s) H5free_memory(s);
@@ -421,7 +495,7 @@ static rt_status attr_str(const rt_corpus *c, const char *name, char **out) {
             st = rt_error(RT_ERR_MEMORY, "out of memory");
         else if (H5Aread(a, ft, buf) < 0) {
             free(buf);
-            st = rt_h5_fail("%s: cannot read attribute '%s'", c->path, name);
+            st = h5_fail("%s: cannot read attribute '%s'", c->path, name);
         } else
             *out = buf;
     }
@@ -434,9 +508,11 @@ static rt_status attr_str(const rt_corpus *c, const char *name, char **out) {
 static rt_status attr_i64(const rt_corpus *c, const char *name, int64_t *v) {
     hid_t a;
     RT_CALL(attr_open(c, name, H5T_INTEGER, "an integer", &a));
-    herr_t e = H5Aread(a, H5T_NATIVE_INT64, v);
+    rt_status st = H5Aread(a, H5T_NATIVE_INT64, v) < 0
+                       ? h5_fail("%s: cannot read attribute '%s'", c->path, name)
+                       : RT_OK;
     H5Aclose(a);
-    return e < 0 ? rt_h5_fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
+    return st;
 }
 
 static rt_status attr_count(const rt_corpus *c, const char *name, uint64_t *v) {
@@ -452,9 +528,11 @@ static rt_status attr_count(const rt_corpus *c, const char *name, uint64_t *v) {
 static rt_status attr_f64(const rt_corpus *c, const char *name, double *v) {
     hid_t a;
     RT_CALL(attr_open(c, name, H5T_FLOAT, "a floating-point number", &a));
-    herr_t e = H5Aread(a, H5T_NATIVE_DOUBLE, v);
+    rt_status st = H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0
+                       ? h5_fail("%s: cannot read attribute '%s'", c->path, name)
+                       : RT_OK;
     H5Aclose(a);
-    return e < 0 ? rt_h5_fail("%s: cannot read attribute '%s'", c->path, name) : RT_OK;
+    return st;
 }
 
 /* Opens /split/name, checks it is 1-D unsigned integers of elem_bytes, returns its length. */
@@ -462,14 +540,17 @@ static rt_status open_dataset(rt_corpus *c, int k, const char *name, size_t elem
                               uint64_t *len) {
     char full[64];
     snprintf(full, sizeof full, "/%s/%s", split_names[k], name);
-    if (H5Lexists(c->file, split_names[k], H5P_DEFAULT) <= 0 ||
-        H5Lexists(c->file, full, H5P_DEFAULT) <= 0)
-        return rt_error(RT_ERR_FORMAT, "%s: missing dataset %s", c->path, full);
+    htri_t there = H5Lexists(c->file, split_names[k], H5P_DEFAULT);
+    if (there > 0) there = H5Lexists(c->file, full, H5P_DEFAULT);
+    if (there < 0) return h5_fail("%s: cannot look up dataset %s", c->path, full);
+    if (there == 0) return rt_error(RT_ERR_FORMAT, "%s: missing dataset %s", c->path, full);
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     if (dapl >= 0) H5Pset_chunk_cache(dapl, CACHE_SLOTS, CACHE_BYTES, 0.75);
     *d = H5Dopen2(c->file, full, dapl >= 0 ? dapl : H5P_DEFAULT);
+    hid_t err = *d < 0 ? H5Eget_current_stack() : H5I_INVALID_HID;
     if (dapl >= 0) H5Pclose(dapl);
-    if (*d < 0) return rt_h5_fail("%s: cannot open dataset %s", c->path, full);
+    if (err >= 0) H5Eset_current_stack(err);
+    if (*d < 0) return h5_fail("%s: cannot open dataset %s", c->path, full);
     hid_t t = H5Dget_type(*d), s = H5Dget_space(*d);
     int ok = t >= 0 && s >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
              H5Tget_size(t) == elem_bytes && H5Sget_simple_extent_ndims(s) == 1;
@@ -484,18 +565,51 @@ static rt_status open_dataset(rt_corpus *c, int k, const char *name, size_t elem
     return RT_OK;
 }
 
-static rt_status read_u64(rt_corpus *c, hid_t d, const char *what, int k, uint64_t start,
-                          size_t count, uint64_t *dst) {
+/* Reads elements [start, start + count) of the 1-D dataset d (/split k/what) as mtype into dst,
+   then checks that the file is still the one opened: past the end of a truncated file HDF5
+   returns zeros, which pass fletcher32. */
+static rt_status read_slab(const rt_corpus *c, hid_t d, hid_t mtype, int k, const char *what,
+                           uint64_t start, size_t count, void *dst) {
     hsize_t s0 = start, n = count;
-    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &n, NULL);
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &n, NULL), err = H5I_INVALID_HID;
     int ok = fs >= 0 && ms >= 0 &&
              H5Sselect_hyperslab(fs, H5S_SELECT_SET, &s0, NULL, &n, NULL) >= 0 &&
-             H5Dread(d, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, dst) >= 0;
+             H5Dread(d, mtype, ms, fs, H5P_DEFAULT, dst) >= 0;
+    if (!ok) err = H5Eget_current_stack(); /* the next API call would clear it */
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
-    return ok ? RT_OK
-              : rt_h5_fail("%s: cannot read /%s/%s[%llu, +%zu)", c->path, split_names[k], what,
-                           (unsigned long long)start, count);
+    if (err >= 0) H5Eset_current_stack(err); /* and closes err */
+    if (!ok) return read_fail(c, k, what, start, start + count);
+    return rt_corpus_file_check(c->path, &c->fid);
+}
+
+static rt_status read_u64(rt_corpus *c, hid_t d, const char *what, int k, uint64_t start,
+                          size_t count, uint64_t *dst) {
+    return read_slab(c, d, H5T_NATIVE_UINT64, k, what, start, count, dst);
+}
+
+/* Compares RT_CORPUS_HASH_ATTR, when the file has it, with the values read. */
+static rt_status check_hash(const rt_corpus *c) {
+    htri_t there = H5Aexists(c->file, RT_CORPUS_HASH_ATTR);
+    if (there < 0)
+        return h5_fail("%s: cannot look up attribute '%s'", c->path, RT_CORPUS_HASH_ATTR);
+    if (there == 0) return RT_OK; /* written before it existed */
+    hid_t a;
+    uint64_t stored = 0;
+    RT_CALL(attr_open(c, RT_CORPUS_HASH_ATTR, H5T_INTEGER, "an integer", &a));
+    rt_status st = H5Aread(a, H5T_NATIVE_UINT64, &stored) < 0
+                       ? h5_fail("%s: cannot read attribute '%s'", c->path, RT_CORPUS_HASH_ATTR)
+                       : RT_OK;
+    H5Aclose(a);
+    RT_CALL(st);
+    uint64_t got = rt_corpus_info_hash(&c->info);
+    if (got != stored)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: the root attributes and dataset sizes do not match their checksum "
+                        "'%s' (stored %016llx, computed %016llx): %s",
+                        c->path, RT_CORPUS_HASH_ATTR, (unsigned long long)stored,
+                        (unsigned long long)got, rebuild);
+    return RT_OK;
 }
 
 static rt_status open_local(rt_corpus *c, const char *path) {
@@ -505,8 +619,14 @@ static rt_status open_local(rt_corpus *c, const char *path) {
         return rt_error(RT_ERR_FORMAT, "%s: not an HDF5 file%s", path, not_corpus);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0 && rt_h5_file_access(fapl)) c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    hid_t err = c->file < 0 ? H5Eget_current_stack() : H5I_INVALID_HID;
     if (fapl >= 0) H5Pclose(fapl);
-    if (c->file < 0) return rt_h5_fail("cannot open corpus %s", path);
+    if (err >= 0) H5Eset_current_stack(err);
+    if (c->file < 0) return h5_fail("cannot open corpus %s", path);
+    int *fd = NULL;
+    if (H5Fget_vfd_handle(c->file, H5P_DEFAULT, (void **)&fd) < 0 || !fd)
+        return h5_fail("%s: cannot get the file descriptor", path);
+    RT_CALL(rt_corpus_file_id_get(*fd, path, &c->fid));
 
     rt_corpus_info *in = &c->info;
     char *s = NULL;
@@ -574,7 +694,9 @@ static rt_status open_local(rt_corpus *c, const char *path) {
     RT_CALL(attr_count(c, "n_documents", &in->n_documents));
     RT_CALL(attr_count(c, "n_skipped_empty", &in->n_skipped_empty));
     RT_CALL(attr_count(c, "n_replaced_utf8", &in->n_replaced_utf8));
-    if (H5Aexists(c->file, "n_skipped_bad_json") > 0) /* ours; not required by CORPUS.md */
+    htri_t bad_json = H5Aexists(c->file, "n_skipped_bad_json");
+    if (bad_json < 0) return h5_fail("%s: cannot look up attribute 'n_skipped_bad_json'", path);
+    if (bad_json > 0) /* ours; not required by CORPUS.md */
         RT_CALL(attr_count(c, "n_skipped_bad_json", &in->n_skipped_bad_json));
 
     for (int k = 0; k < 2; k++) {
@@ -603,7 +725,7 @@ static rt_status open_local(rt_corpus *c, const char *path) {
                         "%s: attribute 'n_documents' is %llu but the splits hold %llu + %llu", path,
                         (unsigned long long)in->n_documents, (unsigned long long)in->n_docs[0],
                         (unsigned long long)in->n_docs[1]);
-    return RT_OK;
+    return check_hash(c);
 }
 
 rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm) {
@@ -688,19 +810,11 @@ rt_status rt_corpus_read_tokens(rt_corpus *c, rt_corpus_split split, uint64_t st
                                 int32_t *dst) {
     RT_CALL(check_range(c, split, "tokens", start, count, rt_corpus_n_tokens(c, split)));
     if (count == 0) return RT_OK;
+    rt_corpus_fault_point(c->path, c->fid.size);
     rt_h5quiet q;
     rt_h5_quiet_on(&q);
-    hsize_t s0 = start, n = count;
-    hid_t fs = H5Dget_space(c->tokens[split]), ms = H5Screate_simple(1, &n, NULL);
-    int ok = fs >= 0 && ms >= 0 &&
-             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &s0, NULL, &n, NULL) >= 0 &&
-             H5Dread(c->tokens[split], H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, dst) >= 0;
-    if (ms >= 0) H5Sclose(ms);
-    if (fs >= 0) H5Sclose(fs);
     rt_status st =
-        ok ? RT_OK
-           : rt_h5_fail("%s: cannot read /%s/tokens[%llu, %llu)", c->path, split_names[split],
-                        (unsigned long long)start, (unsigned long long)(start + count));
+        read_slab(c, c->tokens[split], H5T_NATIVE_INT32, (int)split, "tokens", start, count, dst);
     rt_h5_quiet_off(&q);
     if (st != RT_OK) return st;
     const uint32_t vocab = (uint32_t)c->info.vocab_size;

@@ -52,7 +52,8 @@ typedef struct {
 
 /* Starts a corpus at path: refuses (RT_ERR_IO, "... exists; pass --overwrite ...") when path
    exists and !overwrite, then creates "<path>.tmp.<pid>" with both splits' datasets and the
-   attributes of meta. Nothing appears under path until rt_corpus_writer_commit. On failure
+   attributes of meta, in the checksummed HDF5 1.10 file format (io/CORPUS.md). Nothing appears
+   under path until rt_corpus_writer_commit. On failure
    nothing is left behind. */
 rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int overwrite,
                                   const rt_corpus_meta *meta);
@@ -100,8 +101,10 @@ typedef struct {
 
 /* Opens a corpus read-only and validates it: format "ringtune-corpus", format_version 1, every
    attribute and dataset of io/CORPUS.md present with the right type, doc_offsets consistent with
-   the token counts. Errors (RT_ERR_IO for a missing/unreadable file, RT_ERR_FORMAT otherwise)
-   name the file and the attribute or dataset.
+   the token counts, the attribute hash metadata_xxh3 (when present) matching; HDF5 verifies its
+   metadata checksums (files of the 1.10 format) and a failure is reported as one. Errors
+   (RT_ERR_IO for a missing/unreadable file, RT_ERR_FORMAT otherwise, RT_ERR_HDF5 for a checksum
+   failure) name the file and the attribute or dataset.
    comm == MPI_COMM_NULL: serial; no MPI call is made, so MPI need not be initialised (each
    process may open the file this way on its own).
    Otherwise collective over comm: every rank opens the file (read-only, plain POSIX I/O, so it
@@ -122,7 +125,10 @@ const char *rt_corpus_tokenizer_sha256(const rt_corpus *c);
 /* Reads tokens [start, start + count) of a split into dst (widened to int32) with one hyperslab
    read through an 8 MiB chunk cache per dataset. Not collective. RT_ERR_ARG when the range is
    outside the split; RT_ERR_FORMAT (naming file, split and position) for an id >= vocab_size;
-   RT_ERR_HDF5 for a read or checksum failure. */
+   RT_ERR_HDF5 for a read or checksum failure (a fletcher32 failure is named as such, with the
+   dataset and range); RT_ERR_IO when the file changed since rt_corpus_open (truncated, grown,
+   rewritten, replaced or removed: checked with one stat() of the path after every read, as are
+   the two functions below). */
 rt_status rt_corpus_read_tokens(rt_corpus *c, rt_corpus_split split, uint64_t start, size_t count,
                                 int32_t *dst);
 /* Reads doc_offsets[start, start + count) of a split (n_docs + 1 entries exist) into dst. */

@@ -36,6 +36,25 @@ rt_status rt_h5_fail(const char *fmt, ...) {
     return rt_error(RT_ERR_HDF5, "%s%s%s", what, detail[0] ? ": " : "", detail);
 }
 
+static herr_t checksum_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    int *kind = data;
+    if (!e->desc) return 0;
+    /* H5Zfletcher32.c: "data error detected by Fletcher32 checksum"; H5C.c: "incorrect metadata
+       checksum after all read attempts" */
+    if (strstr(e->desc, "Fletcher32"))
+        *kind = RT_H5_DATA_CHECKSUM;
+    else if (strstr(e->desc, "checksum") && *kind == 0)
+        *kind = RT_H5_META_CHECKSUM;
+    return 0;
+}
+
+int rt_h5_checksum_failure(void) {
+    int kind = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, checksum_cb, &kind);
+    return kind;
+}
+
 void rt_h5_close(hid_t *id, herr_t (*fn)(hid_t)) {
     if (*id >= 0) fn(*id);
     *id = H5I_INVALID_HID;
@@ -46,6 +65,11 @@ void rt_h5_close(hid_t *id, herr_t (*fn)(hid_t)) {
    with "unable to lock file". */
 int rt_h5_file_access(hid_t fapl) {
     return H5Pset_fapl_sec2(fapl) >= 0 && H5Pset_file_locking(fapl, 1, 1) >= 0;
+}
+
+int rt_h5_checksummed_format(hid_t fapl) {
+    return H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) >= 0 &&
+           H5Pset_meta_block_size(fapl, 0) >= 0 && H5Pset_small_data_block_size(fapl, 0) >= 0;
 }
 
 /* ---- attributes --------------------------------------------------------------------------- */
@@ -81,11 +105,20 @@ int rt_h5_put_f64(hid_t obj, const char *name, double v) {
     return rt_h5_put_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
-int rt_h5_put_fixed_str(hid_t obj, const char *name, const char *v) {
+static int put_fixed(hid_t obj, const char *name, const char *v, H5T_cset_t cset) {
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t < 0) return 0;
-    int ok = H5Tset_size(t, strlen(v) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0;
+    int ok = H5Tset_size(t, strlen(v) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0 &&
+             H5Tset_cset(t, cset) >= 0;
     ok = ok && rt_h5_put_attr(obj, name, t, t, v);
     H5Tclose(t);
     return ok;
+}
+
+int rt_h5_put_fixed_str(hid_t obj, const char *name, const char *v) {
+    return put_fixed(obj, name, v, H5T_CSET_ASCII);
+}
+
+int rt_h5_put_fixed_utf8(hid_t obj, const char *name, const char *v) {
+    return put_fixed(obj, name, v ? v : "", H5T_CSET_UTF8);
 }
