@@ -256,8 +256,7 @@ void rt_gpt2_init_weights(rt_gpt2 *m, uint64_t seed) {
     }
 }
 
-rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
-                          double *loss_sum) {
+rt_status rt_gpt2_forward_hidden(rt_gpt2 *m, const int32_t *ids, int B, int T) {
     const rt_gpt2_config *c = &m->cfg;
     if (!m->acts_mem || B > m->B || T > m->T || B * T > m->B * m->T || B < 1 || T < 1)
         return rt_error(RT_ERR_ARG, "forward of %d x %d tokens: activations hold %d x %d", B, T,
@@ -274,7 +273,8 @@ rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets
                             "token id %d at position %d is outside the vocabulary [0, %d)", ids[i],
                             i, V);
     m->ids = ids;
-    m->targets = targets;
+    m->targets = NULL;
+    m->n_counted = 0;
     m->cur_B = B;
     m->cur_T = T;
     float pe = m->train ? c->embd_pdrop : 0.0f, pa = m->train ? c->attn_pdrop : 0.0f,
@@ -305,8 +305,15 @@ rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets
     }
     rt_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->w.ln_f_w, m->w.ln_f_b, N, C,
                          c->layer_norm_epsilon);
+    return RT_OK;
+}
+
+rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                          double *loss_sum) {
+    RT_CALL(rt_gpt2_forward_hidden(m, ids, B, T));
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size, N = B * T;
+    m->targets = targets;
     rt_gemm(0, 1, N, V, C, 1.0f, m->lnf, C, m->w.lm_head, C, 0.0f, m->logits, V);
-    m->n_counted = 0;
     if (targets) {
         int bad = -1;
         double s = rt_crossentropy_forward(m->losses, m->lse, m->logits, targets, N, V,
@@ -344,26 +351,28 @@ static int backward_lowest(const rt_gpt2 *m) {
     return L;
 }
 
-void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
+/* Whether any gradient below the final hidden states is needed (a trainable ln_f or block). */
+static int below_head_trains(const rt_gpt2 *m) {
+    int L = m->cfg.n_layer;
+    return backward_lowest(m) < L || m->params.t[IDX_LNFW(L)].trainable ||
+           m->params.t[IDX_LNFB(L)].trainable;
+}
+
+/* Backward from dlnf (B,T,C), the gradient of the final LayerNorm's output, through ln_f, the
+   blocks and the embeddings. wte_has_head: the tied LM head already wrote (with acc) into dwte,
+   so the embeddings add to it. dlnf may be m->dbtc (it is read before dbtc is reused). */
+static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_has_head) {
     const rt_gpt2_config *c = &m->cfg;
     int B = m->cur_B, T = m->cur_T, C = c->n_embd, F = c->n_inner, V = c->vocab_size,
-        NH = c->n_head, L = c->n_layer, N = B * T, acc = accumulate;
+        NH = c->n_head, L = c->n_layer, N = B * T;
     float pa = m->train ? c->attn_pdrop : 0.0f, pr = m->train ? c->resid_pdrop : 0.0f,
           pe = m->train ? c->embd_pdrop : 0.0f;
     int embd_train = m->params.t[IDX_WTE].trainable || m->params.t[IDX_WPE].trainable;
     int lowest = backward_lowest(m); /* the lowest block whose input gradient is needed */
-
-    rt_crossentropy_backward(m->logits, m->lse, m->targets, N, V, scale);
-    float *dlogits = m->logits;
     float *dwte = gview(m, IDX_WTE);
-    float *dhead = c->tie_word_embeddings ? dwte : gview(m, IDX_HEAD(L));
-    if (dhead) rt_gemm(1, 0, V, C, N, 1.0f, dlogits, V, m->lnf, C, acc ? 1.0f : 0.0f, dhead, C);
-    int lnf_train = m->params.t[IDX_LNFW(L)].trainable || m->params.t[IDX_LNFB(L)].trainable;
-    if (lowest == L && !lnf_train) return;
-    rt_gemm(0, 0, N, C, V, 1.0f, dlogits, V, m->w.lm_head, C, 0.0f, m->dbtc, C);
     memset(m->dres, 0, (size_t)N * C * sizeof(float));
     const float *xL = L ? m->a[L - 1].res3 : m->encoded;
-    rt_layernorm_backward(m->dres, gview(m, IDX_LNFW(L)), gview(m, IDX_LNFB(L)), m->dbtc, xL,
+    rt_layernorm_backward(m->dres, gview(m, IDX_LNFW(L)), gview(m, IDX_LNFB(L)), dlnf, xL,
                           m->w.ln_f_w, m->lnf_mean, m->lnf_rstd, N, C, acc);
 
     for (int l = L - 1; l >= lowest; l--) {
@@ -403,16 +412,33 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
     }
     if (!embd_train) return;
     rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
-    /* dwte already holds the LM head's contribution (written with acc), so embeddings add. If the
-       head is frozen but wte is not, that cannot happen: they are one tensor. */
+    /* Tied: dwte already holds the LM head's contribution (written with acc), so embeddings add.
+       If the head is frozen but wte is not, that cannot happen: they are one tensor. */
     float *dwpe = gview(m, IDX_WPE);
-    /* untied: no head contribution was written into dwte, so the embeddings' is the first */
-    if (dwte && !acc && !c->tie_word_embeddings) memset(dwte, 0, (size_t)V * C * sizeof(float));
+    /* no head contribution was written into dwte, so the embeddings' is the first */
+    if (dwte && !acc && !wte_has_head) memset(dwte, 0, (size_t)V * C * sizeof(float));
     rt_embedding_backward(dwte, dwpe, pe > 0.0f ? m->dbtc : m->dres, m->ids, B, T, C, acc);
     /* Positions this micro-batch does not reach still get "overwritten" (with zeros). */
     if (dwpe && !acc && T < c->n_positions)
         memset(dwpe + (size_t)T * C, 0, (size_t)(c->n_positions - T) * C * sizeof(float));
     if (m->layer_done) m->layer_done(m->layer_done_arg, -1);
+}
+
+void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
+    const rt_gpt2_config *c = &m->cfg;
+    int N = m->cur_B * m->cur_T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
+    rt_crossentropy_backward(m->logits, m->lse, m->targets, N, V, scale);
+    float *dlogits = m->logits;
+    float *dhead = c->tie_word_embeddings ? gview(m, IDX_WTE) : gview(m, IDX_HEAD(L));
+    if (dhead)
+        rt_gemm(1, 0, V, C, N, 1.0f, dlogits, V, m->lnf, C, accumulate ? 1.0f : 0.0f, dhead, C);
+    if (!below_head_trains(m)) return;
+    rt_gemm(0, 0, N, C, V, 1.0f, dlogits, V, m->w.lm_head, C, 0.0f, m->dbtc, C);
+    backward_from_lnf(m, m->dbtc, accumulate, c->tie_word_embeddings);
+}
+
+void rt_gpt2_backward_hidden(rt_gpt2 *m, const float *dlnf, int accumulate) {
+    if (below_head_trains(m)) backward_from_lnf(m, dlnf, accumulate, 0);
 }
 
 void rt_gpt2_zero_grad(rt_gpt2 *m) {

@@ -121,6 +121,15 @@ size_t rt_gpt2_num_params(const rt_gpt2 *m);
    the count in m->n_counted. Ids out of [0,V) are an error. */
 rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
                           double *loss_sum);
+/* The backbone alone: embeddings, blocks and the final LayerNorm over ids (B,T); the final
+   hidden states are left in m->lnf (B,T,C) (what transformers returns as hidden_states[-1]) for a
+   task head. Same checks as rt_gpt2_forward; no logits, m->n_counted = 0. */
+rt_status rt_gpt2_forward_hidden(rt_gpt2 *m, const int32_t *ids, int B, int T);
+/* Backward of the last rt_gpt2_forward_hidden from dlnf (cur_B, cur_T, C), the gradient of the
+   loss with respect to m->lnf (caller owns dlnf; it may not alias m->lnf; it may be m->dbtc).
+   accumulate as in rt_gpt2_backward. The LM head gets no gradient. Does nothing when no tensor
+   below the head trains. */
+void rt_gpt2_backward_hidden(rt_gpt2 *m, const float *dlnf, int accumulate);
 /* Backward of (sum of counted token losses) * scale for the last forward; scale is
    1/(counted tokens of the whole global batch). accumulate = 0 overwrites the gradients
    (first micro-batch), 1 adds to them. Destroys m->logits. */
