@@ -39,12 +39,16 @@ rt_status rt_confusion_add(rt_confusion *c, const int32_t *pred, const int32_t *
     if (n > 0 && (!pred || !truth))
         return rt_error(RT_ERR_ARG, "confusion matrix: %lld pairs but no arrays", (long long)n);
     for (int64_t i = 0; i < n; i++) { /* check everything first: all or nothing is counted */
-        const char *which = truth[i] < 0 || truth[i] >= K ? "true label" : NULL;
-        int32_t v = truth[i];
-        if (!which && (pred[i] < 0 || pred[i] >= K)) which = "predicted label", v = pred[i];
-        if (which)
-            return rt_error(RT_ERR_ARG, "confusion matrix: %s %d at index %lld, expected 0..%d",
-                            which, (int)v, (long long)i, K - 1);
+        if (truth[i] < 0 || truth[i] >= K)
+            return rt_error(RT_ERR_ARG,
+                            "confusion matrix: true label %d at index %lld, expected "
+                            "0..%d",
+                            (int)truth[i], (long long)i, K - 1);
+        if (pred[i] < 0 || pred[i] >= K)
+            return rt_error(RT_ERR_ARG,
+                            "confusion matrix: predicted label %d at index %lld, "
+                            "expected 0..%d",
+                            (int)pred[i], (long long)i, K - 1);
     }
     for (int64_t i = 0; i < n; i++) c->counts[(int64_t)truth[i] * K + pred[i]]++;
     return RT_OK;
