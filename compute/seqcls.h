@@ -38,7 +38,7 @@ typedef struct {
 } rt_seqcls;
 
 /* Scratch for micro-batches of up to Bmax rows of hidden width C with K >= 2 labels. Caller owns
-   *out (rt_seqcls_destroy). */
+ *out (rt_seqcls_destroy). */
 rt_status rt_seqcls_create(rt_seqcls **out, int K, int C, int Bmax);
 void rt_seqcls_destroy(rt_seqcls **h);
 

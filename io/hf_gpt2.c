@@ -505,8 +505,7 @@ static rt_status check_lm_head(const hf_source *s, const rt_gpt2 *m, int wte_idx
 }
 
 /* Loads src into the extra tensor of the same name; 1 when one matched, 0 when none did. */
-static int load_extra(const hf_source *src, rt_hf_extra_tensor *extra, int n_extra,
-                      rt_status *s) {
+static int load_extra(const hf_source *src, rt_hf_extra_tensor *extra, int n_extra, rt_status *s) {
     char a[128], b[128];
     for (int e = 0; e < n_extra; e++) {
         rt_hf_extra_tensor *x = &extra[e];

@@ -136,8 +136,8 @@ static rt_status read_labels(const char *path, json_t *root, FILE *log, rt_hf_se
     json_t *i2l = json_object_get(root, "id2label"), *nl = json_object_get(root, "num_labels");
     if (i2l && json_is_null(i2l)) i2l = NULL;
     if (nl && json_is_null(nl)) nl = NULL;
-    if (nl && (!json_is_integer(nl) || json_integer_value(nl) < 0 ||
-               json_integer_value(nl) > (1 << 24)))
+    if (nl &&
+        (!json_is_integer(nl) || json_integer_value(nl) < 0 || json_integer_value(nl) > (1 << 24)))
         return rt_error(RT_ERR_FORMAT, "%s: field 'num_labels' is not an integer in [0, 2^24]",
                         path);
     json_t *l2i = json_object_get(root, "label2id");
@@ -197,8 +197,10 @@ static rt_status load_weights(const char *dir, rt_hf_gpt2_seqcls *m, FILE *log) 
     float *lm = rt_alloc_floats((size_t)b->vocab_size * C);
     if (!lm) return rt_error(RT_ERR_MEMORY, "%s: out of memory", dir);
     char why[160];
-    snprintf(why, sizeof why, "([num_labels %d, n_embd %d]: the checkpoint's head has another "
-                              "number of labels)", K, C);
+    snprintf(why, sizeof why,
+             "([num_labels %d, n_embd %d]: the checkpoint's head has another "
+             "number of labels)",
+             K, C);
     rt_hf_extra_tensor x[2] = {{"score.weight", 2, {K, C}, m->score, why, 0},
                                {"lm_head.weight", 2, {b->vocab_size, C}, lm, NULL, 0}};
     rt_status s = rt_hf_gpt2_load_weights_ex(dir, m->body, x, 2);
@@ -261,8 +263,7 @@ static json_t *config_fields(const rt_hf_seqcls_config *c) {
     bad = bad || json_object_set_new(r, "num_labels", json_integer(c->num_labels));
     bad = bad || json_object_set_new(r, "pad_token_id",
                                      c->has_pad ? json_integer(c->pad_token_id) : json_null());
-    bad = bad ||
-          json_object_set_new(r, "problem_type", json_string("single_label_classification"));
+    bad = bad || json_object_set_new(r, "problem_type", json_string("single_label_classification"));
     json_decref(arch);
     json_decref(i2l);
     json_decref(l2i);
@@ -273,8 +274,8 @@ static json_t *config_fields(const rt_hf_seqcls_config *c) {
 rt_status rt_hf_gpt2_seqcls_save(const rt_hf_gpt2_seqcls *m, const char *dir) {
     json_t *fields = config_fields(&m->cfg);
     if (!fields) return rt_error(RT_ERR_MEMORY, "%s: out of memory building the config", dir);
-    rt_hf_extra_tensor x = {"score.weight", 2, {m->cfg.num_labels, m->body->cfg.n_embd},
-                            m->score, NULL, 0};
+    rt_hf_extra_tensor x = {"score.weight", 2,    {m->cfg.num_labels, m->body->cfg.n_embd},
+                            m->score,       NULL, 0};
     rt_status s = rt_hf_gpt2_save_ex(m->body, dir, &x, 1, fields);
     json_decref(fields);
     return s;

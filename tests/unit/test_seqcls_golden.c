@@ -26,8 +26,8 @@ typedef struct {
     json_t *meta;
     int B, T, K, C, pad;
     int32_t *ids, *labels;
-    float *cw;     /* class weights or NULL */
-    float *dscore; /* (K, C) */
+    float *cw;      /* class weights or NULL */
+    float *dscore;  /* (K, C) */
     float *dhidden; /* (B, T, C) */
     const char *name;
 } fixture;
@@ -61,8 +61,8 @@ static void fixture_load(fixture *f, const char *name) {
     f->T = (int)ids->shape[1];
     f->K = f->mc->cfg.num_labels;
     f->C = f->m->cfg.n_embd;
-    ck_assert_int_eq(f->K, (int)json_integer_value(json_object_get(
-                               json_object_get(f->meta, "model"), "num_labels")));
+    ck_assert_int_eq(f->K, (int)json_integer_value(
+                               json_object_get(json_object_get(f->meta, "model"), "num_labels")));
     ck_assert_int_eq(f->mc->cfg.has_pad, 1);
     f->pad = rt_hf_seqcls_pool_pad(&f->mc->cfg);
     ck_assert_int_eq(f->pad, (int)json_integer_value(json_object_get(f->meta, "pad_token_id")));
@@ -146,7 +146,7 @@ START_TEST(test_logits_loss_grads) {
     float *gh = golden_f32(&f, "grad_hidden", nh);
     diff(f.dhidden, gh, nh, &dm, &rm);
     free(gh);
-    printf("%s: d hidden max |diff| %.3g relative to max |grad| %.3g\n", f.name, dm / rm, rm);
+    printf("%s: d hidden max|diff|/max|grad| %.3g (max |grad| %.3g)\n", f.name, dm / rm, rm);
     ck_assert_msg(dm <= 1e-3 * rm, "d hidden max |diff| %g (max %g)", dm, rm);
 
     double worst = 0.0;
@@ -154,8 +154,7 @@ START_TEST(test_logits_loss_grads) {
     for (int i = 0; i <= f.m->params.n; i++) {
         const char *tn = i < f.m->params.n ? f.m->params.t[i].name : "score.weight";
         size_t n = i < f.m->params.n ? f.m->params.t[i].numel : (size_t)f.K * f.C;
-        const float *got =
-            i < f.m->params.n ? f.m->grads_mem + f.m->params.t[i].offset : f.dscore;
+        const float *got = i < f.m->params.n ? f.m->grads_mem + f.m->params.t[i].offset : f.dscore;
         char name[160];
         snprintf(name, sizeof name, "grad.%s", tn);
         float *g = golden_f32(&f, name, n);
@@ -233,7 +232,8 @@ START_TEST(test_adamw_10_steps) {
         for (int i = 0; i <= m->params.n; i++) {
             const char *tn = i < m->params.n ? m->params.t[i].name : "score.weight";
             size_t n = i < m->params.n ? m->params.t[i].numel : (size_t)f.K * f.C;
-            const float *got = i < m->params.n ? m->params_mem + m->params.t[i].offset : f.mc->score;
+            const float *got =
+                i < m->params.n ? m->params_mem + m->params.t[i].offset : f.mc->score;
             char name[160];
             snprintf(name, sizeof name, "final.%s", tn);
             float *p = golden_f32(&f, name, n);
