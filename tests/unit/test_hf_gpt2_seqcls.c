@@ -152,6 +152,22 @@ START_TEST(test_fresh_head_from_lm) {
     ck_assert_int_eq(m3->cfg.has_pad, 0);
     ck_assert_int_eq(rt_hf_seqcls_pool_pad(&m3->cfg), -1);
     rt_hf_gpt2_seqcls_destroy(&m3);
+    /* an untied LM checkpoint: its lm_head.weight is not part of the class (ignored, noticed) */
+    rt_gpt2 *u;
+    ck_assert(rt_gpt2_untie(lm, &u) == RT_OK);
+    snprintf(out, sizeof out, "%s/untied_lm", g_tmp);
+    ck_assert(rt_hf_gpt2_save(u, out) == RT_OK);
+    log = tmpfile();
+    ck_assert_msg(rt_hf_gpt2_seqcls_load(out, &o, log, &m3) == RT_OK, "%s", rt_error_message());
+    text = capture(log);
+    fclose(log);
+    ck_assert_msg(strstr(text, "lm_head.weight is not used by GPT2ForSequenceClassification"), "%s",
+                  text);
+    free(text);
+    ck_assert_int_eq(m3->body->cfg.tie_word_embeddings, 1);
+    ck_assert(memcmp(m3->body->params_mem, lm->params_mem, lm->params.total * sizeof(float)) == 0);
+    rt_hf_gpt2_seqcls_destroy(&m3);
+    rt_gpt2_destroy(&u);
     rt_hf_gpt2_seqcls_destroy(&m);
     rt_gpt2_destroy(&lm);
 }
