@@ -233,6 +233,17 @@ rt_status rt_hf_gpt2_seqcls_load(const char *dir, const rt_hf_seqcls_options *op
         rt_hf_gpt2_seqcls_destroy(&m);
         return s;
     }
+    const rt_hf_seqcls_config *c = &m->cfg;
+    if (log && !c->has_pad)
+        fprintf(log,
+                "notice: %s: pad_token_id is null, so only batches of one row can be classified "
+                "(GPT-2 has no pad token; the usual setting is pad = eos, id %d)\n",
+                dir, bc.eos_token_id);
+    else if (log && (c->pad_token_id < 0 || c->pad_token_id >= bc.vocab_size))
+        fprintf(log,
+                "warning: %s: pad_token_id %d is outside the vocabulary [0, %d): no token is "
+                "padding, so every row is read at its last position (as transformers does)\n",
+                dir, c->pad_token_id, bc.vocab_size);
     if (m->score_fresh) {
         uint64_t seed = opt ? opt->seed : 0;
         rt_seqcls_init(m->score, m->cfg.num_labels, bc.n_embd, bc.initializer_range, seed);

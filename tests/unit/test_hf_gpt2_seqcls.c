@@ -147,7 +147,12 @@ START_TEST(test_fresh_head_from_lm) {
     params_equal(m, m3);
     rt_hf_gpt2_seqcls_destroy(&m3);
     /* without options: transformers' 2 labels and no pad id (gpt2_tiny's config has none) */
-    ck_assert(rt_hf_gpt2_seqcls_load(src, NULL, NULL, &m3) == RT_OK);
+    log = tmpfile();
+    ck_assert(rt_hf_gpt2_seqcls_load(src, NULL, log, &m3) == RT_OK);
+    text = capture(log);
+    fclose(log);
+    ck_assert_msg(strstr(text, "pad_token_id is null, so only batches of one row"), "%s", text);
+    free(text);
     ck_assert_int_eq(m3->cfg.num_labels, 2);
     ck_assert_int_eq(m3->cfg.has_pad, 0);
     ck_assert_int_eq(rt_hf_seqcls_pool_pad(&m3->cfg), -1);
