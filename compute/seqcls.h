@@ -10,8 +10,9 @@
    position 0 for a row made only of pads; without a pad id (null) a batch of one row reads its
    last position and a batch of more rows is an error. Right padding and causal attention: the
    pooled token never attends to the pads after it, so a backbone without an attention mask gives
-   transformers' result with the tokenizer's mask. Left padding does not (the backbone would need
-   the mask). */
+   transformers' result with the tokenizer's mask (tests/fixtures/seqcls_<name>/golden.json,
+   no_attention_mask_check: identical logits, loss and gradients). Left padding does not (the
+   backbone would need the mask). */
 #pragma once
 #include <stdint.h>
 #include "arena.h"
