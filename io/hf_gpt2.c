@@ -504,7 +504,40 @@ static rt_status check_lm_head(const hf_source *s, const rt_gpt2 *m, int wte_idx
     return RT_OK;
 }
 
-static rt_status load_sources(rt_gpt2 *m, const hf_ckpt *c) {
+/* Loads src into the extra tensor of the same name; 1 when one matched, 0 when none did. */
+static int load_extra(const hf_source *src, rt_hf_extra_tensor *extra, int n_extra, rt_status *s) {
+    char a[128], b[128];
+    for (int e = 0; e < n_extra; e++) {
+        rt_hf_extra_tensor *x = &extra[e];
+        if (strcmp(src->name, x->name) != 0) continue;
+        const rt_st_tensor *t = src->t;
+        const char *path = rt_st_path(src->f);
+        int same = t->ndim == x->ndim;
+        size_t n = 1;
+        for (int d = 0; d < x->ndim; d++) {
+            same = same && t->shape[d] == x->shape[d];
+            n *= (size_t)x->shape[d];
+        }
+        if (x->found)
+            *s = rt_error(RT_ERR_FORMAT, "tensor '%s' appears twice (again in %s)", x->name, path);
+        else if (!same)
+            *s = rt_error(RT_ERR_FORMAT, "%s: tensor '%s': shape %s in the file, expected %s%s%s",
+                          path, x->name, fmt_shape(a, sizeof a, t->ndim, t->shape),
+                          fmt_shape(b, sizeof b, x->ndim, x->shape), x->why ? " " : "",
+                          x->why ? x->why : "");
+        else if (!is_float_dtype(t->dtype))
+            *s = rt_error(RT_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16",
+                          path, x->name, rt_st_dtype_name(t->dtype));
+        else
+            *s = rt_st_tensor_to_f32(t, path, x->dst, n);
+        x->found = *s == RT_OK;
+        return 1;
+    }
+    return 0;
+}
+
+static rt_status load_sources(rt_gpt2 *m, const hf_ckpt *c, rt_hf_extra_tensor *extra,
+                              int n_extra) {
     const rt_tensor_table *tab = &m->params;
     int *filled = malloc((size_t)(tab->n ? tab->n : 1) * sizeof *filled); /* source index */
     if (!filled) return rt_error(RT_ERR_MEMORY, "%s: out of memory", c->desc);
@@ -521,6 +554,7 @@ static rt_status load_sources(rt_gpt2 *m, const hf_ckpt *c) {
         int idx = rt_table_find(tab, base);
         if (idx < 0) {
             if (is_mask_buffer(base)) continue;
+            if (load_extra(src, extra, n_extra, &s)) continue;
             if (strcmp(src->name, "lm_head.weight") == 0) {
                 lm_head = i;
                 continue;
@@ -574,6 +608,12 @@ static rt_status load_sources(rt_gpt2 *m, const hf_ckpt *c) {
 }
 
 rt_status rt_hf_gpt2_load_weights(const char *dir, rt_gpt2 *m) {
+    return rt_hf_gpt2_load_weights_ex(dir, m, NULL, 0);
+}
+
+rt_status rt_hf_gpt2_load_weights_ex(const char *dir, rt_gpt2 *m, rt_hf_extra_tensor *extra,
+                                     int n_extra) {
+    for (int e = 0; e < n_extra; e++) extra[e].found = 0;
     char *single = rt_fs_join(dir, "model.safetensors");
     char *index = rt_fs_join(dir, "model.safetensors.index.json");
     if (!single || !index) {
@@ -594,7 +634,7 @@ rt_status rt_hf_gpt2_load_weights(const char *dir, rt_gpt2 *m) {
         free(single);
         free(index);
     }
-    if (s == RT_OK) s = load_sources(m, &c);
+    if (s == RT_OK) s = load_sources(m, &c, extra, n_extra);
     ckpt_free(&c);
     return s;
 }
@@ -630,7 +670,7 @@ static json_t *json_int_or_null(int x) {
     return x < 0 ? json_null() : json_integer(x);
 }
 
-static rt_status write_config(const rt_gpt2_config *c, const char *path) {
+static rt_status write_config(const rt_gpt2_config *c, const char *path, json_t *extra) {
     json_t *r = json_object();
     json_t *arch = json_array();
     int bad = !r || !arch;
@@ -667,6 +707,7 @@ static rt_status write_config(const rt_gpt2_config *c, const char *path) {
         bad |= json_object_set_new(r, "summary_activation", json_null());
         bad |= json_object_set_new(r, "summary_proj_to_labels", json_true());
         bad |= json_object_set_new(r, "summary_first_dropout", json_float(0.1f));
+        if (extra) bad |= json_object_update(r, extra); /* the caller's fields win */
     }
     char *text =
         bad ? NULL : json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
@@ -687,6 +728,11 @@ static rt_status write_config(const rt_gpt2_config *c, const char *path) {
 }
 
 rt_status rt_hf_gpt2_save(const rt_gpt2 *m, const char *dir) {
+    return rt_hf_gpt2_save_ex(m, dir, NULL, 0, NULL);
+}
+
+rt_status rt_hf_gpt2_save_ex(const rt_gpt2 *m, const char *dir, const rt_hf_extra_tensor *extra,
+                             int n_extra, json_t *config_extra) {
     RT_CALL(rt_fs_mkdir_p(dir));
     char *wpath = rt_fs_join(dir, "model.safetensors");
     char *cpath = rt_fs_join(dir, "config.json");
@@ -701,8 +747,11 @@ rt_status rt_hf_gpt2_save(const rt_gpt2 *m, const char *dir) {
                  ti->name);
         s = rt_st_writer_add(w, name, RT_ST_F32, ti->ndim, ti->shape, m->params_mem + ti->offset);
     }
+    for (int e = 0; e < n_extra && s == RT_OK; e++)
+        s = rt_st_writer_add(w, extra[e].name, RT_ST_F32, extra[e].ndim, extra[e].shape,
+                             extra[e].dst);
     if (s == RT_OK) s = rt_st_writer_write(w, wpath, NULL, NULL, 0);
-    if (s == RT_OK) s = write_config(&m->cfg, cpath);
+    if (s == RT_OK) s = write_config(&m->cfg, cpath, config_extra);
     rt_st_writer_destroy(&w);
     free(wpath);
     free(cpath);

@@ -2,6 +2,7 @@
    sharded model.safetensors.index.json), as written by GPT2LMHeadModel.save_pretrained.
    Not collective: call on one rank (or every rank, each reading the same files). */
 #pragma once
+#include <jansson.h>
 #include <stdio.h>
 #include "gpt2.h"
 #include "status.h"
@@ -48,6 +49,25 @@ rt_status rt_hf_gpt2_load(const char *dir, rt_gpt2 **out);
    must match the checkpoint; does not read config.json. */
 rt_status rt_hf_gpt2_load_weights(const char *dir, rt_gpt2 *m);
 
+/* A tensor outside the GPT-2 body (a task head's, e.g. "score.weight"), stored under exactly
+   this name. For loading: dst (prod(shape) floats, caller-owned) receives it and found says
+   whether the checkpoint had it; why (may be NULL) ends a shape-mismatch message. For saving, dst
+   is read. */
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t shape[RT_MAX_DIMS];
+    float *dst;
+    const char *why;
+    int found;
+} rt_hf_extra_tensor;
+
+/* rt_hf_gpt2_load_weights, where the checkpoint may also hold the n_extra tensors named in extra
+   (each at most once; misshapen or non-float is RT_ERR_FORMAT naming file and tensor). An extra
+   tensor the checkpoint lacks is not an error: its found stays 0 and its dst is untouched. */
+rt_status rt_hf_gpt2_load_weights_ex(const char *dir, rt_gpt2 *m, rt_hf_extra_tensor *extra,
+                                     int n_extra);
+
 /* Writes m's config and parameters to dir (created with parents if needed) so that
    transformers' GPT2LMHeadModel.from_pretrained(dir) loads it: config.json (model_type "gpt2",
    architectures ["GPT2LMHeadModel"], n_inner null when it is 4*n_embd) and model.safetensors
@@ -55,3 +75,8 @@ rt_status rt_hf_gpt2_load_weights(const char *dir, rt_gpt2 *m);
    lm_head.weight). Each file is replaced atomically; the weights are written first. m is only
    read. Returns RT_ERR_IO naming the path on failure. */
 rt_status rt_hf_gpt2_save(const rt_gpt2 *m, const char *dir);
+/* rt_hf_gpt2_save plus n_extra F32 tensors after the body (names as given, data from dst) and,
+   when config_extra is not NULL, its fields set on config.json over the GPT-2 ones (e.g.
+   "architectures"). config_extra is only read. */
+rt_status rt_hf_gpt2_save_ex(const rt_gpt2 *m, const char *dir, const rt_hf_extra_tensor *extra,
+                             int n_extra, json_t *config_extra);
