@@ -54,3 +54,19 @@ set_tests_properties(prep_cli_bad_json_np2 PROPERTIES PROCESSORS 2)
 rt_prep_cli_test(prep_cli_delimiter_needs_text 2 "--delimiter applies to --format text only"
                  ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out x.h5 --format jsonl
                  --delimiter x a)
+
+# Kind "labeled" (--label-field): the same at 1, 2 and 3 ranks, each compared byte for byte with a
+# 1-rank run made in the same job; label orders, bad-label messages, truncation, stratification.
+add_executable(test_prep_labels ${CMAKE_CURRENT_LIST_DIR}/test_prep_labels.c)
+target_link_libraries(test_prep_labels PRIVATE rt_dist rt_io PkgConfig::CHECK PkgConfig::JANSSON
+                                               MPI::MPI_C m)
+target_compile_definitions(test_prep_labels PRIVATE RT_TOKENIZER_TEST_DIR="${RT_PREP_TOKENIZER}"
+                                                    RT_BUILD_DIR="${CMAKE_BINARY_DIR}")
+foreach(n 1 2 3)
+  add_test(NAME test_prep_labels_np${n}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${n} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:test_prep_labels> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(test_prep_labels_np${n} PROPERTIES PROCESSORS ${n} TIMEOUT 120
+                       ENVIRONMENT "CK_DEFAULT_TIMEOUT=120;OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}"
+                       LABELS mpi)
+endforeach()
