@@ -61,7 +61,8 @@ add_executable(test_prep_labels ${CMAKE_CURRENT_LIST_DIR}/test_prep_labels.c)
 target_link_libraries(test_prep_labels PRIVATE rt_dist rt_io PkgConfig::CHECK PkgConfig::JANSSON
                                                MPI::MPI_C m)
 target_compile_definitions(test_prep_labels PRIVATE RT_TOKENIZER_TEST_DIR="${RT_PREP_TOKENIZER}"
-                                                    RT_BUILD_DIR="${CMAKE_BINARY_DIR}")
+                                                    RT_BUILD_DIR="${CMAKE_BINARY_DIR}"
+                                                    RT_FIXTURES="${RT_FIXTURES_DIR}")
 foreach(n 1 2 3)
   add_test(NAME test_prep_labels_np${n}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${n} ${MPIEXEC_PREFLAGS}

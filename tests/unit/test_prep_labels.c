@@ -546,6 +546,106 @@ START_TEST(test_ratio_edges_and_options) {
 }
 END_TEST
 
+/* ---- the oracle: sklearn's LabelEncoder and transformers' tokenizer with truncation --------- */
+
+/* Compares the corpus at path with tests/fixtures/labeled/expected.json for one side; returns ""
+   or the first difference; *n_ids gets the ids compared. */
+static const char *check_oracle(const char *path, const json_t *e, const char *side, int *n_ids) {
+    static char why[1024];
+    why[0] = 0;
+    *n_ids = 0;
+    rt_corpus *c = NULL;
+    if (rt_corpus_open(&c, path, MPI_COMM_NULL) != RT_OK) {
+        snprintf(why, sizeof why, "open: %s", rt_error_message());
+        return why;
+    }
+    const rt_corpus_info *in = rt_corpus_get_info(c);
+    const json_t *cls = json_object_get(e, "label_classes"), *lab = json_object_get(e, "label_ids");
+    char key[32];
+    snprintf(key, sizeof key, "ids_%s", side);
+    const json_t *ids = json_object_get(e, key), *val = json_object_get(e, "validation");
+    if ((size_t)in->num_labels != json_array_size(cls) || strcmp(in->label_order, "sorted") ||
+        in->n_truncated != (uint64_t)json_integer_value(json_object_get(e, "n_truncated")) ||
+        in->n_documents != json_array_size(lab))
+        snprintf(why, sizeof why, "%d labels (%s), %llu truncated, %llu examples", in->num_labels,
+                 in->label_order, (unsigned long long)in->n_truncated,
+                 (unsigned long long)in->n_documents);
+    for (int i = 0; i < in->num_labels && !why[0]; i++)
+        if (strcmp(in->label_names[i], json_string_value(json_array_get(cls, (size_t)i))))
+            snprintf(why, sizeof why, "label %d is '%s', LabelEncoder has '%s'", i,
+                     in->label_names[i], json_string_value(json_array_get(cls, (size_t)i)));
+    for (int k = 0; k < 2 && !why[0]; k++) {
+        for (uint64_t x = 0; x < rt_corpus_n_docs(c, k) && !why[0]; x++) {
+            uint64_t d;
+            int32_t got[64], l;
+            size_t n;
+            if (rt_corpus_read_doc_index(c, k, x, 1, &d) ||
+                rt_corpus_read_example(c, k, x, got, 64, &n, &l)) {
+                snprintf(why, sizeof why, "read: %s", rt_error_message());
+                break;
+            }
+            int in_val = 0;
+            for (size_t v = 0; v < json_array_size(val); v++)
+                in_val |= (uint64_t)json_integer_value(json_array_get(val, v)) == d;
+            const json_t *w = json_array_get(ids, (size_t)d);
+            if (in_val != k)
+                snprintf(why, sizeof why, "example %llu in split %d", (unsigned long long)d, k);
+            else if (l != json_integer_value(json_array_get(lab, (size_t)d)))
+                snprintf(why, sizeof why, "example %llu: label %d, LabelEncoder %lld",
+                         (unsigned long long)d, l,
+                         (long long)json_integer_value(json_array_get(lab, (size_t)d)));
+            else if (n != json_array_size(w))
+                snprintf(why, sizeof why, "example %llu: %zu ids, transformers %zu",
+                         (unsigned long long)d, n, json_array_size(w));
+            for (size_t t = 0; t < n && !why[0]; t++, (*n_ids)++)
+                if (got[t] != json_integer_value(json_array_get(w, t)))
+                    snprintf(why, sizeof why, "example %llu id %zu: %d, transformers %lld",
+                             (unsigned long long)d, t, got[t],
+                             (long long)json_integer_value(json_array_get(w, t)));
+        }
+    }
+    rt_corpus_close(&c);
+    return why;
+}
+
+START_TEST(test_oracle_fixture) {
+    json_error_t je;
+    json_t *e = json_load_file(RT_FIXTURES "/labeled/expected.json", 0, &je);
+    ck_assert_msg(e, "expected.json: %s", je.text);
+    rt_status st[2];
+    char msg[2][4096];
+    for (int side = 0; side < 2; side++) {
+        const char *in[1];
+        rt_prep_opts o;
+        base_opts(&o, RT_FIXTURES "/labeled/input.jsonl", in);
+        o.out = path_in(side ? "oracle-left.h5" : "oracle-right.h5");
+        o.max_length = (int)json_integer_value(json_object_get(e, "max_length"));
+        o.split_seed = (uint64_t)json_integer_value(json_object_get(e, "split_seed"));
+        o.val_ratio = json_real_value(json_object_get(e, "val_ratio"));
+        o.truncate_left = side;
+        o.round_bytes = 200;
+        st[side] = run(&o, MPI_COMM_WORLD, NULL, msg[side], sizeof msg[side]);
+    }
+    for (int side = 0; side < 2; side++) ck_assert_msg(st[side] == RT_OK, "%s", msg[side]);
+    if (rank == 0)
+        for (int side = 0; side < 2; side++) {
+            int n_ids = 0;
+            const char *why = check_oracle(path_in(side ? "oracle-left.h5" : "oracle-right.h5"), e,
+                                           side ? "left" : "right", &n_ids);
+            printf(
+                "oracle (%s truncation): %d ids, labels and splits compared with transformers "
+                "%s / sklearn %s: %s\n",
+                side ? "left" : "right", n_ids,
+                json_string_value(json_object_get(json_object_get(e, "versions"), "transformers")),
+                json_string_value(json_object_get(json_object_get(e, "versions"), "sklearn")),
+                why[0] ? why : "0 differences");
+            ck_assert_msg(!why[0], "%s truncation: %s", side ? "left" : "right", why);
+            ck_assert_int_gt(n_ids, 200);
+        }
+    json_decref(e);
+}
+END_TEST
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -568,6 +668,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_skip_counts_stored);
     tcase_add_test(tc, test_truncation_sides);
     tcase_add_test(tc, test_ratio_edges_and_options);
+    tcase_add_test(tc, test_oracle_fixture);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
