@@ -89,8 +89,10 @@ typedef struct {
    Never leaves a partial file under opts->out: it writes "<out>.tmp.<pid of rank 0>" and renames
    it after a successful close, removing it on failure. res (may be NULL) is filled on every rank.
    Errors: RT_ERR_ARG (options), RT_ERR_IO (missing/unreadable input, existing output),
-   RT_ERR_FORMAT (malformed JSON "file:line: ...", invalid UTF-8 "file:line: ... byte offset N"),
-   RT_ERR_HDF5, RT_ERR_MEMORY. */
+   RT_ERR_FORMAT (malformed JSON "file:line: ...", invalid UTF-8 "file:line: ... byte offset N",
+   a bad label "file:line: label ... " saying what was expected, string and integer labels mixed),
+   RT_ERR_HDF5, RT_ERR_MEMORY. With a label field the input is read twice (labels first, see
+   io/CORPUS.md), and an integer label without num_labels/label_names is RT_ERR_ARG. */
 rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *res);
 
 /* The split rule (reproducible outside ringtune): h = splitmix64(splitmix64(seed) ^ doc_index),
