@@ -342,11 +342,17 @@ static void print_labels(const rt_prep_opts *o, const rt_prep_result *r) {
         return;
     }
     const rt_corpus_info *in = rt_corpus_get_info(c);
-    printf("  %-24s %10s %10s\n", "class", "train", "validation");
-    for (int i = 0; i < in->num_labels; i++)
-        printf("  %3d %-20.20s %10llu %10llu\n", i, in->label_names[i],
+    printf("  %-33s %10s %10s\n", "class", "train", "validation");
+    int shown = in->num_labels <= 64 ? in->num_labels : 50;
+    for (int i = 0; i < shown; i++)
+        printf("  %4d %-28.28s %10llu %10llu\n", i, in->label_names[i],
                (unsigned long long)in->label_counts[0][i],
                (unsigned long long)in->label_counts[1][i]);
+    if (shown < in->num_labels)
+        printf(
+            "  ... %d more classes (all counts: /train/label_counts, /validation/label_counts)\n",
+            in->num_labels - shown);
+    printf("  label pass (reading the labels, stratifying) %.2f s\n", r->t_labels);
     rt_corpus_close(&c);
 }
 
