@@ -99,3 +99,8 @@ rt_prep_cli_test(prep_cli_labeled_bad_label_np2 1
                  --overwrite --format jsonl --label-field label --labels neg,Zoo
                  ${RT_PREP_LABELED})
 set_tests_properties(prep_cli_labeled_bad_label_np2 PROPERTIES PROCESSORS 2)
+# the demo's labeled set (cli/demo/packages_sections.jsonl, 350 per class): 70 per class held out
+rt_prep_cli_test(prep_cli_demo_labeled 0 "3 sound +280 +70"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out ${RT_PREP_OUT}/demo-labeled.h5
+                 --overwrite --quiet --format jsonl --label-field label --val-ratio 0.2
+                 ${CMAKE_SOURCE_DIR}/cli/demo/packages_sections.jsonl)

@@ -646,6 +646,54 @@ START_TEST(test_oracle_fixture) {
 }
 END_TEST
 
+/* --max-length unset: tokenizer_config.json's model_max_length when sane, else 1024. */
+START_TEST(test_default_max_length) {
+    char tdir[1200];
+    snprintf(tdir, sizeof tdir, "%s", path_in("tok"));
+    if (rank == 0) {
+        rt_fs_mkdir_p(tdir);
+        char a[1300], b[1300];
+        snprintf(a, sizeof a, "%s/vocab.json", tdir);
+        snprintf(b, sizeof b, "%s/merges.txt", tdir);
+        unlink(a), unlink(b);
+        if (symlink(RT_TOKENIZER_TEST_DIR "/vocab.json", a) ||
+            symlink(RT_TOKENIZER_TEST_DIR "/merges.txt", b))
+            perror("symlink");
+    }
+    put_str("ml.jsonl",
+            "{\"text\": \"one two three four five six seven eight\", \"label\": \"a\"}\n");
+    static const char *const configs[] = {"{\"model_max_length\": 6}",
+                                          "{\"model_max_length\": 1000000000000000019884624838656}",
+                                          "{\"model_max_length\": 1e30}", "not json"};
+    int want[] = {6, 1024, 1024, 1024}, got[4];
+    rt_status st[4];
+    char msg[4][4096];
+    for (int i = 0; i < 4; i++) {
+        char cfg[1300];
+        snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", tdir);
+        if (rank == 0) {
+            FILE *f = fopen(cfg, "wb");
+            if (f) fputs(configs[i], f), fclose(f);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        const char *in[1];
+        rt_prep_opts o;
+        base_opts(&o, path_in("ml.jsonl"), in);
+        o.tokenizer_dir = tdir;
+        o.tokenizer = NULL; /* loaded from tdir, as the CLI does */
+        o.out = path_in("ml.h5");
+        rt_prep_result r;
+        st[i] = run(&o, MPI_COMM_WORLD, &r, msg[i], sizeof msg[i]);
+        got[i] = r.max_length;
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(st[i] == RT_OK, "config %d: %s", i, msg[i]);
+        ck_assert_msg(got[i] == want[i], "config '%s': max_length %d, expected %d", configs[i],
+                      got[i], want[i]);
+    }
+}
+END_TEST
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -669,6 +717,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_truncation_sides);
     tcase_add_test(tc, test_ratio_edges_and_options);
     tcase_add_test(tc, test_oracle_fixture);
+    tcase_add_test(tc, test_default_max_length);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
