@@ -36,7 +36,22 @@ static void prep_usage(FILE *f) {
             "                           is a few times this)\n"
             "  --timeout-s N            a rank waiting this long for the others without progress\n"
             "                           ends the job with exit code 69 (default 1800; 0 = off)\n"
-            "  --quiet                  no progress lines\n",
+            "  --quiet                  no progress lines\n"
+            "labeled corpora (sequence classification; jsonl only):\n"
+            "  --label-field NAME       the field with each example's label: a string or an\n"
+            "                           integer class id; makes a kind \"labeled\" corpus whose\n"
+            "                           documents are the examples (no eos appended) and whose\n"
+            "                           validation split is stratified per class\n"
+            "  --labels A,B,C           the class names in id order (string labels must be one\n"
+            "                           of them; integer labels are ids into them). Default:\n"
+            "                           the distinct string labels sorted by bytes\n"
+            "  --num-labels K           integer labels are class ids in [0, K)\n"
+            "  --max-length N           tokens kept per example (default: the tokenizer's\n"
+            "                           model_max_length from tokenizer_config.json, else 1024)\n"
+            "  --truncation right|left  which end of a longer example is cut (default right:\n"
+            "                           the first N tokens are kept)\n"
+            "  --skip-bad-labels        skip and count examples whose label is missing, unknown\n"
+            "                           or out of range instead of failing\n",
 #ifdef RT_TOKENIZER_DIR
             " (default ", RT_TOKENIZER_DIR, ")"
 #else
@@ -82,9 +97,77 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-/* Parses argv into o (inputs point into argv). Returns 0 on success, 2 on a usage error (printed
-   when loud), -1 for --help. */
-static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, int loud) {
+/* The names of --labels A,B,C: a copy of the value cut at the commas (owned; label_free). */
+typedef struct {
+    char *copy;
+    const char **v;
+} label_list;
+
+static void label_free(label_list *l) {
+    free(l->copy);
+    free(l->v);
+    l->copy = NULL;
+    l->v = NULL;
+}
+
+/* One of the labeled-corpus options with its value v. 0 or 2 (usage error, printed when loud);
+   1 when out of memory. */
+static int parse_label_opt(const char *a, const char *v, rt_prep_opts *o, label_list *names,
+                           int loud) {
+    char *end;
+    if (!strcmp(a, "--label-field")) {
+        o->label_field = v;
+    } else if (!strcmp(a, "--truncation")) {
+        if (strcmp(v, "right") && strcmp(v, "left")) {
+            if (loud)
+                fprintf(stderr, "ringtune prep: --truncation '%s': expected right or left\n", v);
+            return 2;
+        }
+        o->truncate_left = !strcmp(v, "left");
+    } else if (!strcmp(a, "--labels")) {
+        label_free(names);
+        size_t n = 1;
+        for (const char *c = v; *c; c++) n += *c == ',';
+        names->copy = strdup(v);
+        names->v = calloc(n, sizeof *names->v);
+        if (!names->copy || !names->v) return 1;
+        size_t k = 0;
+        for (char *q = names->copy, *c; q; q = c) {
+            c = strchr(q, ',');
+            if (c) *c++ = 0;
+            if (!*q) {
+                if (loud)
+                    fprintf(stderr,
+                            "ringtune prep: --labels '%s': expected names separated by "
+                            "commas, none empty\n",
+                            v);
+                return 2;
+            }
+            names->v[k++] = q;
+        }
+        o->label_names = names->v;
+        o->n_label_names = (int)k;
+    } else { /* --num-labels, --max-length */
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < 1 || x > (1 << 24)) {
+            if (loud)
+                fprintf(stderr, "ringtune prep: %s '%s': expected an integer in [1, 16777216]\n", a,
+                        v);
+            return 2;
+        }
+        if (!strcmp(a, "--num-labels"))
+            o->num_labels = (int)x;
+        else
+            o->max_length = (int)x;
+    }
+    return 0;
+}
+
+/* Parses argv into o (inputs point into argv, label names into names). Returns 0 on success, 2 on
+   a usage error (printed when loud), -1 for --help, 1 when out of memory. */
+static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, label_list *names,
+                 int loud) {
     int format_given = 0, n_in = 0, quiet = 0, only_inputs = 0;
     o->progress = stderr;
 #ifdef RT_TOKENIZER_DIR
@@ -121,9 +204,14 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
             quiet = 1;
             continue;
         }
+        if (!strcmp(a, "--skip-bad-labels")) {
+            o->skip_bad_labels = 1;
+            continue;
+        }
         static const char *const valued[] = {
-            "--tokenizer", "--out",        "--format",   "--delimiter", "--text-field",
-            "--val-ratio", "--split-seed", "--round-mb", "--timeout-s", NULL};
+            "--tokenizer", "--out",        "--format",     "--delimiter",  "--text-field",
+            "--val-ratio", "--split-seed", "--round-mb",   "--timeout-s",  "--label-field",
+            "--labels",    "--num-labels", "--max-length", "--truncation", NULL};
         int known = 0;
         for (const char *const *v = valued; *v && !known; v++) known = !strcmp(*v, a);
         if (!known) {
@@ -175,6 +263,11 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
                 return 2;
             }
             o->split_seed = x;
+        } else if (!strcmp(a, "--label-field") || !strcmp(a, "--labels") ||
+                   !strcmp(a, "--num-labels") || !strcmp(a, "--max-length") ||
+                   !strcmp(a, "--truncation")) {
+            int rc = parse_label_opt(a, v, o, names, loud);
+            if (rc) return rc;
         } else if (!strcmp(a, "--timeout-s")) {
             double x = strtod(v, &end);
             if (end == v || *end || !(x >= 0 && x <= 1e9)) {
@@ -209,6 +302,14 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
         problem = "--delimiter applies to --format text only";
     else if (o->text_field && strcmp(o->text_field, "text") != 0 && o->format != RT_PREP_JSONL)
         problem = "--text-field applies to --format jsonl only";
+    else if (o->label_field && o->format != RT_PREP_JSONL)
+        problem = "--label-field applies to --format jsonl only";
+    else if (!o->label_field && (o->label_names || o->num_labels || o->max_length ||
+                                 o->truncate_left || o->skip_bad_labels))
+        problem = "--labels, --num-labels, --max-length, --truncation and --skip-bad-labels "
+                  "need --label-field";
+    else if (o->num_labels && o->n_label_names && o->num_labels != o->n_label_names)
+        problem = "--num-labels differs from the number of names in --labels";
     if (problem) {
         if (loud) fprintf(stderr, "ringtune prep: %s (see ringtune prep --help)\n", problem);
         return 2;
@@ -228,13 +329,42 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, in
     return 0;
 }
 
+/* Rank 0 after a labeled prep: the truncation and skip counts, and the per-class counts per split
+   as the corpus stores them (read back from it). */
+static void print_labels(const rt_prep_opts *o, const rt_prep_result *r) {
+    printf("  labels: %d classes; %llu examples truncated to %d tokens (%s); %llu skipped for a "
+           "bad label\n",
+           r->num_labels, (unsigned long long)r->n_truncated, r->max_length,
+           o->truncate_left ? "left" : "right", (unsigned long long)r->n_skipped_bad_label);
+    rt_corpus *c = NULL;
+    if (rt_corpus_open(&c, o->out, MPI_COMM_NULL) != RT_OK) {
+        printf("  (cannot read the class counts back: %s)\n", rt_error_message());
+        return;
+    }
+    const rt_corpus_info *in = rt_corpus_get_info(c);
+    printf("  %-33s %10s %10s\n", "class", "train", "validation");
+    int shown = in->num_labels <= 64 ? in->num_labels : 50;
+    for (int i = 0; i < shown; i++)
+        printf("  %4d %-28.28s %10llu %10llu\n", i, in->label_names[i],
+               (unsigned long long)in->label_counts[0][i],
+               (unsigned long long)in->label_counts[1][i]);
+    if (shown < in->num_labels)
+        printf(
+            "  ... %d more classes (all counts: /train/label_counts, /validation/label_counts)\n",
+            in->num_labels - shown);
+    printf("  label pass (reading the labels, stratifying) %.2f s\n", r->t_labels);
+    rt_corpus_close(&c);
+}
+
 /* 1 when argv asks for --help (parsed as rt_cmd_prep parses it, quietly). */
 static int wants_help(int argc, char **argv) {
     rt_prep_opts o;
     rt_prep_opts_default(&o);
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
-    int rc = inputs ? parse(argc, argv, &o, inputs, 0) : 0;
+    label_list names = {NULL, NULL};
+    int rc = inputs ? parse(argc, argv, &o, inputs, &names, 0) : 0;
     free(inputs);
+    label_free(&names);
     return rc == -1;
 }
 
@@ -267,7 +397,8 @@ int rt_cmd_prep(int argc, char **argv) {
     rt_prep_opts_default(&o);
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     char *cmd = join_command(argc, argv);
-    int rc = inputs && cmd ? parse(argc, argv, &o, inputs, rank == 0) : 1;
+    label_list names = {NULL, NULL};
+    int rc = inputs && cmd ? parse(argc, argv, &o, inputs, &names, rank == 0) : 1;
     if (rc == 1 && rank == 0) fprintf(stderr, "ringtune prep: out of memory\n");
     if (rc == -1) {
         if (rank == 0) prep_usage(stdout);
@@ -297,6 +428,7 @@ int rt_cmd_prep(int argc, char **argv) {
                    "UTF-8 sequences replaced\n",
                    (unsigned long long)r.n_skipped_empty, (unsigned long long)r.n_skipped_bad_json,
                    (unsigned long long)r.n_replaced_utf8);
+            if (o.label_field) print_labels(&o, &r);
             printf("  %.1f MB in %.2f s = %.2f MB/s on %d rank%s (setup %.2f s, reading %.2f s, "
                    "tokenizing %.2f s, writing %.2f s)\n",
                    mb, r.seconds, r.seconds > 0 ? mb / r.seconds : 0.0, r.n_ranks,
@@ -306,6 +438,7 @@ int rt_cmd_prep(int argc, char **argv) {
     }
     free(inputs);
     free(cmd);
+    label_free(&names);
     if (own) {
         rt_wd_scope s; /* a peer stopped after the last collective would hang MPI_Finalize */
         rt_watchdog_enter(&s, "MPI_Finalize", RT_WD_ALL, RT_WD_ALL);

@@ -25,6 +25,7 @@
 #include "bpe.h"
 #include "corpus.h"
 #include "fsutil.h"
+#include "prep_labels.h"
 #include "watchdog.h"
 
 #define DOC_MAX ((size_t)1 << 30)       /* largest single document (bytes) */
@@ -51,8 +52,12 @@ static uint64_t splitmix64(uint64_t x) {
     return z ^ (z >> 31);
 }
 
+uint64_t rt_prep_split_hash(uint64_t seed, uint64_t doc_index) {
+    return splitmix64(splitmix64(seed) ^ doc_index);
+}
+
 int rt_prep_is_validation(uint64_t seed, uint64_t doc_index, double val_ratio) {
-    uint64_t h = splitmix64(splitmix64(seed) ^ doc_index);
+    uint64_t h = rt_prep_split_hash(seed, doc_index);
     return (double)(h >> 11) * 0x1.0p-53 < val_ratio;
 }
 
@@ -449,6 +454,10 @@ typedef struct {
     uint64_t *ntok; /* per record of this round: ids written (0 = skipped) */
     size_t capntok;
     uint64_t n_empty, n_bad_json, n_replaced;
+    /* kind "labeled" (o->label_field): in the label pass a record's "ids" are its label
+       (label_payload) and unit is 1 byte; otherwise unit = tbytes */
+    int label_pass, unit, max_len;
+    uint64_t n_bad_label, n_truncated;
 } worker;
 
 /* Makes text[0..n) valid UTF-8: returns it unchanged, a sanitized copy (replace mode), or fails
@@ -526,51 +535,104 @@ static const char *json_kind(const json_t *j) {
     }
 }
 
-/* Tokenizes one record, appending its ids (+ eos) to w->tok; *ntok 0 when it is skipped. */
+/* An example with a bad label: an error naming file:line, or a count when skipping. */
+static rt_status bad_label(worker *w, const recmeta *m, int *skip, const char *why) {
+    if (w->o->skip_bad_labels) {
+        w->n_bad_label++;
+        *skip = 1;
+        return RT_OK;
+    }
+    return rt_error(RT_ERR_FORMAT, "%s:%lld: %s (--skip-bad-labels skips such examples)",
+                    w->files->v[m->file], (long long)m->line, why);
+}
+
+/* jsonl: parses text[0..n) into *root (freed by the caller) and points *text, *n at the text
+   field; with a label field, checks the label into *lab. *skip when the line is skipped. */
+static rt_status json_record(worker *w, const recmeta *m, json_t **root, const char **text,
+                             size_t *n, rt_prep_label *lab, int *skip) {
+    json_error_t je;
+    *root = json_loadb(*text, *n, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+    const char *field = w->o->text_field;
+    json_t *v = *root ? json_object_get(*root, field) : NULL;
+    if (!*root) return bad_json(w, m, skip, "malformed JSON: %s (column %d)", je.text, je.column);
+    if (!json_is_object(*root))
+        return bad_json(w, m, skip, "expected a JSON object, got %s", json_kind(*root));
+    if (!v) return bad_json(w, m, skip, "no field \"%s\" in the JSON object", field);
+    if (!json_is_string(v))
+        return bad_json(w, m, skip, "field \"%s\" is %s, expected a string", field, json_kind(v));
+    *text = json_string_value(v);
+    *n = json_string_length(v);
+    if (!w->o->label_field) return RT_OK;
+    char why[1024];
+    rt_status st = rt_prep_label_get(w->o, *root, lab, why, sizeof why);
+    if (st != RT_OK)
+        return rt_error(st, "%s:%lld: %s", w->files->v[m->file], (long long)m->line, why);
+    return why[0] ? bad_label(w, m, skip, why) : RT_OK;
+}
+
+/* The label pass: a record's payload is 's' + the label's bytes or 'i' + its int64 id. */
+static rt_status label_payload(worker *w, const rt_prep_label *lab, uint64_t *ntok) {
+    size_t len = 1 + (lab->is_string ? lab->n : sizeof lab->id);
+    if (!grow((void **)&w->tok, &w->captok, w->ntok_bytes + len, 1))
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory for labels");
+    unsigned char *q = w->tok + w->ntok_bytes;
+    q[0] = lab->is_string ? 's' : 'i';
+    if (lab->is_string)
+        memcpy(q + 1, lab->s, lab->n);
+    else
+        memcpy(q + 1, &lab->id, sizeof lab->id);
+    w->ntok_bytes += len;
+    *ntok = len;
+    return RT_OK;
+}
+
+/* Tokenizes text, then appends eos (text corpus) or cuts to max_len (labeled), into w->ids. */
+static rt_status encode(worker *w, const recmeta *m, const char *text, size_t n) {
+    rt_bpe_encode_opts eo = {w->o->allow_special, 0, w->files->v[m->file], (long)m->line};
+    w->nids = 0;
+    RT_CALL(rt_bpe_encode(w->bpe, w->scratch, text, n, &eo, &w->ids, &w->nids, &w->capids, NULL));
+    if (!grow((void **)&w->ids, &w->capids, w->nids + 1, sizeof *w->ids))
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    if (!w->o->label_field) {
+        w->ids[w->nids++] = w->eos;
+    } else if (w->nids > (size_t)w->max_len) {
+        w->n_truncated++;
+        if (w->o->truncate_left)
+            memmove(w->ids, w->ids + (w->nids - (size_t)w->max_len),
+                    (size_t)w->max_len * sizeof *w->ids);
+        w->nids = (size_t)w->max_len;
+    }
+    return RT_OK;
+}
+
+/* Tokenizes one record, appending its ids (+ eos for a text corpus) to w->tok; *ntok 0 when it
+   is skipped. In the label pass, appends its label instead (label_payload). */
 static rt_status work_record(worker *w, const recmeta *m, const char *raw, uint64_t *ntok) {
     *ntok = 0;
     const char *text = raw;
     size_t n = (size_t)m->len;
     RT_CALL(clean_utf8(w, m, &text, &n));
     json_t *root = NULL;
+    rt_prep_label lab;
+    memset(&lab, 0, sizeof lab);
     if (w->o->format == RT_PREP_JSONL) {
-        json_error_t je;
         int skip = 0;
-        root = json_loadb(text, n, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
-        const char *field = w->o->text_field;
-        json_t *v = root ? json_object_get(root, field) : NULL;
-        rt_status st = RT_OK;
-        if (!root)
-            st = bad_json(w, m, &skip, "malformed JSON: %s (column %d)", je.text, je.column);
-        else if (!json_is_object(root))
-            st = bad_json(w, m, &skip, "expected a JSON object, got %s", json_kind(root));
-        else if (!v)
-            st = bad_json(w, m, &skip, "no field \"%s\" in the JSON object", field);
-        else if (!json_is_string(v))
-            st =
-                bad_json(w, m, &skip, "field \"%s\" is %s, expected a string", field, json_kind(v));
+        rt_status st = json_record(w, m, &root, &text, &n, &lab, &skip);
         if (st != RT_OK || skip) {
             json_decref(root);
             return st;
         }
-        text = json_string_value(v);
-        n = json_string_length(v);
     }
     rt_status st = RT_OK;
     if (is_blank(text, n)) {
         w->n_empty++;
+    } else if (w->label_pass) {
+        st = label_payload(w, &lab, ntok);
     } else {
-        rt_bpe_encode_opts eo = {w->o->allow_special, 0, w->files->v[m->file], (long)m->line};
-        w->nids = 0;
-        st = rt_bpe_encode(w->bpe, w->scratch, text, n, &eo, &w->ids, &w->nids, &w->capids, NULL);
-        if (st == RT_OK && !grow((void **)&w->ids, &w->capids, w->nids + 1, sizeof *w->ids))
-            st = rt_error(RT_ERR_MEMORY, "prep: out of memory");
-        if (st == RT_OK) {
-            w->ids[w->nids++] = w->eos;
-            size_t need = w->ntok_bytes + w->nids * (size_t)w->tbytes;
-            if (!grow((void **)&w->tok, &w->captok, need, 1))
-                st = rt_error(RT_ERR_MEMORY, "prep: out of memory for %zu ids", w->nids);
-        }
+        st = encode(w, m, text, n);
+        size_t need = w->ntok_bytes + w->nids * (size_t)w->tbytes;
+        if (st == RT_OK && !grow((void **)&w->tok, &w->captok, need, 1))
+            st = rt_error(RT_ERR_MEMORY, "prep: out of memory for %zu ids", w->nids);
         for (size_t i = 0; st == RT_OK && i < w->nids; i++) {
             int32_t id = w->ids[i];
             if (id < 0 || id >= w->vocab) {
@@ -613,10 +675,37 @@ typedef struct {
     size_t cap_all_ntok;
     unsigned char *all_tok; /* rank 0: the round's ids from all ranks */
     size_t cap_all_tok;
-    uint64_t next_doc; /* rank 0: global index of the next document */
+    uint64_t next_doc;    /* rank 0: global index of the next document */
+    int labeled;          /* kind "labeled" (o.label_field) */
+    rt_prep_labeling lab; /* rank 0: what the label pass found (dist/prep_labels.h) */
+    double t_labels;
     double t0, last_print;
     double t_setup, t_read, t_tok, t_write; /* t_tok: the slowest rank's, per round, summed */
 } prep;
+
+static rt_status check_label_opts(const rt_prep_opts *o) {
+    int given = o->n_label_names > 0 || o->num_labels != 0 || o->max_length != 0 ||
+                o->truncate_left || o->skip_bad_labels;
+    if (!o->label_field)
+        return given ? rt_error(RT_ERR_ARG, "prep: --labels, --num-labels, --max-length, "
+                                            "--truncation and --skip-bad-labels need --label-field")
+                     : RT_OK;
+    if (o->format != RT_PREP_JSONL || !*o->label_field)
+        return rt_error(RT_ERR_ARG, "prep: a label field applies to jsonl input");
+    if (o->num_labels < 0 || o->n_label_names < 0 || o->max_length < 0)
+        return rt_error(RT_ERR_ARG, "prep: negative --num-labels, label count or --max-length");
+    if (o->num_labels && o->n_label_names && o->num_labels != o->n_label_names)
+        return rt_error(RT_ERR_ARG, "prep: --num-labels %d but %d names in --labels", o->num_labels,
+                        o->n_label_names);
+    for (int i = 0; i < o->n_label_names; i++) {
+        if (!o->label_names || !o->label_names[i])
+            return rt_error(RT_ERR_ARG, "prep: label name %d missing", i);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(o->label_names[i], o->label_names[j]))
+                return rt_error(RT_ERR_ARG, "prep: --labels names '%s' twice", o->label_names[i]);
+    }
+    return RT_OK;
+}
 
 static rt_status check_opts(const rt_prep_opts *o) {
     if (!o->tokenizer && (!o->tokenizer_dir || !*o->tokenizer_dir))
@@ -637,7 +726,7 @@ static rt_status check_opts(const rt_prep_opts *o) {
     if (o->round_bytes == 0 || o->round_bytes > ROUND_MAX)
         return rt_error(RT_ERR_ARG, "prep: round size %zu bytes outside [1, %zu]", o->round_bytes,
                         ROUND_MAX);
-    return RT_OK;
+    return check_label_opts(o);
 }
 
 /* Rank 0 expands the inputs; every rank receives the sorted file names. */
@@ -719,10 +808,18 @@ static rt_status create_writer(prep *p) {
             if (i) *q++ = '\n';
             q = stpcpy(q, p->files.v[i]);
         }
-        rt_corpus_meta m = {
-            "text",    rt_bpe_vocab_size(p->bpe), rt_bpe_eos_id(p->bpe), rt_bpe_sha256(p->bpe),
-            src,       p->o.split_seed,           p->o.val_ratio,        p->o.command_line,
-            p->o.chunk};
+        rt_corpus_label_meta lm = {p->lab.num_labels, p->lab.names, p->lab.label_order,
+                                   p->w.max_len, p->o.truncate_left ? "left" : "right"};
+        rt_corpus_meta m = {p->labeled ? "labeled" : "text",
+                            rt_bpe_vocab_size(p->bpe),
+                            rt_bpe_eos_id(p->bpe),
+                            rt_bpe_sha256(p->bpe),
+                            src,
+                            p->o.split_seed,
+                            p->o.val_ratio,
+                            p->o.command_line,
+                            p->o.chunk,
+                            p->labeled ? &lm : NULL};
         st = rt_corpus_writer_create(&p->writer, p->o.out, p->o.overwrite, &m);
         free(src);
     }
@@ -868,7 +965,7 @@ static rt_status run_round(prep *p, int *done) {
         t = MPI_Wtime();
         size_t off_own = 0, off_others = 0;
         for (size_t i = 0; i < p->rb.nm && st == RT_OK; i++) {
-            size_t n = (size_t)p->all_ntok[i], nb = n * (size_t)w->tbytes;
+            size_t n = (size_t)p->all_ntok[i], nb = n * (size_t)w->unit;
             if (n == 0) continue;
             const unsigned char *ids;
             if (i < bound[1]) {
@@ -879,16 +976,79 @@ static rt_status run_round(prep *p, int *done) {
                 off_others += nb;
             }
             uint64_t d = p->next_doc++;
-            rt_corpus_split sp = rt_prep_is_validation(p->o.split_seed, d, p->o.val_ratio)
-                                     ? RT_SPLIT_VALIDATION
-                                     : RT_SPLIT_TRAIN;
-            st = rt_corpus_writer_add(p->writer, sp, d, ids, n);
+            if (w->label_pass) {
+                const recmeta *m = &p->rb.m[i];
+                st = rt_prep_labeling_add(&p->lab, p->files.v[m->file], m->line, ids, n);
+            } else if (p->labeled) {
+                st = d < p->lab.n
+                         ? rt_corpus_writer_add_labeled(
+                               p->writer, p->lab.is_val[d] ? RT_SPLIT_VALIDATION : RT_SPLIT_TRAIN,
+                               d, p->lab.doc_label[d], ids, n)
+                         : rt_error(RT_ERR_INTERNAL,
+                                    "prep: more examples than the label pass found");
+            } else {
+                rt_corpus_split sp = rt_prep_is_validation(p->o.split_seed, d, p->o.val_ratio)
+                                         ? RT_SPLIT_VALIDATION
+                                         : RT_SPLIT_TRAIN;
+                st = rt_corpus_writer_add(p->writer, sp, d, ids, n);
+            }
         }
         p->t_write += MPI_Wtime() - t;
-        progress(p, 0);
+        if (!w->label_pass) progress(p, 0);
     }
     free(bound);
     return rt_mpi_agree(p->comm, st);
+}
+
+/* The tokens kept per example: --max-length, else the tokenizer directory's
+   tokenizer_config.json "model_max_length" when it is a sane integer (transformers writes 1e30
+   for "no limit"), else 1024 (GPT-2's context). The same on every rank. */
+static int default_max_length(const rt_prep_opts *o) {
+    if (o->max_length > 0) return o->max_length;
+    int n = 1024;
+    char *path = o->tokenizer_dir ? rt_fs_join(o->tokenizer_dir, "tokenizer_config.json") : NULL;
+    json_t *j = path && rt_fs_exists(path) ? json_load_file(path, 0, NULL) : NULL;
+    json_t *v = j ? json_object_get(j, "model_max_length") : NULL;
+    if (v && json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= (1 << 24))
+        n = (int)json_integer_value(v);
+    json_decref(j);
+    free(path);
+    return n;
+}
+
+/* Kind "labeled": the first pass over the input, reading only the labels (so that the label set
+   and the stratified split are known before the first example is written), then the writer.
+   Collective over p->comm. */
+static rt_status label_pass(prep *p) {
+    double t = MPI_Wtime();
+    rt_status st = RT_OK;
+    if (p->rank == 0 && !p->o.overwrite && rt_fs_exists(p->o.out))
+        st = rt_error(RT_ERR_IO, "output %s exists; pass --overwrite to replace it", p->o.out);
+    st = rt_mpi_agree(p->comm, st);
+    p->lab.lab_kind = -1;
+    p->w.label_pass = 1;
+    p->w.unit = 1;
+    int done = 0;
+    while (st == RT_OK && !done) st = run_round(p, &done);
+    if (st == RT_OK)
+        st = rt_mpi_agree(p->comm, p->rank ? RT_OK : rt_prep_labeling_finish(&p->lab, &p->o));
+    /* the second pass reads everything again and counts again */
+    if (p->rd.f) fclose(p->rd.f);
+    p->rd.f = NULL;
+    p->rd.fi = 0;
+    p->rd.done = 0;
+    p->rd.off = 0;
+    p->w.n_empty = p->w.n_bad_json = p->w.n_replaced = p->w.n_bad_label = p->w.n_truncated = 0;
+    p->next_doc = 0;
+    p->w.label_pass = 0;
+    p->w.unit = p->w.tbytes;
+    if (st == RT_OK && p->o.progress && p->rank == 0)
+        fprintf(p->o.progress, "prep: labels: %d classes (%s), %llu examples, %.2f s\n",
+                p->lab.num_labels, p->lab.label_order, (unsigned long long)p->lab.n,
+                MPI_Wtime() - t);
+    if (st == RT_OK) st = create_writer(p);
+    p->t_labels = MPI_Wtime() - t;
+    return st;
 }
 
 static void prep_free(prep *p) {
@@ -909,6 +1069,7 @@ static void prep_free(prep *p) {
     free(p->rb.m);
     free(p->all_ntok);
     free(p->all_tok);
+    rt_prep_labeling_free(&p->lab);
     if (p->comm != MPI_COMM_NULL) MPI_Comm_free(&p->comm);
 }
 
@@ -936,31 +1097,43 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
         p.w.bpe = p.bpe;
         p.w.vocab = rt_bpe_vocab_size(p.bpe);
         p.w.eos = rt_bpe_eos_id(p.bpe);
-        p.w.tbytes = rt_corpus_token_bytes(p.w.vocab);
+        p.w.tbytes = p.w.unit = rt_corpus_token_bytes(p.w.vocab);
+        p.w.max_len = default_max_length(&p.o);
+        p.labeled = p.o.label_field != NULL;
         p.rd.o = &p.o;
         p.rd.files = &p.files;
         p.rd.sizes = p.sizes;
-        st = create_writer(&p);
+        if (!p.labeled) st = create_writer(&p);
     }
     p.t_setup = MPI_Wtime() - p.t0;
+    if (st == RT_OK && p.labeled) st = label_pass(&p);
     int done = 0;
     while (st == RT_OK && !done) st = run_round(&p, &done);
 
-    uint64_t local[3] = {p.w.n_empty, p.w.n_bad_json, p.w.n_replaced}, sum[3] = {0, 0, 0};
+    uint64_t local[5] = {p.w.n_empty, p.w.n_bad_json, p.w.n_replaced, p.w.n_truncated,
+                         p.w.n_bad_label},
+             sum[5] = {0, 0, 0, 0, 0};
     rt_prep_result r;
     memset(&r, 0, sizeof r);
     if (st == RT_OK) {
-        rt_wd_allreduce(local, sum, 3, MPI_UINT64_T, MPI_SUM, p.comm,
+        rt_wd_allreduce(local, sum, 5, MPI_UINT64_T, MPI_SUM, p.comm,
                         "skip counts (MPI_Allreduce)");
         if (p.rank == 0) {
             for (int k = 0; k < 2; k++) {
                 r.n_docs[k] = rt_corpus_writer_n_docs(p.writer, (rt_corpus_split)k);
                 r.n_tokens[k] = rt_corpus_writer_n_tokens(p.writer, (rt_corpus_split)k);
             }
-            rt_corpus_counts counts = {sum[0], sum[1], sum[2]};
+            rt_corpus_counts counts = {sum[0], sum[1], sum[2], sum[3], sum[4]};
+            r.num_labels = p.lab.num_labels;
+            if (p.labeled && p.lab.n != r.n_docs[0] + r.n_docs[1])
+                st = rt_error(RT_ERR_INTERNAL,
+                              "prep: the label pass found %llu examples, the "
+                              "second pass %llu",
+                              (unsigned long long)p.lab.n,
+                              (unsigned long long)(r.n_docs[0] + r.n_docs[1]));
             progress(&p, 1);
             double t = MPI_Wtime();
-            st = rt_corpus_writer_commit(&p.writer, &counts);
+            if (st == RT_OK) st = rt_corpus_writer_commit(&p.writer, &counts);
             p.t_write += MPI_Wtime() - t;
             r.t_read = p.t_read;
             r.t_write = p.t_write;
@@ -976,6 +1149,10 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
         r.n_skipped_empty = sum[0];
         r.n_skipped_bad_json = sum[1];
         r.n_replaced_utf8 = sum[2];
+        r.n_truncated = sum[3];
+        r.n_skipped_bad_label = sum[4];
+        r.max_length = p.labeled ? p.w.max_len : 0;
+        r.t_labels = p.t_labels;
         r.token_bytes = p.w.tbytes;
         r.n_ranks = p.size;
         r.seconds = MPI_Wtime() - p.t0;

@@ -40,6 +40,21 @@ typedef struct {
     FILE *progress;            /* rank 0 writes progress lines here; NULL: quiet */
     const char *const *inputs; /* files, directories (recursive; hidden entries skipped), globs */
     int n_inputs;
+    /* jsonl: a kind "labeled" corpus (io/CORPUS.md) when label_field is set. Each example is one
+       document: its tokens without eos, truncated to max_length. Labels are strings mapped to
+       ids (label_names' order, or the distinct strings sorted by bytes when label_names is
+       NULL) or integer ids (needing num_labels or label_names). Split: stratified per class
+       (rt_prep_stratify in dist/prep_labels.h) instead of rt_prep_is_validation. */
+    const char *label_field;        /* the field holding each example's label */
+    const char *const *label_names; /* --labels: the class names in id order (distinct) */
+    int n_label_names;
+    int num_labels;      /* --num-labels K: integer labels are ids in [0, K) (0: not given) */
+    int max_length;      /* tokens kept per example; 0: the tokenizer directory's
+                            tokenizer_config.json model_max_length when it has a sane one,
+                            else 1024 */
+    int truncate_left;   /* keep the last max_length tokens (default: the first, as
+                            transformers' truncation_side "right") */
+    int skip_bad_labels; /* skip (and count) examples with a bad label instead of failing */
 } rt_prep_opts;
 
 /* text (one document per file), text_field "text", val_ratio 0.05, split_seed 1234,
@@ -53,7 +68,10 @@ typedef struct {
     uint64_t n_docs[2];   /* per split (RT_SPLIT_TRAIN, RT_SPLIT_VALIDATION) */
     uint64_t n_tokens[2]; /* per split, eos included */
     uint64_t n_skipped_empty, n_skipped_bad_json, n_replaced_utf8;
-    int token_bytes; /* 2 (uint16) or 4 */
+    uint64_t n_truncated, n_skipped_bad_label; /* labeled: examples cut / skipped */
+    int num_labels, max_length;                /* labeled: K and the length used */
+    double t_labels;                           /* labeled: the label pass (reading + parsing) */
+    int token_bytes;                           /* 2 (uint16) or 4 */
     int n_ranks;
     double seconds;    /* wall time of rt_prep_run */
     double t_setup;    /* expanding inputs, loading the tokenizer, creating the output */
@@ -71,8 +89,10 @@ typedef struct {
    Never leaves a partial file under opts->out: it writes "<out>.tmp.<pid of rank 0>" and renames
    it after a successful close, removing it on failure. res (may be NULL) is filled on every rank.
    Errors: RT_ERR_ARG (options), RT_ERR_IO (missing/unreadable input, existing output),
-   RT_ERR_FORMAT (malformed JSON "file:line: ...", invalid UTF-8 "file:line: ... byte offset N"),
-   RT_ERR_HDF5, RT_ERR_MEMORY. */
+   RT_ERR_FORMAT (malformed JSON "file:line: ...", invalid UTF-8 "file:line: ... byte offset N",
+   a bad label "file:line: label ... " saying what was expected, string and integer labels mixed),
+   RT_ERR_HDF5, RT_ERR_MEMORY. With a label field the input is read twice (labels first, see
+   io/CORPUS.md), and an integer label without num_labels/label_names is RT_ERR_ARG. */
 rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *res);
 
 /* The split rule (reproducible outside ringtune): h = splitmix64(splitmix64(seed) ^ doc_index),
@@ -80,3 +100,5 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
    z = x + 0x9e3779b97f4a7c15; z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9;
    z = (z ^ z >> 27) * 0x94d049bb133111eb; z ^ z >> 31. Returns 1 for validation. */
 int rt_prep_is_validation(uint64_t seed, uint64_t doc_index, double val_ratio);
+/* h of that rule: splitmix64(splitmix64(seed) ^ doc_index). */
+uint64_t rt_prep_split_hash(uint64_t seed, uint64_t doc_index);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <hdf5.h>
 #include "corpus_check.h"
+#include "corpus_labels.h"
 #include "fsutil.h"
 #include "h5util.h"
 
@@ -54,7 +55,8 @@ struct rt_corpus_writer {
     int tbytes;
     size_t chunk;
     wsplit sp[2];
-    rt_corpus_info info; /* the attribute values, for RT_CORPUS_HASH_ATTR (strings owned) */
+    rt_corpus_info info;    /* the attribute values, for RT_CORPUS_HASH_ATTR (strings owned) */
+    rt_corpus_wlabels *lab; /* kind "labeled" (io/corpus_labels.c), else NULL */
 };
 
 static hid_t make_dataset(hid_t grp, const char *name, hid_t ftype, size_t chunk) {
@@ -86,6 +88,8 @@ static int append(hid_t d, hid_t mtype, const void *buf, uint64_t *done, size_t 
 }
 
 static void writer_free(rt_corpus_writer *w) {
+    rt_corpus_wlabels_free(&w->lab);
+    rt_corpus_info_labels_free(&w->info);
     for (int k = 0; k < 2; k++) {
         wsplit *s = &w->sp[k];
         rt_h5_close(&s->tokens, H5Dclose);
@@ -129,9 +133,13 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
         return rt_error(RT_ERR_ARG, "%s: split seed %llu does not fit in int64", path,
                         (unsigned long long)m->split_seed);
     const char *kind = m->kind ? m->kind : "text";
-    if (strcmp(kind, "text") != 0)
-        return rt_error(RT_ERR_ARG, "%s: corpus kind '%s' is not implemented (only 'text')", path,
+    if (strcmp(kind, "text") != 0 && strcmp(kind, "labeled") != 0)
+        return rt_error(RT_ERR_ARG,
+                        "%s: corpus kind '%s' is not implemented (only 'text' and 'labeled')", path,
                         kind);
+    if (!strcmp(kind, "labeled") != (m->labels != NULL))
+        return rt_error(RT_ERR_ARG, "%s: label metadata %s for corpus kind '%s'", path,
+                        m->labels ? "given" : "missing", kind);
     struct stat st;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) return rt_error(RT_ERR_IO, "output %s is a directory", path);
@@ -228,8 +236,13 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
              (s->index = make_dataset(s->grp, "doc_index", H5T_STD_U64LE, w->chunk)) >= 0;
     }
     if (gcpl >= 0) H5Pclose(gcpl);
+    if (!ok) st_ = rt_h5_fail("cannot lay out the corpus in %s", w->tmp);
+    if (ok && m->labels) {
+        hid_t grp[2] = {w->sp[0].grp, w->sp[1].grp};
+        st_ = rt_corpus_wlabels_create(&w->lab, f, grp, w->tmp, m->labels, w->chunk, in);
+        ok = st_ == RT_OK;
+    }
     if (!ok) {
-        st_ = rt_h5_fail("cannot lay out the corpus in %s", w->tmp);
         rt_corpus_writer_abort(&w);
         rt_h5_quiet_off(&q);
         return st_;
@@ -268,8 +281,39 @@ static rt_status flush_split(rt_corpus_writer *w, int k, int all) {
     return RT_OK;
 }
 
+static rt_status writer_add(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
+                            const void *tokens, size_t n);
+
 rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
                                const void *tokens, size_t n) {
+    if (w->lab)
+        return rt_error(RT_ERR_ARG, "%s: a labeled corpus takes documents with their labels",
+                        w->path);
+    return writer_add(w, split, doc_index, tokens, n);
+}
+
+rt_status rt_corpus_writer_add_labeled(rt_corpus_writer *w, rt_corpus_split split,
+                                       uint64_t doc_index, int32_t label, const void *tokens,
+                                       size_t n) {
+    if (!w->lab)
+        return rt_error(RT_ERR_ARG, "%s: a %s corpus has no labels", w->path, w->info.kind);
+    if ((unsigned)split > 1 || label < 0 || label >= w->info.num_labels)
+        return rt_error(RT_ERR_ARG, "%s: document %llu: bad split %d or label %d outside [0, %d)",
+                        w->path, (unsigned long long)doc_index, (int)split, label,
+                        w->info.num_labels);
+    if (n > (size_t)w->info.max_length)
+        return rt_error(RT_ERR_ARG, "%s: document %llu has %zu tokens, more than max_length %d",
+                        w->path, (unsigned long long)doc_index, n, w->info.max_length);
+    RT_CALL(writer_add(w, split, doc_index, tokens, n));
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
+    rt_status st = rt_corpus_wlabels_add(w->lab, (int)split, label, w->tmp);
+    rt_h5_quiet_off(&q);
+    return st;
+}
+
+static rt_status writer_add(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
+                            const void *tokens, size_t n) {
     if ((unsigned)split > 1 || n == 0)
         return rt_error(RT_ERR_ARG, "corpus writer: bad split %d or empty document %llu",
                         (int)split, (unsigned long long)doc_index);
@@ -343,6 +387,10 @@ rt_status rt_corpus_writer_commit(rt_corpus_writer **wp, const rt_corpus_counts 
         in->n_docs[k] = w->sp[k].n_docs;
         in->n_tokens[k] = w->sp[k].n_tokens;
     }
+    if (st == RT_OK && w->lab) {
+        hid_t grp[2] = {w->sp[0].grp, w->sp[1].grp};
+        st = rt_corpus_wlabels_commit(w->lab, w->file, grp, w->tmp, counts, in);
+    }
     uint64_t hash = rt_corpus_info_hash(in);
     if (st == RT_OK &&
         !(rt_h5_put_i64(w->file, "n_documents", (int64_t)in->n_documents) &&
@@ -409,7 +457,8 @@ struct rt_corpus {
     hid_t file;
     hid_t tokens[2], offsets[2], index[2];
     rt_corpus_info info;
-    rt_corpus_file_id fid; /* the file HDF5 opened, checked after every read */
+    rt_corpus_file_id fid;  /* the file HDF5 opened, checked after every read */
+    rt_corpus_rlabels *lab; /* kind "labeled" (io/corpus_labels.c), else NULL */
 };
 
 static const char *const rebuild = "the corpus file is damaged; rebuild it with `ringtune prep`";
@@ -725,6 +774,8 @@ static rt_status open_local(rt_corpus *c, const char *path) {
                         "%s: attribute 'n_documents' is %llu but the splits hold %llu + %llu", path,
                         (unsigned long long)in->n_documents, (unsigned long long)in->n_docs[0],
                         (unsigned long long)in->n_docs[1]);
+    if (!strcmp(in->kind, "labeled"))
+        RT_CALL(rt_corpus_rlabels_open(&c->lab, c->file, path, in, c->offsets, &c->fid));
     return check_hash(c);
 }
 
@@ -763,9 +814,11 @@ void rt_corpus_close(rt_corpus **cp) {
         rt_h5_close(&c->offsets[k], H5Dclose);
         rt_h5_close(&c->index[k], H5Dclose);
     }
+    rt_corpus_rlabels_close(&c->lab);
     rt_h5_close(&c->file, H5Fclose);
     H5Eclear2(H5E_DEFAULT);
     rt_h5_quiet_off(&q);
+    rt_corpus_info_labels_free(&c->info);
     free(c->info.sources);
     free(c->info.ringtune_version);
     free(c->info.command_line);
@@ -846,6 +899,41 @@ rt_status rt_corpus_read_doc_index(rt_corpus *c, rt_corpus_split split, uint64_t
     rt_status st = read_u64(c, c->index[split], "doc_index", split, start, count, dst);
     rt_h5_quiet_off(&q);
     return st;
+}
+
+/* ---- kind "labeled" (the datasets: io/corpus_labels.c) ------------------------------------ */
+
+rt_status rt_corpus_read_labels(rt_corpus *c, rt_corpus_split split, uint64_t start, size_t count,
+                                int32_t *dst) {
+    if (!c->lab)
+        return rt_error(RT_ERR_ARG, "%s: a %s corpus has no labels", c->path, c->info.kind);
+    RT_CALL(check_range(c, split, "labels", start, count, rt_corpus_n_docs(c, split)));
+    if (count == 0) return RT_OK;
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
+    rt_status st = rt_corpus_rlabels_read(c->lab, c->path, &c->fid, (int)split, start, count, dst);
+    rt_h5_quiet_off(&q);
+    return st;
+}
+
+rt_status rt_corpus_read_example(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
+                                 size_t cap, size_t *n, int32_t *label) {
+    *n = 0;
+    RT_CALL(rt_corpus_read_labels(c, split, i, 1, label));
+    uint64_t off[2];
+    RT_CALL(rt_corpus_read_doc_offsets(c, split, i, 2, off));
+    if (off[1] - off[0] > cap)
+        return rt_error(RT_ERR_ARG, "%s: /%s example %llu has %llu tokens, more than the %zu given",
+                        c->path, split_names[split], (unsigned long long)i,
+                        (unsigned long long)(off[1] - off[0]), cap);
+    RT_CALL(rt_corpus_read_tokens(c, split, off[0], (size_t)(off[1] - off[0]), dst));
+    *n = (size_t)(off[1] - off[0]);
+    return RT_OK;
+}
+
+const char *rt_corpus_label_name(const rt_corpus *c, int32_t id) {
+    if (!c->info.label_names || id < 0 || id >= c->info.num_labels) return NULL;
+    return c->info.label_names[id];
 }
 
 rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,

@@ -29,25 +29,39 @@ const char *rt_corpus_split_name(rt_corpus_split s);
 
 typedef struct rt_corpus_writer rt_corpus_writer;
 
+/* What a kind "labeled" corpus records about its labels (io/CORPUS.md). Strings are copied. */
+typedef struct {
+    int num_labels;                 /* K >= 1: ids are 0..K-1 */
+    const char *const *label_names; /* K UTF-8 names without NUL bytes: name of id i is [i] */
+    const char *label_order;        /* how names became ids: "given" (--labels), "sorted"
+                                       (byte order of the distinct string labels) or "ids"
+                                       (the input's labels were the integer ids) */
+    int max_length;                 /* tokens kept per example (>= 1) */
+    const char *truncation;         /* "right" (keep the first max_length) or "left" */
+} rt_corpus_label_meta;
+
 /* Everything known before the first document. Strings are copied. */
 typedef struct {
-    const char *kind;             /* "text" (only kind written today; "labeled"/"pairs" reserved) */
-    int vocab_size;               /* > 0 */
-    int eos_id;                   /* in [0, vocab_size) */
-    const char *tokenizer_sha256; /* 64 hex digits */
-    const char *sources;          /* newline-joined input files */
-    uint64_t split_seed;          /* < 2^63 (stored as int64) */
-    double validation_ratio;      /* [0, 1] */
-    const char *command_line;     /* recorded verbatim; may be NULL ("") */
-    size_t chunk;                 /* elements per chunk; 0 = RT_CORPUS_CHUNK_DEFAULT */
+    const char *kind;                   /* "text" or "labeled" ("pairs" reserved, refused) */
+    int vocab_size;                     /* > 0 */
+    int eos_id;                         /* in [0, vocab_size) */
+    const char *tokenizer_sha256;       /* 64 hex digits */
+    const char *sources;                /* newline-joined input files */
+    uint64_t split_seed;                /* < 2^63 (stored as int64) */
+    double validation_ratio;            /* [0, 1] */
+    const char *command_line;           /* recorded verbatim; may be NULL ("") */
+    size_t chunk;                       /* elements per chunk; 0 = RT_CORPUS_CHUNK_DEFAULT */
+    const rt_corpus_label_meta *labels; /* required for kind "labeled", NULL otherwise */
 } rt_corpus_meta;
 
 /* Totals known only at the end, written as root attributes by rt_corpus_writer_commit. The
    writer counts documents itself (n_documents is what it was given); these are prep's counts. */
 typedef struct {
-    uint64_t n_skipped_empty;    /* documents that were empty or only whitespace */
-    uint64_t n_skipped_bad_json; /* JSONL lines skipped as malformed (when asked to skip) */
-    uint64_t n_replaced_utf8;    /* invalid UTF-8 sequences replaced by U+FFFD */
+    uint64_t n_skipped_empty;     /* documents that were empty or only whitespace */
+    uint64_t n_skipped_bad_json;  /* JSONL lines skipped as malformed (when asked to skip) */
+    uint64_t n_replaced_utf8;     /* invalid UTF-8 sequences replaced by U+FFFD */
+    uint64_t n_truncated;         /* kind "labeled": examples cut to max_length */
+    uint64_t n_skipped_bad_label; /* kind "labeled": examples skipped for a bad label */
 } rt_corpus_counts;
 
 /* Starts a corpus at path: refuses (RT_ERR_IO, "... exists; pass --overwrite ...") when path
@@ -65,6 +79,12 @@ int rt_corpus_writer_token_bytes(const rt_corpus_writer *w);
    written as they fill. On failure the writer must still be aborted. */
 rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
                                const void *tokens, size_t n);
+/* The same for a kind "labeled" corpus, whose every document carries a label id in
+   [0, num_labels) (rt_corpus_writer_add refuses to add to it, and this refuses a text corpus).
+   The per-class counts are kept as documents are added and written at commit. */
+rt_status rt_corpus_writer_add_labeled(rt_corpus_writer *w, rt_corpus_split split,
+                                       uint64_t doc_index, int32_t label, const void *tokens,
+                                       size_t n);
 /* Documents and tokens added so far to a split. */
 uint64_t rt_corpus_writer_n_docs(const rt_corpus_writer *w, rt_corpus_split split);
 uint64_t rt_corpus_writer_n_tokens(const rt_corpus_writer *w, rt_corpus_split split);
@@ -97,19 +117,28 @@ typedef struct {
     char *sources;          /* owned by the corpus */
     char *ringtune_version; /* owned by the corpus */
     char *command_line;     /* owned by the corpus */
+    /* kind "labeled" only (0 / NULL / "" for the other kinds) */
+    int num_labels;            /* K */
+    char **label_names;        /* K names, in id order; owned by the corpus */
+    uint64_t *label_counts[2]; /* per split, K counts (/<split>/label_counts); owned */
+    char label_order[8];       /* "given", "sorted" or "ids" */
+    char truncation[8];        /* "right" or "left" */
+    int max_length;            /* no document is longer */
+    uint64_t n_truncated, n_skipped_bad_label;
 } rt_corpus_info;
 
 /* Opens a corpus read-only and validates it: format "ringtune-corpus", format_version 1, every
    attribute and dataset of io/CORPUS.md present with the right type, doc_offsets consistent with
-   the token counts, the attribute hash metadata_xxh3 (when present) matching; HDF5 verifies its
-   metadata checksums (files of the 1.10 format) and a failure is reported as one. Errors
-   (RT_ERR_IO for a missing/unreadable file, RT_ERR_FORMAT otherwise, RT_ERR_HDF5 for a checksum
-   failure) name the file and the attribute or dataset.
-   comm == MPI_COMM_NULL: serial; no MPI call is made, so MPI need not be initialised (each
-   process may open the file this way on its own).
-   Otherwise collective over comm: every rank opens the file (read-only, plain POSIX I/O, so it
-   works on any shared file system) and all ranks return the same status; on failure every rank
-   gets the message of the lowest failing rank and *out is NULL everywhere. */
+   the token counts, for kind "labeled" every label in [0, K), label_counts equal to the labels'
+   histogram and every document 1..max_length tokens long (one pass over labels and doc_offsets),
+   the attribute hash metadata_xxh3 (when present) matching; HDF5 verifies its metadata checksums
+   (files of the 1.10 format) and a failure is reported as one. Errors (RT_ERR_IO for a
+   missing/unreadable file, RT_ERR_FORMAT otherwise, RT_ERR_HDF5 for a checksum failure) name the
+   file and the attribute or dataset. comm == MPI_COMM_NULL: serial; no MPI call is made, so MPI
+   need not be initialised (each process may open the file this way on its own). Otherwise
+   collective over comm: every rank opens the file (read-only, plain POSIX I/O, so it works on any
+   shared file system) and all ranks return the same status; on failure every rank gets the message
+   of the lowest failing rank and *out is NULL everywhere. */
 rt_status rt_corpus_open(rt_corpus **out, const char *path, MPI_Comm comm);
 /* Closes the file and frees *c; sets *c to NULL. Not collective. Safe with *c == NULL. */
 void rt_corpus_close(rt_corpus **c);
@@ -137,6 +166,19 @@ rt_status rt_corpus_read_doc_offsets(rt_corpus *c, rt_corpus_split split, uint64
 /* Reads doc_index[start, start + count) of a split (n_docs entries) into dst. */
 rt_status rt_corpus_read_doc_index(rt_corpus *c, rt_corpus_split split, uint64_t start,
                                    size_t count, uint64_t *dst);
+
+/* Kind "labeled": reads labels[start, start + count) of a split (n_docs entries: the label id of
+   each document, in [0, num_labels), checked on open) into dst. Not collective. RT_ERR_ARG for a
+   text corpus or a range outside the split; read failures as rt_corpus_read_tokens. */
+rt_status rt_corpus_read_labels(rt_corpus *c, rt_corpus_split split, uint64_t start, size_t count,
+                                int32_t *dst);
+/* Kind "labeled": example i of a split: its tokens (at most max_length, no eos) into dst, which
+   holds cap ids (cap >= info.max_length always suffices), *n their count, *label its id. Not
+   collective. RT_ERR_ARG for a text corpus, i >= n_docs or cap too small. Two small reads. */
+rt_status rt_corpus_read_example(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
+                                 size_t cap, size_t *n, int32_t *label);
+/* The name of label id (NULL outside [0, num_labels) or for a text corpus); owned by c. */
+const char *rt_corpus_label_name(const rt_corpus *c, int32_t id);
 
 /* Checks the corpus against a model: every id must fit the model's embedding (the corpus's
    vocab_size <= model_vocab_size; padded vocabularies such as 50304 are fine), and when

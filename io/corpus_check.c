@@ -20,6 +20,20 @@ static void put_str(XXH3_state_t *s, const char *v) {
     if (n) XXH3_64bits_update(s, v, n);
 }
 
+/* What a kind "labeled" corpus adds (io/CORPUS.md): its label attributes and label_counts. */
+static void put_labels(XXH3_state_t *s, const rt_corpus_info *in) {
+    put_u64(s, (uint64_t)in->num_labels);
+    for (int i = 0; i < in->num_labels; i++) put_str(s, in->label_names ? in->label_names[i] : "");
+    put_str(s, in->label_order);
+    put_str(s, in->truncation);
+    put_u64(s, (uint64_t)in->max_length);
+    put_u64(s, in->n_truncated);
+    put_u64(s, in->n_skipped_bad_label);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < in->num_labels; i++)
+            put_u64(s, in->label_counts[k] ? in->label_counts[k][i] : 0);
+}
+
 uint64_t rt_corpus_info_hash(const rt_corpus_info *in) {
     XXH3_state_t *s = XXH3_createState();
     if (!s) return 0;
@@ -46,6 +60,8 @@ uint64_t rt_corpus_info_hash(const rt_corpus_info *in) {
     put_str(s, in->sources);
     put_str(s, in->ringtune_version);
     put_str(s, in->command_line);
+    if (!strcmp(in->kind, "labeled")) /* older and text files: the hash above, unchanged */
+        put_labels(s, in);
     uint64_t h = (uint64_t)XXH3_64bits_digest(s);
     XXH3_freeState(s);
     return h;

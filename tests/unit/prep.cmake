@@ -54,3 +54,53 @@ set_tests_properties(prep_cli_bad_json_np2 PROPERTIES PROCESSORS 2)
 rt_prep_cli_test(prep_cli_delimiter_needs_text 2 "--delimiter applies to --format text only"
                  ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out x.h5 --format jsonl
                  --delimiter x a)
+
+# Kind "labeled" (--label-field): the same at 1, 2 and 3 ranks, each compared byte for byte with a
+# 1-rank run made in the same job; label orders, bad-label messages, truncation, stratification.
+add_executable(test_prep_labels ${CMAKE_CURRENT_LIST_DIR}/test_prep_labels.c)
+target_link_libraries(test_prep_labels PRIVATE rt_dist rt_io PkgConfig::CHECK PkgConfig::JANSSON
+                                               MPI::MPI_C m)
+target_compile_definitions(test_prep_labels PRIVATE RT_TOKENIZER_TEST_DIR="${RT_PREP_TOKENIZER}"
+                                                    RT_BUILD_DIR="${CMAKE_BINARY_DIR}"
+                                                    RT_FIXTURES="${RT_FIXTURES_DIR}")
+foreach(n 1 2 3)
+  add_test(NAME test_prep_labels_np${n}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${n} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:test_prep_labels> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(test_prep_labels_np${n} PROPERTIES PROCESSORS ${n} TIMEOUT 120
+                       ENVIRONMENT "CK_DEFAULT_TIMEOUT=120;OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}"
+                       LABELS mpi)
+endforeach()
+
+# Labeled corpora from the command line (the oracle fixture's input).
+set(RT_PREP_LABELED ${RT_FIXTURES_DIR}/labeled/input.jsonl)
+rt_prep_cli_test(prep_cli_labels_need_field 2 "--labels, --num-labels.* need --label-field"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out x.h5 --format jsonl
+                 --labels a,b ${RT_PREP_LABELED})
+rt_prep_cli_test(prep_cli_label_field_jsonl_only 2 "--label-field applies to --format jsonl only"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out x.h5 --label-field label a)
+rt_prep_cli_test(prep_cli_bad_truncation 2 "--truncation 'middle': expected right or left"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out x.h5 --format jsonl
+                 --label-field label --truncation middle ${RT_PREP_LABELED})
+rt_prep_cli_test(prep_cli_bad_label_list 2 "--labels 'a,,b': expected names separated by commas"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out x.h5 --format jsonl
+                 --label-field label --labels a,,b ${RT_PREP_LABELED})
+rt_prep_cli_test(prep_cli_labeled_np2 0
+                 "labels: 7 classes. 30 examples truncated to 8 tokens .right.. 0 skipped"
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS}
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out ${RT_PREP_OUT}/labeled.h5
+                 --overwrite --format jsonl --label-field label --max-length 8
+                 --val-ratio 0.25 ${RT_PREP_LABELED})
+set_tests_properties(prep_cli_labeled_np2 PROPERTIES PROCESSORS 2)
+rt_prep_cli_test(prep_cli_labeled_bad_label_np2 1
+                 "labeled/input.jsonl:1: label \"pos\" is not one of --labels neg,Zoo"
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${MPIEXEC_PREFLAGS}
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out ${RT_PREP_OUT}/bad-label.h5
+                 --overwrite --format jsonl --label-field label --labels neg,Zoo
+                 ${RT_PREP_LABELED})
+set_tests_properties(prep_cli_labeled_bad_label_np2 PROPERTIES PROCESSORS 2)
+# the demo's labeled set (cli/demo/packages_sections.jsonl, 350 per class): 70 per class held out
+rt_prep_cli_test(prep_cli_demo_labeled 0 "3 sound +280 +70"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out ${RT_PREP_OUT}/demo-labeled.h5
+                 --overwrite --quiet --format jsonl --label-field label --val-ratio 0.2
+                 ${CMAKE_SOURCE_DIR}/cli/demo/packages_sections.jsonl)

@@ -37,7 +37,7 @@ static int temp_files(void) {
 
 static rt_corpus_meta meta(int vocab) {
     rt_corpus_meta m = {
-        "text", vocab, vocab - 1, SHA, "a.txt\nb.txt", 77, 0.25, "ringtune prep test", 7};
+        "text", vocab, vocab - 1, SHA, "a.txt\nb.txt", 77, 0.25, "ringtune prep test", 7, NULL};
     return m;
 }
 
@@ -67,7 +67,7 @@ static rt_status write_corpus(const char *path, int vocab, int n_docs, int overw
             return st;
         }
     }
-    rt_corpus_counts counts = {3, 2, 1};
+    rt_corpus_counts counts = {3, 2, 1, 0, 0};
     return rt_corpus_writer_commit(&w, &counts);
 }
 
