@@ -242,6 +242,8 @@ rt_status rt_bpe_files_sha256(const char *vocab_json, const char *merges_txt, ch
     return s;
 }
 
+#define RT_BPE_MAX_ID (1 << 24)
+
 /* Fills the id tables from the parsed vocab.json object. */
 static rt_status load_vocab(rt_bpe *t, json_t *vocab, const char *path) {
     const char *key;
@@ -260,6 +262,14 @@ static rt_status load_vocab(rt_bpe *t, json_t *vocab, const char *path) {
         total += klen;
     }
     if (max_id < 0) return rt_error(RT_ERR_FORMAT, "%s: the vocabulary is empty", path);
+    /* The id tables are dense (indexed by id), so one stray huge id would allocate gigabytes.
+       Real vocabularies are dense and far smaller (GPT-2 50257, the largest HF ones ~256k);
+       ids up to RT_BPE_MAX_ID keep sparse ones working at <= 200 MB of tables. */
+    if (max_id >= RT_BPE_MAX_ID)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s: token id %lld is too large for %zu tokens (expected ids below %d; "
+                        "vocab.json ids are normally 0..N-1)",
+                        path, (long long)max_id, json_object_size(vocab), RT_BPE_MAX_ID);
     t->vocab_size = (int)max_id + 1;
     t->tok_off = malloc((size_t)t->vocab_size * sizeof *t->tok_off);
     t->tok_len = calloc((size_t)t->vocab_size, sizeof *t->tok_len);

@@ -649,6 +649,9 @@ START_TEST(test_malformed_files) {
     expect_load_error("{\"a\": 1, \"a\": 2}", m, RT_ERR_FORMAT, "vocab.json", "duplicate");
     expect_load_error("{}", m, RT_ERR_FORMAT, "vocab.json", "empty");
     expect_load_error("{\"a\": 1, \"b\": 1}", m, RT_ERR_FORMAT, "vocab.json", "id 1");
+    /* one stray huge id must not allocate dense tables of gigabytes (found by fuzz_vocab) */
+    expect_load_error("{\"a\": 0, \"b\": 2000000000}", m, RT_ERR_FORMAT, "vocab.json",
+                      "token id 2000000000 is too large");
     expect_load_error("{\"a\": 0, \"b\": 1}", m, RT_ERR_FORMAT, "vocab.json", "byte 0x");
     expect_load_error(v, "#version: 0.2\na b c\n", RT_ERR_FORMAT, "merges.txt", "merges.txt:2:");
     expect_load_error(v, "#version: 0.2\na b\nab\n", RT_ERR_FORMAT, "merges.txt", "merges.txt:3:");
