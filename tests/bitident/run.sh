@@ -9,7 +9,8 @@
 # global batch 12 with gradient accumulation 2 (micro_batch 6/N at N ranks), ZeRO-1 and
 # overlapped bucket reductions with small buckets (several per step), an evaluation and a
 # checkpoint at step 10, for each fine-tuning mode (full, partial, feature_extraction, gradual)
-# at 1, 2 and 3 ranks. results.txt holds, per run, every step's loss as metrics.jsonl prints it
+# at 1, 2 and 3 ranks; and two runs without ZeRO-1 (bucketed all-reduces: full fine-tuning with
+# overlap, gradual unfreezing without). results.txt holds, per run, every step's loss as metrics.jsonl prints it
 # (%.17g), every validation loss, and the SHA-256 of the exported final/model.safetensors.
 # --compare prints one table row per run and exits 1 unless everything is identical.
 set -euo pipefail
@@ -17,7 +18,7 @@ set -euo pipefail
 if [ "${1:-}" = --compare ]; then
     a=$2 b=$3
     rc=0
-    printf '%-22s %-8s %-8s %-18s %s\n' run losses evals "params sha256 (A)" identical
+    printf '%-40s %-8s %-8s %-18s %s\n' run losses evals "params sha256 (A)" identical
     for run in $(awk '{print $1}' "$a" | sort -u); do
         la=$(grep "^$run loss " "$a" | md5sum) lb=$(grep "^$run loss " "$b" | md5sum)
         ea=$(grep "^$run val " "$a" | md5sum) eb=$(grep "^$run val " "$b" | md5sum)
@@ -26,7 +27,7 @@ if [ "${1:-}" = --compare ]; then
         nl=$(grep -c "^$run loss " "$a" || true)
         same=yes
         [ "$la" = "$lb" ] && [ "$ea" = "$eb" ] && [ -n "$ha" ] && [ "$ha" = "$hb" ] || { same=NO; rc=1; }
-        printf '%-22s %-8s %-8s %-18s %s\n' "$run" "$nl" "$(grep -c "^$run val " "$a" || true)" \
+        printf '%-40s %-8s %-8s %-18s %s\n' "$run" "$nl" "$(grep -c "^$run val " "$a" || true)" \
             "${ha:0:16}" "$same"
     done
     exit $rc
@@ -45,9 +46,14 @@ export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
 "$R" prep --out "$S/corpus.h5" --val-ratio 0.1 --delimiter '' --quiet \
     "$DEMO/legal-train.txt" "$DEMO/legal-val.txt" >"$S/prep.log"
 : >"$S/results.txt"
-for mode in full partial feature_extraction gradual_unfreeze; do
+for variant in full partial feature_extraction gradual_unfreeze full+allreduce \
+    gradual_unfreeze+allreduce+nooverlap; do
+    mode=${variant%%+*}
+    zero1=true overlap=true
+    case "$variant" in *+allreduce*) zero1=false ;; esac
+    case "$variant" in *+nooverlap*) overlap=false ;; esac
     for np in 1 2 3; do
-        run=$mode.np$np
+        run=$variant.np$np
         cat >"$S/$run.yaml" <<YAML
 model: {path: $S/base, dropout: {embd: 0.1, attn: 0.1, resid: 0.1}}
 data: {corpus: $S/corpus.h5, seq_len: 16, seed: 3}
@@ -57,7 +63,7 @@ finetune: {mode: $mode, last_n_blocks: 1, unfreeze_every: 4}
 eval: {every_steps: 10, max_batches: 4}
 output: {dir: $S/$run, log_every: 1}
 checkpoint: {every_steps: 10}
-dist: {threads_per_rank: 1, zero1: true, overlap: true, bucket_mb: 0.02}
+dist: {threads_per_rank: 1, zero1: $zero1, overlap: $overlap, bucket_mb: 0.02}
 YAML
         timeout -k 10 300 mpirun --allow-run-as-root --oversubscribe -np "$np" \
             "$R" train "$S/$run.yaml" >"$S/$run.log" 2>&1 ||

@@ -24,6 +24,8 @@ if [ $write = 0 ]; then
     "$R" inspect "$S/ckpt" --verify >"$S/inspect.log" 2>&1 || { cat "$S/inspect.log"; fail "inspect --verify"; }
     grep -q "2 layers, 2 heads, n_embd 8, n_inner 32, vocab 1001, n_positions 16, tied head" \
         "$S/inspect.log" || { cat "$S/inspect.log"; fail "inspect does not describe the model"; }
+    grep -q "task head lm (first manifest format: no model_desc)" "$S/inspect.log" ||
+        { cat "$S/inspect.log"; fail "inspect does not name the task head"; }
     say "inspect --verify: $(grep -m1 '^model' "$S/inspect.log")"
     "$R" export "$S/ckpt" "$S/exported" >"$S/export.log" 2>&1 || { cat "$S/export.log"; fail export; }
     say "export: $(tail -1 "$S/export.log")"
@@ -66,4 +68,9 @@ say "resumed steps 5-6: $(tr '\n' ';' <"$S/got.jsonl")"
 [ "$sha" = "$(cat "$FX/expected.sha256")" ] ||
     fail "exported weights sha256 $sha, the old build gave $(cat "$FX/expected.sha256")"
 say "exported weights sha256 $sha as the old build's"
+# the checkpoint the resumed run wrote is in the new format: it describes the architecture and
+# the head in model_desc
+"$R" inspect "$S/out/step-00000006" >"$S/inspect_new.log" 2>&1 || { cat "$S/inspect_new.log"; fail "inspect of the new checkpoint"; }
+grep -qx "  task head lm" "$S/inspect_new.log" || { cat "$S/inspect_new.log"; fail "the new checkpoint lacks model_desc's head"; }
+say "the resumed run's checkpoint names its head in model_desc: $(grep -x '  task head lm' "$S/inspect_new.log")"
 say PASS
