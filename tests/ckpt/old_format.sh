@@ -40,8 +40,10 @@ output: {dir: $S/out, log_every: 1}
 checkpoint: {every_steps: 2, keep_last: 1}
 dist: {threads_per_rank: 1}
 YAML
+rc=0
 ${RT_MPIEXEC:-mpirun} --allow-run-as-root --oversubscribe -np 1 "$R" train "$S/run.yaml" \
-    --resume "$S/ckpt" >"$S/train.log" 2>&1 || { tail -20 "$S/train.log"; fail "resume exited $?"; }
+    --resume "$S/ckpt" >"$S/train.log" 2>&1 || rc=$?
+[ $rc = 0 ] || { tail -20 "$S/train.log"; fail "resume exited $rc"; }
 # the figures without the timings (ms_*, tokens_per_s, mfu, peak_gflops vary run to run)
 python3 - "$S/out/metrics.jsonl" >"$S/got.jsonl" <<'PY'
 import json, sys
@@ -62,12 +64,32 @@ if [ $write = 1 ]; then
     say "wrote $FX/expected.txt ($(wc -l <"$FX/expected.txt") lines) and expected.sha256"
     exit 0
 fi
-diff "$FX/expected.txt" "$S/got.jsonl" >"$S/diff.txt" ||
-    { cat "$S/diff.txt"; fail "resumed metrics differ from the old build's"; }
 say "resumed steps 5-6: $(tr '\n' ';' <"$S/got.jsonl")"
-[ "$sha" = "$(cat "$FX/expected.sha256")" ] ||
-    fail "exported weights sha256 $sha, the old build gave $(cat "$FX/expected.sha256")"
-say "exported weights sha256 $sha as the old build's"
+if [ "${RT_BITEXACT:-1}" = 1 ]; then
+    # a Release build computes what the Release build of the old code computed, bit for bit
+    diff "$FX/expected.txt" "$S/got.jsonl" >"$S/diff.txt" ||
+        { cat "$S/diff.txt"; fail "resumed metrics differ from the old build's"; }
+    [ "$sha" = "$(cat "$FX/expected.sha256")" ] ||
+        fail "exported weights sha256 $sha, the old build gave $(cat "$FX/expected.sha256")"
+    say "metrics and exported weights (sha256 $sha) identical to the old build's"
+else
+    # another build type (Debug, sanitizers) rounds differently: the same figures within 1e-5
+    python3 - "$FX/expected.txt" "$S/got.jsonl" <<'PY2' || fail "resumed metrics differ from the old build's"
+import sys
+a = [l.split() for l in open(sys.argv[1])]
+b = [l.split() for l in open(sys.argv[2])]
+assert len(a) == len(b), "%d lines, expected %d" % (len(b), len(a))
+worst = 0.0
+for la, lb in zip(a, b):
+    for fa, fb in zip(la, lb):
+        ka, va = fa.split("="); kb, vb = fb.split("=")
+        assert ka == kb, (ka, kb)
+        d = abs(float(va) - float(vb)) / max(abs(float(va)), 1e-30)
+        worst = max(worst, d)
+print("[old_format] largest relative difference to the old Release build: %.3g" % worst)
+sys.exit(0 if worst < 1e-5 else 1)
+PY2
+fi
 # the checkpoint the resumed run wrote is in the new format: it describes the architecture and
 # the head in model_desc
 "$R" inspect "$S/out/step-00000006" >"$S/inspect_new.log" 2>&1 || { cat "$S/inspect_new.log"; fail "inspect of the new checkpoint"; }
