@@ -136,13 +136,13 @@ static int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "usage: ringtune convert SRC_DIR DST_DIR\n");
         return 2;
     }
-    rt_model *m; /* through the registry: any architecture it knows */
-    if (rt_model_load_hf(argv[0], &m) != RT_OK) return fail(argv[0]);
-    rt_model_warn_hf(argv[0], m, stderr);
-    rt_status st = rt_model_save_hf(m, argv[1]);
+    rt_gpt2 *m;
+    if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return fail(argv[0]);
+    rt_hf_gpt2_warn_config(argv[0], &m->cfg, stderr);
+    rt_status st = rt_hf_gpt2_save(m, argv[1]);
     if (st == RT_OK) st = rt_hf_copy_tokenizer(argv[0], argv[1], NULL);
-    size_t n = rt_model_num_params(m);
-    rt_model_destroy(&m);
+    size_t n = rt_gpt2_num_params(m);
+    rt_gpt2_destroy(&m);
     if (st != RT_OK) return fail(argv[1]);
     printf("converted %s -> %s (%zu parameters)\n", argv[0], argv[1], n);
     return 0;
