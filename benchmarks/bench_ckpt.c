@@ -65,8 +65,10 @@
 #include "corpus.h"
 #include "fsutil.h"
 #include "gpt2.h"
+#include "model_gpt2.h"
 #include "mpictx.h"
 #include "ring.h"
+#include "rng.h"
 #include "sampler.h"
 
 enum { COLD_FADVISE, COLD_DROP_CACHES, COLD_NONE };
@@ -102,17 +104,10 @@ static double loadavg(void) {
 
 /* ---- deterministic optimizer state -------------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* adam_m (which 0) and adam_v (which 1) at flat element i: incompressible, m in +-1e-3,
    v in (0, 1e-6]. */
 static inline float state_value(uint64_t i, int which) {
-    float u = (float)(mix64(2 * i + (uint64_t)which) >> 40) * (1.0f / 16777216.0f);
+    float u = (float)(rt_mix64(2 * i + (uint64_t)which) >> 40) * (1.0f / 16777216.0f);
     return which == 0 ? (u - 0.5f) * 2e-3f : u * u * 1e-6f + 1e-12f;
 }
 
@@ -217,8 +212,8 @@ typedef struct {
     rt_mpi_ctx *world;
     int P, K, cold;
     double settle; /* seconds to sleep before preparing a timed write or cold read */
-    rt_gpt2 *m;
-    float *ref; /* the parameters as saved */
+    rt_model *m;   /* GPT-2 behind the model interface */
+    float *ref;    /* the parameters as saved */
     long *first_step;
     rt_schedule sch;
     rt_run_config cfg;
@@ -233,7 +228,7 @@ static void group_init(bench *b, group *g, rt_mpi_ctx *ctx) {
     memset(g, 0, sizeof *g);
     g->ctx = ctx;
     if (!ctx) return;
-    size_t P = b->m->params.total;
+    size_t P = b->m->params->total;
     rt_ring_chunk(P, ctx->size, ctx->rank, &g->lo, &g->hi);
     g->mom = rt_alloc_floats(g->hi - g->lo + 1);
     g->var = rt_alloc_floats(g->hi - g->lo + 1);
@@ -346,7 +341,7 @@ static double time_shard_write(bench *b, group *g) {
         {"params", b->m->params_mem + g->lo}, {"adam_m", g->mom}, {"adam_v", g->var}};
     Ringtune__Shard desc;
     double t0 = begin(b);
-    rt_status st = rt_ckpt_shard_write(path, &b->m->params, g->ctx->rank, g->ctx->size, 1, g->lo,
+    rt_status st = rt_ckpt_shard_write(path, b->m->params, g->ctx->rank, g->ctx->size, 1, g->lo,
                                        g->hi, ds, 3, NULL, NULL, &desc);
     double dt = end(b, t0);
     check(st, "rt_ckpt_shard_write");
@@ -394,12 +389,12 @@ static uint64_t load_read_bytes(const Ringtune__Manifest *man, int new_size) {
 
 /* rt_ckpt_read_manifest + rt_ckpt_load of dir by group g, into zeroed buffers; verified. */
 static double time_load(bench *b, group *g, const char *dir, int cold) {
-    size_t P = b->m->params.total;
+    size_t P = b->m->params->total;
     if (g->ctx) {
         memset(b->m->params_mem, 0, P * sizeof(float));
         memset(g->mom, 0, (g->hi - g->lo) * sizeof(float));
         memset(g->var, 0, (g->hi - g->lo) * sizeof(float));
-        for (int i = 0; i < b->m->params.n; i++) b->first_step[i] = -1;
+        for (int i = 0; i < b->m->params->n; i++) b->first_step[i] = -1;
     }
     if (cold) {
         settle(b);
@@ -417,7 +412,7 @@ static double time_load(bench *b, group *g, const char *dir, int cold) {
     if (g->ctx) {
         int ok = !memcmp(b->m->params_mem, b->ref, P * sizeof(float)) &&
                  state_ok(g->mom, g->lo, g->hi, 0) && state_ok(g->var, g->lo, g->hi, 1);
-        for (int i = 0; i < b->m->params.n; i++) ok &= b->first_step[i] == 0;
+        for (int i = 0; i < b->m->params->n; i++) ok &= b->first_step[i] == 0;
         if (!ok) {
             fprintf(stderr, "bench_ckpt: rank %d: %s loaded by %d ranks: WRONG VALUES\n",
                     world_rank, dir, g->ctx->size);
@@ -472,7 +467,7 @@ static double time_allgather(bench *b) {
     check(rt_ring_create(&ring, NULL), "rt_ring_create");
     double t0 = begin(b);
     rt_status st =
-        rt_ring_start(ring, b->world, b->m->params_mem, b->m->params.total, RT_RING_ALLGATHER);
+        rt_ring_start(ring, b->world, b->m->params_mem, b->m->params->total, RT_RING_ALLGATHER);
     if (st == RT_OK) st = rt_ring_wait(ring);
     double dt = end(b, t0);
     check(st, "ring all-gather");
@@ -518,7 +513,8 @@ static void make_corpus(const char *path) {
     check(rt_corpus_writer_create(&w, path, 1, &meta), "corpus");
     uint16_t doc[257];
     for (int d = 0; d < 16; d++) {
-        for (int k = 0; k < 256; k++) doc[k] = (uint16_t)(mix64((uint64_t)(d * 256 + k)) % 50256);
+        for (int k = 0; k < 256; k++)
+            doc[k] = (uint16_t)(rt_mix64((uint64_t)(d * 256 + k)) % 50256);
         doc[256] = 50256;
         check(rt_corpus_writer_add(w, d % 4 ? RT_SPLIT_TRAIN : RT_SPLIT_VALIDATION, (uint64_t)d,
                                    doc, 257),
@@ -684,14 +680,16 @@ int main(int argc, char **argv) {
         mc.n_head = 2;
         mc.eos_token_id = mc.bos_token_id = 8191;
     }
-    check(rt_gpt2_create(&b.m, &mc), "rt_gpt2_create");
-    rt_gpt2_init_weights(b.m, 1234);
-    const size_t NP = b.m->params.total;
+    rt_gpt2 *g;
+    check(rt_gpt2_create(&g, &mc), "rt_gpt2_create");
+    rt_gpt2_init_weights(g, 1234);
+    check(rt_model_gpt2_wrap(g, &b.m), "rt_model_gpt2_wrap");
+    const size_t NP = b.m->params->total;
     b.ref = rt_alloc_floats(NP);
-    b.first_step = malloc(sizeof(long) * (size_t)b.m->params.n);
+    b.first_step = malloc(sizeof(long) * (size_t)b.m->params->n);
     if (!b.ref || !b.first_step) check(rt_error(RT_ERR_MEMORY, "out of memory"), "setup");
     memcpy(b.ref, b.m->params_mem, NP * sizeof(float));
-    for (int i = 0; i < b.m->params.n; i++) b.first_step[i] = 0;
+    for (int i = 0; i < b.m->params->n; i++) b.first_step[i] = 0;
     b.sch = (rt_schedule){RT_SCHED_LINEAR, 5e-5f, 0.0f, 0, 1000};
 
     /* the groups: all P ranks, and ranks {0..K-1} */
@@ -1004,7 +1002,7 @@ int main(int argc, char **argv) {
     rt_config_free(&b.cfg);
     rt_free_floats(&b.ref);
     free(b.first_step);
-    rt_gpt2_destroy(&b.m);
+    rt_model_destroy(&b.m);
     rt_mpi_ctx_destroy(&b.world);
     MPI_Finalize();
     return ok ? 0 : 1;

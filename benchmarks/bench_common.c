@@ -1,6 +1,7 @@
 /* The benchmarks' shared pieces (see bench_common.h). */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "bench_common.h"
+#include "text.h"
 #include <blis.h>
 #include <math.h>
 #include <sched.h>
@@ -70,36 +71,7 @@ double bench_max(const double *v, int n) {
 /* ---- JSON writer ---------------------------------------------------------------------------- */
 
 void bench_json_string(FILE *f, const char *s) {
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
+    rt_json_write_string(f, s); /* compute/text.h */
 }
 
 /* The separator, the layout and the key of the next member of the innermost container. Members

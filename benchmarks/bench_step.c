@@ -31,11 +31,10 @@ static int run_config(bench_json *j, const char *name, rt_gpt2_config *cfg, int 
     rt_adamw_config ac = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
     double tf[64], tb[64], to[64], tt[64], tps[64], gf[64], mfu[64], loss = 0;
     double flops = rt_gpt2_flops_per_step(cfg, B, T);
-    m->train = 1;
     for (int s = -1; s < steps; s++) { /* step -1 warms up */
         double t0 = bench_now();
-        m->step = (uint64_t)(s + 1);
-        rt_gpt2_forward(m, ids, tgt, B, T, &loss);
+        rt_step_key key = {0, (uint64_t)(s + 1), 0, 1}; /* dropout on, as in training */
+        rt_gpt2_forward_keyed(m, ids, tgt, B, T, &key, &loss);
         double t1 = bench_now();
         rt_gpt2_backward(m, 1.0f / (B * T), 0);
         double t2 = bench_now();

@@ -9,6 +9,7 @@
 #include <time.h>
 #include "ckpt.h"
 #include "hf_gpt2.h"
+#include "model_registry.h"
 
 int rt_cmd_inspect(int argc, char **argv);
 int rt_cmd_export(int argc, char **argv);
@@ -112,6 +113,8 @@ int rt_cmd_inspect(int argc, char **argv) {
            "%s head\n",
            mc->architecture, mc->n_layer, mc->n_head, mc->n_embd, mc->n_inner, mc->vocab_size,
            mc->n_positions, mc->tie_word_embeddings ? "tied" : "untied");
+    printf("  task head %s%s\n", rt_manifest_head(m),
+           m->model_desc ? "" : " (first manifest format: no model_desc)");
     printf("  %" PRIu64 " parameters in %zu tensors, %" PRIu64 " trainable at this step\n",
            m->total_params, m->n_tensors, trainable);
     printf("  dropout embd %.3g attn %.3g resid %.3g\n", mc->embd_pdrop, mc->attn_pdrop,

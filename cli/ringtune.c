@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
-#include "finetune.h"
 #include "fsutil.h"
 #include "gemm.h"
 #include "gpt2.h"
 #include "hf_gpt2.h"
 #include "hf_tokenizer.h"
+#include "model_registry.h"
+#include "windows.h"
 #include "corpus.h"
 #include <mpi.h>
 #include <hdf5.h>
@@ -26,38 +27,34 @@ static int fail(const char *what) {
 }
 
 static void usage(FILE *f) {
-    fprintf(
-        f, "usage: ringtune <command> [options]\n"
-           "\n"
-           "commands:\n"
-           "  prep --out FILE.h5 [options] INPUT...\n"
-           "      tokenize text/JSONL into an HDF5 corpus (under mpirun: on every rank);\n"
-           "      `ringtune prep --help` lists the options\n"
-           "  train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
-           "      data-parallel fine-tuning under mpirun/srun with sharded checkpoints;\n"
-           "      `ringtune train --help` and `--help-config` for details\n"
-           "  inspect CKPT [--verify] [--tensors] [--config]\n"
-           "      a checkpoint's manifest in human terms (CKPT: step-N dir or output.dir)\n"
-           "  export CKPT DIR\n"
-           "      a checkpoint's weights as a Hugging Face directory\n"
-           "  finetune --model HF_DIR --corpus FILE.h5 --out DIR [--val-corpus FILE.h5] [options]\n"
-           "      fine-tune a Hugging Face GPT-2 checkpoint on a corpus's train split, evaluating\n"
-           "      on its validation split (or --val-corpus's) before and after (one process)\n"
-           "      options: --steps N --batch B --seq T --accum A --lr X --min-lr X --warmup N\n"
-           "               --schedule constant|linear|cosine --weight-decay X --clip X\n"
-           "               --dropout 0|1 --seed N --threads N\n"
-           "  eval --model HF_DIR --corpus FILE.h5 [--split train|validation --batch B --seq T]\n"
-           "      loss and perplexity of a checkpoint on a corpus split (default validation)\n"
-           "  convert SRC_DIR DST_DIR\n"
-           "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
-           "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
-           "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
-           "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
-           "           [--eos-id N|model]\n"
-           "      greedy/top-k continuation of token ids (a sanity check); with --eos-id it\n"
-           "      stops after generating token N (model: the config's eos_token_id)\n"
-           "  info\n"
-           "      version, BLIS kernels and threads\n");
+    fprintf(f,
+            "usage: ringtune <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  prep --out FILE.h5 [options] INPUT...\n"
+            "      tokenize text/JSONL into an HDF5 corpus (under mpirun: on every rank);\n"
+            "      `ringtune prep --help` lists the options\n"
+            "  train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
+            "      data-parallel fine-tuning under mpirun/srun with sharded checkpoints;\n"
+            "      `ringtune train --help` and `--help-config` for details\n"
+            "  inspect CKPT [--verify] [--tensors] [--config]\n"
+            "      a checkpoint's manifest in human terms (CKPT: step-N dir or output.dir)\n"
+            "  export CKPT DIR\n"
+            "      a checkpoint's weights as a Hugging Face directory\n"
+            "  finetune\n"
+            "      retired: one process runs `ringtune train RUN.yaml` (no mpirun needed)\n"
+            "  eval --model HF_DIR --corpus FILE.h5 [--split train|validation --batch B --seq T]\n"
+            "      loss and perplexity of a checkpoint on a corpus split (default validation)\n"
+            "  convert SRC_DIR DST_DIR\n"
+            "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
+            "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
+            "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
+            "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
+            "           [--eos-id N|model]\n"
+            "      greedy/top-k continuation of token ids (a sanity check); with --eos-id it\n"
+            "      stops after generating token N (model: the config's eos_token_id)\n"
+            "  info\n"
+            "      version, BLIS kernels and threads\n");
 }
 
 /* --key value options: returns the value of key or NULL. */
@@ -186,62 +183,11 @@ static int cmd_init(int argc, char **argv) {
     return st == RT_OK ? 0 : fail(out);
 }
 
-typedef struct {
-    long steps, B, T, accum, warmup, seed, dropout;
-    double lr, min_lr, wd, clip;
-    const char *schedule;
-} train_args;
-
-static int parse_train_args(int argc, char **argv, train_args *a, const train_args *def) {
-    *a = *def;
-    if (!num_l(argc, argv, "--steps", def->steps, 1, 1L << 40, &a->steps) ||
-        !num_l(argc, argv, "--batch", def->B, 1, 1 << 20, &a->B) ||
-        !num_l(argc, argv, "--seq", def->T, 1, 1 << 20, &a->T) ||
-        !num_l(argc, argv, "--accum", def->accum, 1, 1 << 20, &a->accum) ||
-        !num_l(argc, argv, "--warmup", def->warmup, 0, 1L << 40, &a->warmup) ||
-        !num_l(argc, argv, "--seed", def->seed, 0, 1L << 62, &a->seed) ||
-        !num_l(argc, argv, "--dropout", def->dropout, 0, 1, &a->dropout) ||
-        !num_f(argc, argv, "--lr", def->lr, 0, 10, &a->lr) ||
-        !num_f(argc, argv, "--min-lr", def->min_lr, 0, 10, &a->min_lr) ||
-        !num_f(argc, argv, "--weight-decay", def->wd, 0, 10, &a->wd) ||
-        !num_f(argc, argv, "--clip", def->clip, 0, 1e9, &a->clip))
-        return 0;
-    const char *s = opt(argc, argv, "--schedule");
-    a->schedule = s ? s : def->schedule;
-    if (rt_schedule_kind_parse(a->schedule) < 0) {
-        fprintf(stderr, "ringtune: --schedule '%s': expected constant, linear or cosine\n",
-                a->schedule);
-        return 0;
-    }
-    return 1;
-}
-
-static rt_finetune_opts make_opts(const train_args *a, const char *tag) {
-    rt_finetune_opts o = {0};
-    o.B = (int)a->B;
-    o.T = (int)a->T;
-    o.grad_accum = (int)a->accum;
-    o.steps = a->steps;
-    o.sched.kind = (rt_sched_kind)rt_schedule_kind_parse(a->schedule);
-    o.sched.max_lr = (float)a->lr;
-    o.sched.min_lr = (float)a->min_lr;
-    o.sched.warmup = a->warmup;
-    o.sched.total = a->steps;
-    o.adam = (rt_adamw_config){(float)a->lr, 0.9f, 0.999f, 1e-8f, (float)a->wd};
-    o.clip = (float)a->clip;
-    o.train_dropout = (int)a->dropout;
-    o.seed = (uint64_t)a->seed;
-    o.log_every = (int)(a->steps / 10 > 0 ? a->steps / 10 : 1);
-    o.log = stdout;
-    o.tag = tag;
-    return o;
-}
-
 /* Opens a corpus (serially) and checks it against the model in model_dir (its vocabulary and,
    when the directory has them, its tokenizer files); prints the error on failure. */
-static int open_corpus(const char *path, const rt_gpt2 *m, const char *model_dir, rt_corpus **out) {
+static int open_corpus(const char *path, int vocab, const char *model_dir, rt_corpus **out) {
     if (rt_corpus_open(out, path, MPI_COMM_NULL) != RT_OK) return !fail("corpus");
-    if (rt_corpus_check_model(*out, m->cfg.vocab_size, NULL) != RT_OK ||
+    if (rt_corpus_check_model(*out, vocab, NULL) != RT_OK ||
         rt_hf_check_corpus_tokenizer(*out, NULL, model_dir, stderr) != RT_OK) {
         rt_corpus_close(out);
         return !fail("corpus");
@@ -271,18 +217,18 @@ static int cmd_eval(int argc, char **argv) {
     if (!num_l(argc, argv, "--batch", 8, 1, 1 << 20, &B) ||
         !num_l(argc, argv, "--seq", 128, 1, 1 << 20, &T))
         return 2;
-    rt_gpt2 *m;
-    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
-    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
+    rt_model *m;
+    if (rt_model_load_hf(model, &m) != RT_OK) return fail("model");
+    rt_model_warn_hf(model, m, stderr);
     rt_corpus *c = NULL;
     int rc = 1;
-    if (T > m->cfg.n_positions) T = m->cfg.n_positions;
-    if (open_corpus(path, m, model, &c)) {
+    if (T > m->max_positions) T = m->max_positions;
+    if (open_corpus(path, m->vocab_size, model, &c)) {
         rt_corpus_source cs = {c, sp};
         rt_token_source src = rt_token_source_corpus(&cs);
         double loss;
         size_t n;
-        if (rt_gpt2_alloc_acts(m, (int)B, (int)T) != RT_OK ||
+        if (rt_model_alloc_acts(m, (int)B, (int)T) != RT_OK ||
             rt_evaluate(m, &src, (int)B, (int)T, &loss, &n) != RT_OK) {
             fail("eval");
         } else {
@@ -292,67 +238,26 @@ static int cmd_eval(int argc, char **argv) {
         }
     }
     rt_corpus_close(&c);
-    rt_gpt2_destroy(&m);
+    rt_model_destroy(&m);
     return rc;
 }
 
+/* `ringtune finetune` ran a second, single-process training loop; `ringtune train` is the one loop
+   (it runs in one process without mpirun too). */
 static int cmd_finetune(int argc, char **argv) {
-    static const char *const allowed[] = {
-        "--model", "--corpus",  "--val-corpus", "--out",     "--steps",        "--batch",
-        "--seq",   "--accum",   "--lr",         "--min-lr",  "--warmup",       "--schedule",
-        "--clip",  "--dropout", "--seed",       "--threads", "--weight-decay", NULL};
-    if (!check_opts(argc, argv, allowed)) return 2;
-    const char *model = opt(argc, argv, "--model"), *train = opt(argc, argv, "--corpus"),
-               *val = opt(argc, argv, "--val-corpus"), *out = opt(argc, argv, "--out");
-    if (!model || !train || !out) {
-        fprintf(stderr, "ringtune finetune: --model, --corpus and --out are required\n");
-        return 2;
-    }
-    if (!val) val = train;
-    setup_threads(argc, argv);
-    train_args def = {100, 8, 128, 1, 10, 1234, 1, 5e-4, 5e-5, 0.1, 1.0, "cosine"}, a;
-    if (!parse_train_args(argc, argv, &a, &def)) return 2;
-    rt_gpt2 *m;
-    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail("model");
-    rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
-    if (a.T > m->cfg.n_positions) a.T = m->cfg.n_positions;
-    rt_corpus *ct = NULL, *cv = NULL;
-    int rc = 1;
-    if (!open_corpus(train, m, model, &ct) || !open_corpus(val, m, model, &cv)) goto done;
-    if (rt_gpt2_alloc_acts(m, (int)a.B, (int)a.T) != RT_OK) {
-        fail("finetune");
-        goto done;
-    }
-    rt_corpus_source cst = {ct, RT_SPLIT_TRAIN}, csv = {cv, RT_SPLIT_VALIDATION};
-    rt_token_source st = rt_token_source_corpus(&cst), sv = rt_token_source_corpus(&csv);
-    double before, after;
-    if (rt_evaluate(m, &sv, (int)a.B, (int)a.T, &before, NULL) != RT_OK) {
-        fail("evaluation");
-        goto done;
-    }
-    rt_finetune_opts o = make_opts(&a, "finetune");
-    rt_finetune_result res;
-    if (rt_finetune(m, &st, &o, &res) != RT_OK) {
-        fail("finetune");
-        goto done;
-    }
-    if (rt_evaluate(m, &sv, (int)a.B, (int)a.T, &after, NULL) != RT_OK) {
-        fail("evaluation");
-        goto done;
-    }
-    printf("\n%-12s %10s %12s\n%-12s %10.4f %12.2f\n%-12s %10.4f %12.2f\n", "validation", "loss",
-           "perplexity", "before", before, exp(before), "after", after, exp(after));
-    if (rt_hf_gpt2_save(m, out) != RT_OK || rt_hf_copy_tokenizer(model, out, NULL) != RT_OK) {
-        fail(out);
-        goto done;
-    }
-    printf("exported the fine-tuned model to %s\n", out);
-    rc = 0;
-done:
-    rt_corpus_close(&ct);
-    rt_corpus_close(&cv);
-    rt_gpt2_destroy(&m);
-    return rc;
+    (void)argc;
+    (void)argv;
+    fprintf(stderr,
+            "ringtune finetune is retired: run `ringtune train RUN.yaml` (one process needs no "
+            "mpirun). The options map to run-config keys: --model model.path, --corpus "
+            "data.corpus, --val-corpus data.val_corpus, --out output.dir, --steps "
+            "train.max_steps, --batch train.micro_batch, --accum train.global_batch = batch x "
+            "accum, --seq data.seq_len, --lr optim.lr, --min-lr optim.min_lr, --warmup "
+            "optim.warmup_steps, --schedule optim.schedule, --weight-decay optim.weight_decay, "
+            "--clip optim.clip_norm, --dropout 0 model.dropout.{embd,attn,resid}=0, --seed "
+            "train.seed, --threads dist.threads_per_rank (README.md, `ringtune train "
+            "--help-config`)\n");
+    return 2;
 }
 
 /* --eos-id N|model: *eos = N, or the model's eos_token_id; -1 when not given. 0 after printing

@@ -35,7 +35,7 @@ enum {
 /* Dropout sites: one key per (block, site) and micro-batch. */
 enum { SITE_EMBD = 0, SITE_ATTN = 1, SITE_ATTN_RESID = 2, SITE_MLP_RESID = 3 };
 static uint64_t drop_key(const rt_gpt2 *m, int layer, int site) {
-    return rt_rng_key(m->seed, m->step, m->micro, (uint64_t)(layer + 1) * 8 + site);
+    return rt_rng_key(m->key.seed, m->key.step, m->key.micro, (uint64_t)(layer + 1) * 8 + site);
 }
 
 void rt_gpt2_config_default(rt_gpt2_config *cfg) {
@@ -134,6 +134,11 @@ rt_status rt_gpt2_config_num_params(const rt_gpt2_config *cfg, size_t *n) {
 }
 
 rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
+    return rt_gpt2_create_ext(out, cfg, NULL, NULL);
+}
+
+rt_status rt_gpt2_create_ext(rt_gpt2 **out, const rt_gpt2_config *cfg, rt_gpt2_extend_fn extend,
+                             void *arg) {
     *out = NULL;
     RT_CALL(rt_gpt2_config_validate(cfg));
     rt_gpt2 *m = calloc(1, sizeof *m);
@@ -141,6 +146,7 @@ rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg) {
     m->cfg = *cfg;
     rt_tensor_table *t = &m->params;
     int ok = build_table(t, cfg);
+    if (ok && extend) ok = extend(arg, t);
     m->w.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->g.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->a = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block_acts));
@@ -193,8 +199,9 @@ rt_status rt_gpt2_alloc_acts(rt_gpt2 *m, int B, int T) {
     size_t att = (size_t)B * c->n_head * T * T;
     int nth = omp_get_max_threads();
     size_t per_block = N * C * 6 + N * 4 + N * 3 * C + att + N * F * 2;
-    size_t total = N * C + L * per_block + N * C + 2 * N + N * V + 2 * N + 3 * N * C + 3 * N * C +
-                   N * F + (size_t)nth * 2 * T * T;
+    size_t head = m->no_logits ? 0 : N * V + 2 * N; /* logits, lse, losses */
+    size_t total = N * C + L * per_block + N * C + 2 * N + head + 3 * N * C + 3 * N * C + N * F +
+                   (size_t)nth * 2 * T * T;
     float *p = rt_alloc_floats(total + 64 * 64);
     if (!p)
         return rt_error(RT_ERR_MEMORY, "out of memory allocating %.1f MB of activations",
@@ -224,9 +231,13 @@ rt_status rt_gpt2_alloc_acts(rt_gpt2 *m, int B, int T) {
     m->lnf = TAKE(N * C);
     m->lnf_mean = TAKE(N);
     m->lnf_rstd = TAKE(N);
-    m->logits = TAKE(N * V);
-    m->lse = TAKE(N);
-    m->losses = TAKE(N);
+    if (!m->no_logits) {
+        m->logits = TAKE(N * V);
+        m->lse = TAKE(N);
+        m->losses = TAKE(N);
+    } else {
+        m->logits = m->lse = m->losses = NULL;
+    }
     m->dres = TAKE(N * C);
     m->dbtc = TAKE(N * C);
     m->dbtc2 = TAKE(N * C);
@@ -257,6 +268,11 @@ void rt_gpt2_init_weights(rt_gpt2 *m, uint64_t seed) {
 }
 
 rt_status rt_gpt2_forward_hidden(rt_gpt2 *m, const int32_t *ids, int B, int T) {
+    return rt_gpt2_forward_hidden_keyed(m, ids, B, T, NULL);
+}
+
+rt_status rt_gpt2_forward_hidden_keyed(rt_gpt2 *m, const int32_t *ids, int B, int T,
+                                       const rt_step_key *key) {
     const rt_gpt2_config *c = &m->cfg;
     if (!m->acts_mem || B > m->B || T > m->T || B * T > m->B * m->T || B < 1 || T < 1)
         return rt_error(RT_ERR_ARG, "forward of %d x %d tokens: activations hold %d x %d", B, T,
@@ -277,8 +293,11 @@ rt_status rt_gpt2_forward_hidden(rt_gpt2 *m, const int32_t *ids, int B, int T) {
     m->n_counted = 0;
     m->cur_B = B;
     m->cur_T = T;
-    float pe = m->train ? c->embd_pdrop : 0.0f, pa = m->train ? c->attn_pdrop : 0.0f,
-          pr = m->train ? c->resid_pdrop : 0.0f;
+    static const rt_step_key eval_key = {0, 0, 0, 0};
+    m->key = key ? *key : eval_key;
+    int train = m->key.train;
+    float pe = train ? c->embd_pdrop : 0.0f, pa = train ? c->attn_pdrop : 0.0f,
+          pr = train ? c->resid_pdrop : 0.0f;
 
     rt_embedding_forward(m->encoded, ids, m->w.wte, m->w.wpe, B, T, C);
     rt_dropout_forward(m->encoded, m->encoded, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
@@ -310,7 +329,15 @@ rt_status rt_gpt2_forward_hidden(rt_gpt2 *m, const int32_t *ids, int B, int T) {
 
 rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
                           double *loss_sum) {
-    RT_CALL(rt_gpt2_forward_hidden(m, ids, B, T));
+    return rt_gpt2_forward_keyed(m, ids, targets, B, T, NULL, loss_sum);
+}
+
+rt_status rt_gpt2_forward_keyed(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B,
+                                int T, const rt_step_key *key, double *loss_sum) {
+    if (m->acts_mem && !m->logits)
+        return rt_error(RT_ERR_ARG, "forward with logits: activations were allocated without "
+                                    "them (no_logits: a task head computes the outputs)");
+    RT_CALL(rt_gpt2_forward_hidden_keyed(m, ids, B, T, key));
     int C = m->cfg.n_embd, V = m->cfg.vocab_size, N = B * T;
     m->targets = targets;
     rt_gemm(0, 1, N, V, C, 1.0f, m->lnf, C, m->w.lm_head, C, 0.0f, m->logits, V);
@@ -361,12 +388,14 @@ static int below_head_trains(const rt_gpt2 *m) {
 /* Backward from dlnf (B,T,C), the gradient of the final LayerNorm's output, through ln_f, the
    blocks and the embeddings. wte_has_head: the tied LM head already wrote (with acc) into dwte,
    so the embeddings add to it. dlnf may be m->dbtc (it is read before dbtc is reused). */
-static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_has_head) {
+static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_has_head,
+                              rt_gpt2_layer_done_fn done, void *arg) {
     const rt_gpt2_config *c = &m->cfg;
     int B = m->cur_B, T = m->cur_T, C = c->n_embd, F = c->n_inner, V = c->vocab_size,
         NH = c->n_head, L = c->n_layer, N = B * T;
-    float pa = m->train ? c->attn_pdrop : 0.0f, pr = m->train ? c->resid_pdrop : 0.0f,
-          pe = m->train ? c->embd_pdrop : 0.0f;
+    int train = m->key.train;
+    float pa = train ? c->attn_pdrop : 0.0f, pr = train ? c->resid_pdrop : 0.0f,
+          pe = train ? c->embd_pdrop : 0.0f;
     int embd_train = m->params.t[IDX_WTE].trainable || m->params.t[IDX_WPE].trainable;
     int lowest = backward_lowest(m); /* the lowest block whose input gradient is needed */
     float *dwte = gview(m, IDX_WTE);
@@ -408,7 +437,7 @@ static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_ha
                            m->dqkv, a->ln1, w->c_attn_w, N, C, 3 * C, acc);
         rt_layernorm_backward(m->dres, gview(m, IDX_BLK(l, T_LN1W)), gview(m, IDX_BLK(l, T_LN1B)),
                               m->dbtc, xin, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C, acc);
-        if (m->layer_done) m->layer_done(m->layer_done_arg, l);
+        if (done) done(arg, l);
     }
     if (!embd_train) return;
     rt_dropout_backward(m->dbtc, m->dres, (size_t)N * C, pe, drop_key(m, -1, SITE_EMBD));
@@ -421,7 +450,7 @@ static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_ha
     /* Positions this micro-batch does not reach still get "overwritten" (with zeros). */
     if (dwpe && !acc && T < c->n_positions)
         memset(dwpe + (size_t)T * C, 0, (size_t)(c->n_positions - T) * C * sizeof(float));
-    if (m->layer_done) m->layer_done(m->layer_done_arg, -1);
+    if (done) done(arg, -1);
 }
 
 void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
@@ -434,11 +463,20 @@ void rt_gpt2_backward(rt_gpt2 *m, float scale, int accumulate) {
         rt_gemm(1, 0, V, C, N, 1.0f, dlogits, V, m->lnf, C, accumulate ? 1.0f : 0.0f, dhead, C);
     if (!below_head_trains(m)) return;
     rt_gemm(0, 0, N, C, V, 1.0f, dlogits, V, m->w.lm_head, C, 0.0f, m->dbtc, C);
-    backward_from_lnf(m, m->dbtc, accumulate, c->tie_word_embeddings);
+    backward_from_lnf(m, m->dbtc, accumulate, c->tie_word_embeddings, NULL, NULL);
 }
 
 void rt_gpt2_backward_hidden(rt_gpt2 *m, const float *dlnf, int accumulate) {
-    if (below_head_trains(m)) backward_from_lnf(m, dlnf, accumulate, 0);
+    rt_gpt2_backward_hidden_ex(m, dlnf, accumulate, 0, NULL, NULL);
+}
+
+void rt_gpt2_backward_hidden_ex(rt_gpt2 *m, const float *dlnf, int accumulate, int wte_written,
+                                rt_gpt2_layer_done_fn done, void *arg) {
+    if (below_head_trains(m)) backward_from_lnf(m, dlnf, accumulate, wte_written, done, arg);
+}
+
+int rt_gpt2_backbone_trains(const rt_gpt2 *m) {
+    return below_head_trains(m);
 }
 
 void rt_gpt2_zero_grad(rt_gpt2 *m) {
@@ -446,6 +484,12 @@ void rt_gpt2_zero_grad(rt_gpt2 *m) {
 }
 
 rt_status rt_gpt2_untie(const rt_gpt2 *m, rt_gpt2 **out) {
+    *out = NULL;
+    if (m->params.n != IDX_HEAD(m->cfg.n_layer))
+        return rt_error(RT_ERR_ARG,
+                        "untie: the table holds %d tensors, a tied GPT-2 of %d blocks "
+                        "%d (untied already, or extended by a task head)",
+                        m->params.n, m->cfg.n_layer, IDX_HEAD(m->cfg.n_layer));
     rt_gpt2_config c = m->cfg;
     c.tie_word_embeddings = 0;
     RT_CALL(rt_gpt2_create(out, &c));
@@ -472,16 +516,22 @@ static double linear_bwd(const rt_gpt2 *m, int idx, double N, double IC, double 
 
 double rt_gpt2_flops_done(const rt_gpt2 *m, int B, int T) {
     const rt_gpt2_config *c = &m->cfg;
-    double C = c->n_embd, F = c->n_inner, V = c->vocab_size, N = (double)B * T;
+    double C = c->n_embd, V = c->vocab_size, N = (double)B * T;
     int L = c->n_layer;
-    double blk = C * 3 * C + C * C + 2 * C * F, attn = 4.0 * N * T * C; /* attention, forward */
-    double fl = L * (2.0 * N * blk + attn) + 2.0 * N * V * C;           /* forward */
+    double fl = rt_gpt2_flops_done_hidden(m, B, T) + 2.0 * N * V * C; /* + the logits */
     int head = c->tie_word_embeddings ? IDX_WTE : IDX_HEAD(L);
     if (m->params.t[head].trainable) fl += 2.0 * N * V * C; /* the head's weight gradient */
+    if (below_head_trains(m)) fl += 2.0 * N * V * C;        /* the gradient into ln_f's output */
+    return fl;
+}
+
+double rt_gpt2_flops_done_hidden(const rt_gpt2 *m, int B, int T) {
+    const rt_gpt2_config *c = &m->cfg;
+    double C = c->n_embd, F = c->n_inner, N = (double)B * T;
+    int L = c->n_layer;
+    double blk = C * 3 * C + C * C + 2 * C * F, attn = 4.0 * N * T * C; /* attention, forward */
+    double fl = L * (2.0 * N * blk + attn);                             /* forward */
     int lowest = backward_lowest(m);
-    int lnf_train = m->params.t[IDX_LNFW(L)].trainable || m->params.t[IDX_LNFB(L)].trainable;
-    if (lowest == L && !lnf_train) return fl;
-    fl += 2.0 * N * V * C; /* the gradient into the final LayerNorm */
     for (int l = lowest; l < L; l++)
         fl += linear_bwd(m, IDX_BLK(l, T_MPW), N, F, C) +
               linear_bwd(m, IDX_BLK(l, T_FCW), N, C, F) +
@@ -497,8 +547,6 @@ rt_status rt_gpt2_generate(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int 
     int V = m->cfg.vocab_size,
         Tmax = m->T * m->B < m->cfg.n_positions ? m->T * m->B : m->cfg.n_positions;
     memcpy(out, prompt, (size_t)n_prompt * sizeof(int32_t));
-    int train = m->train;
-    m->train = 0;
     uint64_t key = rt_rng_key(seed, 0x6e6e, 0, 0);
     for (int i = 0; i < n_new; i++) {
         int len = n_prompt + i, start = len > Tmax ? len - Tmax : 0, T = len - start;
@@ -536,6 +584,5 @@ rt_status rt_gpt2_generate(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int 
         }
         out[len] = next;
     }
-    m->train = train;
     return RT_OK;
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdint.h>
 #include "arena.h"
+#include "batch.h"
 #include "status.h"
 
 typedef struct {
@@ -82,15 +83,16 @@ typedef struct rt_gpt2 {
     const int32_t *ids;     /* (B,T) inputs of the last forward (borrowed) */
     const int32_t *targets; /* (B,T) targets of the last forward, -100 = ignored (borrowed) */
     int n_counted;          /* targets != -100 in the last forward */
-    int train;              /* dropout active */
-    uint64_t seed;          /* dropout stream: (seed, step, micro) select the masks */
-    uint64_t step, micro;
-    /* Called by rt_gpt2_backward after block l's gradients are final (l = L-1 down to the lowest
-       block it visits) and with l = -1 after the embeddings'; lets a data-parallel caller start
-       reducing finished gradient buckets while backward continues. NULL: no calls. */
-    void (*layer_done)(void *arg, int layer);
-    void *layer_done_arg;
+    rt_step_key key;        /* the key of the last forward, recorded by it: backward draws the
+                               same dropout masks (callers pass keys to the forward functions) */
+    int no_logits;          /* set before rt_gpt2_alloc_acts: no logits / per-token loss buffers
+                               (a task head over the backbone allocates its own outputs) */
 } rt_gpt2;
+
+/* Called by the backward functions after block l's gradients are final (l = L-1 down to the
+   lowest block they visit) and with l = -1 after the embeddings'; lets a data-parallel caller
+   start reducing finished gradient buckets while backward continues. */
+typedef void (*rt_gpt2_layer_done_fn)(void *arg, int layer);
 
 /* The GPT-2 124M configuration (HF defaults). */
 void rt_gpt2_config_default(rt_gpt2_config *cfg);
@@ -104,6 +106,14 @@ rt_status rt_gpt2_config_validate(const rt_gpt2_config *cfg);
 rt_status rt_gpt2_config_num_params(const rt_gpt2_config *cfg, size_t *n);
 /* Builds the tensor table and allocates zeroed parameters. Caller owns *out. */
 rt_status rt_gpt2_create(rt_gpt2 **out, const rt_gpt2_config *cfg);
+/* Appends a task head's own tensors (names under its prefix, e.g. "score.weight") to the table
+   rt_gpt2_create_ext builds, after GPT-2's; returns 0 when out of memory. GPT-2's code never
+   touches them; they share the arenas (params, grads, AdamW state, checkpoints). */
+typedef int (*rt_gpt2_extend_fn)(void *arg, rt_tensor_table *tab);
+/* rt_gpt2_create with extra tensors appended by extend (NULL: none). rt_gpt2_untie does not
+   support extended tables (a head of its own needs no untied LM head). */
+rt_status rt_gpt2_create_ext(rt_gpt2 **out, const rt_gpt2_config *cfg, rt_gpt2_extend_fn extend,
+                             void *arg);
 void rt_gpt2_destroy(rt_gpt2 **m);
 /* Allocates gradients and activations for micro-batches of B x T (T <= n_positions). Called once;
    calling again with another shape reallocates. */
@@ -116,20 +126,34 @@ rt_status rt_gpt2_untie(const rt_gpt2 *m, rt_gpt2 **out);
 void rt_gpt2_init_weights(rt_gpt2 *m, uint64_t seed);
 size_t rt_gpt2_num_params(const rt_gpt2 *m);
 
-/* Forward over ids (B,T) with B,T no larger than allocated. targets (B,T) may be NULL (logits
-   only). Returns sum of per-token losses over counted targets in *loss_sum (may be NULL) and
-   the count in m->n_counted. Ids out of [0,V) are an error. */
+/* Forward over ids (B,T) with B,T no larger than allocated, without dropout (evaluation).
+   targets (B,T) may be NULL (logits only). Returns sum of per-token losses over counted targets
+   in *loss_sum (may be NULL) and the count in m->n_counted. Ids out of [0,V) are an error. */
 rt_status rt_gpt2_forward(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B, int T,
                           double *loss_sum);
+/* rt_gpt2_forward with the randomness key of this forward (key->train: dropout on); key NULL is
+   evaluation. */
+rt_status rt_gpt2_forward_keyed(rt_gpt2 *m, const int32_t *ids, const int32_t *targets, int B,
+                                int T, const rt_step_key *key, double *loss_sum);
 /* The backbone alone: embeddings, blocks and the final LayerNorm over ids (B,T); the final
    hidden states are left in m->lnf (B,T,C) (what transformers returns as hidden_states[-1]) for a
    task head. Same checks as rt_gpt2_forward; no logits, m->n_counted = 0. */
 rt_status rt_gpt2_forward_hidden(rt_gpt2 *m, const int32_t *ids, int B, int T);
+/* rt_gpt2_forward_hidden with the key of this forward (NULL: evaluation, no dropout). */
+rt_status rt_gpt2_forward_hidden_keyed(rt_gpt2 *m, const int32_t *ids, int B, int T,
+                                       const rt_step_key *key);
 /* Backward of the last rt_gpt2_forward_hidden from dlnf (cur_B, cur_T, C), the gradient of the
    loss with respect to m->lnf (caller owns dlnf; it may not alias m->lnf; it may be m->dbtc).
    accumulate as in rt_gpt2_backward. The LM head gets no gradient. Does nothing when no tensor
    below the head trains. */
 void rt_gpt2_backward_hidden(rt_gpt2 *m, const float *dlnf, int accumulate);
+/* rt_gpt2_backward_hidden for a head that shares wte (a tied LM head): wte_written = 1 when the
+   head already wrote its part of wte's gradient (with accumulate), so the embeddings add to it.
+   done (may be NULL) is called with arg as blocks and the embeddings finish. */
+void rt_gpt2_backward_hidden_ex(rt_gpt2 *m, const float *dlnf, int accumulate, int wte_written,
+                                rt_gpt2_layer_done_fn done, void *arg);
+/* Whether rt_gpt2_backward_hidden has anything to do: a trainable ln_f, block or embedding. */
+int rt_gpt2_backbone_trains(const rt_gpt2 *m);
 /* Backward of (sum of counted token losses) * scale for the last forward; scale is
    1/(counted tokens of the whole global batch). accumulate = 0 overwrites the gradients
    (first micro-batch), 1 adds to them. Destroys m->logits. */
@@ -144,6 +168,9 @@ double rt_gpt2_flops_per_step(const rt_gpt2_config *cfg, int B, int T);
    backward stops at the lowest block it needs (finetune modes partial, feature extraction,
    gradual unfreezing). Equals rt_gpt2_flops_per_step when every tensor trains. */
 double rt_gpt2_flops_done(const rt_gpt2 *m, int B, int T);
+/* The part of rt_gpt2_flops_done below the LM head: the backbone's forward and the backward from
+   the final hidden states (the head's matrix products excluded). */
+double rt_gpt2_flops_done_hidden(const rt_gpt2 *m, int B, int T);
 
 /* Greedy (top_k <= 1) or top-k sampling with temperature from prompt ids. out receives
    n_prompt + n_new ids (capacity n_prompt + n_new). Uses activations for B=1: call

@@ -52,10 +52,17 @@ float rt_schedule_lr(const rt_schedule *s, long step) {
     return (float)(s->min_lr + (s->max_lr - s->min_lr) * f);
 }
 
+const char *const rt_schedule_names[] = {"constant", "linear", "cosine", NULL};
+_Static_assert(RT_SCHED_CONSTANT == 0 && RT_SCHED_LINEAR == 1 && RT_SCHED_COSINE == 2,
+               "rt_schedule_names follows rt_sched_kind");
+
+const char *rt_schedule_name(rt_sched_kind k) {
+    return k >= RT_SCHED_CONSTANT && k <= RT_SCHED_COSINE ? rt_schedule_names[k] : "cosine";
+}
+
 int rt_schedule_kind_parse(const char *name) {
-    if (!strcmp(name, "constant")) return RT_SCHED_CONSTANT;
-    if (!strcmp(name, "linear")) return RT_SCHED_LINEAR;
-    if (!strcmp(name, "cosine")) return RT_SCHED_COSINE;
+    for (int k = 0; rt_schedule_names[k]; k++)
+        if (!strcmp(name, rt_schedule_names[k])) return k;
     return -1;
 }
 

@@ -25,6 +25,11 @@ typedef struct {
 /* Learning rate for 0-based step s: warmup max_lr*s/warmup (0 at step 0, as HF), then decay
    over (total - warmup) steps to min_lr, min_lr afterwards. */
 float rt_schedule_lr(const rt_schedule *s, long step);
+/* The schedule names, indexed by rt_sched_kind, NULL-terminated: the one table that parsing,
+   the run config and the checkpoint manifest use. */
+extern const char *const rt_schedule_names[];
+/* rt_schedule_names[k] ("cosine" for a value out of range). */
+const char *rt_schedule_name(rt_sched_kind k);
 /* Parses "constant", "linear", "cosine"; returns -1 when unknown. */
 int rt_schedule_kind_parse(const char *name);
 

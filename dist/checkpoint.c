@@ -1,5 +1,5 @@
 /* Coordinated sharded checkpoints: the commit protocol, resharded loading, compatibility checks,
-   retention, fault injection and the preemption signals (dist/checkpoint.h). */
+   retention and fault injection (dist/checkpoint.h). */
 #include "checkpoint.h"
 #include <errno.h>
 #include <math.h>
@@ -12,74 +12,13 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include "fsutil.h"
+#include "model_registry.h"
 #include "ring.h"
 #include "watchdog.h"
 
 #ifndef RT_VERSION
 #define RT_VERSION "unknown"
 #endif
-
-/* ---- signals ------------------------------------------------------------------------------ */
-
-static volatile sig_atomic_t sig_count, sig_last;
-static struct sigaction old_usr1, old_term, old_int;
-static int sig_installed;
-
-static void on_signal(int sig) {
-    if (sig == SIGINT && sig_count > 0) {
-        /* Ctrl-C while a checkpoint-and-stop is pending: stop at once, as a second Ctrl-C does
-           in PyTorch and most trainers; the save under way is not committed (earlier ones are
-           intact, its step-N.tmp is removed at the next start) */
-        static const char msg[] = "ringtune: interrupted again: stopping now, without the "
-                                  "checkpoint being written (the last committed one is intact)\n";
-        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        }
-        signal(SIGINT, SIG_DFL);
-        raise(SIGINT);
-        return;
-    }
-    sig_last = sig;
-    if (sig_count < 1000) sig_count++;
-}
-
-void rt_signals_install(void) {
-    if (sig_installed) return;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGUSR1, &sa, &old_usr1);
-    sigaction(SIGTERM, &sa, &old_term);
-    /* SIGINT ignored on entry (nohup, a background job of a non-interactive shell) stays
-       ignored, as Python does with its KeyboardInterrupt handler */
-    sigaction(SIGINT, NULL, &old_int);
-    if (old_int.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
-    sig_installed = 1;
-}
-
-void rt_signals_restore(void) {
-    if (!sig_installed) return;
-    sigaction(SIGUSR1, &old_usr1, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGINT, &old_int, NULL);
-    sig_installed = 0;
-}
-
-const char *rt_signals_name(int sig) {
-    return sig == SIGUSR1   ? "SIGUSR1"
-           : sig == SIGTERM ? "SIGTERM"
-           : sig == SIGINT  ? "SIGINT"
-                            : "a signal";
-}
-
-int rt_signals_pending(void) {
-    return (int)sig_count;
-}
-
-int rt_signals_last(void) {
-    return (int)sig_last;
-}
 
 /* ---- fault injection (tests) -------------------------------------------------------------- */
 
@@ -113,46 +52,15 @@ static void fault_progress(void *arg, int k) {
 
 static void chunk_of(const rt_ckpt_view *v, int size, int rank, uint64_t *lo, uint64_t *hi) {
     size_t a, b;
-    rt_ring_chunk(v->m->params.total, size, rank, &a, &b);
+    rt_ring_chunk(v->m->params->total, size, rank, &a, &b);
     *lo = a;
     *hi = b;
 }
 
-static const char *sched_name(rt_sched_kind k) {
-    return k == RT_SCHED_CONSTANT ? "constant" : k == RT_SCHED_LINEAR ? "linear" : "cosine";
-}
-
-/* An identity of the corpus (not a content hash of every token): counts, tokenizer, split,
-   and the first and last 4096 tokens of each split. */
-static rt_status corpus_fingerprint(rt_corpus *c, uint64_t *out) {
-    const rt_corpus_info *ci = rt_corpus_get_info(c);
-    XXH3_state_t *h = XXH3_createState();
-    if (!h) return rt_error(RT_ERR_MEMORY, "out of memory");
-    XXH3_64bits_reset(h);
-    XXH3_64bits_update(h, ci->n_tokens, sizeof ci->n_tokens);
-    XXH3_64bits_update(h, ci->n_docs, sizeof ci->n_docs);
-    XXH3_64bits_update(h, ci->tokenizer_sha256, strlen(ci->tokenizer_sha256));
-    XXH3_64bits_update(h, &ci->vocab_size, sizeof ci->vocab_size);
-    XXH3_64bits_update(h, &ci->split_seed, sizeof ci->split_seed);
-    XXH3_64bits_update(h, &ci->validation_ratio, sizeof ci->validation_ratio);
-    int32_t buf[4096];
-    rt_status st = RT_OK;
-    for (int s = 0; s < 2 && st == RT_OK; s++) {
-        uint64_t n = ci->n_tokens[s], k = n < 4096 ? n : 4096;
-        st = rt_corpus_read_tokens(c, (rt_corpus_split)s, 0, (size_t)k, buf);
-        if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
-        if (st == RT_OK) st = rt_corpus_read_tokens(c, (rt_corpus_split)s, n - k, (size_t)k, buf);
-        if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
-    }
-    *out = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
-    return st;
-}
-
 static rt_status data_fingerprint(const rt_ckpt_view *v, uint64_t *out) {
     uint64_t f[2] = {0, 0};
-    RT_CALL(corpus_fingerprint(v->train, &f[0]));
-    if (v->val) RT_CALL(corpus_fingerprint(v->val, &f[1]));
+    RT_CALL(rt_corpus_fingerprint(v->train, &f[0]));
+    if (v->val) RT_CALL(rt_corpus_fingerprint(v->val, &f[1]));
     *out = (uint64_t)XXH3_64bits(f, sizeof f);
     return RT_OK;
 }
@@ -162,7 +70,7 @@ static rt_status data_fingerprint(const rt_ckpt_view *v, uint64_t *out) {
 /* Frees what build_manifest allocated (not the gathered shards). */
 typedef struct {
     Ringtune__Manifest man;
-    Ringtune__ModelConfig model;
+    rt_manifest_model model; /* architecture and head (io/model_registry.h) */
     Ringtune__Schedule sched;
     Ringtune__Sampler sampler;
     Ringtune__Rng rng;
@@ -184,10 +92,9 @@ static void manifest_build_free(manifest_build *b) {
 static rt_status build_manifest(const rt_ckpt_view *v, const rt_ckpt_state *s, const char *reason,
                                 Ringtune__Shard **shards, manifest_build *b) {
     const rt_run_config *cfg = v->cfg;
-    const rt_tensor_table *tab = &v->m->params;
+    const rt_tensor_table *tab = v->m->params;
     Ringtune__Manifest *m = &b->man;
     ringtune__manifest__init(m);
-    ringtune__model_config__init(&b->model);
     ringtune__schedule__init(&b->sched);
     ringtune__sampler__init(&b->sampler);
     ringtune__rng__init(&b->rng);
@@ -204,8 +111,7 @@ static rt_status build_manifest(const rt_ckpt_view *v, const rt_ckpt_state *s, c
     m->zero1 = cfg->dist.zero1;
     m->total_params = tab->total;
     m->piece_elems = RT_CKPT_PIECE_ELEMS;
-    rt_ckpt_model_config_to_proto(&v->m->cfg, &b->model);
-    m->model = &b->model;
+    rt_model_to_manifest(v->m, &b->model, m);
     b->tensors = calloc((size_t)tab->n, sizeof *b->tensors);
     b->tensor_ptrs = calloc((size_t)tab->n, sizeof *b->tensor_ptrs);
     if (!b->tensors || !b->tensor_ptrs) return rt_error(RT_ERR_MEMORY, "out of memory");
@@ -225,7 +131,7 @@ static rt_status build_manifest(const rt_ckpt_view *v, const rt_ckpt_state *s, c
     m->tensors = b->tensor_ptrs;
     m->n_shards = (size_t)v->ctx->size;
     m->shards = shards;
-    b->sched.kind = (char *)sched_name(v->sch->kind);
+    b->sched.kind = (char *)rt_schedule_name(v->sch->kind);
     b->sched.lr = v->sch->max_lr;
     b->sched.min_lr = v->sch->min_lr;
     b->sched.warmup_steps = v->sch->warmup;
@@ -334,7 +240,7 @@ static rt_status save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char 
         st = rt_fs_mkdir_p(root);
         if (st == RT_OK) st = rt_ckpt_clean_leftovers(root, NULL);
         /* all shards together must fit (output.dir is shared); each rank checks its own too */
-        uint64_t need = (uint64_t)(v->best ? 4 : 3) * v->m->params.total * sizeof(float) +
+        uint64_t need = (uint64_t)(v->best ? 4 : 3) * v->m->params->total * sizeof(float) +
                         (uint64_t)ctx->size * ((uint64_t)1 << 20);
         struct statvfs vs;
         if (st == RT_OK && statvfs(root, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_frsize < need)
@@ -361,7 +267,7 @@ static rt_status save(const rt_ckpt_view *v, const rt_ckpt_state *s, const char 
     snprintf(shard, sizeof shard, "%s/shard-%05d-of-%05d.h5", tmp, ctx->rank, ctx->size);
     Ringtune__Shard desc;
     fault_arg fa = {ctx->rank};
-    st = rt_ckpt_shard_write(shard, &v->m->params, ctx->rank, ctx->size, s->step, lo, hi, ds,
+    st = rt_ckpt_shard_write(shard, v->m->params, ctx->rank, ctx->size, s->step, lo, hi, ds,
                              v->best ? 4 : 3, fault_progress, &fa, &desc);
     fault_point(ctx->rank, "before-agree");
     st = rt_mpi_ctx_agree(ctx, st);
@@ -577,31 +483,15 @@ static void on_diff(void *arg, const char *key, const char *was, const char *now
 
 static rt_status check_compatible(const rt_ckpt_view *v, const char *dir,
                                   const Ringtune__Manifest *man, FILE *log) {
-    const rt_gpt2_config *c = &v->m->cfg;
-    const Ringtune__ModelConfig *p = man->model;
-#define FIELD(a, b, name)                                                                          \
-    if ((a) != (b))                                                                                \
-        return rt_error(RT_ERR_ARG,                                                                \
-                        "%s: model config %s is %lld in the checkpoint but %lld in the model "     \
-                        "(model.path %s): not the same architecture",                              \
-                        dir, name, (long long)(b), (long long)(a), v->cfg->model.path);
-    FIELD(c->vocab_size, p->vocab_size, "vocab_size");
-    FIELD(c->n_positions, p->n_positions, "n_positions");
-    FIELD(c->n_embd, p->n_embd, "n_embd");
-    FIELD(c->n_layer, p->n_layer, "n_layer");
-    FIELD(c->n_head, p->n_head, "n_head");
-    FIELD(c->n_inner, p->n_inner, "n_inner");
-    FIELD(c->tie_word_embeddings, (int)p->tie_word_embeddings, "tie_word_embeddings");
-#undef FIELD
-    if (p->architecture && strcmp(p->architecture, "gpt2"))
-        return rt_error(RT_ERR_ARG, "%s: model architecture '%s', this run trains 'gpt2'", dir,
-                        p->architecture);
-    if (c->layer_norm_epsilon != p->layer_norm_epsilon)
-        return rt_error(RT_ERR_ARG,
-                        "%s: model config layer_norm_epsilon is %g in the checkpoint "
-                        "but %g in the model",
-                        dir, (double)p->layer_norm_epsilon, (double)c->layer_norm_epsilon);
-    const rt_tensor_table *tab = &v->m->params;
+    /* the architecture and the head, then the architecture's fields (the registry's codec) */
+    if (strcmp(rt_manifest_arch(man), v->m->ops->arch))
+        return rt_error(RT_ERR_ARG, "%s: model architecture '%s', this run trains '%s'", dir,
+                        rt_manifest_arch(man), v->m->ops->arch);
+    if (strcmp(rt_manifest_head(man), v->m->head->kind))
+        return rt_error(RT_ERR_ARG, "%s: task head '%s', this run trains '%s'", dir,
+                        rt_manifest_head(man), v->m->head->kind);
+    RT_CALL(rt_model_codec_of(v->m)->check_manifest(dir, man, v->m, v->cfg->model.path));
+    const rt_tensor_table *tab = v->m->params;
     if (man->n_tensors != (size_t)tab->n || man->total_params != tab->total)
         return rt_error(RT_ERR_ARG,
                         "%s: %zu tensors / %llu parameters in the checkpoint, %d / %zu "
@@ -682,7 +572,7 @@ rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__M
     rt_mpi_ctx *ctx = v->ctx;
     FILE *out = ctx->rank == 0 ? log : NULL;
     RT_CALL(rt_mpi_ctx_agree(ctx, check_compatible(v, dir, man, out)));
-    const rt_tensor_table *tab = &v->m->params;
+    const rt_tensor_table *tab = v->m->params;
     uint64_t lo, hi;
     chunk_of(v, ctx->size, ctx->rank, &lo, &hi);
     float *scratch = rt_alloc_floats(RT_CKPT_PIECE_ELEMS);

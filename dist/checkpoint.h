@@ -2,17 +2,18 @@
    the flat parameters and AdamW state into step-N.tmp/, the ranks agree, rank 0 writes the
    manifest last, renames the directory and moves `latest`. Loading at any rank count: each rank
    reads its new range from the overlapping pieces of the old shards (checksums verified), then
-   the parameters are all-gathered with the ring. Also the signal flag that asks for a checkpoint
-   at the next step boundary (SIGUSR1/SIGTERM/SIGINT: preemption, `kill`, Ctrl-C). */
+   the parameters are all-gathered with the ring. The signals that ask for a checkpoint at the
+   next step boundary are dist/signals.h's. */
 #pragma once
 #include <stdint.h>
 #include <stdio.h>
 #include "ckpt.h"
 #include "config.h"
 #include "corpus.h"
-#include "gpt2.h"
+#include "model.h"
 #include "mpictx.h"
 #include "optim.h"
+#include "signals.h"
 #include "status.h"
 
 /* Exit code of `ringtune train` after a signal-triggered checkpoint: EX_TEMPFAIL of sysexits.h
@@ -37,7 +38,7 @@ typedef struct {
 typedef struct {
     rt_mpi_ctx *ctx;
     const rt_run_config *cfg;
-    rt_gpt2 *m;       /* table + params_mem (full copy on every rank) */
+    rt_model *m;      /* table + params_mem (full copy on every rank) */
     float *mom, *var; /* AdamW state for flat range [state_lo, state_hi) */
     size_t state_lo, state_hi;
     float *best;            /* full copy of the best weights (early stopping) or NULL */
@@ -72,14 +73,3 @@ rt_status rt_ckpt_read_manifest(rt_mpi_ctx *ctx, const char *dir, Ringtune__Mani
    per-tensor first steps and *s. Collective; every rank returns the same status. */
 rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__Manifest *man,
                        rt_ckpt_state *s, FILE *log);
-
-/* Signals. rt_signals_install catches SIGUSR1, SIGTERM and SIGINT (SIGINT only when it is not
-   ignored on entry): a flag; the run checkpoints at the next step boundary and exits 75. Further
-   SIGUSR1/SIGTERM are absorbed; a SIGINT while a stop is pending (Ctrl-C twice) ends the process
-   at once with SIGINT's default action. Idempotent. rt_signals_pending returns the number of
-   signals caught, rt_signals_last the last one's number, rt_signals_name its name. */
-void rt_signals_install(void);
-void rt_signals_restore(void);
-int rt_signals_pending(void);
-int rt_signals_last(void);
-const char *rt_signals_name(int sig);

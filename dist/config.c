@@ -2,6 +2,7 @@
    YAML walker, the override parser, the validator, the writer and the reference all read it, so
    adding a key is one table row plus one struct field. */
 #include "config.h"
+#include "text.h"
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -34,12 +35,9 @@ typedef struct {
 } key_def;
 
 static const char *const nan_policy_names[] = {"stop", "skip", NULL};
-static const char *const schedule_names[] = {"constant", "linear", "cosine", NULL};
 static const char *const mode_names[] = {"full", "partial", "feature_extraction",
                                          "gradual_unfreeze", NULL};
 static const char *const unit_names[] = {"steps", "epochs", NULL};
-_Static_assert(RT_SCHED_CONSTANT == 0 && RT_SCHED_LINEAR == 1 && RT_SCHED_COSINE == 2,
-               "schedule_names follows rt_sched_kind");
 _Static_assert(RT_FINETUNE_MODE_GRADUAL_UNFREEZE == 3 && RT_UNFREEZE_UNIT_EPOCHS == 1 &&
                    RT_NAN_POLICY_SKIP == 1,
                "the name tables follow the enums");
@@ -51,7 +49,7 @@ _Static_assert(RT_FINETUNE_MODE_GRADUAL_UNFREEZE == 3 && RT_UNFREEZE_UNIT_EPOCHS
    contiguous (nested sections included). */
 static const key_def keys[] = {
     {"model.path", K_STR, OFF(model.path), "null", 0, 0, F_REQ, NULL,
-     "a Hugging Face GPT-2 directory or a ringtune checkpoint"},
+     "a Hugging Face model directory or a ringtune checkpoint"},
     {"model.dropout.embd", K_NUM, OFF(model.dropout.embd), "null", 0, 1, F_NULL | F_HI_OPEN, NULL,
      "keep the checkpoint's value"},
     {"model.dropout.attn", K_NUM, OFF(model.dropout.attn), "null", 0, 1, F_NULL | F_HI_OPEN, NULL,
@@ -80,7 +78,7 @@ static const key_def keys[] = {
     {"optim.min_lr", K_NUM, OFF(optim.min_lr), "0.0", 0, 1, 0, NULL, NULL},
     {"optim.warmup_steps", K_LONG, OFF(optim.warmup_steps), "0", 0, INF, 0, NULL, NULL},
     {"optim.warmup_ratio", K_NUM, OFF(optim.warmup_ratio), "0.0", 0, 1, F_HI_OPEN, NULL, NULL},
-    {"optim.schedule", K_ENUM, OFF(optim.schedule), "linear", 0, 0, 0, schedule_names, NULL},
+    {"optim.schedule", K_ENUM, OFF(optim.schedule), "linear", 0, 0, 0, rt_schedule_names, NULL},
     {"optim.weight_decay", K_NUM, OFF(optim.weight_decay), "0.0", 0, 1, 0, NULL, NULL},
     {"optim.beta1", K_NUM, OFF(optim.beta1), "0.9", 0, 1, F_HI_OPEN, NULL, NULL},
     {"optim.beta2", K_NUM, OFF(optim.beta2), "0.999", 0, 1, F_HI_OPEN, NULL, NULL},
@@ -998,33 +996,9 @@ rt_status rt_config_derive(const rt_run_config *cfg, int world_size, int *grad_a
                     g, origin_of(cfg, k_gb), m, origin_of(cfg, k_mb), world_size, per, fix);
 }
 
+/* A YAML double-quoted scalar (the JSON string form, compute/text.h). */
 static void write_quoted(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(f, "\\x%02x", *p);
-            else
-                fputc(*p, f);
-        }
-    }
-    fputc('"', f);
+    rt_json_write_string(f, s);
 }
 
 rt_status rt_config_write_yaml(const rt_run_config *cfg, FILE *f) {

@@ -31,7 +31,7 @@ struct rt_config_origin; /* where each key was set, for messages (private to con
    by assignment must not outlive or be freed with the original. */
 typedef struct {
     struct {
-        char *path; /* required: a Hugging Face GPT-2 directory or a ringtune checkpoint */
+        char *path; /* required: a Hugging Face model directory or a ringtune checkpoint */
         struct {
             double embd, attn, resid; /* [0, 1) or NAN (null: keep the checkpoint's config) */
         } dropout;

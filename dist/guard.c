@@ -2,11 +2,11 @@
 #include "guard.h"
 #include <math.h>
 
-rt_status rt_guard_weights(const rt_gpt2 *m, const char *what) {
+rt_status rt_guard_weights(const rt_model *m, const char *what) {
     size_t bad = 0, all = 0;
     int first = -1;
-    for (int i = 0; i < m->params.n; i++) {
-        const rt_tensor_info *t = &m->params.t[i];
+    for (int i = 0; i < m->params->n; i++) {
+        const rt_tensor_info *t = &m->params->t[i];
         all += t->numel;
         const float *p = m->params_mem + t->offset;
         for (size_t k = 0; k < t->numel; k++)
@@ -18,7 +18,7 @@ rt_status rt_guard_weights(const rt_gpt2 *m, const char *what) {
     if (!bad) return RT_OK;
     return rt_error(RT_ERR_NUMERIC,
                     "%zu of %zu weights are not finite (the first in %s): refusing %s", bad, all,
-                    m->params.t[first].name, what);
+                    m->params->t[first].name, what);
 }
 
 rt_status rt_guard_skips(long skipped, long done, long ran, long steps, double max_ratio, long step,

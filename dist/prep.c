@@ -26,6 +26,8 @@
 #include "corpus.h"
 #include "fsutil.h"
 #include "prep_labels.h"
+#include "rng.h"
+#include "text.h"
 #include "watchdog.h"
 
 #define DOC_MAX ((size_t)1 << 30)       /* largest single document (bytes) */
@@ -45,15 +47,8 @@ void rt_prep_opts_default(rt_prep_opts *o) {
     o->timeout_s = RT_WD_TIMEOUT_DEFAULT;
 }
 
-static uint64_t splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 uint64_t rt_prep_split_hash(uint64_t seed, uint64_t doc_index) {
-    return splitmix64(splitmix64(seed) ^ doc_index);
+    return rt_mix64(rt_mix64(seed) ^ doc_index); /* splitmix64 (prep.h) */
 }
 
 int rt_prep_is_validation(uint64_t seed, uint64_t doc_index, double val_ratio) {
@@ -390,55 +385,6 @@ static rt_status reader_round(reader *r, round_buf *rb) {
 
 /* ---- per-rank tokenization ---------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0 when ill-formed, with
-   *sub = the length of its maximal ill-formed subpart (replaced by one U+FFFD, as Python's
-   "replace" does). */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *sub) {
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c == 0xE0)
-        need = 2, lo = 0xA0;
-    else if (c == 0xED)
-        need = 2, hi = 0x9F;
-    else if (c >= 0xE1 && c <= 0xEF)
-        need = 2;
-    else if (c == 0xF0)
-        need = 3, lo = 0x90;
-    else if (c == 0xF4)
-        need = 3, hi = 0x8F;
-    else if (c >= 0xF1 && c <= 0xF3)
-        need = 3;
-    else {
-        *sub = 1;
-        return 0;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        unsigned char b = i < n ? s[i] : 0;
-        if (i >= n || b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) {
-            *sub = i;
-            return 0;
-        }
-    }
-    return need + 1;
-}
-
-static size_t utf8_first_invalid(const unsigned char *p, size_t n) {
-    size_t i = 0, sub;
-    while (i < n) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i, &sub);
-        if (!k) return i;
-        i += k;
-    }
-    return n;
-}
-
 typedef struct {
     const rt_prep_opts *o;
     const strvec *files; /* every rank has the names, for messages */
@@ -464,7 +410,7 @@ typedef struct {
    naming the file, line and byte offset of the first bad byte. */
 static rt_status clean_utf8(worker *w, const recmeta *m, const char **text, size_t *n) {
     const unsigned char *p = (const unsigned char *)*text;
-    size_t bad = utf8_first_invalid(p, *n);
+    size_t bad = rt_utf8_first_invalid(p, *n);
     if (bad == *n) return RT_OK;
     if (!w->o->replace_invalid_utf8) {
         int64_t line = m->line;
@@ -481,7 +427,7 @@ static rt_status clean_utf8(worker *w, const recmeta *m, const char **text, size
     memcpy(w->clean, p, bad);
     o = i = bad;
     while (i < *n) {
-        size_t k = p[i] < 0x80 ? 1 : utf8_seq(p + i, *n - i, &sub);
+        size_t k = p[i] < 0x80 ? 1 : rt_utf8_seq(p + i, *n - i, &sub);
         if (k) {
             memcpy(w->clean + o, p + i, k);
             o += k;

@@ -2,14 +2,12 @@
 #include "train.h"
 #include "checkpoint.h"
 #include "corpus.h"
-#include "finetune.h"
 #include "fsutil.h"
 #include "gemm.h"
-#include "gpt2.h"
 #include "guard.h"
-#include "hf_gpt2.h"
 #include "hf_tokenizer.h"
 #include "metrics_resume.h"
+#include "model_registry.h"
 #include "optim.h"
 #include "peak.h"
 #include "ring.h"
@@ -17,6 +15,7 @@
 #include "sampler.h"
 #include "tbevents.h"
 #include "watchdog.h"
+#include "windows.h"
 #include <math.h>
 #include <signal.h>
 #include <omp.h>
@@ -35,7 +34,7 @@ static double now_s(void) {
 typedef struct {
     const rt_run_config *cfg;
     rt_mpi_ctx *ctx;
-    rt_gpt2 *m;
+    rt_model *m;
     rt_corpus *ct, *cv;
     rt_corpus_source st, sv;
     rt_token_source train, val;
@@ -53,7 +52,7 @@ typedef struct {
     rt_tb_writer *tb; /* rank 0, output.tensorboard: the event file of this run */
     rt_runlock *lock; /* output.dir's run lock (rank 0) */
     /* gradient buckets, top of the network first: bucket k is the flat range [lo, hi), complete
-       once backward has finished block `ready` (-1: after the embeddings) */
+       once backward has finished parameter group `ready` (compute/model.h) */
     int nbuckets;
     struct bucket {
         size_t lo, hi;
@@ -93,7 +92,7 @@ static void trainer_free(trainer *t) {
         free(t->buckets[k].bounds);
     }
     free(t->buckets);
-    rt_gpt2_destroy(&t->m);
+    rt_model_destroy(&t->m);
     rt_corpus_close(&t->ct);
     if (t->cv) rt_corpus_close(&t->cv);
     rt_ring_destroy(&t->ring);
@@ -114,19 +113,13 @@ static void trainer_free(trainer *t) {
     rt_runlock_release(&t->lock);
 }
 
-/* Tensor index ranges of the GPT-2 table: wte, wpe, 12 per block, ln_f weight/bias. */
-static int is_block_tensor(const rt_gpt2 *m, int i, int *block) {
-    int L = m->cfg.n_layer;
-    if (i < 2 || i >= 2 + 12 * L) return 0;
-    *block = (i - 2) / 12;
-    return 1;
-}
-
-/* Sets trainable flags for the mode; `unfrozen` counts blocks from the top (gradual). */
+/* Sets trainable flags for the mode on the model's parameter groups: the blocks from `lowest`
+   up and the embeddings when `embd`; head groups (final norm, task head) always train.
+   `unfrozen` counts blocks from the top (gradual). */
 static void apply_mode(trainer *t, long step) {
-    rt_gpt2 *m = t->m;
+    rt_model *m = t->m;
     const rt_run_config *c = t->cfg;
-    int L = m->cfg.n_layer, lowest = 0, embd = 1;
+    int L = m->n_blocks, lowest = 0, embd = 1;
     switch (c->finetune.mode) {
     case RT_FINETUNE_MODE_FULL:
         break;
@@ -134,7 +127,7 @@ static void apply_mode(trainer *t, long step) {
         lowest = L - c->finetune.last_n_blocks;
         embd = 0;
         break;
-    case RT_FINETUNE_MODE_FEATURE_EXTRACTION: /* final LayerNorm and the untied head only */
+    case RT_FINETUNE_MODE_FEATURE_EXTRACTION: /* the head groups only (an untied head) */
         lowest = L;
         embd = 0;
         break;
@@ -152,11 +145,15 @@ static void apply_mode(trainer *t, long step) {
     }
     }
     if (lowest < 0) lowest = 0;
-    for (int i = 0; i < m->params.n; i++) {
-        int b, was = m->params.t[i].trainable;
-        int tr = is_block_tensor(m, i, &b) ? b >= lowest : (i < 2 ? embd : 1);
-        m->params.t[i].trainable = tr;
-        if (tr && (!was || step == 0) && t->first_step[i] < 0) t->first_step[i] = step;
+    for (int k = 0; k < m->n_groups; k++) {
+        const rt_param_group *g = &m->groups[k];
+        int tr =
+            g->kind == RT_GROUP_BLOCK ? g->block >= lowest : (g->kind == RT_GROUP_EMBED ? embd : 1);
+        for (int i = g->first; i < g->first + g->count; i++) {
+            int was = m->params->t[i].trainable;
+            m->params->t[i].trainable = tr;
+            if (tr && (!was || step == 0) && t->first_step[i] < 0) t->first_step[i] = step;
+        }
     }
 }
 
@@ -173,8 +170,6 @@ static rt_status evaluate(trainer *t, double *loss) {
     rt_ring_chunk((size_t)nw, t->ctx->size, t->ctx->rank, &lo, &hi);
     double sum[2] = {0.0, 0.0}; /* loss sum, token count */
     rt_status st = RT_OK;
-    int train = t->m->train;
-    t->m->train = 0;
     const char *phase = rt_watchdog_phase("evaluation");
     for (size_t w = lo; w < hi && st == RT_OK; w += (size_t)t->EB) {
         int nb = (int)(hi - w < (size_t)t->EB ? hi - w : (size_t)t->EB);
@@ -182,11 +177,12 @@ static rt_status evaluate(trainer *t, double *loss) {
             st = rt_token_source_window(&t->val, (uint64_t)(w + b), t->T, t->buf, t->ids + b * t->T,
                                         t->tgt + b * t->T);
         double ls = 0.0;
-        if (st == RT_OK) st = rt_gpt2_forward(t->m, t->ids, t->tgt, nb, t->T, &ls);
+        long n = 0;
+        rt_batch batch = {nb, t->T, t->ids, NULL, t->tgt, NULL};
+        if (st == RT_OK) st = rt_model_forward(t->m, &batch, NULL, &ls, &n); /* no dropout */
         sum[0] += ls;
-        sum[1] += t->m->n_counted;
+        sum[1] += (double)n;
     }
-    t->m->train = train;
     st = rt_mpi_ctx_agree(t->ctx, st);
     double tot[2];
     if (st == RT_OK)
@@ -202,32 +198,33 @@ static rt_status evaluate(trainer *t, double *loss) {
     return RT_OK;
 }
 
-/* Splits the flat gradient buffer into buckets of about bucket_mb at block boundaries, from the
-   top of the network down (the order backward finishes them). */
+/* Splits the flat gradient buffer into buckets of about bucket_mb at parameter-group boundaries,
+   in the order backward finishes the groups (the top of the network first). A bucket closes only
+   after a group whose completion backward reports (a head group joins the group after it). */
 static rt_status make_buckets(trainer *t) {
-    const rt_gpt2 *m = t->m;
-    int L = m->cfg.n_layer, P = t->ctx->size;
+    const rt_model *m = t->m;
+    int P = t->ctx->size;
     size_t target = (size_t)(t->cfg->dist.bucket_mb * 1048576.0 / sizeof(float));
     if (target < 1) target = 1;
-    t->buckets = calloc((size_t)L + 1, sizeof *t->buckets);
+    t->buckets = calloc((size_t)m->n_groups, sizeof *t->buckets);
     if (!t->buckets) return rt_error(RT_ERR_MEMORY, "out of memory for gradient buckets");
-    size_t hi = m->params.total;
-    for (int l = L - 1; l >= -1; l--) {
-        /* block l starts at its first tensor; "block -1" (embeddings) at 0 */
-        size_t start = l >= 0 ? m->params.t[2 + 12 * l].offset : 0;
-        if (l >= 0 && hi - start < target) continue; /* grow this bucket downwards */
+    size_t hi = m->params->total;
+    for (int k = 0; k < m->n_groups; k++) {
+        const rt_param_group *g = &m->groups[k];
+        int last = k == m->n_groups - 1;
+        if (!g->reports_done || (!last && hi - g->lo < target)) continue; /* grow downwards */
         struct bucket *b = &t->buckets[t->nbuckets++];
-        b->lo = start;
+        b->lo = g->lo;
         b->hi = hi;
-        b->ready = l;
-        hi = start;
+        b->ready = k;
+        hi = g->lo;
     }
     for (int k = 0; k < t->nbuckets; k++) {
         struct bucket *b = &t->buckets[k];
         b->bounds = malloc(sizeof(size_t) * (size_t)(P + 1));
         if (!b->bounds) return rt_error(RT_ERR_MEMORY, "out of memory for gradient buckets");
         for (int c = 0; c <= P; c++) {
-            size_t edge = c < P ? t->lo_of[c] : m->params.total;
+            size_t edge = c < P ? t->lo_of[c] : m->params->total;
             b->bounds[c] = edge < b->lo ? 0 : (edge > b->hi ? b->hi - b->lo : edge - b->lo);
         }
         RT_CALL(rt_ring_create(&b->ring, NULL));
@@ -248,13 +245,13 @@ static void bucket_start(trainer *t, struct bucket *b) {
                          : rt_ring_start(b->ring, t->ctx, g, b->hi - b->lo, RT_RING_ALLREDUCE);
 }
 
-/* Called by backward (last micro-batch, overlap on) as blocks finish: starts the buckets that are
-   complete and pushes the ones in flight along. */
-static void on_layer_done(void *arg, int layer) {
+/* Called by backward (last micro-batch, overlap on) as parameter groups finish: starts the
+   buckets that are complete and pushes the ones in flight along. */
+static void on_group_done(void *arg, int group) {
     trainer *t = arg;
     for (int k = 0; k < t->nbuckets; k++) {
         struct bucket *b = &t->buckets[k];
-        if (!b->started && b->ready >= layer) bucket_start(t, b);
+        if (!b->started && b->ready <= group) bucket_start(t, b);
         if (b->started && b->active && t->comm_status == RT_OK) {
             int done;
             t->comm_status = rt_ring_progress(b->ring, &done);
@@ -285,14 +282,27 @@ static void buckets_reset(trainer *t) {
         struct bucket *b = &t->buckets[k];
         b->started = 0;
         b->active = 0;
-        for (int i = 0; i < t->m->params.n && !b->active; i++) {
-            const rt_tensor_info *ti = &t->m->params.t[i];
+        for (int i = 0; i < t->m->params->n && !b->active; i++) {
+            const rt_tensor_info *ti = &t->m->params->t[i];
             b->active = ti->trainable && ti->offset < b->hi && ti->offset + ti->numel > b->lo;
         }
     }
     t->comm_status = RT_OK;
 }
 
+
+/* The trainer reads packed windows of a text corpus; a labeled one (examples + labels) is for
+   classification, which this loop does not train yet. Same answer on every rank (same file). */
+static rt_status check_text_kind(const rt_corpus *c, const char *path) {
+    const char *kind = rt_corpus_get_info(c)->kind;
+    if (strcmp(kind, "text"))
+        return rt_error(RT_ERR_ARG,
+                        "%s: corpus kind is \"%s\", expected \"text\" (train packs a text corpus "
+                        "into windows for causal-LM fine-tuning; classification training on a "
+                        "labeled corpus is not implemented yet)",
+                        path, kind);
+    return RT_OK;
+}
 static rt_status setup(trainer *t) {
     const rt_run_config *c = t->cfg;
     rt_mpi_ctx *ctx = t->ctx;
@@ -316,42 +326,34 @@ static rt_status setup(trainer *t) {
     if (t->resume_dir[0]) {
         /* the weights come from the checkpoint: only the architecture from model.path */
         RT_CALL(rt_ckpt_read_manifest(ctx, t->resume_dir, &t->manifest));
-        rt_gpt2_config hc;
-        st = RT_OK;
-        if (rt_ckpt_is_checkpoint(c->model.path))
-            rt_ckpt_model_config(t->manifest, &hc); /* a run started from a checkpoint */
-        else
-            st = rt_hf_gpt2_read_config(c->model.path, &hc);
-        if (st == RT_OK) st = rt_gpt2_create(&t->m, &hc);
+        st = rt_ckpt_is_checkpoint(c->model.path)
+                 ? rt_model_from_manifest(t->resume_dir, t->manifest, &t->m) /* from a checkpoint */
+                 : rt_model_config_hf(c->model.path, &t->m);
     } else if (rt_ckpt_is_checkpoint(c->model.path)) {
         /* a new run from a ringtune checkpoint's weights (fresh optimizer and schedule) */
-        st = rt_ckpt_load_model(c->model.path, &t->m);
+        st = rt_model_load_ckpt(c->model.path, &t->m);
     } else {
-        st = rt_hf_gpt2_load(c->model.path, &t->m);
+        st = rt_model_load_hf(c->model.path, &t->m);
     }
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
-    rt_gpt2_config *mc = &t->m->cfg;
-    if (!isnan(c->model.dropout.embd)) mc->embd_pdrop = (float)c->model.dropout.embd;
-    if (!isnan(c->model.dropout.attn)) mc->attn_pdrop = (float)c->model.dropout.attn;
-    if (!isnan(c->model.dropout.resid)) mc->resid_pdrop = (float)c->model.dropout.resid;
-    if (c->data.seq_len > mc->n_positions)
+    rt_model *m = t->m;
+    m->ops->set_dropout(m, c->model.dropout.embd, c->model.dropout.attn, c->model.dropout.resid);
+    if (c->data.seq_len > m->max_positions)
         return rt_error(RT_ERR_ARG, "data.seq_len %d exceeds the model's n_positions %d",
-                        c->data.seq_len, mc->n_positions);
-    if (c->finetune.mode == RT_FINETUNE_MODE_PARTIAL && c->finetune.last_n_blocks > mc->n_layer)
+                        c->data.seq_len, m->max_positions);
+    if (c->finetune.mode == RT_FINETUNE_MODE_PARTIAL && c->finetune.last_n_blocks > m->n_blocks)
         return rt_error(RT_ERR_ARG, "finetune.last_n_blocks %d exceeds the model's %d blocks",
-                        c->finetune.last_n_blocks, mc->n_layer);
-    if (c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION && mc->tie_word_embeddings) {
-        /* the head trains on its own: an untied output projection initialised from wte */
-        rt_gpt2 *u;
-        RT_CALL(rt_gpt2_untie(t->m, &u));
-        rt_gpt2_destroy(&t->m);
-        t->m = u;
-        mc = &t->m->cfg;
-    }
+                        c->finetune.last_n_blocks, m->n_blocks);
+    /* feature extraction: the head trains on its own (an untied output projection initialised
+       from the input embedding) */
+    if (c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION && m->head->uses_output_embedding)
+        RT_CALL(m->ops->untie(m));
     RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
     if (c->data.val_corpus) RT_CALL(rt_corpus_open(&t->cv, c->data.val_corpus, ctx->comm));
-    RT_CALL(rt_corpus_check_model(t->ct, mc->vocab_size, NULL));
-    if (t->cv) RT_CALL(rt_corpus_check_model(t->cv, mc->vocab_size, NULL));
+    RT_CALL(check_text_kind(t->ct, c->data.corpus));
+    if (t->cv) RT_CALL(check_text_kind(t->cv, c->data.val_corpus));
+    RT_CALL(rt_corpus_check_model(t->ct, m->vocab_size, NULL));
+    if (t->cv) RT_CALL(rt_corpus_check_model(t->cv, m->vocab_size, NULL));
     t->st = (rt_corpus_source){t->ct, RT_SPLIT_TRAIN};
     t->sv = (rt_corpus_source){t->cv ? t->cv : t->ct, RT_SPLIT_VALIDATION};
     t->train = rt_token_source_corpus(&t->st);
@@ -366,10 +368,10 @@ static rt_status setup(trainer *t) {
                         c->data.corpus, (unsigned long long)t->train.n_tokens);
     int eb = c->eval.micro_batch != RT_CONFIG_NULL_INT ? c->eval.micro_batch : t->B;
     t->EB = eb;
-    st = rt_gpt2_alloc_acts(t->m, eb > t->B ? eb : t->B, t->T);
+    st = rt_model_alloc_acts(t->m, eb > t->B ? eb : t->B, t->T);
     if (st == RT_OK) st = rt_ring_create(&t->ring, NULL);
     if (st == RT_OK) rt_ring_set_label(t->ring, "the ZeRO-1 parameters");
-    size_t P = t->m->params.total;
+    size_t P = t->m->params->total;
     if (c->dist.zero1) {
         rt_ring_chunk(P, ctx->size, ctx->rank, &t->lo, &t->hi);
     } else {
@@ -386,8 +388,10 @@ static rt_status setup(trainer *t) {
     if (st == RT_OK) st = make_buckets(t);
     t->mom = rt_alloc_floats(t->hi - t->lo + 1);
     t->var = rt_alloc_floats(t->hi - t->lo + 1);
-    t->first_step = malloc(sizeof(long) * t->m->params.n);
-    int nb = eb > t->B ? eb : t->B;
+    t->first_step = malloc(sizeof(long) * t->m->params->n);
+    /* the id / target buffers hold a step's A micro-batches (read before the first forward, so
+       the loss terms of the global batch are counted first) or one evaluation micro-batch */
+    int nb = eb > t->A * t->B ? eb : t->A * t->B;
     t->ids = malloc(sizeof(int32_t) * nb * t->T);
     t->tgt = malloc(sizeof(int32_t) * nb * t->T);
     t->buf = malloc(sizeof(int32_t) * (t->T + 1));
@@ -402,7 +406,7 @@ static rt_status setup(trainer *t) {
     if (st == RT_OK && c->eval.early_stopping.patience > 0 && !(t->best = rt_alloc_floats(P)))
         st = rt_error(RT_ERR_MEMORY, "out of memory for the best weights");
     if (st == RT_OK)
-        for (int i = 0; i < t->m->params.n; i++) t->first_step[i] = -1;
+        for (int i = 0; i < t->m->params->n; i++) t->first_step[i] = -1;
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
     /* all ranks at once, as they compute in training: 5 rounds of 0.1 s of 768^3 products */
     return rt_peak_measure(ctx, 768, 5, 0.1, &t->peak);
@@ -503,7 +507,7 @@ static rt_status read_fault(const trainer *t, long step) {
                     t->cfg->data.corpus, step + 1);
 }
 
-/* Reads rank r's micro-batch a of global batch `step` into t->ids / t->tgt. */
+/* Reads this rank's micro-batch a of global batch `step` into micro-batch a of t->ids / t->tgt. */
 static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
     if (a == 0) RT_CALL(read_fault(t, step));
     int start, count;
@@ -513,8 +517,8 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
         uint64_t k = base + (uint64_t)b;
         uint64_t w = rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
         t->samples[start + a * t->B + b] = w;
-        RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + b * t->T,
-                                       t->tgt + b * t->T));
+        size_t at = ((size_t)a * t->B + (size_t)b) * (size_t)t->T;
+        RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + at, t->tgt + at));
     }
     return RT_OK;
 }
@@ -535,6 +539,432 @@ static rt_status gather_samples(trainer *t) {
                         "MPI_Gatherv(sample ids)");
 }
 
+/* The state of the step loop, beyond what setup built. */
+typedef struct {
+    trainer *t;
+    rt_train_result *res;
+    FILE *out; /* rank 0's log, NULL elsewhere */
+    rt_ckpt_state cs;
+    rt_ckpt_view view;
+    rt_adamw_config ac;
+    long start, steps, step;
+    double best, t0, tokens, step_s; /* best validation loss; time and tokens of steps taken */
+    int bad_evals;
+    /* this step */
+    double ts, flops, loss, norm;
+    float scale; /* 1 / the loss terms of the global batch */
+    int preempt;
+    step_times tm;
+} run;
+
+/* Steps, schedule, the resumed state and the outputs; the header lines and the evaluation of the
+   base model. Collective. */
+static rt_status run_begin(run *r) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    rt_mpi_ctx *ctx = t->ctx;
+    t->nwin = rt_sampler_windows(t->train.n_tokens, t->T);
+    r->steps = cfg->train.max_steps != RT_CONFIG_NULL_INT
+                   ? cfg->train.max_steps
+                   : (long)ceil(cfg->train.epochs * (double)t->nwin / t->G);
+    if (r->steps < 1) r->steps = 1;
+    rt_schedule sch = {cfg->optim.schedule, (float)cfg->optim.lr, (float)cfg->optim.min_lr,
+                       cfg->optim.warmup_steps > 0 ? cfg->optim.warmup_steps
+                                                   : (long)(cfg->optim.warmup_ratio * r->steps),
+                       r->steps};
+    t->sch = sch;
+    rt_adamw_config ac = {(float)cfg->optim.lr, (float)cfg->optim.beta1, (float)cfg->optim.beta2,
+                          (float)cfg->optim.eps, (float)cfg->optim.weight_decay};
+    r->ac = ac;
+    r->cs.val_loss = NAN;
+    r->view = ckpt_view(t);
+    if (t->resume_dir[0]) {
+        RT_CALL(rt_ckpt_load(&r->view, t->resume_dir, t->manifest, &r->cs, r->out));
+        r->res->resumed_step = r->cs.step;
+        RT_CALL(rt_metrics_resume(ctx, cfg, r->cs.step, r->out));
+    }
+    RT_CALL(open_outputs(t));
+    RT_CALL(tb_open(t, r->cs.step));
+    r->start = r->cs.step;
+    apply_mode(t, r->start);
+    FILE *out = r->out;
+    if (out)
+        fprintf(out,
+                "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
+                "model %s (%zu parameters), corpus %s: %llu train windows of %d tokens\n"
+                "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
+                ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
+                cfg->model.path, rt_model_num_params(t->m), cfg->data.corpus,
+                (unsigned long long)t->nwin, t->T, t->G, ctx->size, t->A, t->B, r->steps,
+                cfg->dist.zero1 ? "on" : "off");
+    rt_peak_describe(&t->peak, out);
+    if (out && cfg->output.log_every > 0) {
+        fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
+        rt_config_write_yaml(cfg, out);
+    }
+    if (out && t->tb) fprintf(out, "TensorBoard events: %s\n", rt_tb_path(t->tb));
+    rt_train_result *res = r->res;
+    if (t->resume_dir[0]) {
+        res->before_loss = r->cs.before_loss;
+        if (out)
+            fprintf(out, "validation before (from the checkpoint): loss %.4f, perplexity %.2f\n",
+                    res->before_loss, exp(res->before_loss));
+    } else {
+        RT_CALL(evaluate(t, &res->before_loss));
+        if (out)
+            fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
+                    exp(res->before_loss));
+        if (cfg->eval.at_start) log_eval(t, 0, res->before_loss); /* as step 0 */
+        r->cs.before_loss = r->cs.best_loss = res->before_loss;
+        r->cs.best_step = 0;
+        if (t->best) memcpy(t->best, t->m->params_mem, t->m->params->total * sizeof(float));
+    }
+    r->best = r->cs.best_loss;
+    r->bad_evals = r->cs.bad_evals;
+    res->steps_skipped = r->cs.steps_skipped;
+    r->t0 = now_s();
+    return RT_OK;
+}
+
+/* Reads this rank's micro-batches of the step and agrees on the loss terms of the whole global
+   batch (what the loss is normalised by: tokens for a language model, examples for a
+   classifier); *scale = 1 / that count. Collective (also when the read failed: *st carries the
+   error into the agreement after backward). */
+static rt_status read_step(run *r, rt_status *st, float *scale) {
+    trainer *t = r->t;
+    double local = 0.0, global = 0.0;
+    for (int a = 0; a < t->A && *st == RT_OK; a++) {
+        *st = load_micro(t, t->nwin, r->step, a);
+        size_t at = (size_t)a * t->B * t->T;
+        rt_batch b = {t->B, t->T, t->ids + at, NULL, t->tgt + at, NULL};
+        if (*st == RT_OK) local += (double)rt_model_count(t->m, &b);
+    }
+    RT_CALL(rt_mpi_check(rt_wd_allreduce(&local, &global, 1, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
+                                         "loss terms of the global batch (MPI_Allreduce)"),
+                         "MPI_Allreduce(loss terms)"));
+    *scale = global > 0 ? 1.0f / (float)global : 0.0f;
+    return RT_OK;
+}
+
+/* Forward and backward of this rank's micro-batches (gradient accumulation); the last
+   micro-batch's backward starts the bucket reductions as groups finish (dist.overlap). *local:
+   this rank's loss sum. Collective through the buckets. */
+static rt_status accumulate(run *r, double *local) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    int first, count;
+    rt_sampler_slice(t->G, t->ctx->rank, t->ctx->size, &first, &count);
+    buckets_reset(t);
+    rt_status st = RT_OK;
+    float scale;
+    RT_CALL(read_step(r, &st, &scale));
+    r->scale = scale;
+    *local = 0.0;
+    for (int a = 0; a < t->A && st == RT_OK; a++) {
+        /* dropout masks follow the micro-batch's place in the global batch, not the rank */
+        rt_step_key key = {cfg->train.seed, (uint64_t)r->step, (uint64_t)(first / t->B + a), 1};
+        size_t at = (size_t)a * t->B * t->T;
+        rt_batch b = {t->B, t->T, t->ids + at, NULL, t->tgt + at, NULL};
+        int overlap = cfg->dist.overlap && a == t->A - 1;
+        double ls = 0.0, tp = now_s();
+        long n;
+        st = rt_model_forward(t->m, &b, &key, &ls, &n);
+        r->tm.forward += now_s() - tp;
+        tp = now_s();
+        if (st == RT_OK) rt_model_backward(t->m, scale, a > 0, overlap ? on_group_done : NULL, t);
+        r->tm.backward += now_s() - tp;
+        *local += ls;
+    }
+    return st;
+}
+
+/* Agrees on the status, finishes the gradient reductions and reduces the loss, the squared
+   gradient norm and the signal flag over the ranks. Collective. */
+static rt_status reduce_and_norm(run *r, rt_status st, double local) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    rt_mpi_ctx *ctx = t->ctx;
+    rt_model *m = t->m;
+    double tp = now_s();
+    RT_CALL(rt_mpi_ctx_agree(ctx, st));
+    if (cfg->output.log_samples) RT_CALL(gather_samples(t));
+    r->tm.sync = now_s() - tp;
+    tp = now_s();
+    /* gradients: bucket reduce-scatters into the shards (ZeRO-1) or all-reduces; with overlap
+       most are already under way */
+    st = finish_reduction(t);
+    r->tm.comm += now_s() - tp;
+    tp = now_s();
+    /* the same reduction carries the signal flag: every rank sees the same decision */
+    double red[3] = {local, rt_grad_sumsq(m->params, t->lo, t->hi, m->grads_mem),
+                     (double)rt_signals_pending()},
+           tot[3];
+    if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
+    r->tm.optimizer += now_s() - tp;
+    tp = now_s();
+    if (st == RT_OK)
+        st = rt_mpi_check(rt_wd_allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm,
+                                          "loss, norm, signals (MPI_Allreduce)"),
+                          "MPI_Allreduce(loss, norm, signals)");
+    r->tm.comm += now_s() - tp;
+    RT_CALL(st);
+    r->preempt = tot[2] > 0;
+    r->loss = tot[0] * r->scale;
+    r->norm = sqrt(tot[1]);
+    return RT_OK;
+}
+
+/* nan_policy: a non-finite loss or norm stops the run (stop) or skips the update (*skipped).
+   Local (every rank has the same figures). */
+static rt_status check_finite(run *r, int *skipped) {
+    const rt_run_config *cfg = r->t->cfg;
+    *skipped = 0;
+    if (isfinite(r->loss) && isfinite(r->norm)) return RT_OK;
+    if (cfg->train.nan_policy == RT_NAN_POLICY_STOP)
+        return rt_error(RT_ERR_NUMERIC,
+                        "step %ld: loss %g, gradient norm %g are not finite (set "
+                        "train.nan_policy: skip to drop such steps)",
+                        r->step + 1, r->loss, r->norm);
+    r->res->steps_skipped++;
+    *skipped = 1;
+    if (r->out)
+        fprintf(r->out, "step %ld: non-finite loss or gradient, update skipped\n", r->step + 1);
+    return rt_guard_skips(r->res->steps_skipped, r->res->steps_done, r->step + 1 - r->start,
+                          r->steps, cfg->train.max_skipped_ratio, r->step + 1, 0);
+}
+
+/* Clipping and AdamW on this rank's shard; with ZeRO-1 the parameters are all-gathered.
+   Collective (ZeRO-1). */
+static rt_status update(run *r) {
+    trainer *t = r->t;
+    rt_model *m = t->m;
+    double tp = now_s();
+    rt_scale_grads(m->params, t->lo, t->hi, m->grads_mem,
+                   rt_clip_factor(r->norm, (float)t->cfg->optim.clip_norm));
+    r->ac.lr = rt_schedule_lr(&t->sch, r->step);
+    /* each tensor's bias correction counts from the step it became trainable */
+    for (int i = 0; i < m->params->n; i++) {
+        const rt_tensor_info *ti = &m->params->t[i];
+        size_t a = ti->offset > t->lo ? ti->offset : t->lo;
+        size_t b = ti->offset + ti->numel < t->hi ? ti->offset + ti->numel : t->hi;
+        if (a >= b || !ti->trainable) continue;
+        rt_adamw_step(m->params, a, b, m->params_mem, m->grads_mem, t->mom + (a - t->lo),
+                      t->var + (a - t->lo), &r->ac, r->step - t->first_step[i] + 1);
+    }
+    r->tm.optimizer += now_s() - tp;
+    if (t->cfg->dist.zero1) {
+        tp = now_s();
+        RT_CALL(rt_ring_start(t->ring, t->ctx, m->params_mem, m->params->total, RT_RING_ALLGATHER));
+        RT_CALL(rt_ring_wait(t->ring));
+        r->tm.allgather = now_s() - tp;
+        r->tm.comm += r->tm.allgather;
+    }
+    return RT_OK;
+}
+
+/* Rank 0: the progress line, the metrics line and the TensorBoard scalars of a step taken. */
+static void log_step(run *r) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    long step = r->step, steps = r->steps;
+    double dt = now_s() - r->ts, el = now_s() - r->t0;
+    r->tokens += (double)t->G * t->T;
+    r->step_s += dt;
+    double tps = (double)t->G * t->T / dt;
+    double mfu = rt_peak_mfu(&t->peak, r->flops, dt, step + 1, r->out);
+    double epoch = (double)(step + 1) * t->G / (double)t->nwin;
+    if (r->out && cfg->output.log_every > 0 &&
+        ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
+        fprintf(r->out,
+                "step %5ld/%ld | epoch %.2f | loss %.4f | lr %.3e | grad norm %.3f | "
+                "%.0f tok/s | MFU %.0f%% | ETA %.0fs\n",
+                step + 1, steps, epoch, r->loss, r->ac.lr, r->norm, tps, 100.0 * mfu,
+                el / (step + 1 - r->start) * (steps - step - 1));
+    if (t->metrics) {
+        /* the phase times are rank 0's own (see step_times); peak_gflops is the denominator of
+           this line's mfu (dist/peak.h: measured at startup, raised by a step that ran faster) */
+        const step_times *tm = &r->tm;
+        fprintf(t->metrics,
+                "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.17g, \"lr\": %.9g, "
+                "\"grad_norm\": %.17g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
+                "\"trainable_blocks\": %d, \"ms_step\": %.3f, \"ms_forward\": %.3f, "
+                "\"ms_backward\": %.3f, \"ms_sync\": %.3f, \"ms_comm_wait\": %.3f, "
+                "\"ms_allgather\": %.3f, \"ms_optimizer\": %.3f, \"peak_gflops\": %.2f",
+                step + 1, epoch, r->loss, r->ac.lr, r->norm, tps, mfu,
+                cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t->unfrozen : -1,
+                1e3 * dt, 1e3 * tm->forward, 1e3 * tm->backward, 1e3 * tm->sync, 1e3 * tm->comm,
+                1e3 * tm->allgather, 1e3 * tm->optimizer, t->peak.gflops);
+        if (cfg->output.log_samples) {
+            fprintf(t->metrics, ", \"samples\": [");
+            for (int k = 0; k < t->G; k++)
+                fprintf(t->metrics, "%s%llu", k ? ", " : "", (unsigned long long)t->samples[k]);
+            fprintf(t->metrics, "]");
+        }
+        fprintf(t->metrics, "}\n");
+        fflush(t->metrics);
+    }
+    tb_train(t, step + 1, r->loss, r->ac.lr, r->norm, tps, mfu, epoch); /* rank 0 */
+}
+
+/* The periodic evaluation (eval.every_steps) and early stopping: keeps the best weights,
+ *stop_early when patience ran out. Collective. */
+static rt_status eval_and_stop(run *r, int *stop_early) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    long step = r->step;
+    *stop_early = 0;
+    if (!(cfg->eval.every_steps > 0 && (step + 1) % cfg->eval.every_steps == 0 &&
+          step + 1 < r->steps))
+        return RT_OK;
+    double vl;
+    RT_CALL(evaluate(t, &vl));
+    r->cs.val_loss = vl;
+    if (r->out)
+        fprintf(r->out, "eval step %ld: validation loss %.4f, perplexity %.2f\n", step + 1, vl,
+                exp(vl));
+    if (t->metrics) {
+        fprintf(t->metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n", step + 1,
+                vl, exp(vl));
+        fflush(t->metrics);
+    }
+    tb_eval(t, step + 1, vl);
+    if (vl < r->best - cfg->eval.early_stopping.min_delta) {
+        r->best = vl;
+        r->cs.best_step = step + 1;
+        r->bad_evals = 0;
+        if (t->best) memcpy(t->best, t->m->params_mem, t->m->params->total * sizeof(float));
+    } else if (cfg->eval.early_stopping.patience > 0 &&
+               ++r->bad_evals >= cfg->eval.early_stopping.patience) {
+        r->res->stopped_early = 1;
+        if (r->out)
+            fprintf(r->out, "early stopping at step %ld: no improvement in %d evaluations\n",
+                    step + 1, r->bad_evals);
+        *stop_early = 1;
+    }
+    return RT_OK;
+}
+
+/* The checkpoint after a step: a signal's (then *stop) or a periodic one. Collective. */
+static rt_status checkpoint_step(run *r, int stop_early, int *stop) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    long step = r->step;
+    if (r->preempt) {
+        /* SIGUSR1/SIGTERM/SIGINT: checkpoint here and stop; the job is requeued and resumes */
+        if (r->out)
+            fprintf(r->out, "%s received%s: checkpointing at step %ld and exiting\n",
+                    rt_signals_pending() ? rt_signals_name(rt_signals_last())
+                                         : "SIGUSR1/SIGTERM/SIGINT",
+                    rt_signals_pending() ? " on rank 0" : " by another rank", step + 1);
+        *stop = 1;
+        RT_CALL(rt_ckpt_save(&r->view, &r->cs, "signal", r->out));
+        r->res->checkpointed = 1;
+        return RT_OK;
+    }
+    if (cfg->checkpoint.every_steps > 0 && (step + 1) % cfg->checkpoint.every_steps == 0 &&
+        step + 1 < r->steps && !stop_early)
+        RT_CALL(rt_ckpt_save(&r->view, &r->cs, "periodic", r->out));
+    *stop = stop_early;
+    return RT_OK;
+}
+
+/* One optimizer step: accumulate, reduce + norm, update, log, evaluate, checkpoint. *stop: the
+   loop ends after this step (early stopping, a signal). Collective. */
+static rt_status train_step(run *r, int *stop) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    rt_watchdog_step(r->step + 1);
+    r->ts = now_s();
+    memset(&r->tm, 0, sizeof r->tm);
+    if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(t, r->step);
+    r->flops = rt_model_flops_done(t->m, t->B, t->T) * t->A; /* this step's (frozen: fewer) */
+    double local = 0.0;
+    rt_status st = accumulate(r, &local);
+    RT_CALL(reduce_and_norm(r, st, local));
+    int skipped;
+    RT_CALL(check_finite(r, &skipped));
+    if (!skipped) {
+        RT_CALL(update(r));
+        r->res->steps_done++;
+        log_step(r);
+    }
+    r->cs.step = r->step + 1;
+    r->cs.lr_last = r->ac.lr;
+    r->cs.val_loss = NAN;
+    int stop_early;
+    RT_CALL(eval_and_stop(r, &stop_early));
+    r->cs.best_loss = r->best;
+    r->cs.bad_evals = r->bad_evals;
+    r->cs.steps_skipped = r->res->steps_skipped;
+    r->cs.tokens_seen += (double)t->G * t->T;
+    return checkpoint_step(r, stop_early, stop);
+}
+
+/* Rank 0: the before/after table and the throughput line. */
+static void print_summary(run *r, double final) {
+    rt_train_result *res = r->res;
+    FILE *out = r->out;
+    if (!out) return;
+    fprintf(out, "\n%-22s %11s %11s\n", "validation", "loss", "perplexity");
+    fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss, exp(res->before_loss));
+    fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
+    fprintf(out,
+            "\n%ld steps taken (%ld skipped in all), %.0f tokens/s over %d ranks in %.1f s of "
+            "steps "
+            "(%.1f s with evaluations and checkpoints)\n",
+            res->steps_done, res->steps_skipped, res->tokens_per_s, r->t->ctx->size, r->step_s,
+            res->seconds);
+}
+
+/* Rank 0: the model as a Hugging Face directory in <output.dir>/final with the tokenizer.
+   Collective (the ranks agree on the outcome). */
+static rt_status export_final(run *r) {
+    trainer *t = r->t;
+    rt_status st = RT_OK;
+    if (t->ctx->rank == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/final", t->cfg->output.dir);
+        st = rt_guard_weights(t->m, "the export to final/");
+        if (st == RT_OK) st = rt_model_save_hf(t->m, path);
+        if (st == RT_OK) st = rt_hf_copy_tokenizer(t->cfg->model.path, path, NULL);
+        if (st == RT_OK && r->out) fprintf(r->out, "exported the fine-tuned model to %s\n", path);
+    }
+    return rt_mpi_ctx_agree(t->ctx, st);
+}
+
+/* After the last step: the final evaluation, the final checkpoint, the best weights, the
+   summary and the export. Collective. */
+static rt_status run_end(run *r) {
+    trainer *t = r->t;
+    const rt_run_config *cfg = t->cfg;
+    rt_train_result *res = r->res;
+    long step = r->step;
+    double final;
+    RT_CALL(evaluate(t, &final));
+    /* logged unless this step's periodic evaluation was, or a resumed run did no step */
+    if ((step > r->start || !t->resume_dir[0]) && isnan(r->cs.val_loss)) log_eval(t, step, final);
+    RT_CALL(rt_guard_skips(res->steps_skipped, res->steps_done, step - r->start, r->steps,
+                           cfg->train.max_skipped_ratio, step, 1));
+    RT_CALL(rt_mpi_ctx_agree(t->ctx, rt_guard_weights(t->m, "the final checkpoint")));
+    /* the final checkpoint holds the last step's state (resumable, e.g. with more steps) */
+    if (step > r->start || !t->resume_dir[0]) {
+        r->cs.step = step;
+        r->cs.val_loss = final;
+        r->cs.finished = 1;
+        r->cs.best_loss = r->best;
+        RT_CALL(rt_ckpt_save(&r->view, &r->cs, "final", r->out));
+    }
+    if (t->best && r->best < final - cfg->eval.early_stopping.min_delta) {
+        memcpy(t->m->params_mem, t->best, t->m->params->total * sizeof(float)); /* keep the best */
+        if (r->out) fprintf(r->out, "restored the best weights (validation loss %.4f)\n", r->best);
+        final = r->best;
+    }
+    res->after_loss = final;
+    res->best_loss = r->best < final ? r->best : final;
+    print_summary(r, final);
+    return export_final(r);
+}
+
 rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_train_result *res) {
     trainer t;
     memset(&t, 0, sizeof t);
@@ -545,328 +975,27 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
        one after the last step lets the run finish */
     rt_signals_install();
     rt_status st = setup(&t);
-    if (st == RT_OK && ctx->rank == 0) rt_hf_gpt2_warn_config(cfg->model.path, &t.m->cfg, log);
+    if (st == RT_OK && ctx->rank == 0) rt_model_warn_hf(cfg->model.path, t.m, log);
     if (st == RT_OK) /* a corpus made with another tokenizer than the model directory's */
         st = rt_mpi_ctx_agree(ctx, rt_hf_check_corpus_tokenizer(t.ct, t.cv, cfg->model.path,
                                                                 ctx->rank == 0 ? log : NULL));
-    if (st != RT_OK) {
-        rt_signals_restore();
-        trainer_free(&t);
-        return st;
+    run r;
+    memset(&r, 0, sizeof r);
+    r.t = &t;
+    r.res = res;
+    r.out = ctx->rank == 0 ? log : NULL;
+    if (st == RT_OK) st = run_begin(&r);
+    if (st == RT_OK) {
+        rt_watchdog_phase("training");
+        int stop = 0;
+        for (r.step = r.start; r.step < r.steps && st == RT_OK && !stop; r.step++)
+            st = train_step(&r, &stop);
+        /* r.step: the steps completed (a failed step does not count) */
+        if (st != RT_OK) r.step--;
+        res->seconds = now_s() - r.t0;
+        res->tokens_per_s = r.step_s > 0 ? r.tokens / r.step_s : 0.0;
+        if (st == RT_OK && !res->checkpointed) st = run_end(&r);
     }
-    rt_gpt2 *m = t.m;
-    FILE *out = ctx->rank == 0 ? log : NULL;
-    size_t P = m->params.total;
-    uint64_t nwin = rt_sampler_windows(t.train.n_tokens, t.T);
-    t.nwin = nwin;
-    long steps = cfg->train.max_steps != RT_CONFIG_NULL_INT
-                     ? cfg->train.max_steps
-                     : (long)ceil(cfg->train.epochs * (double)nwin / t.G);
-    if (steps < 1) steps = 1;
-    rt_schedule sch = {cfg->optim.schedule, (float)cfg->optim.lr, (float)cfg->optim.min_lr,
-                       cfg->optim.warmup_steps > 0 ? cfg->optim.warmup_steps
-                                                   : (long)(cfg->optim.warmup_ratio * steps),
-                       steps};
-    t.sch = sch;
-    rt_adamw_config ac = {(float)cfg->optim.lr, (float)cfg->optim.beta1, (float)cfg->optim.beta2,
-                          (float)cfg->optim.eps, (float)cfg->optim.weight_decay};
-    rt_ckpt_state cs;
-    memset(&cs, 0, sizeof cs);
-    cs.val_loss = NAN;
-    rt_ckpt_view view = ckpt_view(&t);
-    if (t.resume_dir[0]) {
-        st = rt_ckpt_load(&view, t.resume_dir, t.manifest, &cs, log);
-        if (st != RT_OK) goto done;
-        res->resumed_step = cs.step;
-    }
-    if (t.resume_dir[0] && (st = rt_metrics_resume(ctx, cfg, cs.step, out)) != RT_OK) goto done;
-    st = open_outputs(&t);
-    if (st == RT_OK) st = tb_open(&t, cs.step);
-    if (st != RT_OK) goto done;
-    long start = cs.step;
-    apply_mode(&t, start);
-    if (out)
-        fprintf(out,
-                "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
-                "model %s (%zu parameters), corpus %s: %llu train windows of %d tokens\n"
-                "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
-                ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
-                cfg->model.path, rt_gpt2_num_params(m), cfg->data.corpus, (unsigned long long)nwin,
-                t.T, t.G, ctx->size, t.A, t.B, steps, cfg->dist.zero1 ? "on" : "off");
-    rt_peak_describe(&t.peak, out);
-    if (out && cfg->output.log_every > 0) {
-        fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
-        rt_config_write_yaml(cfg, out);
-    }
-    if (out && t.tb) fprintf(out, "TensorBoard events: %s\n", rt_tb_path(t.tb));
-    if (t.resume_dir[0]) {
-        res->before_loss = cs.before_loss;
-        if (out)
-            fprintf(out, "validation before (from the checkpoint): loss %.4f, perplexity %.2f\n",
-                    res->before_loss, exp(res->before_loss));
-    } else {
-        st = evaluate(&t, &res->before_loss);
-        if (st != RT_OK) goto done;
-        if (out)
-            fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
-                    exp(res->before_loss));
-        if (cfg->eval.at_start) log_eval(&t, 0, res->before_loss); /* as step 0 */
-        cs.before_loss = cs.best_loss = res->before_loss;
-        cs.best_step = 0;
-        if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
-    }
-    double best = cs.best_loss, t0 = now_s(), tokens = 0.0, step_s = 0.0; /* steps taken */
-    int bad_evals = cs.bad_evals;
-    res->steps_skipped = cs.steps_skipped;
-    m->seed = cfg->train.seed;
-    float scale = 1.0f / (float)((double)t.G * t.T);
-    rt_watchdog_phase("training");
-    long step;
-    for (step = start; step < steps; step++) {
-        rt_watchdog_step(step + 1);
-        double ts = now_s();
-        if (cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE) apply_mode(&t, step);
-        double flops = rt_gpt2_flops_done(m, t.B, t.T) * t.A; /* this step's (frozen: fewer) */
-        m->train = 1;
-        m->step = (uint64_t)step;
-        double local = 0.0, tp;
-        step_times tm = {0};
-        int first, count;
-        rt_sampler_slice(t.G, ctx->rank, ctx->size, &first, &count);
-        buckets_reset(&t);
-        for (int a = 0; a < t.A && st == RT_OK; a++) {
-            st = load_micro(&t, nwin, step, a);
-            /* overlap: the last micro-batch's backward starts bucket reductions as it goes */
-            m->layer_done = cfg->dist.overlap && a == t.A - 1 ? on_layer_done : NULL;
-            m->layer_done_arg = &t;
-            /* dropout masks follow the micro-batch's place in the global batch, not the rank */
-            m->micro = (uint64_t)(first / t.B + a);
-            double ls = 0.0;
-            tp = now_s();
-            if (st == RT_OK) st = rt_gpt2_forward(m, t.ids, t.tgt, t.B, t.T, &ls);
-            tm.forward += now_s() - tp;
-            tp = now_s();
-            if (st == RT_OK) rt_gpt2_backward(m, scale, a > 0);
-            tm.backward += now_s() - tp;
-            local += ls;
-        }
-        tp = now_s();
-        st = rt_mpi_ctx_agree(ctx, st);
-        if (st != RT_OK) break;
-        if (cfg->output.log_samples && (st = gather_samples(&t)) != RT_OK) break;
-        tm.sync = now_s() - tp;
-        tp = now_s();
-        /* gradients: bucket reduce-scatters into the shards (ZeRO-1) or all-reduces; with
-           overlap most are already under way */
-        m->layer_done = NULL;
-        st = finish_reduction(&t);
-        tm.comm += now_s() - tp;
-        tp = now_s();
-        /* the same reduction carries the signal flag: every rank sees the same decision */
-        double red[3] = {local, rt_grad_sumsq(&m->params, t.lo, t.hi, m->grads_mem),
-                         (double)rt_signals_pending()},
-               tot[3];
-        if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
-        tm.optimizer += now_s() - tp;
-        tp = now_s();
-        if (st == RT_OK)
-            st = rt_mpi_check(rt_wd_allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm,
-                                              "loss, norm, signals (MPI_Allreduce)"),
-                              "MPI_Allreduce(loss, norm, signals)");
-        tm.comm += now_s() - tp;
-        if (st != RT_OK) break;
-        int preempt = tot[2] > 0;
-        double loss = tot[0] * scale, norm = sqrt(tot[1]);
-        int skipped = 0;
-        if (!isfinite(loss) || !isfinite(norm)) {
-            if (cfg->train.nan_policy == RT_NAN_POLICY_STOP) {
-                st = rt_error(RT_ERR_NUMERIC,
-                              "step %ld: loss %g, gradient norm %g are not finite (set "
-                              "train.nan_policy: skip to drop such steps)",
-                              step + 1, loss, norm);
-                break;
-            }
-            res->steps_skipped++;
-            skipped = 1;
-            if (out)
-                fprintf(out, "step %ld: non-finite loss or gradient, update skipped\n", step + 1);
-            st = rt_guard_skips(res->steps_skipped, res->steps_done, step + 1 - start, steps,
-                                cfg->train.max_skipped_ratio, step + 1, 0);
-            if (st != RT_OK) break;
-        }
-        if (!skipped) {
-            tp = now_s();
-            rt_scale_grads(&m->params, t.lo, t.hi, m->grads_mem,
-                           rt_clip_factor(norm, (float)cfg->optim.clip_norm));
-            ac.lr = rt_schedule_lr(&sch, step);
-            /* each tensor's bias correction counts from the step it became trainable */
-            for (int i = 0; i < m->params.n; i++) {
-                const rt_tensor_info *ti = &m->params.t[i];
-                size_t a = ti->offset > t.lo ? ti->offset : t.lo;
-                size_t b = ti->offset + ti->numel < t.hi ? ti->offset + ti->numel : t.hi;
-                if (a >= b || !ti->trainable) continue;
-                rt_adamw_step(&m->params, a, b, m->params_mem, m->grads_mem, t.mom + (a - t.lo),
-                              t.var + (a - t.lo), &ac, step - t.first_step[i] + 1);
-            }
-            tm.optimizer += now_s() - tp;
-            if (cfg->dist.zero1) {
-                tp = now_s();
-                st = rt_ring_start(t.ring, ctx, m->params_mem, P, RT_RING_ALLGATHER);
-                if (st == RT_OK) st = rt_ring_wait(t.ring);
-                if (st != RT_OK) break;
-                tm.allgather = now_s() - tp;
-                tm.comm += tm.allgather;
-            }
-            res->steps_done++;
-            double dt = now_s() - ts, el = now_s() - t0;
-            tokens += (double)t.G * t.T;
-            step_s += dt;
-            double tps = (double)t.G * t.T / dt;
-            double mfu = rt_peak_mfu(&t.peak, flops, dt, step + 1, out);
-            double epoch = (double)(step + 1) * t.G / (double)nwin;
-            if (out && cfg->output.log_every > 0 &&
-                ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
-                fprintf(out,
-                        "step %5ld/%ld | epoch %.2f | loss %.4f | lr %.3e | grad norm %.3f | "
-                        "%.0f tok/s | MFU %.0f%% | ETA %.0fs\n",
-                        step + 1, steps, epoch, loss, ac.lr, norm, tps, 100.0 * mfu,
-                        el / (step + 1 - start) * (steps - step - 1));
-            if (t.metrics) {
-                /* the phase times are rank 0's own (see step_times); peak_gflops is the
-                   denominator of this line's mfu (dist/peak.h: measured at startup, raised by a
-                   step that ran faster) */
-                fprintf(t.metrics,
-                        "{\"step\": %ld, \"epoch\": %.6f, \"loss\": %.17g, \"lr\": %.9g, "
-                        "\"grad_norm\": %.17g, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
-                        "\"trainable_blocks\": %d, \"ms_step\": %.3f, \"ms_forward\": %.3f, "
-                        "\"ms_backward\": %.3f, \"ms_sync\": %.3f, \"ms_comm_wait\": %.3f, "
-                        "\"ms_allgather\": %.3f, \"ms_optimizer\": %.3f, \"peak_gflops\": %.2f",
-                        step + 1, epoch, loss, ac.lr, norm, tps, mfu,
-                        cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t.unfrozen : -1,
-                        1e3 * dt, 1e3 * tm.forward, 1e3 * tm.backward, 1e3 * tm.sync, 1e3 * tm.comm,
-                        1e3 * tm.allgather, 1e3 * tm.optimizer, t.peak.gflops);
-                if (cfg->output.log_samples) {
-                    fprintf(t.metrics, ", \"samples\": [");
-                    for (int k = 0; k < t.G; k++)
-                        fprintf(t.metrics, "%s%llu", k ? ", " : "",
-                                (unsigned long long)t.samples[k]);
-                    fprintf(t.metrics, "]");
-                }
-                fprintf(t.metrics, "}\n");
-                fflush(t.metrics);
-            }
-            tb_train(&t, step + 1, loss, ac.lr, norm, tps, mfu, epoch); /* rank 0 */
-        }
-        cs.step = step + 1;
-        cs.lr_last = ac.lr;
-        cs.val_loss = NAN;
-        int stop_early = 0;
-        if (cfg->eval.every_steps > 0 && (step + 1) % cfg->eval.every_steps == 0 &&
-            step + 1 < steps) {
-            double vl;
-            st = evaluate(&t, &vl);
-            if (st != RT_OK) break;
-            cs.val_loss = vl;
-            if (out)
-                fprintf(out, "eval step %ld: validation loss %.4f, perplexity %.2f\n", step + 1, vl,
-                        exp(vl));
-            if (t.metrics) {
-                fprintf(t.metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n",
-                        step + 1, vl, exp(vl));
-                fflush(t.metrics);
-            }
-            tb_eval(&t, step + 1, vl);
-            if (vl < best - cfg->eval.early_stopping.min_delta) {
-                best = vl;
-                cs.best_step = step + 1;
-                bad_evals = 0;
-                if (t.best) memcpy(t.best, m->params_mem, P * sizeof(float));
-            } else if (cfg->eval.early_stopping.patience > 0 &&
-                       ++bad_evals >= cfg->eval.early_stopping.patience) {
-                res->stopped_early = 1;
-                if (out)
-                    fprintf(out, "early stopping at step %ld: no improvement in %d evaluations\n",
-                            step + 1, bad_evals);
-                stop_early = 1;
-            }
-        }
-        cs.best_loss = best;
-        cs.bad_evals = bad_evals;
-        cs.steps_skipped = res->steps_skipped;
-        cs.tokens_seen += (double)t.G * t.T;
-        if (preempt) {
-            /* SIGUSR1/SIGTERM/SIGINT: checkpoint here and stop; the job is requeued and resumes */
-            if (out)
-                fprintf(out, "%s received%s: checkpointing at step %ld and exiting\n",
-                        rt_signals_pending() ? rt_signals_name(rt_signals_last())
-                                             : "SIGUSR1/SIGTERM/SIGINT",
-                        rt_signals_pending() ? " on rank 0" : " by another rank", step + 1);
-            st = rt_ckpt_save(&view, &cs, "signal", out);
-            if (st == RT_OK) res->checkpointed = 1;
-            step++;
-            break;
-        }
-        if (cfg->checkpoint.every_steps > 0 && (step + 1) % cfg->checkpoint.every_steps == 0 &&
-            step + 1 < steps && !stop_early) {
-            st = rt_ckpt_save(&view, &cs, "periodic", out);
-            if (st != RT_OK) break;
-        }
-        if (stop_early) {
-            step++;
-            break;
-        }
-    }
-    res->seconds = now_s() - t0;
-    res->tokens_per_s = step_s > 0 ? tokens / step_s : 0.0;
-    if (st != RT_OK || res->checkpointed) goto done;
-    double final;
-    st = evaluate(&t, &final);
-    if (st != RT_OK) goto done;
-    /* logged unless this step's periodic evaluation was, or a resumed run did no step */
-    if ((step > start || !t.resume_dir[0]) && isnan(cs.val_loss)) log_eval(&t, step, final);
-    st = rt_guard_skips(res->steps_skipped, res->steps_done, step - start, steps,
-                        cfg->train.max_skipped_ratio, step, 1);
-    if (st == RT_OK) st = rt_mpi_ctx_agree(ctx, rt_guard_weights(m, "the final checkpoint"));
-    if (st != RT_OK) goto done;
-    /* the final checkpoint holds the last step's state (resumable, e.g. with more steps) */
-    if (step > start || !t.resume_dir[0]) {
-        cs.step = step;
-        cs.val_loss = final;
-        cs.finished = 1;
-        cs.best_loss = best;
-        st = rt_ckpt_save(&view, &cs, "final", out);
-        if (st != RT_OK) goto done;
-    }
-    if (t.best && best < final - cfg->eval.early_stopping.min_delta) {
-        memcpy(m->params_mem, t.best, P * sizeof(float)); /* keep the best weights */
-        if (out) fprintf(out, "restored the best weights (validation loss %.4f)\n", best);
-        final = best;
-    }
-    res->after_loss = final;
-    res->best_loss = best < final ? best : final;
-    if (out) {
-        fprintf(out, "\n%-22s %11s %11s\n", "validation", "loss", "perplexity");
-        fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss,
-                exp(res->before_loss));
-        fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
-        fprintf(out,
-                "\n%ld steps taken (%ld skipped in all), %.0f tokens/s over %d ranks in %.1f s of "
-                "steps "
-                "(%.1f s with evaluations and checkpoints)\n",
-                res->steps_done, res->steps_skipped, res->tokens_per_s, ctx->size, step_s,
-                res->seconds);
-    }
-    st = RT_OK;
-    if (ctx->rank == 0) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/final", cfg->output.dir);
-        st = rt_guard_weights(m, "the export to final/");
-        if (st == RT_OK) st = rt_hf_gpt2_save(m, path);
-        if (st == RT_OK) st = rt_hf_copy_tokenizer(cfg->model.path, path, NULL);
-        if (st == RT_OK && out) fprintf(out, "exported the fine-tuned model to %s\n", path);
-    }
-    st = rt_mpi_ctx_agree(ctx, st);
-done:
     rt_signals_restore();
     trainer_free(&t);
     return st;

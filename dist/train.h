@@ -1,9 +1,11 @@
-/* `ringtune train`: data-parallel fine-tuning of a GPT-2 over the ranks of an MPI context.
-   Every rank holds the full parameters; the global batch is split into per-rank micro-batches
-   by the global sampler (dist/sampler.h); gradients are reduced with our ring (dist/ring.h);
-   with ZeRO-1 each rank keeps AdamW state only for its contiguous shard of the flat parameters,
-   updates that shard and all-gathers the parameters. Loss = mean over all tokens of the global
-   batch, so the trajectory does not depend on the rank count. */
+/* `ringtune train`, the one training loop: data-parallel fine-tuning of a model (any
+   architecture and task head of compute/model.h, built through io/model_registry.h) over the
+   ranks of an MPI context. Every rank holds the full parameters; the global batch is split into
+   per-rank micro-batches by the global sampler (dist/sampler.h); gradients are reduced with our
+   ring (dist/ring.h) in buckets of parameter groups; with ZeRO-1 each rank keeps AdamW state only
+   for its contiguous shard of the flat parameters, updates that shard and all-gathers the
+   parameters. Loss = sum over the global batch / the loss terms the head counts in it (tokens
+   for a language model), so the trajectory does not depend on the rank count. */
 #pragma once
 #include <stdio.h>
 #include "config.h"

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fsutil.h"
+#include "rng.h"
+#include "text.h"
 
 /* ---- pre-tokenization pattern ----
 
@@ -78,18 +80,9 @@ struct rt_bpe {
 
 static atomic_uint_fast64_t next_serial = 1;
 
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 static inline const merge_slot *merge_find(const rt_bpe *t, int32_t a, int32_t b) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    size_t i = (size_t)mix64(key) & t->merge_mask;
+    size_t i = (size_t)rt_mix64(key) & t->merge_mask;
     for (;;) {
         const merge_slot *m = &t->merges[i];
         if (m->key == key) return m;
@@ -102,7 +95,7 @@ static inline const merge_slot *merge_find(const rt_bpe *t, int32_t a, int32_t b
    from the merges in file order). */
 static void merge_insert(rt_bpe *t, int32_t a, int32_t b, uint32_t rank, int32_t id) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    size_t i = (size_t)mix64(key) & t->merge_mask;
+    size_t i = (size_t)rt_mix64(key) & t->merge_mask;
     while (t->merges[i].key != MERGE_EMPTY && t->merges[i].key != key) i = (i + 1) & t->merge_mask;
     t->merges[i] = (merge_slot){key, rank, id};
 }
@@ -140,63 +133,10 @@ static int utf8_put(uint32_t cp, char *o) {
     return 4;
 }
 
-/* Length (1..4) of the well-formed UTF-8 sequence at p[0..avail), or 0 when it is ill-formed;
-   then *sub is the length of its maximal subpart (Unicode 3.9 / U+FFFD substitution practice,
-   what Python's errors='replace' replaces with one U+FFFD). */
-static inline int utf8_seq(const uint8_t *p, size_t avail, int *sub) {
-    uint8_t b0 = p[0];
-    if (b0 < 0x80) return 1;
-    int need;
-    uint8_t lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (b0 >= 0xC2 && b0 <= 0xDF)
-        need = 2;
-    else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        need = 3;
-        if (b0 == 0xE0) lo = 0xA0;
-        if (b0 == 0xED) hi = 0x9F;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        need = 4;
-        if (b0 == 0xF0) lo = 0x90;
-        if (b0 == 0xF4) hi = 0x8F;
-    } else {
-        *sub = 1;
-        return 0;
-    }
-    int k = 1;
-    if ((size_t)k < avail && p[k] >= lo && p[k] <= hi) {
-        k++;
-        while (k < need && (size_t)k < avail && p[k] >= 0x80 && p[k] <= 0xBF) k++;
-    }
-    if (k == need) return need;
-    *sub = k;
-    return 0;
-}
-
-/* Offset of the first ill-formed sequence in p[0..n), or n when all of it is valid. */
-static size_t utf8_first_invalid(const uint8_t *p, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ull) break;
-            i += 8;
-        }
-        if (i >= n) break;
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        int sub, k = utf8_seq(p + i, n - i, &sub);
-        if (!k) return i;
-        i += (size_t)k;
-    }
-    return n;
-}
-
 /* Decodes one code point of well-formed UTF-8 at p (within n bytes); returns its length. */
 static int utf8_get(const uint8_t *p, size_t n, uint32_t *cp) {
-    int sub, k = utf8_seq(p, n, &sub);
+    size_t sub;
+    int k = (int)rt_utf8_seq(p, n, &sub);
     if (k == 0) {
         *cp = UINT32_MAX;
         return sub;
@@ -781,7 +721,8 @@ static rt_status replace_invalid(rt_bpe_scratch *s, const uint8_t *p, size_t n, 
     memcpy(d, p, first_bad);
     size_t j = first_bad, r = 0;
     for (size_t i = first_bad; i < n;) {
-        int sub, k = utf8_seq(p + i, n - i, &sub);
+        size_t sub;
+        int k = (int)rt_utf8_seq(p + i, n - i, &sub);
         if (k) {
             memcpy(d + j, p + i, (size_t)k);
             j += (size_t)k;
@@ -834,7 +775,7 @@ rt_status rt_bpe_encode(const rt_bpe *t, rt_bpe_scratch *s, const char *text, si
     if (n_replaced) *n_replaced = 0;
     RT_CALL(scratch_ready(s, t));
     const uint8_t *p = (const uint8_t *)text;
-    size_t bad = utf8_first_invalid(p, len);
+    size_t bad = rt_utf8_first_invalid(p, len);
     if (bad < len) {
         if (!opts->replace_invalid) {
             const char *src = opts->source ? opts->source : "text";

@@ -784,9 +784,45 @@ void rt_ckpt_model_config_to_proto(const rt_gpt2_config *c, Ringtune__ModelConfi
     p->tie_word_embeddings = c->tie_word_embeddings != 0;
 }
 
+void rt_ckpt_gpt2_config_to_proto(const rt_gpt2_config *c, Ringtune__Gpt2Config *p) {
+    p->vocab_size = c->vocab_size;
+    p->n_positions = c->n_positions;
+    p->n_embd = c->n_embd;
+    p->n_layer = c->n_layer;
+    p->n_head = c->n_head;
+    p->n_inner = c->n_inner;
+    p->layer_norm_epsilon = c->layer_norm_epsilon;
+    p->embd_pdrop = c->embd_pdrop;
+    p->attn_pdrop = c->attn_pdrop;
+    p->resid_pdrop = c->resid_pdrop;
+    p->initializer_range = c->initializer_range;
+    p->bos_token_id = c->bos_token_id;
+    p->eos_token_id = c->eos_token_id;
+    p->tie_word_embeddings = c->tie_word_embeddings != 0;
+}
+
 void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c) {
-    const Ringtune__ModelConfig *p = man->model;
     rt_gpt2_config_default(c);
+    const Ringtune__ModelDesc *d = man->model_desc;
+    if (d && d->arch_case == RINGTUNE__MODEL_DESC__ARCH_GPT2) {
+        const Ringtune__Gpt2Config *p = d->gpt2;
+        c->vocab_size = p->vocab_size;
+        c->n_positions = p->n_positions;
+        c->n_embd = p->n_embd;
+        c->n_layer = p->n_layer;
+        c->n_head = p->n_head;
+        c->n_inner = p->n_inner;
+        c->layer_norm_epsilon = p->layer_norm_epsilon;
+        c->embd_pdrop = p->embd_pdrop;
+        c->attn_pdrop = p->attn_pdrop;
+        c->resid_pdrop = p->resid_pdrop;
+        c->initializer_range = p->initializer_range;
+        c->bos_token_id = p->bos_token_id;
+        c->eos_token_id = p->eos_token_id;
+        c->tie_word_embeddings = p->tie_word_embeddings;
+        return;
+    }
+    const Ringtune__ModelConfig *p = man->model; /* the first format's flat description */
     c->vocab_size = p->vocab_size;
     c->n_positions = p->n_positions;
     c->n_embd = p->n_embd;

@@ -113,9 +113,11 @@ rt_status rt_ckpt_clean_leftovers(const char *root, int *n);
 
 /* ---- models ------------------------------------------------------------------------------- */
 
-/* The model configuration stored in a manifest, and back. */
+/* The GPT-2 configuration stored in a manifest (model_desc's gpt2 when present, else the first
+   format's flat ModelConfig), and back (both forms: the flat one keeps older builds reading). */
 void rt_ckpt_model_config(const Ringtune__Manifest *man, rt_gpt2_config *c);
 void rt_ckpt_model_config_to_proto(const rt_gpt2_config *c, Ringtune__ModelConfig *p);
+void rt_ckpt_gpt2_config_to_proto(const rt_gpt2_config *c, Ringtune__Gpt2Config *p);
 /* Checks that the tensor table of a decoded manifest is tab's: the same count, total, and per
    tensor name, offset and shape. Errors (RT_ERR_FORMAT) name dir and the first difference. Pure. */
 rt_status rt_ckpt_check_table(const char *dir, const Ringtune__Manifest *man,

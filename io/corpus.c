@@ -3,6 +3,7 @@
    inside these functions; failures are turned into one rt_error message naming the file. */
 #include "mpiagree.h"
 #include "corpus.h"
+#include <xxhash.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -949,4 +950,31 @@ rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,
                         "tokenizer has sha256 %s",
                         c->path, c->info.tokenizer_sha256, tokenizer_sha256);
     return RT_OK;
+}
+
+/* ---- identity ---------------------------------------------------------------------------- */
+
+rt_status rt_corpus_fingerprint(rt_corpus *c, uint64_t *out) {
+    const rt_corpus_info *ci = rt_corpus_get_info(c);
+    XXH3_state_t *h = XXH3_createState();
+    if (!h) return rt_error(RT_ERR_MEMORY, "out of memory");
+    XXH3_64bits_reset(h);
+    XXH3_64bits_update(h, ci->n_tokens, sizeof ci->n_tokens);
+    XXH3_64bits_update(h, ci->n_docs, sizeof ci->n_docs);
+    XXH3_64bits_update(h, ci->tokenizer_sha256, strlen(ci->tokenizer_sha256));
+    XXH3_64bits_update(h, &ci->vocab_size, sizeof ci->vocab_size);
+    XXH3_64bits_update(h, &ci->split_seed, sizeof ci->split_seed);
+    XXH3_64bits_update(h, &ci->validation_ratio, sizeof ci->validation_ratio);
+    int32_t buf[4096];
+    rt_status st = RT_OK;
+    for (int s = 0; s < 2 && st == RT_OK; s++) {
+        uint64_t n = ci->n_tokens[s], k = n < 4096 ? n : 4096;
+        st = rt_corpus_read_tokens(c, (rt_corpus_split)s, 0, (size_t)k, buf);
+        if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
+        if (st == RT_OK) st = rt_corpus_read_tokens(c, (rt_corpus_split)s, n - k, (size_t)k, buf);
+        if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
+    }
+    *out = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return st;
 }

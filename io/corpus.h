@@ -186,3 +186,8 @@ const char *rt_corpus_label_name(const rt_corpus *c, int32_t id);
    that names the corpus file and states both values. */
 rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,
                                 const char *tokenizer_sha256);
+
+/* An identity of the corpus (not a content hash of every token): XXH3-64 over the token and
+   document counts, the tokenizer hash, the vocabulary size, the split seed and ratio, and the
+   first and last 4096 tokens of each split. Reads those tokens; not collective. */
+rt_status rt_corpus_fingerprint(rt_corpus *c, uint64_t *out);

@@ -13,3 +13,16 @@ foreach(t faults signals diskfull resume_errors)
   set_tests_properties(ckpt_e2e_${t} PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
                        ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 endforeach()
+# A checkpoint of the format before the model interface still inspects, exports and resumes bit
+# for bit (tests/fixtures/ckpt_v_old, tests/fixtures/gen_ckpt_v_old.sh).
+add_test(NAME ckpt_e2e_old_format
+         COMMAND bash ${RT_CKPT_E2E_DIR}/old_format.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/ckpt_e2e/old_format)
+# bit for bit against the fixture's numbers (made by a Release build) only in Release builds
+if(CMAKE_BUILD_TYPE STREQUAL "Release")
+  set(RT_OLD_FORMAT_EXACT 1)
+else()
+  set(RT_OLD_FORMAT_EXACT 0)
+endif()
+set_tests_properties(ckpt_e2e_old_format PROPERTIES TIMEOUT 120 LABELS mpi
+                     ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_BITEXACT=${RT_OLD_FORMAT_EXACT};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")

@@ -30,3 +30,9 @@ rt_cli_test(cli_eval_demo 0 "perplexity"
 set_tests_properties(cli_eval_demo PROPERTIES FIXTURES_REQUIRED demo_corpus LABELS slow)
 rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
             generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2,3 --new 5)
+# `ringtune finetune` is retired: it says what to run instead and how its options map
+rt_cli_test(cli_finetune_retired 2 "ringtune finetune is retired: run `ringtune train RUN.yaml`.*--steps train.max_steps"
+            finetune --model x --corpus y --out z)
+# a Hugging Face directory of an architecture this build does not know is refused by name
+rt_cli_test(cli_unknown_model_type 1 "model_type \"t5\" is not an architecture this build knows"
+            eval --model ${RT_FIXTURES_DIR}/hf_unknown_type --corpus y)

@@ -104,3 +104,10 @@ rt_prep_cli_test(prep_cli_demo_labeled 0 "3 sound +280 +70"
                  ${RT_PREP_CLI} --tokenizer ${RT_PREP_TOKENIZER} --out ${RT_PREP_OUT}/demo-labeled.h5
                  --overwrite --quiet --format jsonl --label-field label --val-ratio 0.2
                  ${CMAKE_SOURCE_DIR}/cli/demo/packages_sections.jsonl)
+set_tests_properties(prep_cli_demo_labeled PROPERTIES FIXTURES_SETUP demo_labeled)
+# train packs text corpora into windows: a labeled corpus is refused by name, not read as text
+rt_prep_cli_test(train_refuses_labeled 1 "demo-labeled.h5: corpus kind is \"labeled\", expected \"text\""
+                 $<TARGET_FILE:ringtune> train ${CMAKE_SOURCE_DIR}/tests/configs/minimal.yaml
+                 model.path=${RT_FIXTURES_DIR}/gpt2_tiny/hf data.corpus=${RT_PREP_OUT}/demo-labeled.h5
+                 data.seq_len=16 output.dir=${RT_PREP_OUT}/train-labeled)
+set_tests_properties(train_refuses_labeled PROPERTIES FIXTURES_REQUIRED demo_labeled)

@@ -35,6 +35,9 @@ static void set_threads(int n) {
    every gradient is far from zero and every parameter's path is exercised. */
 static int g_untied; /* build models with a separate lm_head.weight */
 
+/* the randomness key of every forward of a test (seed 7, step 3, micro-batch 1) */
+static rt_step_key g_key;
+
 static rt_gpt2 *make_model(int train) {
     rt_gpt2_config cfg;
     rt_gpt2_config_default(&cfg);
@@ -60,10 +63,7 @@ static rt_gpt2 *make_model(int train) {
             m->params_mem[ti->offset + j] = base + 0.2f * urand(&s);
     }
     ck_assert_int_eq(rt_gpt2_alloc_acts(m, B, T), RT_OK);
-    m->train = train;
-    m->seed = 7;
-    m->step = 3;
-    m->micro = 1;
+    g_key = (rt_step_key){7, 3, 1, train};
     uint64_t t = 5;
     g_counted = 0;
     for (int i = 0; i < B * T; i++) g_ids[i] = (int32_t)(next_u64(&t) % V);
@@ -79,7 +79,7 @@ static rt_gpt2 *make_model(int train) {
 
 static double loss(rt_gpt2 *m) {
     double ls = 0.0;
-    ck_assert_int_eq(rt_gpt2_forward(m, g_ids, g_targets, B, T, &ls), RT_OK);
+    ck_assert_int_eq(rt_gpt2_forward_keyed(m, g_ids, g_targets, B, T, &g_key, &ls), RT_OK);
     ck_assert_int_eq(m->n_counted, g_counted);
     return ls / m->n_counted;
 }
@@ -170,10 +170,10 @@ START_TEST(test_dropout_deterministic) {
     rt_gpt2 *m = make_model(1);
     double a = loss(m), b = loss(m);
     ck_assert(a == b);
-    m->train = 0;
+    g_key.train = 0;
     double c = loss(m);
-    m->train = 1;
-    m->micro = 2;
+    g_key.train = 1;
+    g_key.micro = 2;
     double d = loss(m);
     printf("gpt2 loss: train %.6f (repeat identical), eval %.6f, other micro %.6f\n", a, c, d);
     ck_assert(a != c && a != d);

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "guard.h"
 #include "metrics_resume.h"
+#include "model_gpt2.h"
 #include "mpictx.h"
 #include "train.h"
 #include "train_fixture.h"
@@ -22,17 +23,19 @@ static rt_mpi_ctx *world;
 
 START_TEST(test_guard_weights) {
     rt_gpt2 *m = fixture_tiny_model();
-    ck_assert(rt_guard_weights(m, "the export") == RT_OK);
+    rt_model *mm;
+    ck_assert_int_eq(rt_model_gpt2_wrap(m, &mm), RT_OK); /* mm owns m */
+    ck_assert(rt_guard_weights(mm, "the export") == RT_OK);
     m->w.ln_f_w[3] = NAN;
     m->w.h[1].c_fc_w[5] = INFINITY;
-    ck_assert_int_eq(rt_guard_weights(m, "the export"), RT_ERR_NUMERIC);
+    ck_assert_int_eq(rt_guard_weights(mm, "the export"), RT_ERR_NUMERIC);
     char want[256];
     snprintf(want, sizeof want,
              "2 of %zu weights are not finite (the first in h.1.mlp.c_fc.weight)",
              rt_gpt2_num_params(m));
     ck_assert_msg(strstr(rt_error_message(), want) && strstr(rt_error_message(), "the export"),
                   "%s", rt_error_message());
-    rt_gpt2_destroy(&m);
+    rt_model_destroy(&mm);
 }
 END_TEST
 

@@ -1,0 +1,7 @@
+/* The causal language-model head (kind "lm"): logits = hidden x E^T over the backbone's output
+   embedding E (its own "lm_head.weight" or, tied, the input embedding), mean token
+   cross-entropy over the counted next-token targets of the batch (rt_batch.targets). */
+#pragma once
+#include "model.h"
+
+extern const rt_head_ops rt_head_lm_ops;

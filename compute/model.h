@@ -1,0 +1,140 @@
+/* The architecture-neutral model handle that the training loop works with: a backbone (a table
+   of operations over flat arenas, like ggml's interface structs and llm.c's flat buffers) and a
+   task head over its final hidden states (a second, small table of operations). Parameters of
+   both live in one tensor table and one flat arena (the head's tensors carry a name prefix, e.g.
+   "score."), so sharding, the optimizer, checkpoints and gradient buckets see one flat buffer.
+
+   Ownership: an rt_model owns its backbone implementation and its head state. The arenas
+   (params_mem, grads_mem) and the table belong to the backbone; the handle's fields point at
+   them and are refreshed by every function that may reallocate them. Nothing here is
+   collective: compute/ knows no MPI. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "arena.h"
+#include "batch.h"
+#include "status.h"
+
+/* What a parameter group is to freezing and bucketing. */
+typedef enum {
+    RT_GROUP_HEAD = 0,  /* above the blocks: final norm, task head; always trains */
+    RT_GROUP_BLOCK = 1, /* one transformer block */
+    RT_GROUP_EMBED = 2  /* the input embeddings */
+} rt_group_kind;
+
+/* A contiguous run of tensors of the table, in the order backward finishes them: groups[0] is
+   finished first (the top of the network), groups[n_groups - 1] last (the embeddings). */
+typedef struct {
+    rt_group_kind kind;
+    int block;        /* RT_GROUP_BLOCK: its index from the bottom (0 = the lowest); else -1 */
+    int first, count; /* tensors [first, first + count) of the table */
+    size_t lo, hi;    /* the flat range they occupy, alignment padding included; the groups
+                         tile [0, params->total) */
+    int reports_done; /* backward calls the group-done callback for this group (blocks and
+                         embeddings); a head group is finished with the group after it */
+} rt_param_group;
+
+/* Called by backward with a group's index once the gradients of every tensor in it are final,
+   in increasing index order; lets a data-parallel caller start reducing finished buckets while
+   backward continues. */
+typedef void (*rt_group_done_fn)(void *arg, int group);
+
+typedef struct rt_model rt_model;
+
+/* The backbone's operations. impl is the architecture's own struct (e.g. rt_gpt2). */
+typedef struct {
+    const char *arch; /* "gpt2": the manifest's and the registry's name for it */
+    void (*destroy)(void *impl);
+    /* Gradients and activations for micro-batches of B x T (T <= max_positions). */
+    rt_status (*alloc_acts)(rt_model *m, int B, int T);
+    /* Backbone forward; leaves the final hidden states (B, T, hidden_size) in m->hidden. */
+    rt_status (*forward_hidden)(rt_model *m, const rt_batch *b, const rt_step_key *key);
+    /* Whether backward below the head has anything to do (a trainable backbone tensor). */
+    int (*backbone_trains)(const rt_model *m);
+    /* Backward of the last forward from dhidden (B, T, hidden_size; may be m->dhidden).
+       shared_written: the head already wrote its part of a tensor it shares with the backbone
+       (a tied LM head's wte) with `accumulate`. done (may be NULL) as rt_group_done_fn. */
+    void (*backward_hidden)(rt_model *m, const float *dhidden, int accumulate, int shared_written,
+                            rt_group_done_fn done, void *arg);
+    /* FLOPs one forward + backward below the head of B x T tokens performs with the current
+       trainable flags. */
+    double (*flops_hidden)(const rt_model *m, int B, int T);
+    /* The output embedding a language-model head projects with: its tensor index and whether it
+       is tied to (shared with) the input embedding. */
+    int (*output_embedding)(const rt_model *m, int *tied);
+    /* Gives the output embedding a tensor of its own, initialised from the input embedding (a
+       head that trains alone, e.g. feature extraction). No-op when untied. */
+    rt_status (*untie)(rt_model *m);
+    /* Overrides the dropout rates (NAN: keep the model's). */
+    void (*set_dropout)(rt_model *m, double embd, double attn, double resid);
+} rt_model_ops;
+
+/* A task head over the backbone's final hidden states. Its state (activations, loss buffers) is
+   the head's own; its parameters, if any, are tensors of the model's table under its prefix. */
+typedef struct {
+    const char *kind; /* "lm", "seqcls": the manifest's name for it */
+    /* 1: it projects with the backbone's output embedding (ops->output_embedding), which
+       feature extraction unties so the head trains alone; 0: it has tensors of its own. A head
+       with tensors of its own appends them to the backbone's table when the model is created
+       (GPT-2: rt_gpt2_create_ext) under its name prefix; being last in the table they fall in
+       groups[0] (kind RT_GROUP_HEAD), which trains in every fine-tuning mode. */
+    int uses_output_embedding;
+    void (*destroy)(void *state);
+    rt_status (*alloc_acts)(rt_model *m, int B, int T);
+    /* The number of loss terms in b (LM: counted targets; classification: counted labels):
+       what the loss is normalised by. Pure: needs no forward. */
+    long (*count)(const rt_model *m, const rt_batch *b);
+    /* Loss of the last backbone forward: *loss_sum over the counted terms, *count of them. */
+    rt_status (*forward)(rt_model *m, const rt_batch *b, double *loss_sum, long *count);
+    /* Backward of (loss_sum * scale) for the last forward: the head's own parameter gradients
+       (accumulate as in rt_model_backward) and, when need_dhidden, d(hidden) into dhidden
+       (B, T, hidden_size). *shared_written: it wrote into a backbone tensor's gradient. */
+    void (*backward)(rt_model *m, float scale, int accumulate, int need_dhidden, float *dhidden,
+                     int *shared_written);
+    /* FLOPs of the head's forward + backward for B x T tokens with the current flags. */
+    double (*flops)(const rt_model *m, int B, int T);
+} rt_head_ops;
+
+struct rt_model {
+    const rt_model_ops *ops;
+    void *impl; /* owned: the architecture's struct */
+    const rt_head_ops *head;
+    void *head_state; /* owned */
+
+    /* the backbone's arenas (refreshed after create, alloc_acts and untie) */
+    rt_tensor_table *params; /* names, shapes, offsets; indexes grads too */
+    float *params_mem;       /* (params->total) */
+    float *grads_mem;        /* (params->total), after alloc_acts */
+    int n_groups;
+    rt_param_group *groups; /* owned, backward order */
+
+    int hidden_size, vocab_size, max_positions;
+    int n_blocks;   /* groups of kind RT_GROUP_BLOCK */
+    float *hidden;  /* (B, T, hidden_size) final hidden states of the last forward (backbone's) */
+    float *dhidden; /* (B, T, hidden_size) scratch for d(hidden) (backbone's) */
+    int cur_B, cur_T;
+};
+
+/* Frees m and everything it owns; *m = NULL. */
+void rt_model_destroy(rt_model **m);
+/* Sets the head (the model must have none or the same kind); the head allocates its state at
+   rt_model_alloc_acts. */
+void rt_model_set_head(rt_model *m, const rt_head_ops *head);
+rt_status rt_model_alloc_acts(rt_model *m, int B, int T);
+/* Backbone forward + head loss. *loss_sum over the counted terms, *count their number (either
+   may be NULL). key NULL: evaluation. */
+rt_status rt_model_forward(rt_model *m, const rt_batch *b, const rt_step_key *key, double *loss_sum,
+                           long *count);
+/* Backward of (loss_sum * scale) of the last forward; scale is 1 / (the loss terms of the whole
+   global batch). accumulate = 0 overwrites the gradients, 1 adds to them. done as
+   rt_group_done_fn (may be NULL). */
+void rt_model_backward(rt_model *m, float scale, int accumulate, rt_group_done_fn done, void *arg);
+/* The loss terms of a batch, as the head counts them. */
+long rt_model_count(const rt_model *m, const rt_batch *b);
+/* FLOPs one forward + backward of B x T tokens performs (frozen tensors cost no gradient). */
+double rt_model_flops_done(const rt_model *m, int B, int T);
+size_t rt_model_num_params(const rt_model *m);
+/* Fills m->groups from a table split into groups: the caller lists, in backward order, each
+   group's kind, block and first tensor; counts and flat ranges are derived. Used by backbones. */
+rt_status rt_model_set_groups(rt_model *m, int n, const rt_group_kind *kind, const int *block,
+                              const int *first);

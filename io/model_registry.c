@@ -1,0 +1,250 @@
+/* The model registry (io/model_registry.h) and its GPT-2 entry. */
+#include "model_registry.h"
+#include "ckpt.h"
+#include "fsutil.h"
+#include "head_lm.h"
+#include "hf_gpt2.h"
+#include "model_gpt2.h"
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- GPT-2 ---------------------------------------------------------------------------------- */
+
+static rt_status gpt2_load_hf(const char *dir, rt_model **out) {
+    rt_gpt2 *g;
+    RT_CALL(rt_hf_gpt2_load(dir, &g));
+    return rt_model_gpt2_wrap(g, out);
+}
+
+static rt_status gpt2_config_hf(const char *dir, rt_model **out) {
+    rt_gpt2_config c;
+    RT_CALL(rt_hf_gpt2_read_config(dir, &c));
+    rt_gpt2 *g;
+    RT_CALL(rt_gpt2_create(&g, &c));
+    return rt_model_gpt2_wrap(g, out);
+}
+
+static rt_status gpt2_save_hf(const rt_model *m, const char *dir) {
+    return rt_hf_gpt2_save(rt_model_gpt2(m), dir);
+}
+
+static void gpt2_warn_hf(const char *model_path, const rt_model *m, FILE *log) {
+    rt_hf_gpt2_warn_config(model_path, &rt_model_gpt2(m)->cfg, log);
+}
+
+static void gpt2_to_manifest(const rt_model *m, rt_manifest_model *store) {
+    const rt_gpt2_config *c = &rt_model_gpt2(m)->cfg;
+    rt_ckpt_model_config_to_proto(c, &store->legacy);
+    rt_ckpt_gpt2_config_to_proto(c, &store->gpt2);
+    store->desc.arch_case = RINGTUNE__MODEL_DESC__ARCH_GPT2;
+    store->desc.gpt2 = &store->gpt2;
+}
+
+static rt_status gpt2_from_manifest(const char *dir, const Ringtune__Manifest *man,
+                                    rt_model **out) {
+    rt_gpt2 *g;
+    RT_CALL(rt_ckpt_model_for(dir, man, &g));
+    return rt_model_gpt2_wrap(g, out);
+}
+
+static rt_status gpt2_check_manifest(const char *dir, const Ringtune__Manifest *man,
+                                     const rt_model *m, const char *model_path) {
+    const rt_gpt2_config *c = &rt_model_gpt2(m)->cfg;
+    rt_gpt2_config stored;
+    rt_ckpt_model_config(man, &stored);
+    const rt_gpt2_config *p = &stored;
+#define FIELD(a, b, name)                                                                          \
+    if ((a) != (b))                                                                                \
+        return rt_error(RT_ERR_ARG,                                                                \
+                        "%s: model config %s is %lld in the checkpoint but %lld in the model "     \
+                        "(model.path %s): not the same architecture",                              \
+                        dir, name, (long long)(b), (long long)(a), model_path);
+    FIELD(c->vocab_size, p->vocab_size, "vocab_size");
+    FIELD(c->n_positions, p->n_positions, "n_positions");
+    FIELD(c->n_embd, p->n_embd, "n_embd");
+    FIELD(c->n_layer, p->n_layer, "n_layer");
+    FIELD(c->n_head, p->n_head, "n_head");
+    FIELD(c->n_inner, p->n_inner, "n_inner");
+    FIELD(c->tie_word_embeddings, (int)p->tie_word_embeddings, "tie_word_embeddings");
+#undef FIELD
+    if (c->layer_norm_epsilon != p->layer_norm_epsilon)
+        return rt_error(RT_ERR_ARG,
+                        "%s: model config layer_norm_epsilon is %g in the checkpoint "
+                        "but %g in the model",
+                        dir, (double)p->layer_norm_epsilon, (double)c->layer_norm_epsilon);
+    return RT_OK;
+}
+
+/* ---- heads ---------------------------------------------------------------------------------- */
+
+static void lm_to_manifest(const rt_model *m, rt_manifest_model *store) {
+    (void)m;
+    store->desc.task_head_case = RINGTUNE__MODEL_DESC__TASK_HEAD_LM;
+    store->desc.lm = &store->lm;
+}
+
+static const rt_head_codec HEADS[] = {
+    {"lm", &rt_head_lm_ops, lm_to_manifest},
+};
+#define N_HEADS (sizeof HEADS / sizeof HEADS[0])
+
+const rt_head_codec *rt_head_registry_find(const char *kind) {
+    for (size_t i = 0; i < N_HEADS; i++)
+        if (!strcmp(HEADS[i].kind, kind)) return &HEADS[i];
+    return NULL;
+}
+
+static const rt_model_codec REGISTRY[] = {
+    {"gpt2", gpt2_load_hf, gpt2_config_hf, gpt2_save_hf, gpt2_warn_hf, gpt2_to_manifest,
+     gpt2_from_manifest, gpt2_check_manifest},
+};
+#define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
+
+/* ---- lookup --------------------------------------------------------------------------------- */
+
+const rt_model_codec *rt_model_registry_find(const char *model_type) {
+    for (size_t i = 0; i < N_REGISTRY; i++)
+        if (!strcmp(REGISTRY[i].model_type, model_type)) return &REGISTRY[i];
+    return NULL;
+}
+
+const rt_model_codec *rt_model_codec_of(const rt_model *m) {
+    return rt_model_registry_find(m->ops->arch);
+}
+
+/* "\"gpt2\"" (the registry's names, for messages); heads: the head names. */
+static const char *known(char *buf, size_t cap, int heads) {
+    size_t u = 0, n = heads ? N_HEADS : N_REGISTRY;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && u < cap; i++)
+        u += (size_t)snprintf(buf + u, cap - u, "%s\"%s\"", i ? ", " : "",
+                              heads ? HEADS[i].kind : REGISTRY[i].model_type);
+    return buf;
+}
+
+rt_status rt_hf_model_type(const char *dir, char *buf, size_t cap) {
+    char *path = rt_fs_join(dir, "config.json");
+    if (!path) return rt_error(RT_ERR_MEMORY, "out of memory");
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    rt_status st = RT_OK;
+    buf[0] = '\0';
+    if (!root) {
+        st = rt_error(rt_fs_exists(path) ? RT_ERR_FORMAT : RT_ERR_IO, "%s: %s (line %d)", path,
+                      je.text, je.line);
+    } else {
+        json_t *mt = json_object_get(root, "model_type");
+        if (mt && !json_is_string(mt))
+            st = rt_error(RT_ERR_FORMAT, "%s: field 'model_type' is not a string", path);
+        else if (mt)
+            snprintf(buf, cap, "%s", json_string_value(mt));
+        json_decref(root);
+    }
+    free(path);
+    return st;
+}
+
+static rt_status hf_codec(const char *dir, const rt_model_codec **out) {
+    char mt[128], names[256];
+    RT_CALL(rt_hf_model_type(dir, mt, sizeof mt));
+    *out = rt_model_registry_find(mt[0] ? mt : "gpt2");
+    if (!*out)
+        return rt_error(RT_ERR_ARG,
+                        "%s/config.json: model_type \"%s\" is not an architecture this build "
+                        "knows (%s)",
+                        dir, mt, known(names, sizeof names, 0));
+    return RT_OK;
+}
+
+rt_status rt_model_load_hf(const char *dir, rt_model **out) {
+    const rt_model_codec *c;
+    *out = NULL;
+    RT_CALL(hf_codec(dir, &c));
+    return c->load_hf(dir, out);
+}
+
+rt_status rt_model_config_hf(const char *dir, rt_model **out) {
+    const rt_model_codec *c;
+    *out = NULL;
+    RT_CALL(hf_codec(dir, &c));
+    return c->config_hf(dir, out);
+}
+
+rt_status rt_model_save_hf(const rt_model *m, const char *dir) {
+    return rt_model_codec_of(m)->save_hf(m, dir);
+}
+
+void rt_model_warn_hf(const char *model_path, const rt_model *m, FILE *log) {
+    rt_model_codec_of(m)->warn_hf(model_path, m, log);
+}
+
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+
+void rt_model_to_manifest(const rt_model *m, rt_manifest_model *store, Ringtune__Manifest *man) {
+    ringtune__model_config__init(&store->legacy);
+    ringtune__model_desc__init(&store->desc);
+    ringtune__gpt2_config__init(&store->gpt2);
+    ringtune__lm_head__init(&store->lm);
+    ringtune__seq_cls_head__init(&store->seqcls);
+    store->legacy.architecture = (char *)m->ops->arch;
+    store->desc.architecture = (char *)m->ops->arch;
+    store->desc.head = (char *)m->head->kind;
+    rt_model_codec_of(m)->to_manifest(m, store);
+    const rt_head_codec *h = rt_head_registry_find(m->head->kind);
+    if (h) h->to_manifest(m, store);
+    man->model = &store->legacy;
+    man->model_desc = &store->desc;
+}
+
+const char *rt_manifest_arch(const Ringtune__Manifest *man) {
+    const char *a = man->model_desc ? man->model_desc->architecture : NULL;
+    if (!a || !a[0]) a = man->model ? man->model->architecture : NULL;
+    return a && a[0] ? a : "gpt2";
+}
+
+const char *rt_manifest_head(const Ringtune__Manifest *man) {
+    const char *h = man->model_desc ? man->model_desc->head : NULL;
+    return h && h[0] ? h : "lm";
+}
+
+rt_status rt_model_from_manifest(const char *dir, const Ringtune__Manifest *man, rt_model **out) {
+    *out = NULL;
+    char names[256];
+    const rt_model_codec *c = rt_model_registry_find(rt_manifest_arch(man));
+    if (!c)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/%s: model architecture \"%s\" is not one this build knows (%s)", dir,
+                        RT_CKPT_MANIFEST, rt_manifest_arch(man), known(names, sizeof names, 0));
+    const rt_head_codec *h = rt_head_registry_find(rt_manifest_head(man));
+    if (!h)
+        return rt_error(RT_ERR_FORMAT, "%s/%s: task head \"%s\" is not one this build knows (%s)",
+                        dir, RT_CKPT_MANIFEST, rt_manifest_head(man),
+                        known(names, sizeof names, 1));
+    RT_CALL(c->from_manifest(dir, man, out));
+    rt_model_set_head(*out, h->ops);
+    return RT_OK;
+}
+
+rt_status rt_model_load_ckpt(const char *dir, rt_model **out) {
+    *out = NULL;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    Ringtune__Manifest *man = NULL;
+    RT_CALL(rt_ckpt_manifest_read_bytes(dir, &buf, &n));
+    rt_status st = rt_ckpt_manifest_decode(dir, buf, n, &man);
+    free(buf);
+    RT_CALL(st);
+    rt_model *m = NULL;
+    st = rt_model_from_manifest(dir, man, &m);
+    float *scratch = st == RT_OK ? rt_alloc_floats(RT_CKPT_PIECE_ELEMS) : NULL;
+    if (st == RT_OK && !scratch) st = rt_error(RT_ERR_MEMORY, "out of memory");
+    if (st == RT_OK)
+        st = rt_ckpt_read_range(dir, man, m->params, "params", 0, man->total_params, m->params_mem,
+                                scratch);
+    rt_free_floats(&scratch);
+    rt_ckpt_manifest_free(&man);
+    if (st != RT_OK) rt_model_destroy(&m);
+    *out = m;
+    return st;
+}

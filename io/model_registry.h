@@ -1,0 +1,78 @@
+/* The architectures ringtune can build, import, export and checkpoint, keyed by Hugging Face's
+   `model_type` (config.json) which is also the manifest's architecture name. Each entry is the
+   io half of a model: the Hugging Face importer/exporter and the manifest codec; the compute
+   half is the model's rt_model_ops (compute/model.h). dist/ goes through these functions and
+   never names an architecture. Not collective: call on one rank or on every rank alike. */
+#pragma once
+#include <stdio.h>
+#include "checkpoint.pb-c.h"
+#include "model.h"
+#include "status.h"
+
+/* Storage for a model's description in a manifest being built (what rt_model_to_manifest points
+   the manifest at; lives as long as the manifest). */
+typedef struct {
+    Ringtune__ModelConfig legacy; /* Manifest.model: the first format's flat fields */
+    Ringtune__ModelDesc desc;     /* Manifest.model_desc */
+    Ringtune__Gpt2Config gpt2;
+    Ringtune__LmHead lm;
+    Ringtune__SeqClsHead seqcls;
+} rt_manifest_model;
+
+/* A task head's io half: its name in manifests and its compute operations. */
+typedef struct {
+    const char *kind; /* "lm" */
+    const rt_head_ops *ops;
+    /* Sets store->desc's task_head oneof. */
+    void (*to_manifest)(const rt_model *m, rt_manifest_model *store);
+} rt_head_codec;
+
+typedef struct {
+    const char *model_type; /* "gpt2" */
+    /* A model with weights from a Hugging Face directory. */
+    rt_status (*load_hf)(const char *dir, rt_model **out);
+    /* A zeroed model of the architecture a Hugging Face directory's config.json describes. */
+    rt_status (*config_hf)(const char *dir, rt_model **out);
+    rt_status (*save_hf)(const rt_model *m, const char *dir);
+    /* Warnings about a config that loads but looks wrong (token ids outside the vocabulary). */
+    void (*warn_hf)(const char *model_path, const rt_model *m, FILE *log);
+    /* The manifest's model description (store->legacy and store->desc's arch oneof), and back
+       (a zeroed model with the LM head; rt_model_from_manifest sets the manifest's head). */
+    void (*to_manifest)(const rt_model *m, rt_manifest_model *store);
+    rt_status (*from_manifest)(const char *dir, const Ringtune__Manifest *man, rt_model **out);
+    /* RT_OK when the manifest's model is m's architecture exactly (the fields that shape the
+       tensors); else RT_ERR_ARG naming dir, the field and both values. */
+    rt_status (*check_manifest)(const char *dir, const Ringtune__Manifest *man, const rt_model *m,
+                                const char *model_path);
+} rt_model_codec;
+
+/* The entry for model_type, or NULL (an architecture this build does not know). */
+const rt_model_codec *rt_model_registry_find(const char *model_type);
+/* The entry for m's architecture (never NULL for a model this build made). */
+const rt_model_codec *rt_model_codec_of(const rt_model *m);
+
+/* dir/config.json's model_type into buf ("" when the field is absent). */
+rt_status rt_hf_model_type(const char *dir, char *buf, size_t cap);
+/* A model with weights from a Hugging Face directory, by its model_type (absent: "gpt2", as the
+   GPT-2 importer always accepted). An unknown model_type is RT_ERR_ARG naming it. *out owned. */
+rt_status rt_model_load_hf(const char *dir, rt_model **out);
+/* A zeroed model of dir/config.json's architecture (no weights read). */
+rt_status rt_model_config_hf(const char *dir, rt_model **out);
+rt_status rt_model_save_hf(const rt_model *m, const char *dir);
+void rt_model_warn_hf(const char *model_path, const rt_model *m, FILE *log);
+
+/* The head entry for kind ("lm"), or NULL. */
+const rt_head_codec *rt_head_registry_find(const char *kind);
+
+/* Fills store with m's description (architecture and head) and points man->model and
+   man->model_desc at it. */
+void rt_model_to_manifest(const rt_model *m, rt_manifest_model *store, Ringtune__Manifest *man);
+/* The architecture a manifest names ("gpt2" for manifests that name none), and its task head
+   ("lm" for manifests of the first format). */
+const char *rt_manifest_arch(const Ringtune__Manifest *man);
+const char *rt_manifest_head(const Ringtune__Manifest *man);
+/* A zeroed model of the manifest's architecture and head after the checks of rt_ckpt_model_for;
+   an architecture or a head this build does not know is RT_ERR_FORMAT naming it. */
+rt_status rt_model_from_manifest(const char *dir, const Ringtune__Manifest *man, rt_model **out);
+/* The parameters of checkpoint dir (every shard, checksums verified) in a new model. */
+rt_status rt_model_load_ckpt(const char *dir, rt_model **out);
