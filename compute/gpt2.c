@@ -146,6 +146,7 @@ rt_status rt_gpt2_create_ext(rt_gpt2 **out, const rt_gpt2_config *cfg, rt_gpt2_e
     m->cfg = *cfg;
     rt_tensor_table *t = &m->params;
     int ok = build_table(t, cfg);
+    m->n_body = t->n;
     if (ok && extend) ok = extend(arg, t);
     m->w.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));
     m->g.h = calloc((size_t)cfg->n_layer, sizeof(rt_gpt2_block));

@@ -56,6 +56,8 @@ typedef struct {
 typedef struct rt_gpt2 {
     rt_gpt2_config cfg;
     rt_tensor_table params; /* names, shapes, offsets; the same table indexes grads, m, v */
+    int n_body;             /* GPT-2's own tensors, params.t[0, n_body); a task head's tensors
+                               (rt_gpt2_create_ext) follow them */
     float *params_mem;      /* (params.total) owned */
     float *grads_mem;       /* (params.total) owned, allocated by rt_gpt2_alloc_acts */
     rt_gpt2_views w, g;     /* views into params_mem / grads_mem */

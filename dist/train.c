@@ -290,7 +290,6 @@ static void buckets_reset(trainer *t) {
     t->comm_status = RT_OK;
 }
 
-
 /* The trainer reads packed windows of a text corpus; a labeled one (examples + labels) is for
    classification, which this loop does not train yet. Same answer on every rank (same file). */
 static rt_status check_text_kind(const rt_corpus *c, const char *path) {

@@ -907,6 +907,11 @@ rt_status rt_ckpt_check_files(const char *dir, const Ringtune__Manifest *man) {
 }
 
 rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_gpt2 **out) {
+    return rt_ckpt_model_for_ext(dir, man, NULL, NULL, out);
+}
+
+rt_status rt_ckpt_model_for_ext(const char *dir, const Ringtune__Manifest *man,
+                                rt_gpt2_extend_fn extend, void *arg, rt_gpt2 **out) {
     *out = NULL;
     RT_CALL(rt_ckpt_check_files(dir, man));
     rt_gpt2_config c;
@@ -918,12 +923,20 @@ rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_g
         snprintf(msg, sizeof msg, "%s", rt_error_message());
         return rt_error(RT_ERR_FORMAT, "%s/%s: model: %s", dir, RT_CKPT_MANIFEST, msg);
     }
+    if (extend) { /* the head's tensors, sized on a table of their own (no allocation) */
+        rt_tensor_table x;
+        rt_table_init(&x);
+        int ok = extend(arg, &x);
+        if (x.n) np = ((np + 15) & ~(size_t)15) + x.total; /* offsets 16-aligned */
+        rt_table_free(&x);
+        if (!ok) return rt_error(RT_ERR_MEMORY, "out of memory");
+    }
     if (np != man->total_params)
         return rt_error(RT_ERR_FORMAT,
                         "%s/%s: the model config implies %zu parameters, total_params is %llu", dir,
                         RT_CKPT_MANIFEST, np, (unsigned long long)man->total_params);
     rt_gpt2 *m = NULL;
-    RT_CALL(rt_gpt2_create(&m, &c));
+    RT_CALL(rt_gpt2_create_ext(&m, &c, extend, arg));
     st = rt_ckpt_check_table(dir, man, &m->params);
     if (st != RT_OK) {
         rt_gpt2_destroy(&m);

@@ -140,6 +140,10 @@ rt_status rt_ckpt_check_files(const char *dir, const Ringtune__Manifest *man);
    the model's (rt_ckpt_check_table); nothing is allocated from an unchecked size. Caller owns
    *out. */
 rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_gpt2 **out);
+/* rt_ckpt_model_for for a model whose table a task head extends (rt_gpt2_create_ext): the
+   extension's tensors count towards total_params and must be in the manifest's table too. */
+rt_status rt_ckpt_model_for_ext(const char *dir, const Ringtune__Manifest *man,
+                                rt_gpt2_extend_fn extend, void *arg, rt_gpt2 **out);
 /* Reads the full parameters of checkpoint dir (every shard, checksums verified) into a new model
    built from the manifest's configuration. */
 rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out);

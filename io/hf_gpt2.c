@@ -552,6 +552,7 @@ static rt_status load_sources(rt_gpt2 *m, const hf_ckpt *c, rt_hf_extra_tensor *
         const char *base = src->name;
         if (strncmp(base, PREFIX, PREFIX_LEN) == 0) base += PREFIX_LEN;
         int idx = rt_table_find(tab, base);
+        if (idx >= m->n_body) idx = -1; /* a head's tensor: only through extra */
         if (idx < 0) {
             if (is_mask_buffer(base)) continue;
             if (load_extra(src, extra, n_extra, &s)) continue;
@@ -591,7 +592,7 @@ static rt_status load_sources(rt_gpt2 *m, const hf_ckpt *c, rt_hf_extra_tensor *
         s = rt_st_tensor_to_f32(t, path, m->params_mem + ti->offset, ti->numel);
         filled[idx] = i;
     }
-    for (int i = 0; i < tab->n && s == RT_OK; i++)
+    for (int i = 0; i < m->n_body && s == RT_OK; i++)
         if (filled[i] < 0)
             s = rt_error(RT_ERR_FORMAT,
                          "%s: missing tensor '%s' (shape %s; looked for '%s' and '" PREFIX "%s')",
@@ -740,7 +741,7 @@ rt_status rt_hf_gpt2_save_ex(const rt_gpt2 *m, const char *dir, const rt_hf_extr
     rt_status s = wpath && cpath ? rt_st_writer_create(&w)
                                  : rt_error(RT_ERR_MEMORY, "%s: out of memory", dir);
     char name[RT_NAME_MAX + PREFIX_LEN];
-    for (int i = 0; i < m->params.n && s == RT_OK; i++) {
+    for (int i = 0; i < m->n_body && s == RT_OK; i++) { /* a head's tensors: through extra */
         const rt_tensor_info *ti = &m->params.t[i];
         /* save_pretrained's names: the body under "transformer.", an untied head at the top */
         snprintf(name, sizeof name, "%s%s", strcmp(ti->name, "lm_head.weight") ? PREFIX : "",

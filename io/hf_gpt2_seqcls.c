@@ -183,7 +183,6 @@ rt_status rt_hf_seqcls_read_config(const char *dir, const rt_hf_seqcls_options *
 void rt_hf_gpt2_seqcls_destroy(rt_hf_gpt2_seqcls **pm) {
     if (!pm || !*pm) return;
     rt_gpt2_destroy(&(*pm)->body);
-    rt_free_floats(&(*pm)->score);
     rt_hf_seqcls_config_free(&(*pm)->cfg);
     free(*pm);
     *pm = NULL;
@@ -212,6 +211,11 @@ static rt_status load_weights(const char *dir, rt_hf_gpt2_seqcls *m, FILE *log) 
     return RT_OK;
 }
 
+static int add_score(void *arg, rt_tensor_table *tab) {
+    const int *KC = arg;
+    return rt_seqcls_table_add(tab, KC[0], KC[1]) >= 0;
+}
+
 rt_status rt_hf_gpt2_seqcls_load(const char *dir, const rt_hf_seqcls_options *opt, FILE *log,
                                  rt_hf_gpt2_seqcls **out) {
     *out = NULL;
@@ -222,11 +226,13 @@ rt_status rt_hf_gpt2_seqcls_load(const char *dir, const rt_hf_seqcls_options *op
     if (s == RT_OK) s = rt_hf_gpt2_read_config(dir, &bc);
     if (s == RT_OK) {
         bc.tie_word_embeddings = 1; /* the class has no LM head: nothing to tie or load */
-        s = rt_gpt2_create(&m->body, &bc);
+        int KC[2] = {m->cfg.num_labels, bc.n_embd};
+        s = rt_gpt2_create_ext(&m->body, &bc, add_score, KC);
     }
     if (s == RT_OK) {
-        m->score = rt_alloc_floats((size_t)m->cfg.num_labels * bc.n_embd);
-        if (!m->score) s = rt_error(RT_ERR_MEMORY, "%s: out of memory for the score", dir);
+        const rt_tensor_table *tab = &m->body->params;
+        m->score_index = tab->n - 1;
+        m->score = m->body->params_mem + tab->t[m->score_index].offset;
     }
     if (s == RT_OK) s = load_weights(dir, m, log);
     if (s != RT_OK) {

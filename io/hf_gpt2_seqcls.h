@@ -17,8 +17,11 @@ typedef struct {
 } rt_hf_seqcls_config;
 
 typedef struct {
-    rt_gpt2 *body; /* the backbone; its tied LM head is unused (owned) */
-    float *score;  /* (num_labels, n_embd) owned (rt_alloc_floats) */
+    rt_gpt2 *body;   /* the backbone; its tied LM head is unused (owned). Its table ends with the
+                        head's tensor "score.weight" (rt_gpt2_create_ext), so one flat arena holds
+                        both (what the model interface and the optimizer see) */
+    float *score;    /* (num_labels, n_embd): body->params_mem at the score's offset (borrowed) */
+    int score_index; /* the score's index in body->params */
     rt_hf_seqcls_config cfg;
     int score_fresh; /* 1: the checkpoint had no score.weight, so it was initialised here */
 } rt_hf_gpt2_seqcls;

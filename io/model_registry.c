@@ -3,6 +3,7 @@
 #include "ckpt.h"
 #include "fsutil.h"
 #include "head_lm.h"
+#include "head_seqcls.h"
 #include "hf_gpt2.h"
 #include "model_gpt2.h"
 #include <jansson.h>
@@ -25,8 +26,35 @@ static rt_status gpt2_config_hf(const char *dir, rt_model **out) {
     return rt_model_gpt2_wrap(g, out);
 }
 
+static rt_status gpt2_load_hf_seqcls(const char *dir, const rt_hf_seqcls_options *opt, FILE *log,
+                                     rt_model **out) {
+    rt_hf_gpt2_seqcls *sc;
+    RT_CALL(rt_hf_gpt2_seqcls_load(dir, opt, log, &sc));
+    rt_gpt2 *g = sc->body;
+    sc->body = NULL; /* the model takes the body (and the score in its arena) */
+    rt_status st = rt_model_gpt2_wrap(g, out);
+    if (st == RT_OK) {
+        const rt_hf_seqcls_config *c = &sc->cfg;
+        st = rt_head_seqcls_attach(*out, c->num_labels, (const char *const *)c->id2label,
+                                   rt_hf_seqcls_pool_pad(c), sc->score_index);
+        if (st != RT_OK) rt_model_destroy(out);
+    }
+    rt_hf_gpt2_seqcls_destroy(&sc);
+    return st;
+}
+
 static rt_status gpt2_save_hf(const rt_model *m, const char *dir) {
-    return rt_hf_gpt2_save(rt_model_gpt2(m), dir);
+    rt_gpt2 *g = rt_model_gpt2(m);
+    if (m->head != &rt_head_seqcls_ops) return rt_hf_gpt2_save(g, dir);
+    int K = rt_head_seqcls_num_labels(m), pad = rt_head_seqcls_pad(m);
+    const char *names[K];
+    for (int k = 0; k < K; k++) names[k] = rt_head_seqcls_label(m, k);
+    /* the pooling pad back to config.json's: INT32_MAX stood for a negative id (none matches) */
+    rt_hf_gpt2_seqcls view = {.body = g,
+                              .score = m->params_mem + m->params->t[m->params->n - 1].offset,
+                              .score_index = m->params->n - 1,
+                              .cfg = {K, pad >= 0, pad == INT32_MAX ? -1 : pad, (char **)names}};
+    return rt_hf_gpt2_seqcls_save(&view, dir);
 }
 
 static void gpt2_warn_hf(const char *model_path, const rt_model *m, FILE *log) {
@@ -42,10 +70,13 @@ static void gpt2_to_manifest(const rt_model *m, rt_manifest_model *store) {
 }
 
 static rt_status gpt2_from_manifest(const char *dir, const Ringtune__Manifest *man,
-                                    rt_model **out) {
+                                    const rt_head_codec *head, rt_model **out) {
     rt_gpt2 *g;
-    RT_CALL(rt_ckpt_model_for(dir, man, &g));
-    return rt_model_gpt2_wrap(g, out);
+    RT_CALL(rt_ckpt_model_for_ext(dir, man, head->extend, (void *)man, &g));
+    RT_CALL(rt_model_gpt2_wrap(g, out));
+    rt_status st = head->attach(*out, man);
+    if (st != RT_OK) rt_model_destroy(out);
+    return st;
 }
 
 static rt_status gpt2_check_manifest(const char *dir, const Ringtune__Manifest *man,
@@ -84,8 +115,78 @@ static void lm_to_manifest(const rt_model *m, rt_manifest_model *store) {
     store->desc.lm = &store->lm;
 }
 
+static rt_status lm_check_manifest(const char *dir, const Ringtune__Manifest *man) {
+    (void)dir;
+    (void)man;
+    return RT_OK;
+}
+
+static rt_status lm_attach(rt_model *m, const Ringtune__Manifest *man) {
+    (void)man;
+    rt_model_set_head(m, &rt_head_lm_ops);
+    return RT_OK;
+}
+
+#define RT_SEQCLS_MAX_LABELS 65536
+
+static void seqcls_to_manifest(const rt_model *m, rt_manifest_model *store) {
+    Ringtune__SeqClsHead *h = &store->seqcls;
+    int K = rt_head_seqcls_num_labels(m), pad = rt_head_seqcls_pad(m);
+    h->num_labels = K;
+    h->n_label_names = (size_t)K;
+    h->label_names = store->label_names;
+    for (int k = 0; k < K && k < RT_MANIFEST_MAX_LABEL_NAMES; k++)
+        store->label_names[k] = (char *)rt_head_seqcls_label(m, k);
+    if (K > RT_MANIFEST_MAX_LABEL_NAMES) h->n_label_names = 0; /* LABEL_<i> on reading */
+    h->pad_token_id = pad < 0 ? -1 : pad;
+    store->desc.task_head_case = RINGTUNE__MODEL_DESC__TASK_HEAD_SEQCLS;
+    store->desc.seqcls = h;
+}
+
+static const Ringtune__SeqClsHead *seqcls_of(const Ringtune__Manifest *man) {
+    const Ringtune__ModelDesc *d = man->model_desc;
+    return d && d->task_head_case == RINGTUNE__MODEL_DESC__TASK_HEAD_SEQCLS ? d->seqcls : NULL;
+}
+
+static rt_status seqcls_check_manifest(const char *dir, const Ringtune__Manifest *man) {
+    const Ringtune__SeqClsHead *h = seqcls_of(man);
+    if (!h)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/%s: head \"seqcls\" without its model_desc.seqcls fields", dir,
+                        RT_CKPT_MANIFEST);
+    if (h->num_labels < 2 || h->num_labels > RT_SEQCLS_MAX_LABELS)
+        return rt_error(RT_ERR_FORMAT, "%s/%s: seqcls.num_labels is %d, expected 2 to %d", dir,
+                        RT_CKPT_MANIFEST, h->num_labels, RT_SEQCLS_MAX_LABELS);
+    if (h->n_label_names && h->n_label_names != (size_t)h->num_labels)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/%s: seqcls.label_names has %zu names for num_labels %d (expected "
+                        "one per label, or none)",
+                        dir, RT_CKPT_MANIFEST, h->n_label_names, h->num_labels);
+    if (h->pad_token_id < -1)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/%s: seqcls.pad_token_id is %d, expected -1 (none) or an id", dir,
+                        RT_CKPT_MANIFEST, h->pad_token_id);
+    return RT_OK;
+}
+
+static int seqcls_extend(void *man, rt_tensor_table *tab) {
+    const Ringtune__Manifest *m = man;
+    return rt_seqcls_table_add(tab, seqcls_of(m)->num_labels,
+                               m->model_desc->gpt2 ? m->model_desc->gpt2->n_embd
+                                                   : m->model->n_embd) >= 0;
+}
+
+static rt_status seqcls_attach(rt_model *m, const Ringtune__Manifest *man) {
+    const Ringtune__SeqClsHead *h = seqcls_of(man);
+    return rt_head_seqcls_attach(m, h->num_labels,
+                                 h->n_label_names ? (const char *const *)h->label_names : NULL,
+                                 h->pad_token_id, m->params->n - 1);
+}
+
 static const rt_head_codec HEADS[] = {
-    {"lm", &rt_head_lm_ops, lm_to_manifest},
+    {"lm", &rt_head_lm_ops, lm_to_manifest, lm_check_manifest, NULL, lm_attach},
+    {"seqcls", &rt_head_seqcls_ops, seqcls_to_manifest, seqcls_check_manifest, seqcls_extend,
+     seqcls_attach},
 };
 #define N_HEADS (sizeof HEADS / sizeof HEADS[0])
 
@@ -97,7 +198,7 @@ const rt_head_codec *rt_head_registry_find(const char *kind) {
 
 static const rt_model_codec REGISTRY[] = {
     {"gpt2", gpt2_load_hf, gpt2_config_hf, gpt2_save_hf, gpt2_warn_hf, gpt2_to_manifest,
-     gpt2_from_manifest, gpt2_check_manifest},
+     gpt2_from_manifest, gpt2_load_hf_seqcls, gpt2_check_manifest},
 };
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
 
@@ -164,6 +265,17 @@ rt_status rt_model_load_hf(const char *dir, rt_model **out) {
     return c->load_hf(dir, out);
 }
 
+rt_status rt_model_load_hf_seqcls(const char *dir, const rt_hf_seqcls_options *opt, FILE *log,
+                                  rt_model **out) {
+    const rt_model_codec *c;
+    *out = NULL;
+    RT_CALL(hf_codec(dir, &c));
+    if (!c->load_hf_seqcls)
+        return rt_error(RT_ERR_ARG, "%s: sequence classification is not implemented for %s", dir,
+                        c->model_type);
+    return c->load_hf_seqcls(dir, opt, log, out);
+}
+
 rt_status rt_model_config_hf(const char *dir, rt_model **out) {
     const rt_model_codec *c;
     *out = NULL;
@@ -221,9 +333,8 @@ rt_status rt_model_from_manifest(const char *dir, const Ringtune__Manifest *man,
         return rt_error(RT_ERR_FORMAT, "%s/%s: task head \"%s\" is not one this build knows (%s)",
                         dir, RT_CKPT_MANIFEST, rt_manifest_head(man),
                         known(names, sizeof names, 1));
-    RT_CALL(c->from_manifest(dir, man, out));
-    rt_model_set_head(*out, h->ops);
-    return RT_OK;
+    RT_CALL(h->check_manifest(dir, man));
+    return c->from_manifest(dir, man, h, out);
 }
 
 rt_status rt_model_load_ckpt(const char *dir, rt_model **out) {

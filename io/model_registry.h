@@ -6,8 +6,11 @@
 #pragma once
 #include <stdio.h>
 #include "checkpoint.pb-c.h"
+#include "hf_gpt2_seqcls.h"
 #include "model.h"
 #include "status.h"
+
+#define RT_MANIFEST_MAX_LABEL_NAMES 1024 /* more labels are stored without names */
 
 /* Storage for a model's description in a manifest being built (what rt_model_to_manifest points
    the manifest at; lives as long as the manifest). */
@@ -17,14 +20,21 @@ typedef struct {
     Ringtune__Gpt2Config gpt2;
     Ringtune__LmHead lm;
     Ringtune__SeqClsHead seqcls;
+    char *label_names[RT_MANIFEST_MAX_LABEL_NAMES]; /* borrowed from the head */
 } rt_manifest_model;
 
 /* A task head's io half: its name in manifests and its compute operations. */
 typedef struct {
-    const char *kind; /* "lm" */
+    const char *kind; /* "lm", "seqcls" */
     const rt_head_ops *ops;
     /* Sets store->desc's task_head oneof. */
     void (*to_manifest)(const rt_model *m, rt_manifest_model *store);
+    /* RT_OK when the manifest's head fields are valid (RT_ERR_FORMAT naming dir and the field). */
+    rt_status (*check_manifest)(const char *dir, const Ringtune__Manifest *man);
+    /* Appends the head's own tensors to a table, sized from the manifest (arg); NULL: none. */
+    int (*extend)(void *man, rt_tensor_table *tab);
+    /* Makes the head the model's, configured from the manifest. */
+    rt_status (*attach)(rt_model *m, const Ringtune__Manifest *man);
 } rt_head_codec;
 
 typedef struct {
@@ -39,7 +49,13 @@ typedef struct {
     /* The manifest's model description (store->legacy and store->desc's arch oneof), and back
        (a zeroed model with the LM head; rt_model_from_manifest sets the manifest's head). */
     void (*to_manifest)(const rt_model *m, rt_manifest_model *store);
-    rt_status (*from_manifest)(const char *dir, const Ringtune__Manifest *man, rt_model **out);
+    rt_status (*from_manifest)(const char *dir, const Ringtune__Manifest *man,
+                               const rt_head_codec *head, rt_model **out);
+    /* A model with a sequence-classification head (rt_head_seqcls) from a Hugging Face
+       directory, as <Arch>ForSequenceClassification.from_pretrained(dir, **opt) (a directory
+       without a score gets a fresh one, with a notice on log). NULL: not supported. */
+    rt_status (*load_hf_seqcls)(const char *dir, const rt_hf_seqcls_options *opt, FILE *log,
+                                rt_model **out);
     /* RT_OK when the manifest's model is m's architecture exactly (the fields that shape the
        tensors); else RT_ERR_ARG naming dir, the field and both values. */
     rt_status (*check_manifest)(const char *dir, const Ringtune__Manifest *man, const rt_model *m,
@@ -56,6 +72,10 @@ rt_status rt_hf_model_type(const char *dir, char *buf, size_t cap);
 /* A model with weights from a Hugging Face directory, by its model_type (absent: "gpt2", as the
    GPT-2 importer always accepted). An unknown model_type is RT_ERR_ARG naming it. *out owned. */
 rt_status rt_model_load_hf(const char *dir, rt_model **out);
+/* A model with a sequence-classification head from a Hugging Face directory (its model_type's
+   entry); opt may be NULL (config.json's labels and pad id). *out owned. */
+rt_status rt_model_load_hf_seqcls(const char *dir, const rt_hf_seqcls_options *opt, FILE *log,
+                                  rt_model **out);
 /* A zeroed model of dir/config.json's architecture (no weights read). */
 rt_status rt_model_config_hf(const char *dir, rt_model **out);
 rt_status rt_model_save_hf(const rt_model *m, const char *dir);

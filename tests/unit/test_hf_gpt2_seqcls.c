@@ -82,7 +82,7 @@ START_TEST(test_import_export_roundtrip) {
         ck_assert_msg(strcmp(n, "score.weight") == 0 || strncmp(n, "transformer.", 12) == 0, "%s",
                       n);
     }
-    ck_assert_int_eq(rt_st_count(f), m->body->params.n + 1);
+    ck_assert_int_eq(rt_st_count(f), m->body->params.n); /* the body's table ends with the score */
     rt_st_close(&f);
     rt_hf_gpt2_seqcls_destroy(&m);
     rt_hf_gpt2_seqcls_destroy(&m2);
@@ -118,8 +118,10 @@ START_TEST(test_fresh_head_from_lm) {
     ck_assert_int_eq(m->cfg.num_labels, 4);
     ck_assert_str_eq(m->cfg.id2label[3], "LABEL_3");
     ck_assert_int_eq(m->cfg.pad_token_id, lm->cfg.eos_token_id);
-    /* the body is the LM's */
-    ck_assert_int_eq(m->body->params.total, lm->params.total);
+    /* the body is the LM's: its tensors first, the score appended after them */
+    ck_assert_int_eq(m->body->n_body, lm->params.n);
+    ck_assert_int_eq(m->body->params.t[m->score_index].offset,
+                     (lm->params.total + 15) & ~(size_t)15);
     ck_assert(memcmp(m->body->params_mem, lm->params_mem, lm->params.total * sizeof(float)) == 0);
     int n = 4 * lm->cfg.n_embd;
     double s1 = 0, s2 = 0;

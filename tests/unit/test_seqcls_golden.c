@@ -27,7 +27,7 @@ typedef struct {
     int B, T, K, C, pad;
     int32_t *ids, *labels;
     float *cw;      /* class weights or NULL */
-    float *dscore;  /* (K, C) */
+    float *dscore;  /* (K, C): the score's gradient in the body's grads_mem */
     float *dhidden; /* (B, T, C) */
     const char *name;
 } fixture;
@@ -71,7 +71,10 @@ static void fixture_load(fixture *f, const char *name) {
     if (rt_st_find(f->g, "class_weight")) f->cw = copy_tensor(f, "class_weight", RT_ST_F32, f->K);
     ck_assert(rt_gpt2_alloc_acts(f->m, f->B, f->T) == RT_OK);
     ck_assert(rt_seqcls_create(&f->head, f->K, f->C, f->B) == RT_OK);
-    f->dscore = rt_alloc_floats((size_t)f->K * f->C);
+    /* the score is the last tensor of the body's table: one arena for both */
+    ck_assert_int_eq(f->mc->score_index, f->m->params.n - 1);
+    ck_assert_str_eq(f->m->params.t[f->mc->score_index].name, "score.weight");
+    f->dscore = f->m->grads_mem + f->m->params.t[f->mc->score_index].offset;
     f->dhidden = rt_alloc_floats((size_t)f->B * f->T * f->C);
 }
 
@@ -83,7 +86,6 @@ static void fixture_free(fixture *f) {
     free(f->ids);
     free(f->labels);
     free(f->cw);
-    rt_free_floats(&f->dscore);
     rt_free_floats(&f->dhidden);
 }
 
@@ -151,10 +153,10 @@ START_TEST(test_logits_loss_grads) {
 
     double worst = 0.0;
     const char *worst_name = "";
-    for (int i = 0; i <= f.m->params.n; i++) {
-        const char *tn = i < f.m->params.n ? f.m->params.t[i].name : "score.weight";
-        size_t n = i < f.m->params.n ? f.m->params.t[i].numel : (size_t)f.K * f.C;
-        const float *got = i < f.m->params.n ? f.m->grads_mem + f.m->params.t[i].offset : f.dscore;
+    for (int i = 0; i < f.m->params.n; i++) { /* the body's tensors, then score.weight */
+        const char *tn = f.m->params.t[i].name;
+        size_t n = f.m->params.t[i].numel;
+        const float *got = f.m->grads_mem + f.m->params.t[i].offset;
         char name[160];
         snprintf(name, sizeof name, "grad.%s", tn);
         float *g = golden_f32(&f, name, n);
@@ -196,24 +198,16 @@ START_TEST(test_adamw_10_steps) {
     float *ref_loss = golden_f32(&f, "train_losses", steps);
     float *ref_norm = golden_f32(&f, "train_grad_norms", steps);
     float *ref_lr = golden_f32(&f, "train_lrs", steps);
-    /* the head's one tensor in a table of its own: decay on, as torch's ndim >= 2 group */
-    rt_tensor_table ht;
-    rt_table_init(&ht);
-    ck_assert_int_eq(rt_seqcls_table_add(&ht, f.K, f.C), 0);
-    size_t P = m->params.total, H = ht.total;
+    size_t P = m->params.total; /* body and score in one table, as the trainer steps them */
     float *mom = rt_alloc_floats(P), *var = rt_alloc_floats(P);
-    float *hm = rt_alloc_floats(H), *hv = rt_alloc_floats(H);
     double worst_loss = 0.0, worst_norm = 0.0;
     for (int s = 0; s < steps; s++) {
         double loss = step_grads(&f);
-        double norm = sqrt(rt_grad_sumsq(&m->params, 0, P, m->grads_mem) +
-                           rt_grad_sumsq(&ht, 0, H, f.dscore));
+        double norm = sqrt(rt_grad_sumsq(&m->params, 0, P, m->grads_mem));
         float cf = rt_clip_factor(norm, clip);
         rt_scale_grads(&m->params, 0, P, m->grads_mem, cf);
-        rt_scale_grads(&ht, 0, H, f.dscore, cf);
         ac.lr = rt_schedule_lr(&sch, s);
         rt_adamw_step(&m->params, 0, P, m->params_mem, m->grads_mem, mom, var, &ac, s + 1);
-        rt_adamw_step(&ht, 0, H, f.mc->score, f.dscore, hm, hv, &ac, s + 1);
         double rl = fabs(loss - ref_loss[s]) / fabs(ref_loss[s]);
         double rn = fabs(norm - ref_norm[s]) / fabs(ref_norm[s]);
         worst_loss = fmax(worst_loss, rl);
@@ -229,11 +223,10 @@ START_TEST(test_adamw_10_steps) {
     ck_assert_msg(ref_loss[steps - 1] < ref_loss[0], "training did not lower the loss");
     if (rt_st_find(f.g, "final.score.weight")) {
         double worst = 0.0, dm, rm;
-        for (int i = 0; i <= m->params.n; i++) {
-            const char *tn = i < m->params.n ? m->params.t[i].name : "score.weight";
-            size_t n = i < m->params.n ? m->params.t[i].numel : (size_t)f.K * f.C;
-            const float *got =
-                i < m->params.n ? m->params_mem + m->params.t[i].offset : f.mc->score;
+        for (int i = 0; i < m->params.n; i++) {
+            const char *tn = m->params.t[i].name;
+            size_t n = m->params.t[i].numel;
+            const float *got = m->params_mem + m->params.t[i].offset;
             char name[160];
             snprintf(name, sizeof name, "final.%s", tn);
             float *p = golden_f32(&f, name, n);
@@ -249,9 +242,6 @@ START_TEST(test_adamw_10_steps) {
     free(ref_lr);
     rt_free_floats(&mom);
     rt_free_floats(&var);
-    rt_free_floats(&hm);
-    rt_free_floats(&hv);
-    rt_table_free(&ht);
     fixture_free(&f);
 }
 END_TEST
