@@ -13,18 +13,17 @@
 #include "model_registry.h"
 #include "windows.h"
 #include "corpus.h"
+#include "cli_opts.h"
+#include "ckpt.h"
 #include <mpi.h>
 #include <hdf5.h>
 
-int rt_cmd_prep(int argc, char **argv);    /* cmd_prep.c */
-int rt_cmd_train(int argc, char **argv);   /* cmd_train.c */
-int rt_cmd_inspect(int argc, char **argv); /* cmd_ckpt.c */
-int rt_cmd_export(int argc, char **argv);  /* cmd_ckpt.c */
-
-static int fail(const char *what) {
-    fprintf(stderr, "ringtune: %s: %s\n", what, rt_error_message());
-    return 1;
-}
+int rt_cmd_prep(int argc, char **argv);                       /* cmd_prep.c */
+int rt_cmd_train(int argc, char **argv);                      /* cmd_train.c */
+int rt_cmd_inspect(int argc, char **argv);                    /* cmd_ckpt.c */
+int rt_cmd_export(int argc, char **argv);                     /* cmd_ckpt.c */
+int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c); /* cmd_cls.c */
+int rt_cmd_predict(int argc, char **argv);                    /* cmd_cls.c */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -44,7 +43,12 @@ static void usage(FILE *f) {
             "  finetune\n"
             "      retired: one process runs `ringtune train RUN.yaml` (no mpirun needed)\n"
             "  eval --model HF_DIR --corpus FILE.h5 [--split train|validation --batch B --seq T]\n"
-            "      loss and perplexity of a checkpoint on a corpus split (default validation)\n"
+            "       [--before DIR --json FILE --seed S]\n"
+            "      loss and perplexity of a checkpoint on a corpus split (default validation);\n"
+            "      on a labeled corpus: loss, accuracy, precision/recall/F1 (macro, micro,\n"
+            "      weighted, per class) and the confusion matrix, before/after with --before\n"
+            "  predict --model DIR --input IN.jsonl [--out OUT.jsonl ...]\n"
+            "      label texts with a sequence classifier (`ringtune predict --help`)\n"
             "  convert SRC_DIR DST_DIR\n"
             "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
             "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
@@ -55,73 +59,6 @@ static void usage(FILE *f) {
             "      stops after generating token N (model: the config's eos_token_id)\n"
             "  info\n"
             "      version, BLIS kernels and threads\n");
-}
-
-/* --key value options: returns the value of key or NULL. */
-static const char *opt(int argc, char **argv, const char *key) {
-    for (int i = 0; i < argc - 1; i++)
-        if (!strcmp(argv[i], key)) return argv[i + 1];
-    return NULL;
-}
-
-/* Every "--x" must be one of the allowed keys and have a value. */
-static int check_opts(int argc, char **argv, const char *const *allowed) {
-    for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) != 0) continue;
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(*a, argv[i]);
-        if (!ok) {
-            fprintf(stderr, "ringtune: unknown option '%s'\n", argv[i]);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ringtune: option '%s' needs a value\n", argv[i]);
-            return 0;
-        }
-        i++;
-    }
-    return 1;
-}
-
-static int num_l(int argc, char **argv, const char *key, long def, long lo, long hi, long *out) {
-    const char *v = opt(argc, argv, key);
-    if (!v) {
-        *out = def;
-        return 1;
-    }
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "ringtune: %s '%s': expected an integer in [%ld, %ld]\n", key, v, lo, hi);
-        return 0;
-    }
-    *out = x;
-    return 1;
-}
-
-static int num_f(int argc, char **argv, const char *key, double def, double lo, double hi,
-                 double *out) {
-    const char *v = opt(argc, argv, key);
-    if (!v) {
-        *out = def;
-        return 1;
-    }
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || end == v || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "ringtune: %s '%s': expected a number in [%g, %g]\n", key, v, lo, hi);
-        return 0;
-    }
-    *out = x;
-    return 1;
-}
-
-static void setup_threads(int argc, char **argv) {
-    long th = 0;
-    if (!num_l(argc, argv, "--threads", 0, 0, 1024, &th)) exit(2);
-    rt_gemm_setup((int)th);
-    omp_set_num_threads(rt_gemm_threads());
 }
 
 static int cmd_info(void) {
@@ -137,13 +74,13 @@ static int cmd_convert(int argc, char **argv) {
         return 2;
     }
     rt_gpt2 *m;
-    if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return fail(argv[0]);
+    if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return rt_cli_fail(argv[0]);
     rt_hf_gpt2_warn_config(argv[0], &m->cfg, stderr);
     rt_status st = rt_hf_gpt2_save(m, argv[1]);
     if (st == RT_OK) st = rt_hf_copy_tokenizer(argv[0], argv[1], NULL);
     size_t n = rt_gpt2_num_params(m);
     rt_gpt2_destroy(&m);
-    if (st != RT_OK) return fail(argv[1]);
+    if (st != RT_OK) return rt_cli_fail(argv[1]);
     printf("converted %s -> %s (%zu parameters)\n", argv[0], argv[1], n);
     return 0;
 }
@@ -151,8 +88,8 @@ static int cmd_convert(int argc, char **argv) {
 static int cmd_init(int argc, char **argv) {
     static const char *const allowed[] = {"--out",    "--vocab", "--positions", "--embd",
                                           "--layers", "--heads", "--seed",      NULL};
-    if (!check_opts(argc, argv, allowed)) return 2;
-    const char *out = opt(argc, argv, "--out");
+    if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
+    const char *out = rt_cli_opt(argc, argv, "--out");
     if (!out) {
         fprintf(stderr, "ringtune init: --out DIR is required\n");
         return 2;
@@ -160,12 +97,12 @@ static int cmd_init(int argc, char **argv) {
     rt_gpt2_config c;
     rt_gpt2_config_default(&c);
     long v, p, e, l, h, seed;
-    if (!num_l(argc, argv, "--vocab", c.vocab_size, 1, 1 << 24, &v) ||
-        !num_l(argc, argv, "--positions", c.n_positions, 1, 1 << 20, &p) ||
-        !num_l(argc, argv, "--embd", c.n_embd, 1, 1 << 16, &e) ||
-        !num_l(argc, argv, "--layers", c.n_layer, 1, 1024, &l) ||
-        !num_l(argc, argv, "--heads", c.n_head, 1, 1024, &h) ||
-        !num_l(argc, argv, "--seed", 1234, 0, 1L << 62, &seed))
+    if (!rt_cli_num_l(argc, argv, "--vocab", c.vocab_size, 1, 1 << 24, &v) ||
+        !rt_cli_num_l(argc, argv, "--positions", c.n_positions, 1, 1 << 20, &p) ||
+        !rt_cli_num_l(argc, argv, "--embd", c.n_embd, 1, 1 << 16, &e) ||
+        !rt_cli_num_l(argc, argv, "--layers", c.n_layer, 1, 1024, &l) ||
+        !rt_cli_num_l(argc, argv, "--heads", c.n_head, 1, 1024, &h) ||
+        !rt_cli_num_l(argc, argv, "--seed", 1234, 0, 1L << 62, &seed))
         return 2;
     c.vocab_size = (int)v;
     c.n_positions = (int)p;
@@ -175,32 +112,33 @@ static int cmd_init(int argc, char **argv) {
     c.n_head = (int)h;
     if (c.eos_token_id >= c.vocab_size) c.eos_token_id = c.bos_token_id = c.vocab_size - 1;
     rt_gpt2 *m;
-    if (rt_gpt2_create(&m, &c) != RT_OK) return fail("init");
+    if (rt_gpt2_create(&m, &c) != RT_OK) return rt_cli_fail("init");
     rt_gpt2_init_weights(m, (uint64_t)seed);
     rt_status st = rt_hf_gpt2_save(m, out);
     printf("initialised GPT-2 (%zu parameters) -> %s\n", rt_gpt2_num_params(m), out);
     rt_gpt2_destroy(&m);
-    return st == RT_OK ? 0 : fail(out);
+    return st == RT_OK ? 0 : rt_cli_fail(out);
 }
 
 /* Opens a corpus (serially) and checks it against the model in model_dir (its vocabulary and,
    when the directory has them, its tokenizer files); prints the error on failure. */
 static int open_corpus(const char *path, int vocab, const char *model_dir, rt_corpus **out) {
-    if (rt_corpus_open(out, path, MPI_COMM_NULL) != RT_OK) return !fail("corpus");
+    if (rt_corpus_open(out, path, MPI_COMM_NULL) != RT_OK) return !rt_cli_fail("corpus");
     if (rt_corpus_check_model(*out, vocab, NULL) != RT_OK ||
         rt_hf_check_corpus_tokenizer(*out, NULL, model_dir, stderr) != RT_OK) {
         rt_corpus_close(out);
-        return !fail("corpus");
+        return !rt_cli_fail("corpus");
     }
     return 1;
 }
 
 static int cmd_eval(int argc, char **argv) {
-    static const char *const allowed[] = {"--model", "--corpus",  "--split", "--batch",
-                                          "--seq",   "--threads", NULL};
-    if (!check_opts(argc, argv, allowed)) return 2;
-    const char *model = opt(argc, argv, "--model"), *path = opt(argc, argv, "--corpus"),
-               *split = opt(argc, argv, "--split");
+    static const char *const allowed[] = {"--model",   "--corpus", "--split", "--batch", "--seq",
+                                          "--threads", "--before", "--json",  "--seed",  NULL};
+    if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
+    const char *model = rt_cli_opt(argc, argv, "--model"),
+               *path = rt_cli_opt(argc, argv, "--corpus"),
+               *split = rt_cli_opt(argc, argv, "--split");
     if (!model || !path) {
         fprintf(stderr, "ringtune eval: --model and --corpus are required\n");
         return 2;
@@ -212,13 +150,24 @@ static int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "ringtune eval: --split '%s': expected train or validation\n", split);
         return 2;
     }
-    setup_threads(argc, argv);
+    rt_cli_setup_threads(argc, argv);
+    if (!rt_ckpt_is_checkpoint(model) && rt_hf_check_model_type(model) != RT_OK)
+        return rt_cli_fail("model");
+    rt_corpus *lc = NULL; /* a labeled corpus: classification metrics (cmd_cls.c) */
+    if (rt_corpus_open(&lc, path, MPI_COMM_NULL) != RT_OK) return rt_cli_fail("corpus");
+    if (!strcmp(rt_corpus_get_info(lc)->kind, "labeled"))
+        return rt_cmd_eval_labeled(argc, argv, lc);
+    rt_corpus_close(&lc);
+    if (rt_cli_opt(argc, argv, "--before") || rt_cli_opt(argc, argv, "--json")) {
+        fprintf(stderr, "ringtune eval: --before and --json apply to a labeled corpus\n");
+        return 2;
+    }
     long B, T;
-    if (!num_l(argc, argv, "--batch", 8, 1, 1 << 20, &B) ||
-        !num_l(argc, argv, "--seq", 128, 1, 1 << 20, &T))
+    if (!rt_cli_num_l(argc, argv, "--batch", 8, 1, 1 << 20, &B) ||
+        !rt_cli_num_l(argc, argv, "--seq", 128, 1, 1 << 20, &T))
         return 2;
     rt_model *m;
-    if (rt_model_load_hf(model, &m) != RT_OK) return fail("model");
+    if (rt_model_load_hf(model, &m) != RT_OK) return rt_cli_fail("model");
     rt_model_warn_hf(model, m, stderr);
     rt_corpus *c = NULL;
     int rc = 1;
@@ -230,7 +179,7 @@ static int cmd_eval(int argc, char **argv) {
         size_t n;
         if (rt_model_alloc_acts(m, (int)B, (int)T) != RT_OK ||
             rt_evaluate(m, &src, (int)B, (int)T, &loss, &n) != RT_OK) {
-            fail("eval");
+            rt_cli_fail("eval");
         } else {
             printf("%s on %s (%s): loss %.4f, perplexity %.2f over %zu tokens\n", model, path,
                    rt_corpus_split_name(sp), loss, exp(loss), n);
@@ -264,7 +213,7 @@ static int cmd_finetune(int argc, char **argv) {
    an error. */
 static int generate_eos(int argc, char **argv, const char *model, const rt_gpt2 *m, int *eos) {
     *eos = -1;
-    const char *v = opt(argc, argv, "--eos-id");
+    const char *v = rt_cli_opt(argc, argv, "--eos-id");
     if (!v) return 1;
     if (strcmp(v, "model") == 0) {
         if (rt_hf_gpt2_eos_id(model, &m->cfg, "generate --eos-id model", "--eos-id N", eos) ==
@@ -274,7 +223,7 @@ static int generate_eos(int argc, char **argv, const char *model, const rt_gpt2 
         return 0;
     }
     long n;
-    if (!num_l(argc, argv, "--eos-id", 0, 0, m->cfg.vocab_size - 1, &n)) return 0;
+    if (!rt_cli_num_l(argc, argv, "--eos-id", 0, 0, m->cfg.vocab_size - 1, &n)) return 0;
     *eos = (int)n;
     return 1;
 }
@@ -283,22 +232,22 @@ static int cmd_generate(int argc, char **argv) {
     static const char *const allowed[] = {"--model",       "--ids",    "--new",
                                           "--top-k",       "--seed",   "--threads",
                                           "--temperature", "--eos-id", NULL};
-    if (!check_opts(argc, argv, allowed)) return 2;
-    const char *model = opt(argc, argv, "--model"), *ids = opt(argc, argv, "--ids");
+    if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
+    const char *model = rt_cli_opt(argc, argv, "--model"), *ids = rt_cli_opt(argc, argv, "--ids");
     if (!model || !ids) {
         fprintf(stderr, "ringtune generate: --model and --ids are required\n");
         return 2;
     }
-    setup_threads(argc, argv);
+    rt_cli_setup_threads(argc, argv);
     long nnew, topk, seed;
     double temp;
-    if (!num_l(argc, argv, "--new", 20, 1, 100000, &nnew) ||
-        !num_l(argc, argv, "--top-k", 1, 1, 256, &topk) ||
-        !num_l(argc, argv, "--seed", 1, 0, 1L << 62, &seed) ||
-        !num_f(argc, argv, "--temperature", 1.0, 0.0, 100.0, &temp))
+    if (!rt_cli_num_l(argc, argv, "--new", 20, 1, 100000, &nnew) ||
+        !rt_cli_num_l(argc, argv, "--top-k", 1, 1, 256, &topk) ||
+        !rt_cli_num_l(argc, argv, "--seed", 1, 0, 1L << 62, &seed) ||
+        !rt_cli_num_f(argc, argv, "--temperature", 1.0, 0.0, 100.0, &temp))
         return 2;
     rt_gpt2 *m;
-    if (rt_hf_gpt2_load(model, &m) != RT_OK) return fail(model);
+    if (rt_hf_gpt2_load(model, &m) != RT_OK) return rt_cli_fail(model);
     rt_hf_gpt2_warn_config(model, &m->cfg, stderr);
     int eos = -1;
     if (!generate_eos(argc, argv, model, m, &eos)) {
@@ -334,7 +283,7 @@ static int cmd_generate(int argc, char **argv) {
         printf("\n");
         rc = 0;
     } else {
-        fail("generate");
+        rt_cli_fail("generate");
     }
     free(prompt);
     free(outv);
@@ -362,6 +311,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "init")) return cmd_init(n, a);
     if (!strcmp(cmd, "finetune")) return cmd_finetune(n, a);
     if (!strcmp(cmd, "eval")) return cmd_eval(n, a);
+    if (!strcmp(cmd, "predict")) return rt_cmd_predict(n, a);
     if (!strcmp(cmd, "generate")) return cmd_generate(n, a);
     if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a);   /* handles MPI itself */
     if (!strcmp(cmd, "train")) return rt_cmd_train(n, a); /* likewise */

@@ -258,6 +258,11 @@ static rt_status hf_codec(const char *dir, const rt_model_codec **out) {
     return RT_OK;
 }
 
+rt_status rt_hf_check_model_type(const char *dir) {
+    const rt_model_codec *c;
+    return hf_codec(dir, &c);
+}
+
 rt_status rt_model_load_hf(const char *dir, rt_model **out) {
     const rt_model_codec *c;
     *out = NULL;

@@ -69,6 +69,9 @@ const rt_model_codec *rt_model_codec_of(const rt_model *m);
 
 /* dir/config.json's model_type into buf ("" when the field is absent). */
 rt_status rt_hf_model_type(const char *dir, char *buf, size_t cap);
+/* RT_OK when dir/config.json's model_type is an architecture this build knows (else the error
+   rt_model_load_hf gives), without building anything. */
+rt_status rt_hf_check_model_type(const char *dir);
 /* A model with weights from a Hugging Face directory, by its model_type (absent: "gpt2", as the
    GPT-2 importer always accepted). An unknown model_type is RT_ERR_ARG naming it. *out owned. */
 rt_status rt_model_load_hf(const char *dir, rt_model **out);

@@ -5,3 +5,41 @@ rt_unit_test(test_seqcls_golden ${CMAKE_CURRENT_LIST_DIR}/test_seqcls_golden.c L
 rt_unit_test(test_seqcls_fd ${CMAKE_CURRENT_LIST_DIR}/test_seqcls_fd.c LIBS rt_compute)
 rt_unit_test(test_hf_gpt2_seqcls ${CMAKE_CURRENT_LIST_DIR}/test_hf_gpt2_seqcls.c LIBS rt_io PkgConfig::JANSSON)
 rt_unit_test(test_model_seqcls ${CMAKE_CURRENT_LIST_DIR}/test_model_seqcls.c LIBS rt_io)
+# Classification over whole examples and its command line (tests/fixtures/clseval/, made by
+# gen_clseval_fixture.py): test_cls_eval also writes the labeled corpus the CLI tests read.
+rt_unit_test(test_cls_eval ${CMAKE_CURRENT_LIST_DIR}/test_cls_eval.c LIBS rt_dist PkgConfig::JANSSON)
+set_tests_properties(test_cls_eval PROPERTIES FIXTURES_SETUP clseval_corpus)
+set(RT_CLSEVAL ${RT_FIXTURES_DIR}/clseval)
+add_test(NAME cli_eval_labeled
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 0 "f1_macro +0.3360"
+                 $<TARGET_FILE:ringtune> eval --model ${RT_CLSEVAL}/hf --corpus ${CMAKE_BINARY_DIR}/clseval.h5
+                 --batch 4 --json ${CMAKE_BINARY_DIR}/clseval-eval.json)
+add_test(NAME cli_eval_labeled_before_after
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 0 "metric +before +after"
+                 $<TARGET_FILE:ringtune> eval --before ${RT_CLSEVAL}/hf --model ${RT_CLSEVAL}/hf
+                 --corpus ${CMAKE_BINARY_DIR}/clseval.h5)
+set_tests_properties(cli_eval_labeled cli_eval_labeled_before_after PROPERTIES
+                     FIXTURES_REQUIRED clseval_corpus ENVIRONMENT "${RT_MPI_SAN_ENV}")
+# predict: the real GPT-2 tokenizer, each text alone; the long fourth text (31 tokens) is cut to
+# 16 on either side, its neutral probability as transformers gives it (predict.json: 0.9963631,
+# 0.9985899) to 6 decimals
+foreach(side right left)
+  if(side STREQUAL right)
+    set(p "0\\.996363")
+  else()
+    set(p "0\\.998589")
+  endif()
+  add_test(NAME cli_predict_${side}
+           COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 0 "\"label\":\"neutral\",\"label_id\":1,\"score\":${p}"
+                   $<TARGET_FILE:ringtune> predict --model ${RT_CLSEVAL}/hf --tokenizer ${RT_TOKENIZERS_DIR}/gpt2
+                   --input ${RT_CLSEVAL}/predict_input.jsonl --max-length 16 --truncation ${side})
+  set_tests_properties(cli_predict_${side} PROPERTIES ENVIRONMENT "${RT_MPI_SAN_ENV}")
+endforeach()
+add_test(NAME cli_predict_bad_field
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 1 "predict_input.jsonl:1: field 'body' is missing or not a string"
+                 $<TARGET_FILE:ringtune> predict --model ${RT_CLSEVAL}/hf --tokenizer ${RT_TOKENIZERS_DIR}/gpt2
+                 --input ${RT_CLSEVAL}/predict_input.jsonl --text-field body)
+add_test(NAME cli_predict_bad_truncation
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 2 "--truncation 'middle': expected right or left"
+                 $<TARGET_FILE:ringtune> predict --model x --input y --truncation middle)
+set_tests_properties(cli_predict_bad_field cli_predict_bad_truncation PROPERTIES ENVIRONMENT "${RT_MPI_SAN_ENV}")

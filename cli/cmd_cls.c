@@ -1,0 +1,466 @@
+/* Sequence classification from the command line: `ringtune eval` on a labeled corpus (the metric
+   table, before and after fine-tuning, and its JSON) and `ringtune predict` (JSONL texts in,
+   labels and probabilities out). One process; models are Hugging Face directories (a plain LM
+   one gets a fresh score, as GPT2ForSequenceClassification.from_pretrained) or checkpoints. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bpe.h"
+#include "ckpt.h"
+#include "cli_opts.h"
+#include "cls_eval.h"
+#include "corpus.h"
+#include "fsutil.h"
+#include "head_seqcls.h"
+#include "hf_gpt2.h"
+#include "hf_gpt2_seqcls.h"
+#include "hf_tokenizer.h"
+#include "model_registry.h"
+#include "text.h"
+
+#define BATCH_DEFAULT 16
+
+/* 1 when the config's names are transformers' defaults (LABEL_<i>): no classes named yet. */
+static int default_names(const rt_hf_seqcls_config *c) {
+    for (int k = 0; k < c->num_labels; k++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "LABEL_%d", k);
+        if (strcmp(c->id2label[k], buf)) return 0;
+    }
+    return 1;
+}
+
+/* What from_pretrained(dir, num_labels=K, id2label=...) gets from a labeled corpus: its K and, when
+   the directory names no classes, its names; a directory without a pad id pads with eos (the
+   usual model.config.pad_token_id = tokenizer.eos_token_id), with a notice. */
+static rt_status hf_options(const char *dir, int K, const char *const *names,
+                            rt_hf_seqcls_options *o) {
+    rt_hf_seqcls_config sc;
+    RT_CALL(rt_hf_seqcls_read_config(dir, NULL, NULL, &sc));
+    int named = !default_names(&sc), K0 = sc.num_labels, has_pad = sc.has_pad;
+    rt_hf_seqcls_config_free(&sc);
+    o->num_labels = K;
+    o->labels = K && (!named || K != K0) ? names : NULL;
+    if (!has_pad) {
+        rt_gpt2_config gc;
+        RT_CALL(rt_hf_gpt2_read_config(dir, &gc));
+        int eos;
+        RT_CALL(rt_hf_gpt2_eos_id(dir, &gc, "classifying batches", "--batch 1", &eos));
+        o->set_pad = 1;
+        o->pad_token_id = eos;
+        fprintf(stderr,
+                "notice: %s: pad_token_id is null; padding with eos_token_id %d (as "
+                "model.config.pad_token_id = tokenizer.eos_token_id)\n",
+                dir, eos);
+    }
+    return RT_OK;
+}
+
+/* The model at path with a classification head for K labels named names (K 0: the model's). */
+static rt_status load_model(const char *path, int K, const char *const *names, uint64_t seed,
+                            rt_model **out) {
+    char dir[4096];
+    *out = NULL;
+    if (rt_ckpt_find(path, dir, sizeof dir) == RT_OK) {
+        RT_CALL(rt_model_load_ckpt(dir, out));
+    } else {
+        rt_error_clear();
+        rt_hf_seqcls_options o = {0, NULL, 0, -1, seed};
+        RT_CALL(hf_options(path, K, names, &o));
+        RT_CALL(rt_model_load_hf_seqcls(path, &o, stderr, out));
+    }
+    int mk = rt_head_seqcls_num_labels(*out);
+    rt_status st = RT_OK;
+    if (mk < 2)
+        st = rt_error(RT_ERR_ARG, "%s: the model has no classification head (task head \"%s\")",
+                      path, (*out)->head->kind);
+    else if (K && mk != K)
+        st = rt_error(RT_ERR_ARG, "%s: the model classifies %d labels, the corpus has %d", path, mk,
+                      K);
+    for (int k = 0; st == RT_OK && K && k < K; k++)
+        if (strcmp(rt_head_seqcls_label(*out, k), names[k]))
+            st = rt_error(RT_ERR_ARG,
+                          "%s: label %d is \"%s\" in the model but \"%s\" in the corpus: the ids "
+                          "would not mean the same classes (re-run prep with --labels in the "
+                          "model's order)",
+                          path, k, rt_head_seqcls_label(*out, k), names[k]);
+    if (st != RT_OK) rt_model_destroy(out);
+    return st;
+}
+
+typedef struct {
+    const char *path;
+    double loss;
+    rt_metrics m;
+    rt_confusion conf;
+    int64_t n_truncated;
+} cls_result;
+
+static rt_status evaluate(const char *path, rt_corpus *c, rt_corpus_split sp, int B, uint64_t seed,
+                          cls_result *r) {
+    const rt_corpus_info *in = rt_corpus_get_info(c);
+    rt_model *m = NULL;
+    RT_CALL(load_model(path, in->num_labels, (const char *const *)in->label_names, seed, &m));
+    int T = in->max_length < m->max_positions ? in->max_length : m->max_positions;
+    rt_corpus_source cs = {c, sp};
+    rt_example_source src = rt_example_source_corpus(&cs);
+    rt_cls_tally t = {0};
+    rt_status st = rt_corpus_check_model(c, m->vocab_size, NULL);
+    char dir[4096];
+    if (st == RT_OK && rt_ckpt_find(path, dir, sizeof dir) != RT_OK) {
+        rt_error_clear(); /* a Hugging Face directory: its tokenizer files, when present */
+        st = rt_hf_check_corpus_tokenizer(c, NULL, path, stderr);
+    }
+    if (st == RT_OK) st = rt_confusion_init(&t.conf, in->num_labels);
+    if (st == RT_OK) st = rt_model_alloc_acts(m, B, T);
+    if (st == RT_OK) st = rt_cls_run(m, &src, 0, src.n, B, T, &t, NULL, NULL);
+    if (st == RT_OK) st = rt_metrics_init(&r->m, in->num_labels);
+    if (st == RT_OK) st = rt_metrics_from_confusion(&r->m, &t.conf);
+    r->path = path;
+    r->loss = t.n_loss ? t.loss_sum / (double)t.n_loss : NAN;
+    r->conf = t.conf;
+    r->n_truncated = t.n_truncated;
+    rt_model_destroy(&m);
+    return st;
+}
+
+static void result_free(cls_result *r) {
+    rt_metrics_free(&r->m);
+    rt_confusion_free(&r->conf);
+}
+
+static const rt_metric_id ROWS[] = {RT_METRIC_ACCURACY,        RT_METRIC_PRECISION_MACRO,
+                                    RT_METRIC_RECALL_MACRO,    RT_METRIC_F1_MACRO,
+                                    RT_METRIC_F1_MICRO,        RT_METRIC_PRECISION_WEIGHTED,
+                                    RT_METRIC_RECALL_WEIGHTED, RT_METRIC_F1_WEIGHTED};
+#define N_ROWS (sizeof ROWS / sizeof ROWS[0])
+
+static void print_table(const cls_result *r, int n, const rt_corpus_info *in) {
+    printf("%-20s", "metric");
+    for (int j = 0; j < n; j++) printf(" %11s ", n == 2 ? (j ? "after" : "before") : "value");
+    printf("\n%-20s", "loss");
+    for (int j = 0; j < n; j++) printf(" %11.4f ", r[j].loss);
+    printf("\n");
+    for (size_t i = 0; i < N_ROWS; i++) {
+        printf("%-20s", rt_metric_name(ROWS[i]));
+        for (int j = 0; j < n; j++) {
+            double v = 0.0;
+            int u = 0;
+            rt_metrics_value(&r[j].m, ROWS[i], &v, &u);
+            printf(" %11.4f%s", v, u ? "*" : " ");
+        }
+        printf("\n");
+    }
+    const cls_result *a = &r[n - 1];
+    printf("per class (%s):\n%-20s %9s %9s %9s %9s\n", n == 2 ? "after" : a->path, "label",
+           "precision", "recall", "f1", "support");
+    for (int k = 0; k < in->num_labels; k++)
+        printf("%-20.20s %9.4f %9.4f %9.4f %9lld\n", in->label_names[k],
+               a->m.per_class[k].precision, a->m.per_class[k].recall, a->m.per_class[k].f1,
+               (long long)a->m.support[k]);
+    printf("confusion (rows true, columns predicted):\n");
+    for (int t = 0; t < in->num_labels; t++) {
+        printf("%-20.20s", in->label_names[t]);
+        for (int p = 0; p < in->num_labels; p++)
+            printf(" %6lld", (long long)a->conf.counts[(size_t)t * in->num_labels + p]);
+        printf("\n");
+    }
+    for (int j = 0; j < n; j++)
+        if (r[j].m.macro.undefined || r[j].m.weighted.undefined)
+            fprintf(stderr,
+                    "warning: %s: some precision/recall/F1 figures are ill-defined (a class never "
+                    "predicted or absent) and set to 0, marked * (sklearn's "
+                    "UndefinedMetricWarning)\n",
+                    r[j].path);
+}
+
+static json_t *result_json(const cls_result *r, const rt_corpus_info *in) {
+    json_t *o = json_object(), *mt = json_object(), *pc = json_array(), *cf = json_array();
+    json_object_set_new(o, "model", json_string(r->path));
+    json_object_set_new(mt, "loss", isnan(r->loss) ? json_null() : json_real(r->loss));
+    for (size_t i = 0; i < N_ROWS; i++) {
+        double v = 0.0;
+        rt_metrics_value(&r->m, ROWS[i], &v, NULL);
+        json_object_set_new(mt, rt_metric_name(ROWS[i]), json_real(v));
+    }
+    for (int k = 0; k < in->num_labels; k++) {
+        json_t *row = json_array();
+        for (int p = 0; p < in->num_labels; p++)
+            json_array_append_new(row,
+                                  json_integer(r->conf.counts[(size_t)k * in->num_labels + p]));
+        json_array_append_new(cf, row);
+        json_array_append_new(
+            pc, json_pack("{s:s, s:f, s:f, s:f, s:I}", "label", in->label_names[k], "precision",
+                          r->m.per_class[k].precision, "recall", r->m.per_class[k].recall, "f1",
+                          r->m.per_class[k].f1, "support", (json_int_t)r->m.support[k]));
+    }
+    json_object_set_new(o, "metrics", mt);
+    json_object_set_new(o, "per_class", pc);
+    json_object_set_new(o, "confusion", cf);
+    json_object_set_new(o, "examples_truncated", json_integer(r->n_truncated));
+    return o;
+}
+
+static rt_status write_json(const char *path, const cls_result *r, int n, const char *corpus,
+                            rt_corpus_split sp, const rt_corpus_info *in) {
+    json_t *root = json_object(), *labels = json_array();
+    for (int k = 0; k < in->num_labels; k++)
+        json_array_append_new(labels, json_string(in->label_names[k]));
+    json_object_set_new(root, "corpus", json_string(corpus));
+    json_object_set_new(root, "split", json_string(rt_corpus_split_name(sp)));
+    json_object_set_new(root, "examples", json_integer((json_int_t)in->n_docs[sp]));
+    json_object_set_new(root, "labels", labels);
+    for (int j = 0; j < n; j++)
+        json_object_set_new(root, n == 2 ? (j ? "after" : "before") : "result",
+                            result_json(&r[j], in));
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (!text) return rt_error(RT_ERR_MEMORY, "out of memory");
+    size_t len = strlen(text);
+    text[len] = '\n'; /* json_dumps' terminator becomes the final newline */
+    rt_status st = rt_fs_write_file_atomic(path, text, len + 1);
+    free(text);
+    return st;
+}
+
+int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c) {
+    const char *model = rt_cli_opt(argc, argv, "--model"),
+               *before = rt_cli_opt(argc, argv, "--before"),
+               *json = rt_cli_opt(argc, argv, "--json"), *split = rt_cli_opt(argc, argv, "--split");
+    const char *corpus = rt_cli_opt(argc, argv, "--corpus");
+    rt_corpus_split sp = split && !strcmp(split, "train") ? RT_SPLIT_TRAIN : RT_SPLIT_VALIDATION;
+    long B, seed;
+    if (!rt_cli_num_l(argc, argv, "--batch", BATCH_DEFAULT, 1, 1 << 16, &B) ||
+        !rt_cli_num_l(argc, argv, "--seed", 0, 0, 1L << 62, &seed)) {
+        rt_corpus_close(&c);
+        return 2;
+    }
+    const rt_corpus_info *in = rt_corpus_get_info(c);
+    cls_result r[2];
+    memset(r, 0, sizeof r);
+    int n = before ? 2 : 1, rc = 0;
+    const char *paths[2] = {before ? before : model, model};
+    for (int j = 0; j < n && !rc; j++)
+        if (evaluate(paths[before ? j : 1], c, sp, (int)B, (uint64_t)seed, &r[j]) != RT_OK)
+            rc = rt_cli_fail(paths[before ? j : 1]);
+    if (!rc) {
+        printf("classification on %s (%s: %llu examples, %d labels)\n", corpus,
+               rt_corpus_split_name(sp), (unsigned long long)in->n_docs[sp], in->num_labels);
+        if (before) printf("before: %s\nafter:  %s\n", before, model);
+        print_table(r, n, in);
+        if (json && write_json(json, r, n, corpus, sp, in) != RT_OK)
+            rc = rt_cli_fail(json);
+        else if (json)
+            printf("wrote %s\n", json);
+    }
+    for (int j = 0; j < 2; j++) result_free(&r[j]);
+    rt_corpus_close(&c);
+    return rc;
+}
+
+/* ---- predict -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t **ids;
+    size_t *len;
+    uint64_t n, cap;
+} rows;
+
+static rt_status rows_read(void *ctx, uint64_t i, int32_t *dst, size_t cap, size_t *len,
+                           int32_t *label) {
+    const rows *r = ctx;
+    *len = r->len[i];
+    *label = RT_SEQCLS_IGNORE;
+    memcpy(dst, r->ids[i], (r->len[i] < cap ? r->len[i] : cap) * sizeof *dst);
+    return RT_OK;
+}
+
+static void rows_free(rows *r) {
+    for (uint64_t i = 0; i < r->n; i++) free(r->ids[i]);
+    free(r->ids);
+    free(r->len);
+}
+
+/* Tokenizes the text field of each JSONL line of path into r, cut to max_len tokens on the given
+   side (left: the last ones kept). Errors name the file and line. */
+static rt_status read_inputs(const char *path, const char *field, const rt_bpe *tok, int max_len,
+                             int left, int vocab, rows *r) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return rt_error(RT_ERR_IO, "%s: cannot open", path);
+    rt_bpe_scratch *s = NULL;
+    rt_status st = rt_bpe_scratch_create(&s);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    long ln = 0;
+    while (st == RT_OK && (got = getline(&line, &lcap, f)) >= 0) {
+        ln++;
+        json_error_t je;
+        json_t *o = json_loadb(line, (size_t)got, 0, &je);
+        json_t *t = o ? json_object_get(o, field) : NULL;
+        if (!o)
+            st = rt_error(RT_ERR_FORMAT, "%s:%ld: not valid JSON (%s)", path, ln, je.text);
+        else if (!json_is_string(t))
+            st = rt_error(RT_ERR_FORMAT, "%s:%ld: field '%s' is missing or not a string", path, ln,
+                          field);
+        int32_t *ids = NULL;
+        size_t n = 0, cap = 0;
+        rt_bpe_encode_opts eo = {1, 0, path, ln};
+        if (st == RT_OK)
+            st = rt_bpe_encode(tok, s, json_string_value(t), json_string_length(t), &eo, &ids, &n,
+                               &cap, NULL);
+        json_decref(o);
+        if (st == RT_OK && n == 0)
+            st = rt_error(RT_ERR_FORMAT, "%s:%ld: the text has no tokens", path, ln);
+        for (size_t j = 0; st == RT_OK && j < n; j++)
+            if (ids[j] >= vocab)
+                st = rt_error(RT_ERR_ARG,
+                              "%s:%ld: token id %d is outside the model's vocabulary "
+                              "of %d (a tokenizer that does not match the model)",
+                              path, ln, ids[j], vocab);
+        if (st == RT_OK && n > (size_t)max_len) {
+            if (left) memmove(ids, ids + (n - (size_t)max_len), (size_t)max_len * sizeof *ids);
+            n = (size_t)max_len;
+        }
+        if (st == RT_OK && r->n == r->cap) {
+            uint64_t nc = r->cap ? 2 * r->cap : 64;
+            int32_t **a = realloc(r->ids, nc * sizeof *a);
+            if (a) r->ids = a;
+            size_t *b = a ? realloc(r->len, nc * sizeof *b) : NULL;
+            if (b) r->len = b;
+            if (!a || !b)
+                st = rt_error(RT_ERR_MEMORY, "out of memory");
+            else
+                r->cap = nc;
+        }
+        if (st == RT_OK) {
+            r->ids[r->n] = ids;
+            r->len[r->n++] = n;
+        } else {
+            free(ids);
+        }
+    }
+    if (st == RT_OK && ferror(f)) st = rt_error(RT_ERR_IO, "%s: read error", path);
+    free(line);
+    fclose(f);
+    rt_bpe_scratch_destroy(&s);
+    return st;
+}
+
+static rt_status load_tokenizer(const char *dir, rt_bpe **tok) {
+    char *v = rt_fs_join(dir, "vocab.json"), *m = rt_fs_join(dir, "merges.txt");
+    rt_status st = v && m ? rt_bpe_load(tok, v, m) : rt_error(RT_ERR_MEMORY, "out of memory");
+    free(v);
+    free(m);
+    return st;
+}
+
+static int write_predictions(FILE *out, const rt_model *m, const rows *r, const int32_t *pred,
+                             const float *probs) {
+    int K = rt_head_seqcls_num_labels(m);
+    for (uint64_t i = 0; i < r->n; i++) {
+        json_t *o = json_object(), *p = json_object();
+        for (int k = 0; k < K; k++)
+            json_object_set_new(p, rt_head_seqcls_label(m, k), json_real(probs[i * K + k]));
+        json_object_set_new(o, "label", json_string(rt_head_seqcls_label(m, pred[i])));
+        json_object_set_new(o, "label_id", json_integer(pred[i]));
+        json_object_set_new(o, "score", json_real(probs[i * K + pred[i]]));
+        json_object_set_new(o, "probs", p);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
+        json_decref(o);
+        if (!s || fprintf(out, "%s\n", s) < 0) {
+            free(s);
+            return 0;
+        }
+        free(s);
+    }
+    return 1;
+}
+
+static void predict_usage(FILE *f) {
+    fprintf(f, "usage: ringtune predict --model DIR --input IN.jsonl [--out OUT.jsonl]\n"
+               "         [--text-field text] [--max-length N] [--truncation right|left]\n"
+               "         [--batch B] [--tokenizer DIR] [--threads N]\n"
+               "  labels each line's text with a sequence classifier (a Hugging Face\n"
+               "  *ForSequenceClassification directory or a ringtune checkpoint): one JSON line\n"
+               "  out per line in, {\"label\", \"label_id\", \"score\", \"probs\": {label: p}}.\n"
+               "  The tokenizer is the model directory's (vocab.json, merges.txt) unless\n"
+               "  --tokenizer names one; texts longer than --max-length (default: the model's\n"
+               "  positions) lose tokens on the --truncation side (default right).\n");
+}
+
+int rt_cmd_predict(int argc, char **argv) {
+    static const char *const allowed[] = {
+        "--model",      "--input", "--out",       "--text-field", "--max-length",
+        "--truncation", "--batch", "--tokenizer", "--threads",    NULL};
+    if (argc == 1 && !strcmp(argv[0], "--help")) {
+        predict_usage(stdout);
+        return 0;
+    }
+    if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
+    const char *model = rt_cli_opt(argc, argv, "--model"),
+               *input = rt_cli_opt(argc, argv, "--input");
+    const char *outp = rt_cli_opt(argc, argv, "--out"),
+               *field = rt_cli_opt(argc, argv, "--text-field");
+    const char *trunc = rt_cli_opt(argc, argv, "--truncation"),
+               *tokdir = rt_cli_opt(argc, argv, "--tokenizer");
+    if (!model || !input) {
+        predict_usage(stderr);
+        return 2;
+    }
+    if (trunc && strcmp(trunc, "right") && strcmp(trunc, "left")) {
+        fprintf(stderr, "ringtune predict: --truncation '%s': expected right or left\n", trunc);
+        return 2;
+    }
+    long B, L;
+    if (!rt_cli_num_l(argc, argv, "--batch", BATCH_DEFAULT, 1, 1 << 16, &B) ||
+        !rt_cli_num_l(argc, argv, "--max-length", 0, 1, 1 << 20, &L))
+        return 2;
+    rt_cli_setup_threads(argc, argv);
+    rt_model *m = NULL;
+    rt_bpe *tok = NULL;
+    rows r = {0};
+    int32_t *pred = NULL;
+    float *probs = NULL;
+    FILE *out = NULL;
+    int rc = 1;
+    if (load_model(model, 0, NULL, 0, &m) != RT_OK) {
+        rt_cli_fail(model);
+        goto done;
+    }
+    if (L == 0 || L > m->max_positions) L = m->max_positions;
+    if (load_tokenizer(tokdir ? tokdir : model, &tok) != RT_OK ||
+        read_inputs(input, field ? field : "text", tok, (int)L, trunc && !strcmp(trunc, "left"),
+                    m->vocab_size, &r) != RT_OK) {
+        rt_cli_fail(input);
+        goto done;
+    }
+    int K = rt_head_seqcls_num_labels(m);
+    pred = malloc((r.n ? r.n : 1) * sizeof *pred);
+    probs = malloc((r.n ? r.n : 1) * (size_t)K * sizeof *probs);
+    rt_example_source src = {r.n, rows_read, &r};
+    if (!pred || !probs || rt_model_alloc_acts(m, (int)B, (int)L) != RT_OK ||
+        rt_cls_run(m, &src, 0, r.n, (int)B, (int)L, NULL, pred, probs) != RT_OK) {
+        rt_cli_fail("predict");
+        goto done;
+    }
+    out = outp ? fopen(outp, "wb") : stdout;
+    if (!out || !write_predictions(out, m, &r, pred, probs) || (outp && fclose(out) != 0)) {
+        fprintf(stderr, "ringtune predict: cannot write %s\n", outp ? outp : "stdout");
+        out = NULL;
+        goto done;
+    }
+    out = NULL;
+    if (outp) fprintf(stderr, "predict: %llu lines -> %s\n", (unsigned long long)r.n, outp);
+    rc = 0;
+done:
+    if (out && out != stdout) fclose(out);
+    rows_free(&r);
+    free(pred);
+    free(probs);
+    rt_bpe_destroy(&tok);
+    rt_model_destroy(&m);
+    return rc;
+}

@@ -1,0 +1,111 @@
+/* Sequence classification over whole examples (dist/cls_eval.h). */
+#include "cls_eval.h"
+#include "head_seqcls.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rt_status corpus_read(void *ctx, uint64_t i, int32_t *dst, size_t cap, size_t *len,
+                             int32_t *label) {
+    const rt_corpus_source *cs = ctx;
+    const rt_corpus_info *in = rt_corpus_get_info(cs->corpus);
+    size_t full = (size_t)in->max_length;
+    int32_t *buf = dst;
+    if (cap < full && !(buf = malloc(full * sizeof *buf)))
+        return rt_error(RT_ERR_MEMORY, "out of memory");
+    rt_status st =
+        rt_corpus_read_example(cs->corpus, cs->split, i, buf, full > cap ? full : cap, len, label);
+    if (buf != dst) {
+        if (st == RT_OK) memcpy(dst, buf, (*len < cap ? *len : cap) * sizeof *dst);
+        free(buf);
+    }
+    return st;
+}
+
+rt_example_source rt_example_source_corpus(const rt_corpus_source *cs) {
+    const rt_corpus_info *in = rt_corpus_get_info(cs->corpus);
+    return (rt_example_source){in->n_docs[cs->split], corpus_read, (void *)cs};
+}
+
+/* Softmax of one row of K logits into p (double inside, as the oracle's float64 check). */
+static int row_softmax_argmax(const float *z, int K, float *p) {
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (z[k] > z[best]) best = k;
+    if (p) {
+        double s = 0.0;
+        for (int k = 0; k < K; k++) s += exp((double)z[k] - z[best]);
+        for (int k = 0; k < K; k++) p[k] = (float)(exp((double)z[k] - z[best]) / s);
+    }
+    return best;
+}
+
+/* Reads rows [i, i + nb) into ids (nb x T, right-padded with pad), labels (nb). */
+static rt_status fill_batch(const rt_example_source *src, uint64_t i, int nb, int T, int32_t pad,
+                            int32_t *ids, int32_t *labels, int *Tb, int64_t *truncated) {
+    size_t len[nb];
+    *Tb = 1;
+    for (int r = 0; r < nb; r++) {
+        RT_CALL(src->read(src->ctx, i + (uint64_t)r, ids + (size_t)r * T, (size_t)T, &len[r],
+                          &labels[r]));
+        if (len[r] > (size_t)T) {
+            len[r] = (size_t)T;
+            (*truncated)++;
+        }
+        if (len[r] == 0)
+            return rt_error(RT_ERR_ARG, "example %llu has no tokens",
+                            (unsigned long long)(i + (uint64_t)r));
+        if ((int)len[r] > *Tb) *Tb = (int)len[r];
+    }
+    /* repack (nb, T) rows into (nb, Tb), padding each on the right */
+    for (int r = 0; r < nb; r++) {
+        int32_t *dst = ids + (size_t)r * *Tb;
+        memmove(dst, ids + (size_t)r * T, len[r] * sizeof *dst);
+        for (int t = (int)len[r]; t < *Tb; t++) dst[t] = pad;
+    }
+    return RT_OK;
+}
+
+rt_status rt_cls_run(rt_model *m, const rt_example_source *src, uint64_t lo, uint64_t hi, int B,
+                     int T, rt_cls_tally *t, int32_t *pred, float *probs) {
+    int K = rt_head_seqcls_num_labels(m), pad = rt_head_seqcls_pad(m);
+    if (K < 2) return rt_error(RT_ERR_ARG, "the model has no classification head");
+    if (hi > src->n || lo > hi)
+        return rt_error(RT_ERR_ARG, "examples [%llu, %llu) of %llu", (unsigned long long)lo,
+                        (unsigned long long)hi, (unsigned long long)src->n);
+    if (pad < 0) B = 1; /* no pad id: one row per forward (transformers refuses more) */
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids),
+            *labels = malloc((size_t)B * sizeof *labels);
+    int32_t *pb = malloc((size_t)B * sizeof *pb);
+    rt_status st = ids && labels && pb ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
+    for (uint64_t i = lo; i < hi && st == RT_OK; i += (uint64_t)B) {
+        int nb = hi - i < (uint64_t)B ? (int)(hi - i) : B, Tb;
+        int64_t trunc = 0;
+        st = fill_batch(src, i, nb, T, pad < 0 ? 0 : pad, ids, labels, &Tb, &trunc);
+        if (st != RT_OK) break;
+        int any = 0;
+        for (int r = 0; r < nb; r++) any |= labels[r] != RT_SEQCLS_IGNORE;
+        rt_batch b = {nb, Tb, ids, NULL, NULL, any ? labels : NULL};
+        double ls = 0.0;
+        long n = 0;
+        st = rt_model_forward(m, &b, NULL, &ls, &n);
+        if (st != RT_OK) break;
+        const float *z = rt_head_seqcls_logits(m);
+        for (int r = 0; r < nb; r++) {
+            size_t o = (size_t)(i - lo) + (size_t)r;
+            pb[r] = row_softmax_argmax(z + (size_t)r * K, K, probs ? probs + o * K : NULL);
+            if (pred) pred[o] = pb[r];
+        }
+        if (!t) continue;
+        t->n_truncated += trunc;
+        t->loss_sum += ls;
+        t->n_loss += n;
+        for (int r = 0; r < nb && st == RT_OK; r++)
+            if (labels[r] != RT_SEQCLS_IGNORE)
+                st = rt_confusion_add(&t->conf, &pb[r], &labels[r], 1);
+    }
+    free(ids);
+    free(labels);
+    free(pb);
+    return st;
+}
