@@ -22,42 +22,6 @@
 
 #define BATCH_DEFAULT 16
 
-/* 1 when the config's names are transformers' defaults (LABEL_<i>): no classes named yet. */
-static int default_names(const rt_hf_seqcls_config *c) {
-    for (int k = 0; k < c->num_labels; k++) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "LABEL_%d", k);
-        if (strcmp(c->id2label[k], buf)) return 0;
-    }
-    return 1;
-}
-
-/* What from_pretrained(dir, num_labels=K, id2label=...) gets from a labeled corpus: its K and, when
-   the directory names no classes, its names; a directory without a pad id pads with eos (the
-   usual model.config.pad_token_id = tokenizer.eos_token_id), with a notice. */
-static rt_status hf_options(const char *dir, int K, const char *const *names,
-                            rt_hf_seqcls_options *o) {
-    rt_hf_seqcls_config sc;
-    RT_CALL(rt_hf_seqcls_read_config(dir, NULL, NULL, &sc));
-    int named = !default_names(&sc), K0 = sc.num_labels, has_pad = sc.has_pad;
-    rt_hf_seqcls_config_free(&sc);
-    o->num_labels = K;
-    o->labels = K && (!named || K != K0) ? names : NULL;
-    if (!has_pad) {
-        rt_gpt2_config gc;
-        RT_CALL(rt_hf_gpt2_read_config(dir, &gc));
-        int eos;
-        RT_CALL(rt_hf_gpt2_eos_id(dir, &gc, "classifying batches", "--batch 1", &eos));
-        o->set_pad = 1;
-        o->pad_token_id = eos;
-        fprintf(stderr,
-                "notice: %s: pad_token_id is null; padding with eos_token_id %d (as "
-                "model.config.pad_token_id = tokenizer.eos_token_id)\n",
-                dir, eos);
-    }
-    return RT_OK;
-}
-
 /* The model at path with a classification head for K labels named names (K 0: the model's). */
 static rt_status load_model(const char *path, int K, const char *const *names, uint64_t seed,
                             rt_model **out) {
@@ -67,25 +31,9 @@ static rt_status load_model(const char *path, int K, const char *const *names, u
         RT_CALL(rt_model_load_ckpt(dir, out));
     } else {
         rt_error_clear();
-        rt_hf_seqcls_options o = {0, NULL, 0, -1, seed};
-        RT_CALL(hf_options(path, K, names, &o));
-        RT_CALL(rt_model_load_hf_seqcls(path, &o, stderr, out));
+        return rt_model_load_hf_classifier(path, K, names, seed, stderr, out);
     }
-    int mk = rt_head_seqcls_num_labels(*out);
-    rt_status st = RT_OK;
-    if (mk < 2)
-        st = rt_error(RT_ERR_ARG, "%s: the model has no classification head (task head \"%s\")",
-                      path, (*out)->head->kind);
-    else if (K && mk != K)
-        st = rt_error(RT_ERR_ARG, "%s: the model classifies %d labels, the corpus has %d", path, mk,
-                      K);
-    for (int k = 0; st == RT_OK && K && k < K; k++)
-        if (strcmp(rt_head_seqcls_label(*out, k), names[k]))
-            st = rt_error(RT_ERR_ARG,
-                          "%s: label %d is \"%s\" in the model but \"%s\" in the corpus: the ids "
-                          "would not mean the same classes (re-run prep with --labels in the "
-                          "model's order)",
-                          path, k, rt_head_seqcls_label(*out, k), names[k]);
+    rt_status st = rt_model_check_classifier(*out, path, K, names);
     if (st != RT_OK) rt_model_destroy(out);
     return st;
 }

@@ -239,8 +239,17 @@ rt_status rt_hf_gpt2_seqcls_load(const char *dir, const rt_hf_seqcls_options *op
         rt_hf_gpt2_seqcls_destroy(&m);
         return s;
     }
-    const rt_hf_seqcls_config *c = &m->cfg;
-    if (log && !c->has_pad)
+    rt_hf_seqcls_config *c = &m->cfg;
+    if (!c->has_pad && opt && opt->pad_with_eos && bc.eos_token_id >= 0 &&
+        bc.eos_token_id < bc.vocab_size) {
+        c->has_pad = 1;
+        c->pad_token_id = bc.eos_token_id;
+        if (log)
+            fprintf(log,
+                    "notice: %s: pad_token_id is null; padding with eos_token_id %d (as "
+                    "model.config.pad_token_id = tokenizer.eos_token_id)\n",
+                    dir, bc.eos_token_id);
+    } else if (log && !c->has_pad)
         fprintf(log,
                 "notice: %s: pad_token_id is null, so only batches of one row can be classified "
                 "(GPT-2 has no pad token; the usual setting is pad = eos, id %d)\n",

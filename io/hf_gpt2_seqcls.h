@@ -33,6 +33,9 @@ typedef struct {
     int set_pad;               /* 1: use pad_token_id below instead of config.json's */
     int pad_token_id;          /* with set_pad: < 0 means null */
     uint64_t seed;             /* a fresh score is N(0, initializer_range) from this seed */
+    int pad_with_eos;          /* 1: a null pad id (no set_pad) becomes eos_token_id, as the usual
+                                  model.config.pad_token_id = tokenizer.eos_token_id (a notice on
+                                  log), so batches of several rows can be classified */
 } rt_hf_seqcls_options;
 
 /* Reads the classification fields of dir/config.json as transformers 5 does: id2label (an

@@ -281,6 +281,60 @@ rt_status rt_model_load_hf_seqcls(const char *dir, const rt_hf_seqcls_options *o
     return c->load_hf_seqcls(dir, opt, log, out);
 }
 
+/* 1 when the config's names are transformers' defaults (LABEL_<i>): no classes named yet. */
+static int default_names(const rt_hf_seqcls_config *c) {
+    for (int k = 0; k < c->num_labels; k++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "LABEL_%d", k);
+        if (strcmp(c->id2label[k], buf)) return 0;
+    }
+    return 1;
+}
+
+/* What from_pretrained(dir, num_labels=K, id2label=...) gets from a labeled corpus: its K and, when
+   the directory names no classes, its names; a directory without a pad id pads with eos. */
+static rt_status hf_options(const char *dir, int K, const char *const *names,
+                            rt_hf_seqcls_options *o) {
+    rt_hf_seqcls_config sc;
+    RT_CALL(rt_hf_seqcls_read_config(dir, NULL, NULL, &sc));
+    int named = !default_names(&sc), K0 = sc.num_labels, has_pad = sc.has_pad;
+    rt_hf_seqcls_config_free(&sc);
+    o->num_labels = K;
+    o->labels = K && (!named || K != K0) ? names : NULL;
+    o->pad_with_eos = !has_pad;
+    return RT_OK;
+}
+
+rt_status rt_model_check_classifier(const rt_model *m, const char *path, int K,
+                                    const char *const *names) {
+    int mk = rt_head_seqcls_num_labels(m);
+    if (mk < 2)
+        return rt_error(RT_ERR_ARG, "%s: the model has no classification head (task head \"%s\")",
+                        path, m->head->kind);
+    if (K && mk != K)
+        return rt_error(RT_ERR_ARG, "%s: the model classifies %d labels, the corpus has %d", path,
+                        mk, K);
+    for (int k = 0; K && k < K; k++)
+        if (strcmp(rt_head_seqcls_label(m, k), names[k]))
+            return rt_error(RT_ERR_ARG,
+                            "%s: label %d is \"%s\" in the model but \"%s\" in the corpus: the "
+                            "ids would not mean the same classes (re-run prep with --labels in "
+                            "the model's order)",
+                            path, k, rt_head_seqcls_label(m, k), names[k]);
+    return RT_OK;
+}
+
+rt_status rt_model_load_hf_classifier(const char *dir, int K, const char *const *names,
+                                      uint64_t seed, FILE *log, rt_model **out) {
+    *out = NULL;
+    rt_hf_seqcls_options o = {0, NULL, 0, -1, seed, 0};
+    RT_CALL(hf_options(dir, K, names, &o));
+    RT_CALL(rt_model_load_hf_seqcls(dir, &o, log, out));
+    rt_status st = rt_model_check_classifier(*out, dir, K, names);
+    if (st != RT_OK) rt_model_destroy(out);
+    return st;
+}
+
 rt_status rt_model_config_hf(const char *dir, rt_model **out) {
     const rt_model_codec *c;
     *out = NULL;

@@ -79,6 +79,18 @@ rt_status rt_model_load_hf(const char *dir, rt_model **out);
    entry); opt may be NULL (config.json's labels and pad id). *out owned. */
 rt_status rt_model_load_hf_seqcls(const char *dir, const rt_hf_seqcls_options *opt, FILE *log,
                                   rt_model **out);
+/* RT_OK when m has a classification head of K labels named names (K 0: any head of >= 2
+   labels); else RT_ERR_ARG naming path and what differs. */
+rt_status rt_model_check_classifier(const rt_model *m, const char *path, int K,
+                                    const char *const *names);
+/* What a trainer or an evaluator loads for a labeled corpus of K classes named names (K 0: the
+   directory's own): from_pretrained(dir, num_labels=K, id2label=names) (the names only when the
+   directory names no classes or another number of them), a fresh score N(0,
+   initializer_range) from seed where dir has none, and a directory without a pad id pads with
+   eos (rt_hf_seqcls_options.pad_with_eos). Label names that differ from the corpus's are
+   refused (rt_model_check_classifier). *out owned. */
+rt_status rt_model_load_hf_classifier(const char *dir, int K, const char *const *names,
+                                      uint64_t seed, FILE *log, rt_model **out);
 /* A zeroed model of dir/config.json's architecture (no weights read). */
 rt_status rt_model_config_hf(const char *dir, rt_model **out);
 rt_status rt_model_save_hf(const rt_model *m, const char *dir);

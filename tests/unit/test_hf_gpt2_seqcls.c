@@ -103,7 +103,7 @@ START_TEST(test_fresh_head_from_lm) {
     fixture_dir(src, sizeof src, "gpt2_tiny");
     rt_gpt2 *lm;
     ck_assert(rt_hf_gpt2_load(src, &lm) == RT_OK);
-    rt_hf_seqcls_options o = {4, NULL, 1, lm->cfg.eos_token_id, 3};
+    rt_hf_seqcls_options o = {4, NULL, 1, lm->cfg.eos_token_id, 3, 0};
     FILE *log = tmpfile();
     rt_hf_gpt2_seqcls *m, *m2, *m3;
     ck_assert_msg(rt_hf_gpt2_seqcls_load(src, &o, log, &m) == RT_OK, "%s", rt_error_message());
@@ -233,7 +233,7 @@ START_TEST(test_refusals) {
     /* num_labels beats id2label (transformers), then the checkpoint's 2-label head does not fit */
     refused("num_labels_wins", "{\"num_labels\": 3, \"id2label\": {\"0\": \"a\", \"1\": \"b\"}}",
             NULL, "score.weight", "shape [2,12] in the file, expected [3,12]");
-    rt_hf_seqcls_options o = {5, NULL, 0, 0, 0};
+    rt_hf_seqcls_options o = {5, NULL, 0, 0, 0, 0};
     refused("override", "{}", &o, "score.weight", "another number of labels");
 }
 END_TEST
@@ -258,7 +258,7 @@ START_TEST(test_config_rules) {
     rt_hf_seqcls_config_free(&c);
     /* names and the pad id from the options */
     const char *names[] = {"no", "yes"};
-    rt_hf_seqcls_options o = {2, names, 1, 5, 0};
+    rt_hf_seqcls_options o = {2, names, 1, 5, 0, 0};
     ck_assert(rt_hf_seqcls_read_config(dir, &o, NULL, &c) == RT_OK);
     ck_assert_str_eq(c.id2label[1], "yes");
     ck_assert_int_eq(c.pad_token_id, 5);
@@ -329,7 +329,7 @@ START_TEST(test_export_for_transformers) {
     fixture_dir(src, sizeof src, "seqcls_weighted");
     export_for_check(root, src, "seqcls_weighted", NULL);
     fixture_dir(src, sizeof src, "gpt2_tiny");
-    rt_hf_seqcls_options o = {3, NULL, 1, 511, 11};
+    rt_hf_seqcls_options o = {3, NULL, 1, 511, 11, 0};
     export_for_check(root, src, "from_lm_gpt2_tiny", &o);
 }
 END_TEST

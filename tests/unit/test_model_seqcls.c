@@ -11,6 +11,7 @@
 #include <string.h>
 #include "checkpoint.pb-c.h"
 #include "head_seqcls.h"
+#include "hf_gpt2.h"
 #include "model_registry.h"
 #include "safetensors.h"
 
@@ -118,7 +119,7 @@ START_TEST(test_fresh_head_on_lm) {
     char path[1024];
     snprintf(path, sizeof path, "%s/gpt2_tiny/hf", RT_FIXTURES);
     const char *names[] = {"neg", "neu", "pos"};
-    rt_hf_seqcls_options o = {3, names, 1, 7, 42};
+    rt_hf_seqcls_options o = {3, names, 1, 7, 42, 0};
     rt_model *m = NULL;
     ck_assert_msg(rt_model_load_hf_seqcls(path, &o, stderr, &m) == RT_OK, "%s", rt_error_message());
     ck_assert_int_eq(rt_head_seqcls_num_labels(m), 3);
@@ -130,6 +131,33 @@ START_TEST(test_fresh_head_on_lm) {
         sq += (double)m->params_mem[s->offset + j] * m->params_mem[s->offset + j];
     ck_assert_msg(sq > 0.0, "the fresh score is zero");
     rt_model_destroy(&m);
+}
+END_TEST
+
+/* The trainer's and evaluator's loader: a corpus's labels on an LM directory without a pad id
+   (pads with eos), and a refusal when a classifier's names are not the corpus's. */
+START_TEST(test_load_classifier) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/gpt2_tiny/hf", RT_FIXTURES);
+    const char *names[] = {"a", "b"};
+    rt_model *m = NULL;
+    ck_assert_msg(rt_model_load_hf_classifier(path, 2, names, 1, stderr, &m) == RT_OK, "%s",
+                  rt_error_message());
+    ck_assert_str_eq(rt_head_seqcls_label(m, 1), "b");
+    rt_gpt2_config c;
+    ck_assert(rt_hf_gpt2_read_config(path, &c) == RT_OK);
+    ck_assert_int_eq(rt_head_seqcls_pad(m), c.eos_token_id);
+    rt_model_destroy(&m);
+    snprintf(path, sizeof path, "%s/clseval/hf", RT_FIXTURES); /* negative, neutral, positive */
+    rt_model *named = load("clseval", NULL);
+    int K = rt_head_seqcls_num_labels(named);
+    const char *wrong[16];
+    for (int k = 0; k < K; k++) wrong[k] = k == 1 ? "not-this" : rt_head_seqcls_label(named, k);
+    ck_assert_int_eq(rt_model_load_hf_classifier(path, K, wrong, 1, NULL, &m), RT_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(rt_error_message(), "in the corpus"));
+    ck_assert_ptr_null(m);
+    rt_error_clear();
+    rt_model_destroy(&named);
 }
 END_TEST
 
@@ -188,6 +216,7 @@ int main(void) {
                         (int)(sizeof FIXTURES / sizeof FIXTURES[0]));
     tcase_add_test(tc, test_hf_round_trip);
     tcase_add_test(tc, test_fresh_head_on_lm);
+    tcase_add_test(tc, test_load_classifier);
     tcase_add_test(tc, test_manifest_codec);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
