@@ -39,7 +39,7 @@ static rt_status load_model(const char *path, int K, const char *const *names, u
 }
 
 typedef struct {
-    const char *path;
+    const char *path, *label; /* the model, its column */
     double loss;
     rt_metrics m;
     rt_confusion conf;
@@ -66,7 +66,6 @@ static rt_status evaluate(const char *path, rt_corpus *c, rt_corpus_split sp, in
     if (st == RT_OK) st = rt_cls_run(m, &src, 0, src.n, B, T, &t, NULL, NULL);
     if (st == RT_OK) st = rt_metrics_init(&r->m, in->num_labels);
     if (st == RT_OK) st = rt_metrics_from_confusion(&r->m, &t.conf);
-    r->path = path;
     r->loss = t.n_loss ? t.loss_sum / (double)t.n_loss : NAN;
     r->conf = t.conf;
     r->n_truncated = t.n_truncated;
@@ -87,7 +86,7 @@ static const rt_metric_id ROWS[] = {RT_METRIC_ACCURACY,        RT_METRIC_PRECISI
 
 static void print_table(const cls_result *r, int n, const rt_corpus_info *in) {
     printf("%-20s", "metric");
-    for (int j = 0; j < n; j++) printf(" %11s ", n == 2 ? (j ? "after" : "before") : "value");
+    for (int j = 0; j < n; j++) printf(" %11.11s ", r[j].label);
     printf("\n%-20s", "loss");
     for (int j = 0; j < n; j++) printf(" %11.4f ", r[j].loss);
     printf("\n");
@@ -101,19 +100,21 @@ static void print_table(const cls_result *r, int n, const rt_corpus_info *in) {
         }
         printf("\n");
     }
-    const cls_result *a = &r[n - 1];
-    printf("per class (%s):\n%-20s %9s %9s %9s %9s\n", n == 2 ? "after" : a->path, "label",
-           "precision", "recall", "f1", "support");
-    for (int k = 0; k < in->num_labels; k++)
-        printf("%-20.20s %9.4f %9.4f %9.4f %9lld\n", in->label_names[k],
-               a->m.per_class[k].precision, a->m.per_class[k].recall, a->m.per_class[k].f1,
-               (long long)a->m.support[k]);
-    printf("confusion (rows true, columns predicted):\n");
-    for (int t = 0; t < in->num_labels; t++) {
-        printf("%-20.20s", in->label_names[t]);
-        for (int p = 0; p < in->num_labels; p++)
-            printf(" %6lld", (long long)a->conf.counts[(size_t)t * in->num_labels + p]);
-        printf("\n");
+    for (int j = n > 1; j < n; j++) { /* the fine-tuned models in detail, not the base */
+        const cls_result *a = &r[j];
+        printf("per class (%s):\n%-20s %9s %9s %9s %9s\n", a->label, "label", "precision", "recall",
+               "f1", "support");
+        for (int k = 0; k < in->num_labels; k++)
+            printf("%-20.20s %9.4f %9.4f %9.4f %9lld\n", in->label_names[k],
+                   a->m.per_class[k].precision, a->m.per_class[k].recall, a->m.per_class[k].f1,
+                   (long long)a->m.support[k]);
+        printf("confusion (%s; rows true, columns predicted):\n", a->label);
+        for (int t = 0; t < in->num_labels; t++) {
+            printf("%-20.20s", in->label_names[t]);
+            for (int p = 0; p < in->num_labels; p++)
+                printf(" %6lld", (long long)a->conf.counts[(size_t)t * in->num_labels + p]);
+            printf("\n");
+        }
     }
     for (int j = 0; j < n; j++)
         if (r[j].m.macro.undefined || r[j].m.weighted.undefined)
@@ -160,9 +161,13 @@ static rt_status write_json(const char *path, const cls_result *r, int n, const 
     json_object_set_new(root, "split", json_string(rt_corpus_split_name(sp)));
     json_object_set_new(root, "examples", json_integer((json_int_t)in->n_docs[sp]));
     json_object_set_new(root, "labels", labels);
-    for (int j = 0; j < n; j++)
-        json_object_set_new(root, n == 2 ? (j ? "after" : "before") : "result",
-                            result_json(&r[j], in));
+    json_t *res = json_array();
+    for (int j = 0; j < n; j++) {
+        json_t *o = result_json(&r[j], in);
+        json_object_set_new(o, "label", json_string(r[j].label));
+        json_array_append_new(res, o);
+    }
+    json_object_set_new(root, "results", res);
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
     json_decref(root);
     if (!text) return rt_error(RT_ERR_MEMORY, "out of memory");
@@ -173,37 +178,66 @@ static rt_status write_json(const char *path, const cls_result *r, int n, const 
     return st;
 }
 
+#define MAX_MODELS 8
+
+/* The models of the table: --before (column "before"), then each --model (named by the --label
+   of the same rank, or "after" for one model after a --before, else "value" / "model N"). */
+static int table_models(int argc, char **argv, cls_result *r) {
+    int n = 0, nl = 0;
+    const char *labels[MAX_MODELS] = {0};
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--label") && nl < MAX_MODELS) labels[nl++] = argv[i + 1];
+    const char *before = rt_cli_opt(argc, argv, "--before");
+    if (before) r[n++] = (cls_result){.path = before, .label = "before"};
+    int first = n;
+    for (int i = 0; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--model")) continue;
+        if (n == MAX_MODELS) {
+            fprintf(stderr, "ringtune eval: at most %d models in one table\n", MAX_MODELS);
+            return -1;
+        }
+        r[n].path = argv[i + 1];
+        r[n].label = n - first < nl ? labels[n - first] : NULL;
+        n++;
+    }
+    static char names[MAX_MODELS][24];
+    for (int j = first; j < n; j++)
+        if (!r[j].label) {
+            snprintf(names[j], sizeof names[j], "model %d", j - first + 1);
+            r[j].label = n - first == 1 ? (before ? "after" : "value") : names[j];
+        }
+    return n;
+}
+
 int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c) {
-    const char *model = rt_cli_opt(argc, argv, "--model"),
-               *before = rt_cli_opt(argc, argv, "--before"),
-               *json = rt_cli_opt(argc, argv, "--json"), *split = rt_cli_opt(argc, argv, "--split");
+    const char *json = rt_cli_opt(argc, argv, "--json"), *split = rt_cli_opt(argc, argv, "--split");
     const char *corpus = rt_cli_opt(argc, argv, "--corpus");
     rt_corpus_split sp = split && !strcmp(split, "train") ? RT_SPLIT_TRAIN : RT_SPLIT_VALIDATION;
     long B, seed;
-    if (!rt_cli_num_l(argc, argv, "--batch", BATCH_DEFAULT, 1, 1 << 16, &B) ||
+    cls_result r[MAX_MODELS];
+    memset(r, 0, sizeof r);
+    int n = table_models(argc, argv, r);
+    if (n < 0 || !rt_cli_num_l(argc, argv, "--batch", BATCH_DEFAULT, 1, 1 << 16, &B) ||
         !rt_cli_num_l(argc, argv, "--seed", 0, 0, 1L << 62, &seed)) {
         rt_corpus_close(&c);
         return 2;
     }
     const rt_corpus_info *in = rt_corpus_get_info(c);
-    cls_result r[2];
-    memset(r, 0, sizeof r);
-    int n = before ? 2 : 1, rc = 0;
-    const char *paths[2] = {before ? before : model, model};
+    int rc = 0;
     for (int j = 0; j < n && !rc; j++)
-        if (evaluate(paths[before ? j : 1], c, sp, (int)B, (uint64_t)seed, &r[j]) != RT_OK)
-            rc = rt_cli_fail(paths[before ? j : 1]);
+        if (evaluate(r[j].path, c, sp, (int)B, (uint64_t)seed, &r[j]) != RT_OK)
+            rc = rt_cli_fail(r[j].path);
     if (!rc) {
         printf("classification on %s (%s: %llu examples, %d labels)\n", corpus,
                rt_corpus_split_name(sp), (unsigned long long)in->n_docs[sp], in->num_labels);
-        if (before) printf("before: %s\nafter:  %s\n", before, model);
+        for (int j = 0; j < n && n > 1; j++) printf("%-12s %s\n", r[j].label, r[j].path);
         print_table(r, n, in);
         if (json && write_json(json, r, n, corpus, sp, in) != RT_OK)
             rc = rt_cli_fail(json);
         else if (json)
             printf("wrote %s\n", json);
     }
-    for (int j = 0; j < 2; j++) result_free(&r[j]);
+    for (int j = 0; j < MAX_MODELS; j++) result_free(&r[j]);
     rt_corpus_close(&c);
     return rc;
 }

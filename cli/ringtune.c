@@ -43,10 +43,11 @@ static void usage(FILE *f) {
             "  finetune\n"
             "      retired: one process runs `ringtune train RUN.yaml` (no mpirun needed)\n"
             "  eval --model HF_DIR --corpus FILE.h5 [--split train|validation --batch B --seq T]\n"
-            "       [--before DIR --json FILE --seed S]\n"
+            "       [--before DIR --json FILE --seed S --label NAME]\n"
             "      loss and perplexity of a checkpoint on a corpus split (default validation);\n"
             "      on a labeled corpus: loss, accuracy, precision/recall/F1 (macro, micro,\n"
-            "      weighted, per class) and the confusion matrix, before/after with --before\n"
+            "      weighted, per class) and the confusion matrix, before/after with --before;\n"
+            "      --model (and --label, its column) may repeat: one table, side by side\n"
             "  predict --model DIR --input IN.jsonl [--out OUT.jsonl ...]\n"
             "      label texts with a sequence classifier (`ringtune predict --help`)\n"
             "  convert SRC_DIR DST_DIR\n"
@@ -133,8 +134,9 @@ static int open_corpus(const char *path, int vocab, const char *model_dir, rt_co
 }
 
 static int cmd_eval(int argc, char **argv) {
-    static const char *const allowed[] = {"--model",   "--corpus", "--split", "--batch", "--seq",
-                                          "--threads", "--before", "--json",  "--seed",  NULL};
+    static const char *const allowed[] = {"--model", "--corpus",  "--split",  "--batch",
+                                          "--seq",   "--threads", "--before", "--json",
+                                          "--seed",  "--label",   NULL};
     if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
     const char *model = rt_cli_opt(argc, argv, "--model"),
                *path = rt_cli_opt(argc, argv, "--corpus"),

@@ -50,6 +50,7 @@ rt_status rt_head_seqcls_attach(rt_model *m, int K, const char *const *names, in
     rt_model_set_head(m, NULL);
     m->head = &rt_head_seqcls_ops;
     m->head_state = s;
+    m->head_tensors = m->params->n - score;
     return RT_OK;
 }
 

@@ -168,3 +168,18 @@ rt_status rt_metrics_compute(rt_metrics *m, const int32_t *pred, const int32_t *
     rt_confusion_free(&c);
     return s;
 }
+
+rt_status rt_metrics_copy(rt_metrics *dst, const rt_metrics *src) {
+    if (dst->num_labels != src->num_labels || !dst->per_class || !src->per_class)
+        return rt_error(RT_ERR_ARG, "metrics of %d labels copied into metrics of %d",
+                        src->num_labels, dst->num_labels);
+    rt_prf *pc = dst->per_class;
+    int64_t *sup = dst->support;
+    size_t K = (size_t)src->num_labels;
+    *dst = *src;
+    dst->per_class = pc;
+    dst->support = sup;
+    memcpy(pc, src->per_class, K * sizeof *pc);
+    memcpy(sup, src->support, K * sizeof *sup);
+    return RT_OK;
+}

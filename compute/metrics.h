@@ -60,6 +60,8 @@ void rt_metrics_free(rt_metrics *m);
 /* Fills m (initialized for the same K) from c; RT_ERR_ARG if K differs. n == 0 is valid: every
    figure 0 and undefined. */
 rt_status rt_metrics_from_confusion(rt_metrics *m, const rt_confusion *c);
+/* Copies every figure of src into dst (initialized for the same K); RT_ERR_ARG if K differs. */
+rt_status rt_metrics_copy(rt_metrics *dst, const rt_metrics *src);
 /* One-shot form: the figures of n (pred, truth) pairs into m (initialized for K). Errors as
    rt_confusion_add; RT_ERR_MEMORY. */
 rt_status rt_metrics_compute(rt_metrics *m, const int32_t *pred, const int32_t *truth, int64_t n);

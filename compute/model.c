@@ -18,6 +18,7 @@ void rt_model_set_head(rt_model *m, const rt_head_ops *head) {
         m->head->destroy(m->head_state);
         m->head_state = NULL;
     }
+    if (m->head != head) m->head_tensors = 0; /* a head with tensors sets them after this */
     m->head = head;
 }
 

@@ -109,9 +109,13 @@ struct rt_model {
     rt_param_group *groups; /* owned, backward order */
 
     int hidden_size, vocab_size, max_positions;
-    int n_blocks;   /* groups of kind RT_GROUP_BLOCK */
-    float *hidden;  /* (B, T, hidden_size) final hidden states of the last forward (backbone's) */
-    float *dhidden; /* (B, T, hidden_size) scratch for d(hidden) (backbone's) */
+    int n_blocks;     /* groups of kind RT_GROUP_BLOCK */
+    int head_tensors; /* the last head_tensors tensors of the table are the head's own (a
+                         classifier's score); 0 for a head over the output embedding. Feature
+                         extraction trains exactly these when there are any (the final norm is
+                         the backbone's, frozen with it, as freezing model.transformer does) */
+    float *hidden;    /* (B, T, hidden_size) final hidden states of the last forward (backbone's) */
+    float *dhidden;   /* (B, T, hidden_size) scratch for d(hidden) (backbone's) */
     int cur_B, cur_T;
 };
 

@@ -166,6 +166,8 @@ static rt_status build_manifest(const rt_ckpt_view *v, const rt_ckpt_state *s, c
     b->state.tokens_seen = s->tokens_seen;
     b->state.has_best_params = v->best != NULL;
     b->state.finished = s->finished != 0;
+    b->state.eval_metric = cfg->eval.metric;
+    b->state.val_score = s->val_score;
     m->state = &b->state;
     size_t ylen = 0;
     FILE *f = open_memstream(&b->yaml, &ylen);
@@ -193,10 +195,13 @@ static rt_status retention(const rt_run_config *cfg, long keep_step, FILE *log) 
         size_t len = 0;
         Ringtune__Manifest *m = NULL;
         if (rt_ckpt_manifest_read_bytes(dir, &buf, &len) == RT_OK &&
-            rt_ckpt_manifest_decode(dir, buf, len, &m) == RT_OK && isfinite(m->state->val_loss) &&
-            m->state->val_loss < best) {
-            best = m->state->val_loss;
-            best_step = steps[i];
+            rt_ckpt_manifest_decode(dir, buf, len, &m) == RT_OK) {
+            /* a manifest before eval.metric ranked by the loss */
+            double v = m->state->eval_metric[0] ? m->state->val_score : m->state->val_loss;
+            if (isfinite(v) && v < best) {
+                best = v;
+                best_step = steps[i];
+            }
         }
         rt_ckpt_manifest_free(&m);
         free(buf);
@@ -491,6 +496,13 @@ static rt_status check_compatible(const rt_ckpt_view *v, const char *dir,
         return rt_error(RT_ERR_ARG, "%s: task head '%s', this run trains '%s'", dir,
                         rt_manifest_head(man), v->m->head->kind);
     RT_CALL(rt_model_codec_of(v->m)->check_manifest(dir, man, v->m, v->cfg->model.path));
+    const char *metric = man->state->eval_metric[0] ? man->state->eval_metric : "loss";
+    if (strcmp(metric, v->cfg->eval.metric))
+        return rt_error(RT_ERR_ARG,
+                        "%s: the run's best weights and early stopping follow eval.metric '%s', "
+                        "the run config says '%s': resume with eval.metric=%s (or start a new run "
+                        "from the checkpoint's weights with model.path)",
+                        dir, metric, v->cfg->eval.metric, metric);
     const rt_tensor_table *tab = v->m->params;
     if (man->n_tensors != (size_t)tab->n || man->total_params != tab->total)
         return rt_error(RT_ERR_ARG,
@@ -612,6 +624,7 @@ rt_status rt_ckpt_load(const rt_ckpt_view *v, const char *dir, const Ringtune__M
     s->bad_evals = man->state->bad_evals;
     s->steps_skipped = man->state->steps_skipped;
     s->val_loss = man->state->val_loss;
+    s->val_score = man->state->eval_metric[0] ? man->state->val_score : man->state->val_loss;
     s->tokens_seen = man->state->tokens_seen;
     s->lr_last = man->schedule->lr_last;
     s->finished = man->state->finished;

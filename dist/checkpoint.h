@@ -24,11 +24,14 @@
 typedef struct {
     long step;          /* optimizer steps completed */
     double before_loss; /* validation loss of the base model */
-    double best_loss;   /* best validation loss so far */
+    double best_loss;   /* best score of eval.metric so far (the loss by default; lower is
+                           better: a higher-is-better metric is stored negated) */
     long best_step;     /* its step (0: the base model) */
     int bad_evals;      /* evaluations without improvement (early stopping) */
     long steps_skipped; /* nan_policy skip */
-    double val_loss;    /* measured at this step, NAN when none (retention keeps the best) */
+    double val_loss;    /* measured at this step, NAN when none */
+    double val_score;   /* eval.metric's score at this step (as best_loss), NAN when none
+                           (retention keeps the best) */
     double tokens_seen; /* training tokens so far, all ranks */
     double lr_last;     /* learning rate of the last step */
     int finished;       /* the run had taken its last step */

@@ -40,21 +40,20 @@ static int row_softmax_argmax(const float *z, int K, float *p) {
     return best;
 }
 
-/* Reads rows [i, i + nb) into ids (nb x T, right-padded with pad), labels (nb). */
-static rt_status fill_batch(const rt_example_source *src, uint64_t i, int nb, int T, int32_t pad,
-                            int32_t *ids, int32_t *labels, int *Tb, int64_t *truncated) {
+rt_status rt_cls_fill(const rt_example_source *src, const uint64_t *idx, uint64_t i, int nb, int T,
+                      int32_t pad, int32_t *ids, int32_t *labels, int *Tb, int64_t *truncated) {
     size_t len[nb];
     *Tb = 1;
     for (int r = 0; r < nb; r++) {
-        RT_CALL(src->read(src->ctx, i + (uint64_t)r, ids + (size_t)r * T, (size_t)T, &len[r],
-                          &labels[r]));
+        uint64_t e = idx ? idx[r] : i + (uint64_t)r;
+        RT_CALL(src->read(src->ctx, e, ids + (size_t)r * T, (size_t)T, &len[r], &labels[r]));
         if (len[r] > (size_t)T) {
             len[r] = (size_t)T;
             (*truncated)++;
         }
         if (len[r] == 0)
             return rt_error(RT_ERR_ARG, "example %llu has no tokens",
-                            (unsigned long long)(i + (uint64_t)r));
+                            (unsigned long long)(idx ? idx[r] : i + (uint64_t)r));
         if ((int)len[r] > *Tb) *Tb = (int)len[r];
     }
     /* repack (nb, T) rows into (nb, Tb), padding each on the right */
@@ -81,7 +80,7 @@ rt_status rt_cls_run(rt_model *m, const rt_example_source *src, uint64_t lo, uin
     for (uint64_t i = lo; i < hi && st == RT_OK; i += (uint64_t)B) {
         int nb = hi - i < (uint64_t)B ? (int)(hi - i) : B, Tb;
         int64_t trunc = 0;
-        st = fill_batch(src, i, nb, T, pad < 0 ? 0 : pad, ids, labels, &Tb, &trunc);
+        st = rt_cls_fill(src, NULL, i, nb, T, pad < 0 ? 0 : pad, ids, labels, &Tb, &trunc);
         if (st != RT_OK) break;
         int any = 0;
         for (int r = 0; r < nb; r++) any |= labels[r] != RT_SEQCLS_IGNORE;

@@ -28,6 +28,12 @@ typedef struct {
     rt_confusion conf;   /* (true, predicted) counts; the caller initialises it for K labels */
 } rt_cls_tally;
 
+/* Reads nb examples (idx[r], or i + r when idx is NULL) into ids as a right-padded (nb, *Tb)
+   batch (ids holds nb x T; *Tb is the longest row, each cut to its first T tokens; pad fills
+   the rest) and their labels (nb); *truncated counts the rows cut. */
+rt_status rt_cls_fill(const rt_example_source *src, const uint64_t *idx, uint64_t i, int nb, int T,
+                      int32_t pad, int32_t *ids, int32_t *labels, int *Tb, int64_t *truncated);
+
 /* Classifies examples [lo, hi) of src in batches of up to B rows, each row cut to its first T
    tokens and padded on the right with the head's pad id to the longest row of its batch (a head
    without a pad id classifies one row at a time, as transformers requires); the prediction is

@@ -2,6 +2,7 @@
    YAML walker, the override parser, the validator, the writer and the reference all read it, so
    adding a key is one table row plus one struct field. */
 #include "config.h"
+#include "metrics.h"
 #include "text.h"
 #include <ctype.h>
 #include <errno.h>
@@ -38,8 +39,9 @@ static const char *const nan_policy_names[] = {"stop", "skip", NULL};
 static const char *const mode_names[] = {"full", "partial", "feature_extraction",
                                          "gradual_unfreeze", NULL};
 static const char *const unit_names[] = {"steps", "epochs", NULL};
+static const char *const task_names[] = {"lm", "classification", NULL};
 _Static_assert(RT_FINETUNE_MODE_GRADUAL_UNFREEZE == 3 && RT_UNFREEZE_UNIT_EPOCHS == 1 &&
-                   RT_NAN_POLICY_SKIP == 1,
+                   RT_NAN_POLICY_SKIP == 1 && RT_TASK_CLASSIFICATION == 1,
                "the name tables follow the enums");
 
 #define OFF(m) offsetof(rt_run_config, m)
@@ -61,6 +63,9 @@ static const key_def keys[] = {
      "an HDF5 corpus made by `ringtune prep`"},
     {"data.val_corpus", K_STR, OFF(data.val_corpus), "null", 0, 0, F_NULL, NULL,
      "the validation split of data.corpus"},
+    {"data.task", K_ENUM, OFF(data.task), "lm", 0, 0, 0, task_names,
+     "lm: causal-LM fine-tuning on packed windows of a text corpus; classification: sequence "
+     "classification on the examples of a labeled corpus (`prep --label-field`)"},
     {"data.seq_len", K_INT, OFF(data.seq_len), "256", 1, 1048576, 0, NULL, NULL},
     {"data.seed", K_SEED, OFF(data.seed), "1234", 0, INF, 0, NULL, NULL},
 
@@ -99,6 +104,10 @@ static const key_def keys[] = {
     {"eval.at_start", K_BOOL, OFF(eval.at_start), "false", 0, 0, 0, NULL,
      "true: the evaluation before training (always run, the \"before\" figure) is also logged as "
      "step 0 in metrics.jsonl and TensorBoard"},
+    {"eval.metric", K_STR, OFF(eval.metric), "loss", 0, 0, 0, NULL,
+     "what early stopping, the kept best weights and checkpoint.keep_best follow: loss (lower is "
+     "better) or, for data.task classification, accuracy, f1_macro, f1_micro, f1_weighted, "
+     "precision_macro, recall_macro, ... (higher is better)"},
     {"eval.early_stopping.patience", K_INT, OFF(eval.early_stopping.patience), "0", 0, INF, 0, NULL,
      NULL},
     {"eval.early_stopping.min_delta", K_NUM, OFF(eval.early_stopping.min_delta), "0.0", 0, INF, 0,
@@ -938,6 +947,20 @@ rt_status rt_config_validate(const rt_run_config *cfg) {
                         "'finetune.last_n_blocks' = %d (%s): finetune.mode partial trains at least "
                         "one block (to train only the head use mode feature_extraction)",
                         cfg->finetune.last_n_blocks, origin_of(cfg, k_blocks));
+    const int k_metric = find_key("eval.metric"), k_task = find_key("data.task");
+    rt_metric_id mid;
+    rt_metric_dir mdir;
+    if (rt_metric_by_name(cfg->eval.metric, &mid, &mdir) != RT_OK) {
+        char why[512]; /* the lookup's message lists the names */
+        snprintf(why, sizeof why, "%s", rt_error_message());
+        return rt_error(RT_ERR_ARG, "'eval.metric' = '%s' (%s): %s", cfg->eval.metric,
+                        origin_of(cfg, k_metric), why);
+    }
+    if (mid != RT_METRIC_LOSS && cfg->data.task != RT_TASK_CLASSIFICATION)
+        return rt_error(RT_ERR_ARG,
+                        "'eval.metric' = '%s' (%s) is a classification metric, but 'data.task' "
+                        "is lm (%s): a language model is evaluated by its loss",
+                        cfg->eval.metric, origin_of(cfg, k_metric), origin_of(cfg, k_task));
     if (cfg->eval.early_stopping.patience > 0 && cfg->eval.every_steps == 0)
         return rt_error(RT_ERR_ARG,
                         "'eval.early_stopping.patience' = %d (%s) needs periodic evaluation, but "

@@ -23,6 +23,9 @@ typedef enum {
     RT_FINETUNE_MODE_GRADUAL_UNFREEZE,   /* unfreeze one more block every unfreeze_every units */
 } rt_finetune_mode;
 typedef enum { RT_UNFREEZE_UNIT_STEPS = 0, RT_UNFREEZE_UNIT_EPOCHS } rt_unfreeze_unit;
+/* What a run trains: a causal LM on packed windows of a text corpus, or a sequence classifier on
+   the examples of a labeled corpus. */
+typedef enum { RT_TASK_LM = 0, RT_TASK_CLASSIFICATION } rt_task;
 
 struct rt_config_origin; /* where each key was set, for messages (private to config.c) */
 
@@ -39,7 +42,9 @@ typedef struct {
     struct {
         char *corpus;     /* required: HDF5 corpus from `ringtune prep` */
         char *val_corpus; /* NULL: the validation split of corpus */
-        int seq_len;      /* 256; tokens per training window */
+        rt_task task;     /* lm; classification: examples and labels of a labeled corpus */
+        int seq_len;      /* 256; tokens per training window (classification: the longest
+                             example; longer ones keep their first seq_len tokens) */
         uint64_t seed;    /* 1234; sample order (< 2^63) */
     } data;
     struct {
@@ -72,9 +77,12 @@ typedef struct {
         long max_batches; /* null: the whole validation split */
         int micro_batch;  /* null: train.micro_batch (added) */
         bool at_start;    /* false; also log the "before" evaluation (always run) as step 0 */
+        char *metric;     /* "loss"; what early stopping, the best weights and keep_best follow:
+                             classification also accuracy, f1_macro, ... (compute/metrics.h
+                             names, each with its direction) */
         struct {
             int patience;     /* 0: off; evaluations without improvement before stopping */
-            double min_delta; /* 0.0; smallest loss decrease that counts as improvement */
+            double min_delta; /* 0.0; smallest improvement of eval.metric that counts */
         } early_stopping;
     } eval;
     struct {

@@ -1,10 +1,12 @@
 /* The data-parallel training loop behind `ringtune train`. */
 #include "train.h"
 #include "checkpoint.h"
+#include "cls_eval.h"
 #include "corpus.h"
 #include "fsutil.h"
 #include "gemm.h"
 #include "guard.h"
+#include "head_seqcls.h"
 #include "hf_tokenizer.h"
 #include "metrics_resume.h"
 #include "model_registry.h"
@@ -68,6 +70,17 @@ typedef struct {
     Ringtune__Manifest *manifest;
     rt_schedule sch;
     uint64_t nwin;
+    /* data.task classification: samples are the examples of a labeled corpus, right-padded per
+       micro-batch to its longest row (Tm[a] <= T) */
+    int cls;
+    rt_example_source xt, xv; /* the train / validation examples */
+    int32_t *labels;          /* (A * B or EB) */
+    int *Tm;                  /* (A) the padded length of each micro-batch of the step */
+    double step_tokens;       /* this rank's tokens (padding included) in this step */
+    rt_metrics vm, bm;        /* the last evaluation's metrics; the one before training */
+    rt_metric_id mid;         /* eval.metric, and whether higher is better */
+    rt_metric_dir mdir;
+    int have_bm;
     rt_status comm_status; /* first error met while reducing during backward */
     double comm_wait_s;    /* time blocked waiting for reductions after backward (this step) */
 } trainer;
@@ -103,6 +116,10 @@ static void trainer_free(trainer *t) {
     free(t->lo_of);
     free(t->ids);
     free(t->tgt);
+    free(t->labels);
+    free(t->Tm);
+    rt_metrics_free(&t->vm);
+    rt_metrics_free(&t->bm);
     free(t->buf);
     free(t->samples);
     free(t->scount);
@@ -136,7 +153,9 @@ static void apply_mode(trainer *t, long step) {
         /* start with the top block; one more every unfreeze_every units; the embeddings last */
         long unit = c->finetune.unfreeze_unit == RT_UNFREEZE_UNIT_STEPS
                         ? step
-                        : step / (long)(t->train.n_tokens / ((uint64_t)t->T * t->G) + 1);
+                        : step / (long)((t->cls ? t->xt.n / (uint64_t)t->G
+                                                : t->train.n_tokens / ((uint64_t)t->T * t->G)) +
+                                        1);
         long n = 1 + unit / c->finetune.unfreeze_every;
         lowest = n >= L ? 0 : L - (int)n;
         embd = n > L;
@@ -145,20 +164,63 @@ static void apply_mode(trainer *t, long step) {
     }
     }
     if (lowest < 0) lowest = 0;
+    /* feature extraction with a head of its own: that head alone (compute/model.h) */
+    int own = c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION && m->head_tensors > 0
+                  ? m->params->n - m->head_tensors
+                  : 0;
     for (int k = 0; k < m->n_groups; k++) {
         const rt_param_group *g = &m->groups[k];
         int tr =
             g->kind == RT_GROUP_BLOCK ? g->block >= lowest : (g->kind == RT_GROUP_EMBED ? embd : 1);
         for (int i = g->first; i < g->first + g->count; i++) {
             int was = m->params->t[i].trainable;
-            m->params->t[i].trainable = tr;
+            m->params->t[i].trainable = tr && i >= own;
             if (tr && (!was || step == 0) && t->first_step[i] < 0) t->first_step[i] = step;
         }
     }
 }
 
+/* Classification: mean loss and the metrics (t->vm) over the validation examples, each rank
+   classifying a contiguous share; the loss sums and the confusion counts are summed over the
+   ranks. Collective. */
+static rt_status evaluate_cls(trainer *t, double *loss) {
+    const rt_run_config *c = t->cfg;
+    uint64_t n = t->xv.n;
+    if (c->eval.max_batches != RT_CONFIG_NULL_INT &&
+        (uint64_t)c->eval.max_batches * (uint64_t)t->EB < n)
+        n = (uint64_t)c->eval.max_batches * (uint64_t)t->EB;
+    size_t lo, hi;
+    rt_ring_chunk((size_t)n, t->ctx->size, t->ctx->rank, &lo, &hi);
+    int K = t->vm.num_labels;
+    rt_cls_tally tl = {0};
+    const char *phase = rt_watchdog_phase("evaluation");
+    rt_status st = rt_confusion_init(&tl.conf, K);
+    if (st == RT_OK) st = rt_cls_run(t->m, &t->xv, lo, hi, t->EB, t->T, &tl, NULL, NULL);
+    st = rt_mpi_ctx_agree(t->ctx, st);
+    double sum[2] = {tl.loss_sum, (double)tl.n_loss}, tot[2];
+    if (st == RT_OK)
+        st = rt_mpi_check(rt_wd_allreduce(sum, tot, 2, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
+                                          "validation loss sum (MPI_Allreduce)"),
+                          "MPI_Allreduce(eval)");
+    if (st == RT_OK)
+        st = rt_mpi_check(rt_wd_allreduce(MPI_IN_PLACE, tl.conf.counts, K * K, MPI_INT64_T, MPI_SUM,
+                                          t->ctx->comm,
+                                          "validation confusion counts (MPI_Allreduce)"),
+                          "MPI_Allreduce(confusion)");
+    rt_watchdog_phase(phase);
+    if (st == RT_OK) st = rt_metrics_from_confusion(&t->vm, &tl.conf);
+    rt_confusion_free(&tl.conf);
+    RT_CALL(st);
+    if (tot[1] <= 0)
+        return rt_error(RT_ERR_ARG, "the validation split of %s holds no example",
+                        rt_corpus_path(t->cv ? t->cv : t->ct));
+    *loss = tot[0] / tot[1];
+    return RT_OK;
+}
+
 /* Mean validation loss over this rank's share of the windows, reduced over ranks. Collective. */
 static rt_status evaluate(trainer *t, double *loss) {
+    if (t->cls) return evaluate_cls(t, loss);
     uint64_t nw = rt_sampler_windows(t->val.n_tokens, t->T);
     const rt_run_config *c = t->cfg;
     /* max_batches counts eval micro-batches of the whole job, so the windows evaluated do not
@@ -290,18 +352,54 @@ static void buckets_reset(trainer *t) {
     t->comm_status = RT_OK;
 }
 
-/* The trainer reads packed windows of a text corpus; a labeled one (examples + labels) is for
-   classification, which this loop does not train yet. Same answer on every rank (same file). */
-static rt_status check_text_kind(const rt_corpus *c, const char *path) {
-    const char *kind = rt_corpus_get_info(c)->kind;
-    if (strcmp(kind, "text"))
+/* data.task lm packs the windows of a text corpus; classification reads the examples and labels
+   of a labeled one. Same answer on every rank (same file). */
+static rt_status check_kind(const rt_corpus *c, const char *path, int cls) {
+    const char *kind = rt_corpus_get_info(c)->kind, *want = cls ? "labeled" : "text";
+    if (strcmp(kind, want))
         return rt_error(RT_ERR_ARG,
-                        "%s: corpus kind is \"%s\", expected \"text\" (train packs a text corpus "
-                        "into windows for causal-LM fine-tuning; classification training on a "
-                        "labeled corpus is not implemented yet)",
-                        path, kind);
+                        "%s: corpus kind is \"%s\", expected \"%s\" for data.task %s (%s)", path,
+                        kind, want, cls ? "classification" : "lm",
+                        cls ? "make one with `ringtune prep --label-field`"
+                            : "set data.task: classification to train a classifier on it");
     return RT_OK;
 }
+
+/* The model of a classification run: a checkpoint's (its head must fit the corpus's labels) or
+   from_pretrained with the corpus's labels (a fresh score on an LM directory). Local. */
+static rt_status load_classifier(trainer *t, const char *path) {
+    const rt_corpus_info *in = rt_corpus_get_info(t->ct);
+    const char *const *names = (const char *const *)in->label_names;
+    if (t->resume_dir[0]) {
+        RT_CALL(rt_model_from_manifest(t->resume_dir, t->manifest, &t->m));
+    } else if (rt_ckpt_is_checkpoint(path)) {
+        RT_CALL(rt_model_load_ckpt(path, &t->m));
+    } else {
+        return rt_model_load_hf_classifier(path, in->num_labels, names, t->cfg->train.seed,
+                                           t->ctx->rank == 0 ? stderr : NULL, &t->m);
+    }
+    return rt_model_check_classifier(t->m, t->resume_dir[0] ? t->resume_dir : path, in->num_labels,
+                                     names);
+}
+/* Classification: the example sources, the longest example (data.seq_len caps it) and the
+   metrics of the evaluations. Local. */
+static rt_status setup_examples(trainer *t) {
+    const rt_run_config *c = t->cfg;
+    t->xt = rt_example_source_corpus(&t->st);
+    t->xv = rt_example_source_corpus(&t->sv);
+    int K = rt_head_seqcls_num_labels(t->m), maxlen = rt_corpus_get_info(t->ct)->max_length;
+    if (t->cv && rt_corpus_get_info(t->cv)->max_length > maxlen)
+        maxlen = rt_corpus_get_info(t->cv)->max_length;
+    if (maxlen < t->T) t->T = maxlen;
+    if (t->xt.n == 0)
+        return rt_error(RT_ERR_ARG, "the train split of %s holds no example", c->data.corpus);
+    if (t->cv && rt_corpus_get_info(t->cv)->num_labels != K)
+        return rt_error(RT_ERR_ARG, "%s has %d labels, %s %d", c->data.val_corpus,
+                        rt_corpus_get_info(t->cv)->num_labels, c->data.corpus, K);
+    RT_CALL(rt_metrics_init(&t->vm, K));
+    return rt_metrics_init(&t->bm, K);
+}
+
 static rt_status setup(trainer *t) {
     const rt_run_config *c = t->cfg;
     rt_mpi_ctx *ctx = t->ctx;
@@ -322,9 +420,15 @@ static rt_status setup(trainer *t) {
     RT_CALL(rt_mpi_ctx_agree(ctx, lk));
     RT_CALL(rt_ckpt_resolve(ctx, c, t->resume_dir, sizeof t->resume_dir));
     rt_status st;
-    if (t->resume_dir[0]) {
+    t->cls = c->data.task == RT_TASK_CLASSIFICATION;
+    RT_CALL(rt_metric_by_name(c->eval.metric, &t->mid, &t->mdir)); /* validated with the config */
+    if (t->resume_dir[0]) RT_CALL(rt_ckpt_read_manifest(ctx, t->resume_dir, &t->manifest));
+    if (t->cls) { /* the corpus first: its labels shape the head */
+        RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
+        RT_CALL(check_kind(t->ct, c->data.corpus, 1));
+        st = load_classifier(t, c->model.path);
+    } else if (t->resume_dir[0]) {
         /* the weights come from the checkpoint: only the architecture from model.path */
-        RT_CALL(rt_ckpt_read_manifest(ctx, t->resume_dir, &t->manifest));
         st = rt_ckpt_is_checkpoint(c->model.path)
                  ? rt_model_from_manifest(t->resume_dir, t->manifest, &t->m) /* from a checkpoint */
                  : rt_model_config_hf(c->model.path, &t->m);
@@ -347,10 +451,10 @@ static rt_status setup(trainer *t) {
        from the input embedding) */
     if (c->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION && m->head->uses_output_embedding)
         RT_CALL(m->ops->untie(m));
-    RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
+    if (!t->ct) RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
     if (c->data.val_corpus) RT_CALL(rt_corpus_open(&t->cv, c->data.val_corpus, ctx->comm));
-    RT_CALL(check_text_kind(t->ct, c->data.corpus));
-    if (t->cv) RT_CALL(check_text_kind(t->cv, c->data.val_corpus));
+    RT_CALL(check_kind(t->ct, c->data.corpus, t->cls));
+    if (t->cv) RT_CALL(check_kind(t->cv, c->data.val_corpus, t->cls));
     RT_CALL(rt_corpus_check_model(t->ct, m->vocab_size, NULL));
     if (t->cv) RT_CALL(rt_corpus_check_model(t->cv, m->vocab_size, NULL));
     t->st = (rt_corpus_source){t->ct, RT_SPLIT_TRAIN};
@@ -361,7 +465,9 @@ static rt_status setup(trainer *t) {
     t->B = c->train.micro_batch;
     t->T = c->data.seq_len;
     t->G = c->train.global_batch;
-    if (rt_sampler_windows(t->train.n_tokens, t->T) == 0)
+    if (t->cls)
+        RT_CALL(setup_examples(t));
+    else if (rt_sampler_windows(t->train.n_tokens, t->T) == 0)
         return rt_error(RT_ERR_ARG,
                         "the train split of %s holds %llu tokens: fewer than one window",
                         c->data.corpus, (unsigned long long)t->train.n_tokens);
@@ -399,8 +505,10 @@ static rt_status setup(trainer *t) {
     t->sdispl = malloc(sizeof(int) * (size_t)ctx->size);
     for (int r = 0; t->scount && t->sdispl && r < ctx->size; r++)
         rt_sampler_slice(t->G, r, ctx->size, &t->sdispl[r], &t->scount[r]);
+    t->labels = malloc(sizeof(int32_t) * nb);
+    t->Tm = malloc(sizeof(int) * (size_t)t->A);
     if (st == RT_OK && (!t->mom || !t->var || !t->first_step || !t->ids || !t->tgt || !t->buf ||
-                        !t->samples || !t->scount || !t->sdispl))
+                        !t->samples || !t->scount || !t->sdispl || !t->labels || !t->Tm))
         st = rt_error(RT_ERR_MEMORY, "out of memory for the optimizer state");
     if (st == RT_OK && c->eval.early_stopping.patience > 0 && !(t->best = rt_alloc_floats(P)))
         st = rt_error(RT_ERR_MEMORY, "out of memory for the best weights");
@@ -477,18 +585,54 @@ static void tb_train(trainer *t, long step, double loss, double lr, double norm,
 /* An evaluation's figures at step, rank 0. */
 static void tb_eval(trainer *t, long step, double val_loss) {
     static const char *const tags[] = {"eval/loss", "eval/perplexity"};
-    double v[] = {val_loss, exp(val_loss)};
-    tb_write(t, step, 2, tags, v);
+    static const char *const cls_tags[] = {"eval/loss", "eval/accuracy", "eval/f1_macro"};
+    double v[] = {val_loss, exp(val_loss)}, cv[] = {val_loss, t->vm.accuracy, t->vm.macro.f1};
+    if (t->cls)
+        tb_write(t, step, 3, cls_tags, cv);
+    else
+        tb_write(t, step, 2, tags, v);
+}
+
+/* eval.metric's score of the last evaluation (of loss `loss`), oriented so that lower is
+   better: the loss, or minus a higher-is-better metric. */
+static double score_of(const trainer *t, double loss) {
+    double v = loss;
+    if (t->mid != RT_METRIC_LOSS) rt_metrics_value(&t->vm, t->mid, &v, NULL);
+    return t->mdir == RT_METRIC_HIGHER_IS_BETTER ? -v : v;
+}
+
+/* A score back in eval.metric's own terms (for messages). */
+static double metric_of(const trainer *t, double score) {
+    return t->mdir == RT_METRIC_HIGHER_IS_BETTER ? -score : score;
+}
+
+/* The figures of an evaluation after "loss": perplexity, or the classification metrics. */
+static const char *eval_figures(const trainer *t, double loss, char *buf, size_t cap) {
+    if (t->cls)
+        snprintf(buf, cap, "accuracy %.4f, f1_macro %.4f", t->vm.accuracy, t->vm.macro.f1);
+    else
+        snprintf(buf, cap, "perplexity %.2f", exp(loss));
+    return buf;
+}
+
+/* A metrics.jsonl line of an evaluation at step. */
+static void eval_jsonl(trainer *t, long step, double loss) {
+    if (!t->metrics) return;
+    if (t->cls)
+        fprintf(t->metrics,
+                "{\"step\": %ld, \"val_loss\": %.17g, \"val_accuracy\": %.17g, "
+                "\"val_f1_macro\": %.17g, \"val_f1_weighted\": %.17g}\n",
+                step, loss, t->vm.accuracy, t->vm.macro.f1, t->vm.weighted.f1);
+    else
+        fprintf(t->metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n", step, loss,
+                exp(loss));
+    fflush(t->metrics);
 }
 
 /* Rank 0: an evaluation outside the periodic ones (the one before training, with eval.at_start,
    and the final one) as a metrics.jsonl line and TensorBoard scalars at step. */
 static void log_eval(trainer *t, long step, double val_loss) {
-    if (t->metrics) {
-        fprintf(t->metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n", step,
-                val_loss, exp(val_loss));
-        fflush(t->metrics);
-    }
+    eval_jsonl(t, step, val_loss);
     tb_eval(t, step, val_loss);
 }
 
@@ -517,9 +661,27 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
         uint64_t w = rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
         t->samples[start + a * t->B + b] = w;
         size_t at = ((size_t)a * t->B + (size_t)b) * (size_t)t->T;
-        RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + at, t->tgt + at));
+        if (!t->cls)
+            RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + at, t->tgt + at));
     }
+    if (!t->cls) return RT_OK;
+    /* the micro-batch's examples, padded to its longest (stored at stride T per micro-batch) */
+    int64_t cut = 0;
+    size_t at = (size_t)a * t->B * t->T;
+    RT_CALL(rt_cls_fill(&t->xt, t->samples + start + a * t->B, 0, t->B, t->T,
+                        rt_head_seqcls_pad(t->m) < 0 ? 0 : rt_head_seqcls_pad(t->m), t->ids + at,
+                        t->labels + (size_t)a * t->B, &t->Tm[a], &cut));
+    t->step_tokens += (double)t->B * t->Tm[a];
     return RT_OK;
+}
+
+/* Micro-batch a of the step as the model reads it: windows and next-token targets, or padded
+   examples and their labels. */
+static rt_batch micro_batch(const trainer *t, int a) {
+    size_t at = (size_t)a * t->B * t->T;
+    if (t->cls)
+        return (rt_batch){t->B, t->Tm[a], t->ids + at, NULL, NULL, t->labels + (size_t)a * t->B};
+    return (rt_batch){t->B, t->T, t->ids + at, NULL, t->tgt + at, NULL};
 }
 
 /* The checkpoint view of the trainer's state. */
@@ -548,6 +710,7 @@ typedef struct {
     rt_adamw_config ac;
     long start, steps, step;
     double best, t0, tokens, step_s; /* best validation loss; time and tokens of steps taken */
+    double gtokens;                  /* this step's tokens, all ranks (padding included) */
     int bad_evals;
     /* this step */
     double ts, flops, loss, norm;
@@ -562,7 +725,7 @@ static rt_status run_begin(run *r) {
     trainer *t = r->t;
     const rt_run_config *cfg = t->cfg;
     rt_mpi_ctx *ctx = t->ctx;
-    t->nwin = rt_sampler_windows(t->train.n_tokens, t->T);
+    t->nwin = t->cls ? t->xt.n : rt_sampler_windows(t->train.n_tokens, t->T);
     r->steps = cfg->train.max_steps != RT_CONFIG_NULL_INT
                    ? cfg->train.max_steps
                    : (long)ceil(cfg->train.epochs * (double)t->nwin / t->G);
@@ -590,12 +753,13 @@ static rt_status run_begin(run *r) {
     if (out)
         fprintf(out,
                 "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
-                "model %s (%zu parameters), corpus %s: %llu train windows of %d tokens\n"
+                "model %s (%zu parameters), corpus %s: %llu train %s of %d tokens\n"
                 "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
                 cfg->model.path, rt_model_num_params(t->m), cfg->data.corpus,
-                (unsigned long long)t->nwin, t->T, t->G, ctx->size, t->A, t->B, r->steps,
-                cfg->dist.zero1 ? "on" : "off");
+                (unsigned long long)t->nwin,
+                t->cls ? "examples (padded per micro-batch) of up to" : "windows", t->T, t->G,
+                ctx->size, t->A, t->B, r->steps, cfg->dist.zero1 ? "on" : "off");
     rt_peak_describe(&t->peak, out);
     if (out && cfg->output.log_every > 0) {
         fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
@@ -605,16 +769,21 @@ static rt_status run_begin(run *r) {
     rt_train_result *res = r->res;
     if (t->resume_dir[0]) {
         res->before_loss = r->cs.before_loss;
-        if (out)
+        if (out && !t->cls)
             fprintf(out, "validation before (from the checkpoint): loss %.4f, perplexity %.2f\n",
                     res->before_loss, exp(res->before_loss));
+        else if (out)
+            fprintf(out, "validation before (from the checkpoint): loss %.4f\n", res->before_loss);
     } else {
         RT_CALL(evaluate(t, &res->before_loss));
+        char fig[96];
         if (out)
-            fprintf(out, "validation before: loss %.4f, perplexity %.2f\n", res->before_loss,
-                    exp(res->before_loss));
+            fprintf(out, "validation before: loss %.4f, %s\n", res->before_loss,
+                    eval_figures(t, res->before_loss, fig, sizeof fig));
+        if (t->cls) t->have_bm = rt_metrics_copy(&t->bm, &t->vm) == RT_OK;
         if (cfg->eval.at_start) log_eval(t, 0, res->before_loss); /* as step 0 */
-        r->cs.before_loss = r->cs.best_loss = res->before_loss;
+        r->cs.before_loss = res->before_loss;
+        r->cs.best_loss = score_of(t, res->before_loss);
         r->cs.best_step = 0;
         if (t->best) memcpy(t->best, t->m->params_mem, t->m->params->total * sizeof(float));
     }
@@ -632,11 +801,16 @@ static rt_status run_begin(run *r) {
 static rt_status read_step(run *r, rt_status *st, float *scale) {
     trainer *t = r->t;
     double local = 0.0, global = 0.0;
+    t->step_tokens = 0.0;
     for (int a = 0; a < t->A && *st == RT_OK; a++) {
         *st = load_micro(t, t->nwin, r->step, a);
-        size_t at = (size_t)a * t->B * t->T;
-        rt_batch b = {t->B, t->T, t->ids + at, NULL, t->tgt + at, NULL};
+        rt_batch b = micro_batch(t, a);
         if (*st == RT_OK) local += (double)rt_model_count(t->m, &b);
+    }
+    if (t->cls) { /* the FLOPs of the rows as padded */
+        r->flops = 0.0;
+        for (int a = 0; a < t->A && *st == RT_OK; a++)
+            r->flops += rt_model_flops_done(t->m, t->B, t->Tm[a]);
     }
     RT_CALL(rt_mpi_check(rt_wd_allreduce(&local, &global, 1, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
                                          "loss terms of the global batch (MPI_Allreduce)"),
@@ -662,8 +836,7 @@ static rt_status accumulate(run *r, double *local) {
     for (int a = 0; a < t->A && st == RT_OK; a++) {
         /* dropout masks follow the micro-batch's place in the global batch, not the rank */
         rt_step_key key = {cfg->train.seed, (uint64_t)r->step, (uint64_t)(first / t->B + a), 1};
-        size_t at = (size_t)a * t->B * t->T;
-        rt_batch b = {t->B, t->T, t->ids + at, NULL, t->tgt + at, NULL};
+        rt_batch b = micro_batch(t, a);
         int overlap = cfg->dist.overlap && a == t->A - 1;
         double ls = 0.0, tp = now_s();
         long n;
@@ -695,21 +868,22 @@ static rt_status reduce_and_norm(run *r, rt_status st, double local) {
     r->tm.comm += now_s() - tp;
     tp = now_s();
     /* the same reduction carries the signal flag: every rank sees the same decision */
-    double red[3] = {local, rt_grad_sumsq(m->params, t->lo, t->hi, m->grads_mem),
-                     (double)rt_signals_pending()},
-           tot[3];
+    double red[4] = {local, rt_grad_sumsq(m->params, t->lo, t->hi, m->grads_mem),
+                     (double)rt_signals_pending(), t->step_tokens},
+           tot[4];
     if (!cfg->dist.zero1) red[1] = ctx->rank == 0 ? red[1] : 0.0;
     r->tm.optimizer += now_s() - tp;
     tp = now_s();
     if (st == RT_OK)
-        st = rt_mpi_check(rt_wd_allreduce(red, tot, 3, MPI_DOUBLE, MPI_SUM, ctx->comm,
-                                          "loss, norm, signals (MPI_Allreduce)"),
+        st = rt_mpi_check(rt_wd_allreduce(red, tot, 4, MPI_DOUBLE, MPI_SUM, ctx->comm,
+                                          "loss, norm, signals, tokens (MPI_Allreduce)"),
                           "MPI_Allreduce(loss, norm, signals)");
     r->tm.comm += now_s() - tp;
     RT_CALL(st);
     r->preempt = tot[2] > 0;
     r->loss = tot[0] * r->scale;
     r->norm = sqrt(tot[1]);
+    r->gtokens = t->cls ? tot[3] : (double)t->G * t->T; /* classification: rows as padded */
     return RT_OK;
 }
 
@@ -767,9 +941,9 @@ static void log_step(run *r) {
     const rt_run_config *cfg = t->cfg;
     long step = r->step, steps = r->steps;
     double dt = now_s() - r->ts, el = now_s() - r->t0;
-    r->tokens += (double)t->G * t->T;
+    r->tokens += r->gtokens;
     r->step_s += dt;
-    double tps = (double)t->G * t->T / dt;
+    double tps = r->gtokens / dt;
     double mfu = rt_peak_mfu(&t->peak, r->flops, dt, step + 1, r->out);
     double epoch = (double)(step + 1) * t->G / (double)t->nwin;
     if (r->out && cfg->output.log_every > 0 &&
@@ -818,17 +992,15 @@ static rt_status eval_and_stop(run *r, int *stop_early) {
     double vl;
     RT_CALL(evaluate(t, &vl));
     r->cs.val_loss = vl;
+    double sc = r->cs.val_score = score_of(t, vl);
+    char fig[96];
     if (r->out)
-        fprintf(r->out, "eval step %ld: validation loss %.4f, perplexity %.2f\n", step + 1, vl,
-                exp(vl));
-    if (t->metrics) {
-        fprintf(t->metrics, "{\"step\": %ld, \"val_loss\": %.17g, \"val_ppl\": %.9g}\n", step + 1,
-                vl, exp(vl));
-        fflush(t->metrics);
-    }
+        fprintf(r->out, "eval step %ld: validation loss %.4f, %s\n", step + 1, vl,
+                eval_figures(t, vl, fig, sizeof fig));
+    eval_jsonl(t, step + 1, vl);
     tb_eval(t, step + 1, vl);
-    if (vl < r->best - cfg->eval.early_stopping.min_delta) {
-        r->best = vl;
+    if (sc < r->best - cfg->eval.early_stopping.min_delta) {
+        r->best = sc;
         r->cs.best_step = step + 1;
         r->bad_evals = 0;
         if (t->best) memcpy(t->best, t->m->params_mem, t->m->params->total * sizeof(float));
@@ -890,13 +1062,32 @@ static rt_status train_step(run *r, int *stop) {
     r->cs.step = r->step + 1;
     r->cs.lr_last = r->ac.lr;
     r->cs.val_loss = NAN;
+    r->cs.val_score = NAN;
     int stop_early;
     RT_CALL(eval_and_stop(r, &stop_early));
     r->cs.best_loss = r->best;
     r->cs.bad_evals = r->bad_evals;
     r->cs.steps_skipped = r->res->steps_skipped;
-    r->cs.tokens_seen += (double)t->G * t->T;
+    r->cs.tokens_seen += r->gtokens;
     return checkpoint_step(r, stop_early, stop);
+}
+
+/* Rank 0: the classification before/after table (the metrics of the evaluation before training,
+   unknown after a resume, and of the final one). */
+static void print_cls_table(const trainer *t, double before, double after, FILE *out) {
+    static const rt_metric_id rows[] = {RT_METRIC_ACCURACY,     RT_METRIC_PRECISION_MACRO,
+                                        RT_METRIC_RECALL_MACRO, RT_METRIC_F1_MACRO,
+                                        RT_METRIC_F1_MICRO,     RT_METRIC_F1_WEIGHTED};
+    fprintf(out, "\n%-22s %11s %11s\n", "validation", "before", "after");
+    fprintf(out, "%-22s %11.4f %11.4f\n", "loss", before, after);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        double b = 0.0, a = 0.0;
+        rt_metrics_value(&t->vm, rows[i], &a, NULL);
+        if (t->have_bm && rt_metrics_value(&t->bm, rows[i], &b, NULL) == RT_OK)
+            fprintf(out, "%-22s %11.4f %11.4f\n", rt_metric_name(rows[i]), b, a);
+        else /* resumed: the checkpoint keeps the loss before training, not the metrics */
+            fprintf(out, "%-22s %11s %11.4f\n", rt_metric_name(rows[i]), "n/a", a);
+    }
 }
 
 /* Rank 0: the before/after table and the throughput line. */
@@ -904,9 +1095,14 @@ static void print_summary(run *r, double final) {
     rt_train_result *res = r->res;
     FILE *out = r->out;
     if (!out) return;
-    fprintf(out, "\n%-22s %11s %11s\n", "validation", "loss", "perplexity");
-    fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss, exp(res->before_loss));
-    fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
+    if (r->t->cls) {
+        print_cls_table(r->t, res->before_loss, final, out);
+    } else {
+        fprintf(out, "\n%-22s %11s %11s\n", "validation", "loss", "perplexity");
+        fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss,
+                exp(res->before_loss));
+        fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
+    }
     fprintf(out,
             "\n%ld steps taken (%ld skipped in all), %.0f tokens/s over %d ranks in %.1f s of "
             "steps "
@@ -949,17 +1145,23 @@ static rt_status run_end(run *r) {
     if (step > r->start || !t->resume_dir[0]) {
         r->cs.step = step;
         r->cs.val_loss = final;
+        r->cs.val_score = score_of(t, final);
         r->cs.finished = 1;
         r->cs.best_loss = r->best;
         RT_CALL(rt_ckpt_save(&r->view, &r->cs, "final", r->out));
     }
-    if (t->best && r->best < final - cfg->eval.early_stopping.min_delta) {
+    if (t->best && r->best < score_of(t, final) - cfg->eval.early_stopping.min_delta) {
         memcpy(t->m->params_mem, t->best, t->m->params->total * sizeof(float)); /* keep the best */
-        if (r->out) fprintf(r->out, "restored the best weights (validation loss %.4f)\n", r->best);
-        final = r->best;
+        if (r->out)
+            fprintf(r->out, "restored the best weights (validation %s %.4f, step %ld)\n",
+                    cfg->eval.metric, metric_of(t, r->best), r->cs.best_step);
+        if (t->mid == RT_METRIC_LOSS)
+            final = r->best; /* the loss of those weights, as measured then */
+        else
+            RT_CALL(evaluate(t, &final)); /* their loss and metrics, for the table */
     }
     res->after_loss = final;
-    res->best_loss = r->best < final ? r->best : final;
+    res->best_loss = t->mid != RT_METRIC_LOSS ? final : r->best < final ? r->best : final;
     print_summary(r, final);
     return export_final(r);
 }

@@ -43,3 +43,19 @@ add_test(NAME cli_predict_bad_truncation
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 2 "--truncation 'middle': expected right or left"
                  $<TARGET_FILE:ringtune> predict --model x --input y --truncation middle)
 set_tests_properties(cli_predict_bad_field cli_predict_bad_truncation PROPERTIES ENVIRONMENT "${RT_MPI_SAN_ENV}")
+# data.task: classification through `ringtune train` under mpirun (tests/cls/train.sh): 1/2/3
+# ranks agree, resume at another rank count, feature extraction trains the score alone, the
+# export evaluates as the run said.
+add_test(NAME cls_e2e_train
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../cls/train.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/cls_e2e/train)
+set_tests_properties(cls_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+                     ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
+# eval.metric: a classification metric needs data.task classification
+add_test(NAME train_metric_needs_classification
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 1 "'eval.metric' = 'accuracy' .* is a classification metric, but 'data.task' is lm"
+                 $<TARGET_FILE:ringtune> train ${CMAKE_SOURCE_DIR}/tests/configs/minimal.yaml eval.metric=accuracy)
+add_test(NAME train_metric_unknown
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 1 "'eval.metric' = 'acuracy' .*: unknown metric"
+                 $<TARGET_FILE:ringtune> train ${CMAKE_SOURCE_DIR}/tests/configs/minimal.yaml eval.metric=acuracy data.task=classification)
+set_tests_properties(train_metric_needs_classification train_metric_unknown PROPERTIES ENVIRONMENT "${RT_MPI_SAN_ENV}")

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Classification training end to end (data.task: classification) on the demo's labeled set
+# (cli/demo/packages_sections.jsonl, 4 classes) with a tiny GPT-2 that gets a fresh score:
+#  1. the losses of 1, 2 and 3 ranks agree within 1e-6 relative (the loss of a global batch is the
+#     mean over its examples, whatever the rank count);
+#  2. a run checkpointed at step 4 on 2 ranks resumes on 3 ranks with the uninterrupted run's
+#     losses (within 1e-6: the reduction order follows the rank count);
+#  3. feature extraction trains the score alone (the backbone, final LayerNorm included, is the
+#     base model's bit for bit in the export);
+#  4. the final/ export is a GPT2ForSequenceClassification directory that `ringtune eval` reads
+#     with the accuracy the run printed.
+# Usage: train.sh RINGTUNE_BINARY SCRATCH_DIR (tests/ckpt/common.sh).
+set -euo pipefail
+. "$(dirname "$0")/../ckpt/common.sh"
+ck_init cls_train "$@"
+demo="$CK_HERE/../../cli/demo"
+"$R" init --out "$S/base" --vocab 50257 --positions 32 --embd 16 --layers 2 --heads 2 \
+    >"$S/init.log" 2>&1 || fail_log "$S/init.log" "ringtune init failed"
+cp "$demo/tokenizers/gpt2/vocab.json" "$demo/tokenizers/gpt2/merges.txt" "$S/base/"
+"$R" prep --tokenizer "$S/base" --out "$S/lab.h5" --format jsonl --label-field label \
+    --val-ratio 0.1 --max-length 24 --quiet "$demo/packages_sections.jsonl" >"$S/prep.log" 2>&1 ||
+    fail_log "$S/prep.log" "ringtune prep --label-field failed"
+cat >"$S/run.yaml" <<YAML
+model: {path: $S/base}
+data: {corpus: $S/lab.h5, task: classification, seq_len: 24, seed: 3}
+train: {global_batch: 12, micro_batch: 2, max_steps: 8, seed: 5}
+optim: {lr: 2.0e-3, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}
+eval: {every_steps: 4}
+output: {dir: $S/out, log_every: 1}
+checkpoint: {every_steps: 4, keep_last: null}
+dist: {threads_per_rank: 1}
+YAML
+
+# 1. rank counts
+for np in 1 2 3; do
+    train_ok "$np" "$S/np$np.log" "$S/run.yaml" "output.dir=$S/np$np"
+done
+for np in 2 3; do
+    out=$(python3 "$CK_TOOL" compare "$S/np1/metrics.jsonl" "$S/np$np/metrics.jsonl" 1e-6) ||
+        fail "np$np losses differ from np1 by more than 1e-6: $out"
+    say "np$np vs np1: $out"
+done
+expect_grep "^accuracy " "$S/np1.log" "the before/after table"
+
+# 2. resume at another rank count: drop what the 2-rank run did after step 4, go on with 3
+train_ok 2 "$S/a.log" "$S/run.yaml" "output.dir=$S/res"
+rm -rf "$S/res/step-00000008" "$S/res/final"
+echo step-00000004 >"$S/res/latest"
+python3 - "$S/res/metrics.jsonl" <<'PY'
+import json, sys
+p = sys.argv[1]
+keep = [l for l in open(p) if json.loads(l)["step"] <= 4]
+open(p, "w").writelines(keep)
+PY
+train_ok 3 "$S/b.log" "$S/run.yaml" "output.dir=$S/res" --resume latest
+expect_grep "resumed from .*step-00000004: step 4, 2 shards written by 2 ranks, now 3 ranks" \
+    "$S/b.log" "resume"
+out=$(python3 "$CK_TOOL" compare "$S/np1/metrics.jsonl" "$S/res/metrics.jsonl" 1e-6) ||
+    fail "the resumed run differs from the uninterrupted one: $out"
+say "resumed on 3 ranks vs uninterrupted on 1: $out"
+
+# 3. feature extraction: only score.weight moves
+train_ok 2 "$S/fe.log" "$S/run.yaml" "output.dir=$S/fe" finetune.mode=feature_extraction
+python3 - "$S/base/model.safetensors" "$S/fe/final/model.safetensors" <<'PY' ||
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    h.pop("__metadata__", None)
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items()}
+a, f = load(sys.argv[1]), load(sys.argv[2])
+body = [k for k in f if k != "score.weight"]
+diff = [k for k in body if a.get(k) != f[k]]
+if diff or "score.weight" not in f:
+    print("changed:", diff[:5], "score.weight" in f)
+    sys.exit(1)
+print(f"[cls_train] feature extraction: {len(body)} backbone tensors bit-identical to the "
+      "base model, score.weight trained")
+PY
+    fail "feature extraction changed the backbone"
+
+# 3b. eval.metric f1_macro (higher is better): the weights kept are those of the best macro F1
+# among the evaluations (the base model's included), so the final table shows that best F1
+train_ok 2 "$S/f1.log" "$S/run.yaml" "output.dir=$S/f1" eval.metric=f1_macro eval.every_steps=2 \
+    eval.early_stopping.patience=2 train.max_steps=12 optim.lr=5e-3
+python3 - "$S/f1/metrics.jsonl" "$S/f1.log" <<'PY' || fail_log "$S/f1.log" "eval.metric f1_macro did not keep the best F1"
+import json, re, sys
+evals = [json.loads(l) for l in open(sys.argv[1]) if '"val_f1_macro"' in l]
+log = open(sys.argv[2]).read()
+before = float(re.search(r"validation before: loss [0-9.]+, accuracy [0-9.]+, f1_macro ([0-9.]+)", log).group(1))
+after = float(re.search(r"^f1_macro +[0-9.]+ +([0-9.]+)$", log, re.M).group(1))
+best = max([before] + [e["val_f1_macro"] for e in evals])
+print(f"[cls_train] eval.metric f1_macro: before {before:.4f}, evaluations "
+      f"{[round(e['val_f1_macro'], 4) for e in evals]}, table after {after:.4f}, best {best:.4f}")
+sys.exit(0 if abs(after - best) < 1e-4 else 1)
+PY
+
+# 4. the export evaluates to the accuracy the run printed
+acc=$(awk '$1 == "accuracy" {print $3}' "$S/np1.log" | tail -1)
+"$R" eval --model "$S/np1/final" --corpus "$S/lab.h5" >"$S/eval.log" 2>&1 ||
+    fail_log "$S/eval.log" "ringtune eval of the export failed"
+expect_grep "^accuracy +$acc" "$S/eval.log" "eval of final/ (accuracy $acc as in the run)"
+say "passed in $((SECONDS - CK_T0)) s"
