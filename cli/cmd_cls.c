@@ -66,7 +66,7 @@ static rt_status evaluate(const char *path, rt_corpus *c, rt_corpus_split sp, in
     if (st == RT_OK) st = rt_cls_run(m, &src, 0, src.n, B, T, &t, NULL, NULL);
     if (st == RT_OK) st = rt_metrics_init(&r->m, in->num_labels);
     if (st == RT_OK) st = rt_metrics_from_confusion(&r->m, &t.conf);
-    r->loss = t.n_loss ? t.loss_sum / (double)t.n_loss : NAN;
+    r->loss = t.n_loss > 0 ? t.loss_sum / t.n_loss : NAN;
     r->conf = t.conf;
     r->n_truncated = t.n_truncated;
     rt_model_destroy(&m);

@@ -42,15 +42,15 @@ static const float *weight(const rt_model *m, float **grad, int *tied) {
     return m->params_mem + ti->offset;
 }
 
-static long lm_count(const rt_model *m, const rt_batch *b) {
+static double lm_count(const rt_model *m, const rt_batch *b) {
     (void)m;
     long n = 0;
     if (!b->targets) return 0;
     for (long i = 0; i < (long)b->B * b->T; i++) n += b->targets[i] != -100;
-    return n;
+    return (double)n;
 }
 
-static rt_status lm_forward(rt_model *m, const rt_batch *b, double *loss_sum, long *count) {
+static rt_status lm_forward(rt_model *m, const rt_batch *b, double *loss_sum, double *count) {
     lm_state *s = m->head_state;
     int C = m->hidden_size, V = m->vocab_size, N = b->B * b->T, tied, n = 0, bad = -1;
     float *g;
@@ -66,7 +66,7 @@ static rt_status lm_forward(rt_model *m, const rt_batch *b, double *loss_sum, lo
                         "target %d at position %d: expected -100 (ignored) or an id in [0, %d)",
                         b->targets[bad], bad, V);
     *loss_sum = sum;
-    *count = n;
+    *count = (double)n;
     return RT_OK;
 }
 

@@ -7,6 +7,7 @@
 typedef struct {
     int K, pad, score; /* labels, pad id (< 0: none), the score's tensor index */
     char **names;      /* [K] owned */
+    float *weights;    /* [K] class weights, NULL: none (owned) */
     rt_seqcls *h;      /* scratch of the current micro-batch shape (owned) */
 } seqcls_state;
 
@@ -15,6 +16,7 @@ static void sc_destroy(void *state) {
     if (!s) return;
     for (int k = 0; s->names && k < s->K; k++) free(s->names[k]);
     free(s->names);
+    free(s->weights);
     rt_seqcls_destroy(&s->h);
     free(s);
 }
@@ -66,6 +68,27 @@ int rt_head_seqcls_pad(const rt_model *m) {
     return S(m) ? S(m)->pad : -1;
 }
 
+rt_status rt_head_seqcls_set_class_weights(rt_model *m, const float *w) {
+    seqcls_state *s = S(m);
+    if (!s) return rt_error(RT_ERR_ARG, "class weights need a classification head");
+    free(s->weights);
+    s->weights = NULL;
+    if (!w) return RT_OK;
+    RT_CALL(rt_seqcls_check_weights(w, s->K));
+    if (!(s->weights = malloc((size_t)s->K * sizeof *s->weights)))
+        return rt_error(RT_ERR_MEMORY, "out of memory");
+    memcpy(s->weights, w, (size_t)s->K * sizeof *s->weights);
+    return RT_OK;
+}
+
+const float *rt_head_seqcls_class_weights(const rt_model *m) {
+    return S(m) ? S(m)->weights : NULL;
+}
+
+const int32_t *rt_head_seqcls_pooled(const rt_model *m) {
+    return S(m) && S(m)->h ? S(m)->h->pooled : NULL;
+}
+
 const float *rt_head_seqcls_logits(const rt_model *m) {
     return S(m) && S(m)->h ? S(m)->h->logits : NULL;
 }
@@ -83,23 +106,27 @@ static const float *score_w(const rt_model *m, float **grad) {
     return m->params_mem + ti->offset;
 }
 
-/* Counted labels (not -100): the loss is their mean. */
-static long sc_count(const rt_model *m, const rt_batch *b) {
-    (void)m;
-    long n = 0;
-    for (int i = 0; b->labels && i < b->B; i++) n += b->labels[i] != RT_SEQCLS_IGNORE;
+/* The loss normaliser: the counted labels (not -100), or the sum of their class weights. */
+static double sc_count(const rt_model *m, const rt_batch *b) {
+    const seqcls_state *s = m->head_state;
+    double n = 0.0;
+    for (int i = 0; b->labels && i < b->B; i++) {
+        int32_t y = b->labels[i];
+        if (y == RT_SEQCLS_IGNORE) continue;
+        n += s->weights && y >= 0 && y < s->K ? (double)s->weights[y] : 1.0;
+    }
     return n;
 }
 
-static rt_status sc_forward(rt_model *m, const rt_batch *b, double *loss_sum, long *count) {
+static rt_status sc_forward(rt_model *m, const rt_batch *b, double *loss_sum, double *count) {
     seqcls_state *s = m->head_state;
     float *g;
     const float *w = score_w(m, &g);
     double ls = 0.0, ws = 0.0;
-    RT_CALL(rt_seqcls_forward(s->h, w, m->hidden, b->ids, b->B, b->T, s->pad, b->labels, NULL, &ls,
-                              &ws));
+    RT_CALL(rt_seqcls_forward(s->h, w, m->hidden, b->ids, b->B, b->T, s->pad, b->labels, s->weights,
+                              &ls, &ws));
     *loss_sum = ls;
-    *count = s->h->n_counted;
+    *count = ws; /* the counted rows, or their class-weight sum */
     return RT_OK;
 }
 

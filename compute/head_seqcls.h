@@ -4,8 +4,8 @@
    backbone's final hidden states. Its one tensor, "score.weight", is the last of the model's
    table (the backbone appends it at creation), so it trains in every fine-tuning mode and shares
    the arenas, the optimizer and checkpoints with the backbone. The loss is the mean over the
-   counted labels (class weights, sum(w_y nll) / sum(w_y), need a non-integer normaliser in the
-   training loop and are not wired here yet). Not collective. */
+   counted labels or, with class weights, torch's weighted mean sum(w_y nll) / sum(w_y) (the
+   head's count is the weight sum). Not collective. */
 #pragma once
 #include "model.h"
 #include "seqcls.h"
@@ -21,5 +21,11 @@ rt_status rt_head_seqcls_attach(rt_model *m, int K, const char *const *names, in
 int rt_head_seqcls_num_labels(const rt_model *m);
 const char *rt_head_seqcls_label(const rt_model *m, int k);
 int rt_head_seqcls_pad(const rt_model *m);
+/* Per-class loss weights (K: each finite, >= 0, not all 0; copied), or NULL for none. */
+rt_status rt_head_seqcls_set_class_weights(rt_model *m, const float *w);
+/* The weights set (K, borrowed), or NULL. */
+const float *rt_head_seqcls_class_weights(const rt_model *m);
+/* The position each row of the last forward was read at (cur_B; borrowed), or NULL. */
+const int32_t *rt_head_seqcls_pooled(const rt_model *m);
 /* The logits (cur_B, K) of the last forward (borrowed), or NULL. */
 const float *rt_head_seqcls_logits(const rt_model *m);

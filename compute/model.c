@@ -29,10 +29,9 @@ rt_status rt_model_alloc_acts(rt_model *m, int B, int T) {
 }
 
 rt_status rt_model_forward(rt_model *m, const rt_batch *b, const rt_step_key *key, double *loss_sum,
-                           long *count) {
+                           double *count) {
     RT_CALL(m->ops->forward_hidden(m, b, key));
-    double ls = 0.0;
-    long n = 0;
+    double ls = 0.0, n = 0.0;
     RT_CALL(m->head->forward(m, b, &ls, &n));
     if (loss_sum) *loss_sum = ls;
     if (count) *count = n;
@@ -45,7 +44,7 @@ void rt_model_backward(rt_model *m, float scale, int accumulate, rt_group_done_f
     if (below) m->ops->backward_hidden(m, m->dhidden, accumulate, shared, done, arg);
 }
 
-long rt_model_count(const rt_model *m, const rt_batch *b) {
+double rt_model_count(const rt_model *m, const rt_batch *b) {
     return m->head->count(m, b);
 }
 

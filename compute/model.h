@@ -81,11 +81,13 @@ typedef struct {
     int uses_output_embedding;
     void (*destroy)(void *state);
     rt_status (*alloc_acts)(rt_model *m, int B, int T);
-    /* The number of loss terms in b (LM: counted targets; classification: counted labels):
-       what the loss is normalised by. Pure: needs no forward. */
-    long (*count)(const rt_model *m, const rt_batch *b);
-    /* Loss of the last backbone forward: *loss_sum over the counted terms, *count of them. */
-    rt_status (*forward)(rt_model *m, const rt_batch *b, double *loss_sum, long *count);
+    /* What the loss of b is normalised by: its loss terms (LM: counted targets; classification:
+       counted labels, or their class-weight sum with class weights, as torch's weighted mean).
+       Pure: needs no forward. */
+    double (*count)(const rt_model *m, const rt_batch *b);
+    /* Loss of the last backbone forward: *loss_sum over the counted terms, *count their
+       normaliser (as count). */
+    rt_status (*forward)(rt_model *m, const rt_batch *b, double *loss_sum, double *count);
     /* Backward of (loss_sum * scale) for the last forward: the head's own parameter gradients
        (accumulate as in rt_model_backward) and, when need_dhidden, d(hidden) into dhidden
        (B, T, hidden_size). *shared_written: it wrote into a backbone tensor's gradient. */
@@ -128,13 +130,13 @@ rt_status rt_model_alloc_acts(rt_model *m, int B, int T);
 /* Backbone forward + head loss. *loss_sum over the counted terms, *count their number (either
    may be NULL). key NULL: evaluation. */
 rt_status rt_model_forward(rt_model *m, const rt_batch *b, const rt_step_key *key, double *loss_sum,
-                           long *count);
+                           double *count);
 /* Backward of (loss_sum * scale) of the last forward; scale is 1 / (the loss terms of the whole
    global batch). accumulate = 0 overwrites the gradients, 1 adds to them. done as
    rt_group_done_fn (may be NULL). */
 void rt_model_backward(rt_model *m, float scale, int accumulate, rt_group_done_fn done, void *arg);
 /* The loss terms of a batch, as the head counts them. */
-long rt_model_count(const rt_model *m, const rt_batch *b);
+double rt_model_count(const rt_model *m, const rt_batch *b);
 /* FLOPs one forward + backward of B x T tokens performs (frozen tensors cost no gradient). */
 double rt_model_flops_done(const rt_model *m, int B, int T);
 size_t rt_model_num_params(const rt_model *m);

@@ -86,7 +86,7 @@ rt_status rt_cls_run(rt_model *m, const rt_example_source *src, uint64_t lo, uin
         for (int r = 0; r < nb; r++) any |= labels[r] != RT_SEQCLS_IGNORE;
         rt_batch b = {nb, Tb, ids, NULL, NULL, any ? labels : NULL};
         double ls = 0.0;
-        long n = 0;
+        double n = 0.0;
         st = rt_model_forward(m, &b, NULL, &ls, &n);
         if (st != RT_OK) break;
         const float *z = rt_head_seqcls_logits(m);
@@ -107,4 +107,43 @@ rt_status rt_cls_run(rt_model *m, const rt_example_source *src, uint64_t lo, uin
     free(labels);
     free(pb);
     return st;
+}
+
+rt_status rt_cls_features(rt_model *m, const rt_example_source *src, uint64_t lo, uint64_t hi,
+                          int B, int T, float *feats) {
+    int pad = rt_head_seqcls_pad(m);
+    if (pad < 0) B = 1;
+    size_t C = (size_t)m->hidden_size;
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids),
+            *labels = malloc((size_t)B * sizeof *labels);
+    rt_status st = ids && labels ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
+    for (uint64_t i = lo; i < hi && st == RT_OK; i += (uint64_t)B) {
+        int nb = hi - i < (uint64_t)B ? (int)(hi - i) : B, Tb;
+        int64_t trunc = 0;
+        st = rt_cls_fill(src, NULL, i, nb, T, pad < 0 ? 0 : pad, ids, labels, &Tb, &trunc);
+        rt_batch b = {nb, Tb, ids, NULL, NULL, NULL};
+        if (st == RT_OK) st = rt_model_forward(m, &b, NULL, NULL, NULL); /* no dropout */
+        if (st != RT_OK) break;
+        const int32_t *pos = rt_head_seqcls_pooled(m);
+        for (int r = 0; r < nb; r++)
+            memcpy(feats + ((size_t)(i - lo) + (size_t)r) * C,
+                   m->hidden + ((size_t)r * Tb + (size_t)pos[r]) * C, C * sizeof(float));
+    }
+    free(ids);
+    free(labels);
+    return st;
+}
+
+static rt_status cached_read(void *ctx, uint64_t i, int32_t *dst, size_t cap, size_t *len,
+                             int32_t *label) {
+    const rt_cached_examples *c = ctx;
+    if (cap < 1) return rt_error(RT_ERR_ARG, "no room for a cached example");
+    dst[0] = (int32_t)i;
+    *len = 1;
+    *label = c->labels[i];
+    return RT_OK;
+}
+
+rt_example_source rt_example_source_cached(const rt_cached_examples *c, uint64_t n) {
+    return (rt_example_source){n, cached_read, (void *)c};
 }

@@ -22,8 +22,9 @@ typedef struct {
 rt_example_source rt_example_source_corpus(const rt_corpus_source *cs);
 
 typedef struct {
-    double loss_sum;     /* sum of -log p(label) over the labeled examples */
-    int64_t n_loss;      /* labeled examples */
+    double loss_sum;     /* sum of w_label * -log p(label) over the labeled examples (w = 1
+                            without class weights) */
+    double n_loss;       /* the loss normaliser: labeled examples, or their class-weight sum */
     int64_t n_truncated; /* examples longer than T, cut to their first T tokens */
     rt_confusion conf;   /* (true, predicted) counts; the caller initialises it for K labels */
 } rt_cls_tally;
@@ -33,6 +34,18 @@ typedef struct {
    the rest) and their labels (nb); *truncated counts the rows cut. */
 rt_status rt_cls_fill(const rt_example_source *src, const uint64_t *idx, uint64_t i, int nb, int T,
                       int32_t pad, int32_t *ids, int32_t *labels, int *Tb, int64_t *truncated);
+
+/* Feature extraction's cache: the head's input for examples [lo, hi) of src, the final hidden
+   state at each one's pooled position (hidden_size floats per example, into feats, row i - lo),
+   computed in batches of B as rt_cls_run reads them, without dropout. */
+rt_status rt_cls_features(rt_model *m, const rt_example_source *src, uint64_t lo, uint64_t hi,
+                          int B, int T, float *feats);
+/* The examples of a feature cache: example i is the one "token" i (its row) with labels[i]
+   (borrowed; n of them). */
+typedef struct {
+    const int32_t *labels;
+} rt_cached_examples;
+rt_example_source rt_example_source_cached(const rt_cached_examples *c, uint64_t n);
 
 /* Classifies examples [lo, hi) of src in batches of up to B rows, each row cut to its first T
    tokens and padded on the right with the head's pad id to the longest row of its batch (a head

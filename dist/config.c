@@ -78,6 +78,10 @@ static const key_def keys[] = {
     {"train.seed", K_SEED, OFF(train.seed), "1234", 0, INF, 0, NULL, NULL},
     {"train.nan_policy", K_ENUM, OFF(train.nan_policy), "stop", 0, 0, 0, nan_policy_names, NULL},
     {"train.max_skipped_ratio", K_NUM, OFF(train.max_skipped_ratio), "0.1", 0, 1, 0, NULL, NULL},
+    {"train.class_weights", K_STR, OFF(train.class_weights), "null", 0, 0, F_NULL, NULL,
+     "no class weights (data.task classification: \"balanced\" weighs class k by n / (K n_k) "
+     "over the train split, as sklearn's compute_class_weight; or K comma-separated weights; the "
+     "loss is then sum(w_y nll) / sum(w_y), as torch's CrossEntropyLoss(weight=...))"},
 
     {"optim.lr", K_NUM, OFF(optim.lr), "5e-5", 0, 1, F_LO_OPEN, NULL, NULL},
     {"optim.min_lr", K_NUM, OFF(optim.min_lr), "0.0", 0, 1, 0, NULL, NULL},
@@ -95,6 +99,10 @@ static const key_def keys[] = {
     {"finetune.unfreeze_every", K_INT, OFF(finetune.unfreeze_every), "100", 1, INF, 0, NULL, NULL},
     {"finetune.unfreeze_unit", K_ENUM, OFF(finetune.unfreeze_unit), "steps", 0, 0, 0, unit_names,
      NULL},
+    {"finetune.feature_cache", K_BOOL, OFF(finetune.feature_cache), "true", 0, 0, 0, NULL,
+     "mode feature_extraction of a classifier (data.task classification): compute the frozen "
+     "backbone's pooled features once per example, without dropout, and train the score on them "
+     "every epoch; false: run the backbone (with its dropout) at every step"},
 
     {"eval.every_steps", K_LONG, OFF(eval.every_steps), "0", 0, INF, 0, NULL, NULL},
     {"eval.max_batches", K_LONG, OFF(eval.max_batches), "null", 1, INF, F_NULL, NULL,
@@ -956,6 +964,11 @@ rt_status rt_config_validate(const rt_run_config *cfg) {
         return rt_error(RT_ERR_ARG, "'eval.metric' = '%s' (%s): %s", cfg->eval.metric,
                         origin_of(cfg, k_metric), why);
     }
+    if (cfg->train.class_weights && cfg->data.task != RT_TASK_CLASSIFICATION)
+        return rt_error(RT_ERR_ARG,
+                        "'train.class_weights' = '%s' (%s) needs 'data.task' classification (%s)",
+                        cfg->train.class_weights, origin_of(cfg, find_key("train.class_weights")),
+                        origin_of(cfg, k_task));
     if (mid != RT_METRIC_LOSS && cfg->data.task != RT_TASK_CLASSIFICATION)
         return rt_error(RT_ERR_ARG,
                         "'eval.metric' = '%s' (%s) is a classification metric, but 'data.task' "

@@ -55,6 +55,8 @@ typedef struct {
         uint64_t seed;            /* 1234; dropout and other training randomness (< 2^63) */
         rt_nan_policy nan_policy; /* stop: fail naming the step; skip: drop that step's update */
         double max_skipped_ratio; /* 0.1 in [0, 1]: skip fails once more steps are skipped */
+        char *class_weights;      /* null; classification: "balanced" (sklearn's n / (K n_k) over
+                                     the train split) or K comma-separated weights */
     } train;
     struct {
         double lr, min_lr;      /* 5e-5 in (0, 1]; 0 (the decay's floor, <= lr) */
@@ -71,6 +73,9 @@ typedef struct {
         int last_n_blocks;              /* 2; partial: >= 1 */
         int unfreeze_every;             /* 100; gradual_unfreeze: units between unfreezes */
         rt_unfreeze_unit unfreeze_unit; /* steps */
+        bool feature_cache;             /* true; feature_extraction with a classifier: the
+                                           backbone's pooled features once per example (no
+                                           dropout), the head trained on them */
     } finetune;
     struct {
         long every_steps; /* 0: only at the end */

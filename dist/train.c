@@ -7,6 +7,7 @@
 #include "gemm.h"
 #include "guard.h"
 #include "head_seqcls.h"
+#include "model_cached.h"
 #include "hf_tokenizer.h"
 #include "metrics_resume.h"
 #include "model_registry.h"
@@ -62,6 +63,11 @@ typedef struct {
         int active; /* holds a trainable tensor this step */
         int started;
         size_t *bounds; /* (P + 1): the shard boundaries clipped to the bucket */
+        /* the span reduced (and, with ZeRO-1, all-gathered) this step: the whole bucket when all
+           its tensors train, else from its first to the end of its last trainable tensor, so a
+           frozen backbone costs no communication; sbounds are the shard edges clipped to it */
+        size_t slo, shi;
+        size_t *sbounds;
         rt_ring *ring;
     } * buckets;
     uint64_t *samples;     /* (G) this step's window ids, global batch order (log_samples) */
@@ -78,7 +84,14 @@ typedef struct {
     int *Tm;                  /* (A) the padded length of each micro-batch of the step */
     double step_tokens;       /* this rank's tokens (padding included) in this step */
     rt_metrics vm, bm;        /* the last evaluation's metrics; the one before training */
-    rt_metric_id mid;         /* eval.metric, and whether higher is better */
+    /* feature extraction's cache (finetune.feature_cache): the pooled features of the train and
+       validation examples, their labels, and the model that trains on them (t->mt is the model
+       the steps and evaluations run: mc, or m itself) */
+    float *feats[2];
+    int32_t *flabels[2];
+    rt_cached_examples cx[2];
+    rt_model *mc, *mv, *mt; /* mv: the cached validation rows, for the evaluations */
+    rt_metric_id mid;       /* eval.metric, and whether higher is better */
     rt_metric_dir mdir;
     int have_bm;
     rt_status comm_status; /* first error met while reducing during backward */
@@ -103,9 +116,16 @@ static void trainer_free(trainer *t) {
     for (int k = 0; k < t->nbuckets; k++) {
         rt_ring_destroy(&t->buckets[k].ring);
         free(t->buckets[k].bounds);
+        free(t->buckets[k].sbounds);
     }
     free(t->buckets);
+    rt_model_destroy(&t->mc); /* before the base they borrow from */
+    rt_model_destroy(&t->mv);
     rt_model_destroy(&t->m);
+    for (int s = 0; s < 2; s++) {
+        rt_free_floats(&t->feats[s]);
+        free(t->flabels[s]);
+    }
     rt_corpus_close(&t->ct);
     if (t->cv) rt_corpus_close(&t->cv);
     rt_ring_destroy(&t->ring);
@@ -195,9 +215,10 @@ static rt_status evaluate_cls(trainer *t, double *loss) {
     rt_cls_tally tl = {0};
     const char *phase = rt_watchdog_phase("evaluation");
     rt_status st = rt_confusion_init(&tl.conf, K);
-    if (st == RT_OK) st = rt_cls_run(t->m, &t->xv, lo, hi, t->EB, t->T, &tl, NULL, NULL);
+    rt_model *em = t->mv ? t->mv : t->mt;
+    if (st == RT_OK) st = rt_cls_run(em, &t->xv, lo, hi, t->EB, t->T, &tl, NULL, NULL);
     st = rt_mpi_ctx_agree(t->ctx, st);
-    double sum[2] = {tl.loss_sum, (double)tl.n_loss}, tot[2];
+    double sum[2] = {tl.loss_sum, tl.n_loss}, tot[2];
     if (st == RT_OK)
         st = rt_mpi_check(rt_wd_allreduce(sum, tot, 2, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
                                           "validation loss sum (MPI_Allreduce)"),
@@ -239,7 +260,7 @@ static rt_status evaluate(trainer *t, double *loss) {
             st = rt_token_source_window(&t->val, (uint64_t)(w + b), t->T, t->buf, t->ids + b * t->T,
                                         t->tgt + b * t->T);
         double ls = 0.0;
-        long n = 0;
+        double n = 0.0;
         rt_batch batch = {nb, t->T, t->ids, NULL, t->tgt, NULL};
         if (st == RT_OK) st = rt_model_forward(t->m, &batch, NULL, &ls, &n); /* no dropout */
         sum[0] += ls;
@@ -284,7 +305,9 @@ static rt_status make_buckets(trainer *t) {
     for (int k = 0; k < t->nbuckets; k++) {
         struct bucket *b = &t->buckets[k];
         b->bounds = malloc(sizeof(size_t) * (size_t)(P + 1));
-        if (!b->bounds) return rt_error(RT_ERR_MEMORY, "out of memory for gradient buckets");
+        b->sbounds = malloc(sizeof(size_t) * (size_t)(P + 1));
+        if (!b->bounds || !b->sbounds)
+            return rt_error(RT_ERR_MEMORY, "out of memory for gradient buckets");
         for (int c = 0; c <= P; c++) {
             size_t edge = c < P ? t->lo_of[c] : m->params->total;
             b->bounds[c] = edge < b->lo ? 0 : (edge > b->hi ? b->hi - b->lo : edge - b->lo);
@@ -300,11 +323,11 @@ static rt_status make_buckets(trainer *t) {
 static void bucket_start(trainer *t, struct bucket *b) {
     b->started = 1;
     if (!b->active || t->comm_status != RT_OK) return;
-    float *g = t->m->grads_mem + b->lo;
-    t->comm_status = t->cfg->dist.zero1
-                         ? rt_ring_start_bounds(b->ring, t->ctx, g, b->hi - b->lo,
-                                                RT_RING_REDUCE_SCATTER, b->bounds)
-                         : rt_ring_start(b->ring, t->ctx, g, b->hi - b->lo, RT_RING_ALLREDUCE);
+    float *g = t->m->grads_mem + b->slo;
+    t->comm_status = t->cfg->dist.zero1 ? rt_ring_start_bounds(b->ring, t->ctx, g, b->shi - b->slo,
+                                                               RT_RING_REDUCE_SCATTER, b->sbounds)
+                                        : rt_ring_start_bounds(b->ring, t->ctx, g, b->shi - b->slo,
+                                                               RT_RING_ALLREDUCE, b->sbounds);
 }
 
 /* Called by backward (last micro-batch, overlap on) as parameter groups finish: starts the
@@ -340,13 +363,38 @@ static rt_status finish_reduction(trainer *t) {
 
 /* Marks the buckets holding a trainable tensor and resets them for a new step. */
 static void buckets_reset(trainer *t) {
+    int P = t->ctx->size;
     for (int k = 0; k < t->nbuckets; k++) {
         struct bucket *b = &t->buckets[k];
         b->started = 0;
         b->active = 0;
-        for (int i = 0; i < t->m->params->n && !b->active; i++) {
+        size_t lo = b->hi, hi = b->lo;
+        int frozen = 0;
+        for (int i = 0; i < t->m->params->n; i++) {
             const rt_tensor_info *ti = &t->m->params->t[i];
-            b->active = ti->trainable && ti->offset < b->hi && ti->offset + ti->numel > b->lo;
+            if (ti->offset >= b->hi || ti->offset + ti->numel <= b->lo) continue;
+            if (!ti->trainable) {
+                frozen = 1;
+                continue;
+            }
+            b->active = 1;
+            if (ti->offset < lo) lo = ti->offset;
+            if (ti->offset + ti->numel > hi) hi = ti->offset + ti->numel;
+        }
+        b->slo = frozen ? lo : b->lo;
+        b->shi = frozen ? hi : b->hi;
+        /* the chunk edges the whole bucket would have (ZeRO-1: the shards; all-reduce: the
+           ring's chunks of the bucket), clipped to the span: every element keeps its chunk, so
+           the reduction adds in the same order as over the whole bucket */
+        for (int c = 0; b->active && c <= P; c++) {
+            size_t edge, clo, chi;
+            if (t->cfg->dist.zero1) {
+                edge = c < P ? t->lo_of[c] : t->m->params->total;
+            } else {
+                rt_ring_chunk(b->hi - b->lo, P, c < P ? c : P - 1, &clo, &chi);
+                edge = b->lo + (c < P ? clo : chi);
+            }
+            b->sbounds[c] = edge < b->slo ? 0 : (edge > b->shi ? b->shi - b->slo : edge - b->slo);
         }
     }
     t->comm_status = RT_OK;
@@ -381,6 +429,48 @@ static rt_status load_classifier(trainer *t, const char *path) {
     return rt_model_check_classifier(t->m, t->resume_dir[0] ? t->resume_dir : path, in->num_labels,
                                      names);
 }
+/* train.class_weights: "balanced" (n / (K n_k) over the train split's label counts, sklearn's
+   compute_class_weight) or K comma-separated numbers, set on the head. Local. */
+static rt_status class_weights(trainer *t, int K) {
+    const char *spec = t->cfg->train.class_weights;
+    if (!spec) return RT_OK;
+    float w[K];
+    const rt_corpus_info *in = rt_corpus_get_info(t->ct);
+    if (!strcmp(spec, "balanced")) {
+        uint64_t n = in->n_docs[RT_SPLIT_TRAIN];
+        for (int k = 0; k < K; k++) {
+            uint64_t nk = in->label_counts[RT_SPLIT_TRAIN][k];
+            if (nk == 0)
+                return rt_error(RT_ERR_ARG,
+                                "train.class_weights balanced: class %d (\"%s\") has no example "
+                                "in the train split of %s",
+                                k, in->label_names[k], t->cfg->data.corpus);
+            w[k] = (float)((double)n / ((double)K * (double)nk));
+        }
+    } else {
+        const char *p = spec;
+        for (int k = 0; k < K; k++) {
+            char *end;
+            double v = strtod(p, &end);
+            if (end == p || (*end != ',' && *end != '\0') || (k < K - 1 && *end != ',') ||
+                (k == K - 1 && *end != '\0'))
+                return rt_error(RT_ERR_ARG,
+                                "train.class_weights '%s': expected \"balanced\" or %d "
+                                "comma-separated numbers (one per label of %s)",
+                                spec, K, t->cfg->data.corpus);
+            w[k] = (float)v;
+            p = end + 1;
+        }
+    }
+    RT_CALL(rt_head_seqcls_set_class_weights(t->m, w));
+    if (t->ctx->rank == 0) {
+        fprintf(stderr, "class weights:");
+        for (int k = 0; k < K; k++) fprintf(stderr, " %s %.4g", in->label_names[k], (double)w[k]);
+        fprintf(stderr, "\n");
+    }
+    return RT_OK;
+}
+
 /* Classification: the example sources, the longest example (data.seq_len caps it) and the
    metrics of the evaluations. Local. */
 static rt_status setup_examples(trainer *t) {
@@ -396,6 +486,7 @@ static rt_status setup_examples(trainer *t) {
     if (t->cv && rt_corpus_get_info(t->cv)->num_labels != K)
         return rt_error(RT_ERR_ARG, "%s has %d labels, %s %d", c->data.val_corpus,
                         rt_corpus_get_info(t->cv)->num_labels, c->data.corpus, K);
+    RT_CALL(class_weights(t, K));
     RT_CALL(rt_metrics_init(&t->vm, K));
     return rt_metrics_init(&t->bm, K);
 }
@@ -474,6 +565,7 @@ static rt_status setup(trainer *t) {
     int eb = c->eval.micro_batch != RT_CONFIG_NULL_INT ? c->eval.micro_batch : t->B;
     t->EB = eb;
     st = rt_model_alloc_acts(t->m, eb > t->B ? eb : t->B, t->T);
+    t->mt = t->m;
     if (st == RT_OK) st = rt_ring_create(&t->ring, NULL);
     if (st == RT_OK) rt_ring_set_label(t->ring, "the ZeRO-1 parameters");
     size_t P = t->m->params->total;
@@ -669,7 +761,7 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
     int64_t cut = 0;
     size_t at = (size_t)a * t->B * t->T;
     RT_CALL(rt_cls_fill(&t->xt, t->samples + start + a * t->B, 0, t->B, t->T,
-                        rt_head_seqcls_pad(t->m) < 0 ? 0 : rt_head_seqcls_pad(t->m), t->ids + at,
+                        rt_head_seqcls_pad(t->mt) < 0 ? 0 : rt_head_seqcls_pad(t->mt), t->ids + at,
                         t->labels + (size_t)a * t->B, &t->Tm[a], &cut));
     t->step_tokens += (double)t->B * t->Tm[a];
     return RT_OK;
@@ -719,6 +811,69 @@ typedef struct {
     step_times tm;
 } run;
 
+/* The pooled features of one split's n examples into t->feats[s], each rank computing a
+   contiguous share and the shares summed over the ranks (the other rows are zero), in pieces
+   an int count can hold. Collective. */
+static rt_status cache_split(trainer *t, int s, const rt_example_source *src) {
+    uint64_t n = src->n;
+    size_t C = (size_t)t->m->hidden_size, N = (size_t)n * C;
+    t->feats[s] = rt_alloc_floats(N ? N : 1);
+    t->flabels[s] = malloc((n ? n : 1) * sizeof(int32_t));
+    rt_status st = t->feats[s] && t->flabels[s] ? RT_OK
+                                                : rt_error(RT_ERR_MEMORY,
+                                                           "out of memory for %.1f MB of "
+                                                           "cached features",
+                                                           N * 4.0 / 1e6);
+    if (st == RT_OK) memset(t->feats[s], 0, N * sizeof(float));
+    size_t lo, hi;
+    rt_ring_chunk((size_t)n, t->ctx->size, t->ctx->rank, &lo, &hi);
+    if (st == RT_OK) st = rt_cls_features(t->m, src, lo, hi, t->EB, t->T, t->feats[s] + lo * C);
+    const rt_corpus_source *cs = src->ctx;
+    if (st == RT_OK && n) st = rt_corpus_read_labels(cs->corpus, cs->split, 0, n, t->flabels[s]);
+    st = rt_mpi_ctx_agree(t->ctx, st);
+    for (size_t at = 0; st == RT_OK && at < N; at += (size_t)1 << 28) {
+        int cnt = (int)(N - at < ((size_t)1 << 28) ? N - at : ((size_t)1 << 28));
+        st = rt_mpi_check(rt_wd_allreduce(MPI_IN_PLACE, t->feats[s] + at, cnt, MPI_FLOAT, MPI_SUM,
+                                          t->ctx->comm, "feature cache (MPI_Allreduce)"),
+                          "MPI_Allreduce(feature cache)");
+    }
+    t->cx[s] = (rt_cached_examples){t->flabels[s]};
+    return st;
+}
+
+/* finetune.feature_cache: the frozen backbone's pooled features of every train and validation
+   example, computed once without dropout; from here on the steps and evaluations run the head
+   on them (t->mt). Collective. */
+static rt_status feature_cache(trainer *t, FILE *out) {
+    double t0 = now_s();
+    RT_CALL(cache_split(t, 0, &t->xt));
+    RT_CALL(cache_split(t, 1, &t->xv));
+    double dt = now_s() - t0;
+    uint64_t nt = t->xt.n, nv = t->xv.n;
+    rt_example_source xt = rt_example_source_cached(&t->cx[0], nt),
+                      xv = rt_example_source_cached(&t->cx[1], nv);
+    rt_status st = rt_model_cached_create(t->m, t->feats[0], nt, &t->mc);
+    /* the cached model reads the train rows; evaluations need the validation rows */
+    rt_model *mv = NULL;
+    if (st == RT_OK) st = rt_model_cached_create(t->m, t->feats[1], nv, &mv);
+    int rows = t->EB > t->B ? t->EB : t->B;
+    if (st == RT_OK) st = rt_model_alloc_acts(t->mc, rows, 1);
+    if (st == RT_OK) st = rt_model_alloc_acts(mv, rows, 1);
+    RT_CALL(rt_mpi_ctx_agree(t->ctx, st));
+    t->mv = mv;
+    t->xt = xt;
+    t->xv = xv;
+    t->mt = t->mc;
+    if (out)
+        fprintf(out,
+                "feature cache: %llu train + %llu validation examples x %d floats (%.1f MB) "
+                "computed in %.2f s (one pass of the frozen backbone, no dropout); the steps "
+                "train the score on them\n",
+                (unsigned long long)nt, (unsigned long long)nv, t->m->hidden_size,
+                (double)(nt + nv) * t->m->hidden_size * 4.0 / 1e6, dt);
+    return RT_OK;
+}
+
 /* Steps, schedule, the resumed state and the outputs; the header lines and the evaluation of the
    base model. Collective. */
 static rt_status run_begin(run *r) {
@@ -745,6 +900,9 @@ static rt_status run_begin(run *r) {
         r->res->resumed_step = r->cs.step;
         RT_CALL(rt_metrics_resume(ctx, cfg, r->cs.step, r->out));
     }
+    if (t->cls && cfg->finetune.feature_cache &&
+        cfg->finetune.mode == RT_FINETUNE_MODE_FEATURE_EXTRACTION && t->m->head_tensors > 0)
+        RT_CALL(feature_cache(t, r->out));
     RT_CALL(open_outputs(t));
     RT_CALL(tb_open(t, r->cs.step));
     r->start = r->cs.step;
@@ -805,12 +963,12 @@ static rt_status read_step(run *r, rt_status *st, float *scale) {
     for (int a = 0; a < t->A && *st == RT_OK; a++) {
         *st = load_micro(t, t->nwin, r->step, a);
         rt_batch b = micro_batch(t, a);
-        if (*st == RT_OK) local += (double)rt_model_count(t->m, &b);
+        if (*st == RT_OK) local += rt_model_count(t->mt, &b);
     }
     if (t->cls) { /* the FLOPs of the rows as padded */
         r->flops = 0.0;
         for (int a = 0; a < t->A && *st == RT_OK; a++)
-            r->flops += rt_model_flops_done(t->m, t->B, t->Tm[a]);
+            r->flops += rt_model_flops_done(t->mt, t->B, t->Tm[a]);
     }
     RT_CALL(rt_mpi_check(rt_wd_allreduce(&local, &global, 1, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
                                          "loss terms of the global batch (MPI_Allreduce)"),
@@ -839,11 +997,11 @@ static rt_status accumulate(run *r, double *local) {
         rt_batch b = micro_batch(t, a);
         int overlap = cfg->dist.overlap && a == t->A - 1;
         double ls = 0.0, tp = now_s();
-        long n;
-        st = rt_model_forward(t->m, &b, &key, &ls, &n);
+        double n;
+        st = rt_model_forward(t->mt, &b, &key, &ls, &n);
         r->tm.forward += now_s() - tp;
         tp = now_s();
-        if (st == RT_OK) rt_model_backward(t->m, scale, a > 0, overlap ? on_group_done : NULL, t);
+        if (st == RT_OK) rt_model_backward(t->mt, scale, a > 0, overlap ? on_group_done : NULL, t);
         r->tm.backward += now_s() - tp;
         *local += ls;
     }
@@ -883,7 +1041,8 @@ static rt_status reduce_and_norm(run *r, rt_status st, double local) {
     r->preempt = tot[2] > 0;
     r->loss = tot[0] * r->scale;
     r->norm = sqrt(tot[1]);
-    r->gtokens = t->cls ? tot[3] : (double)t->G * t->T; /* classification: rows as padded */
+    /* classification: the rows as padded (none through the model on cached features) */
+    r->gtokens = t->cls ? (t->mc ? 0.0 : tot[3]) : (double)t->G * t->T;
     return RT_OK;
 }
 
@@ -926,9 +1085,34 @@ static rt_status update(run *r) {
     }
     r->tm.optimizer += now_s() - tp;
     if (t->cfg->dist.zero1) {
+        /* the spans that changed: each active bucket's trainable span (frozen tensors are the
+           same on every rank); with every tensor training, the whole buffer */
         tp = now_s();
-        RT_CALL(rt_ring_start(t->ring, t->ctx, m->params_mem, m->params->total, RT_RING_ALLGATHER));
-        RT_CALL(rt_ring_wait(t->ring));
+        int all = 1;
+        for (int k = 0; k < t->nbuckets; k++)
+            all &= t->buckets[k].active && t->buckets[k].slo == t->buckets[k].lo &&
+                   t->buckets[k].shi == t->buckets[k].hi;
+        if (all) {
+            RT_CALL(
+                rt_ring_start(t->ring, t->ctx, m->params_mem, m->params->total, RT_RING_ALLGATHER));
+            RT_CALL(rt_ring_wait(t->ring));
+        } else {
+            rt_status st = RT_OK;
+            for (int k = 0; k < t->nbuckets && st == RT_OK; k++) {
+                struct bucket *b = &t->buckets[k];
+                if (b->active)
+                    st = rt_ring_start_bounds(b->ring, t->ctx, m->params_mem + b->slo,
+                                              b->shi - b->slo, RT_RING_ALLGATHER, b->sbounds);
+            }
+            for (int k = 0; k < t->nbuckets; k++) {
+                struct bucket *b = &t->buckets[k];
+                if (b->active && rt_ring_busy(b->ring)) {
+                    rt_status w = rt_ring_wait(b->ring);
+                    if (st == RT_OK) st = w;
+                }
+            }
+            RT_CALL(st);
+        }
         r->tm.allgather = now_s() - tp;
         r->tm.comm += r->tm.allgather;
     }
@@ -943,15 +1127,22 @@ static void log_step(run *r) {
     double dt = now_s() - r->ts, el = now_s() - r->t0;
     r->tokens += r->gtokens;
     r->step_s += dt;
-    double tps = r->gtokens / dt;
+    double tps = r->gtokens / dt, eps = t->G / dt;
     double mfu = rt_peak_mfu(&t->peak, r->flops, dt, step + 1, r->out);
+    char thr[64];
+    if (!t->cls)
+        snprintf(thr, sizeof thr, "%.0f tok/s", tps);
+    else if (t->mc)
+        snprintf(thr, sizeof thr, "%.0f ex/s", eps); /* cached features: no tokens */
+    else
+        snprintf(thr, sizeof thr, "%.0f ex/s, %.0f tok/s", eps, tps);
     double epoch = (double)(step + 1) * t->G / (double)t->nwin;
     if (r->out && cfg->output.log_every > 0 &&
         ((step + 1) % cfg->output.log_every == 0 || step + 1 == steps))
         fprintf(r->out,
                 "step %5ld/%ld | epoch %.2f | loss %.4f | lr %.3e | grad norm %.3f | "
-                "%.0f tok/s | MFU %.0f%% | ETA %.0fs\n",
-                step + 1, steps, epoch, r->loss, r->ac.lr, r->norm, tps, 100.0 * mfu,
+                "%s | MFU %.0f%% | ETA %.0fs\n",
+                step + 1, steps, epoch, r->loss, r->ac.lr, r->norm, thr, 100.0 * mfu,
                 el / (step + 1 - r->start) * (steps - step - 1));
     if (t->metrics) {
         /* the phase times are rank 0's own (see step_times); peak_gflops is the denominator of
@@ -967,6 +1158,7 @@ static void log_step(run *r) {
                 cfg->finetune.mode == RT_FINETUNE_MODE_GRADUAL_UNFREEZE ? t->unfrozen : -1,
                 1e3 * dt, 1e3 * tm->forward, 1e3 * tm->backward, 1e3 * tm->sync, 1e3 * tm->comm,
                 1e3 * tm->allgather, 1e3 * tm->optimizer, t->peak.gflops);
+        if (t->cls) fprintf(t->metrics, ", \"examples_per_s\": %.1f", eps);
         if (cfg->output.log_samples) {
             fprintf(t->metrics, ", \"samples\": [");
             for (int k = 0; k < t->G; k++)
@@ -1103,12 +1295,16 @@ static void print_summary(run *r, double final) {
                 exp(res->before_loss));
         fprintf(out, "%-22s %11.4f %11.2f\n", "fine-tuned (after)", final, exp(final));
     }
+    char thr[96];
+    double eps = r->step_s > 0 ? (double)res->steps_done * r->t->G / r->step_s : 0.0;
+    if (r->t->cls)
+        snprintf(thr, sizeof thr, "%.0f examples/s (%.0f tokens/s)", eps, res->tokens_per_s);
+    else
+        snprintf(thr, sizeof thr, "%.0f tokens/s", res->tokens_per_s);
     fprintf(out,
-            "\n%ld steps taken (%ld skipped in all), %.0f tokens/s over %d ranks in %.1f s of "
-            "steps "
-            "(%.1f s with evaluations and checkpoints)\n",
-            res->steps_done, res->steps_skipped, res->tokens_per_s, r->t->ctx->size, r->step_s,
-            res->seconds);
+            "\n%ld steps taken (%ld skipped in all), %s over %d ranks in %.1f s of steps (%.1f s "
+            "with evaluations and checkpoints)\n",
+            res->steps_done, res->steps_skipped, thr, r->t->ctx->size, r->step_s, res->seconds);
 }
 
 /* Rank 0: the model as a Hugging Face directory in <output.dir>/final with the tokenizer.

@@ -45,7 +45,7 @@ rt_status rt_evaluate(rt_model *m, const rt_token_source *data, int B, int T, do
             st = rt_token_source_window(data, w + b, T, buf, ids + b * T, tgt + b * T);
         if (st != RT_OK) break;
         double ls;
-        long n;
+        double n;
         rt_batch batch = {nb, T, ids, NULL, tgt, NULL};
         st = rt_model_forward(m, &batch, NULL, &ls, &n); /* no key: evaluation, no dropout */
         if (st != RT_OK) break;

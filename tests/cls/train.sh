@@ -6,7 +6,9 @@
 #  2. a run checkpointed at step 4 on 2 ranks resumes on 3 ranks with the uninterrupted run's
 #     losses (within 1e-6: the reduction order follows the rank count);
 #  3. feature extraction trains the score alone (the backbone, final LayerNorm included, is the
-#     base model's bit for bit in the export);
+#     base model's bit for bit in the export), and on cached features (finetune.feature_cache)
+#     with the losses of running the frozen backbone every step (no dropout); class weights and
+#     eval.metric;
 #  4. the final/ export is a GPT2ForSequenceClassification directory that `ringtune eval` reads
 #     with the accuracy the run printed.
 # Usage: train.sh RINGTUNE_BINARY SCRATCH_DIR (tests/ckpt/common.sh).
@@ -79,6 +81,38 @@ print(f"[cls_train] feature extraction: {len(body)} backbone tensors bit-identic
       "base model, score.weight trained")
 PY
     fail "feature extraction changed the backbone"
+
+# 3'. the feature cache: the score trained on cached features (computed once, no dropout) has the
+# losses of the score trained through the frozen backbone at every step without dropout
+nodrop="model.dropout.embd=0 model.dropout.attn=0 model.dropout.resid=0"
+train_ok 2 "$S/fc.log" "$S/run.yaml" "output.dir=$S/fc" finetune.mode=feature_extraction $nodrop
+train_ok 2 "$S/nc.log" "$S/run.yaml" "output.dir=$S/nc" finetune.mode=feature_extraction $nodrop \
+    finetune.feature_cache=false
+expect_grep "^feature cache: [0-9]+ train \+ [0-9]+ validation examples x 16 floats" "$S/fc.log" "the cache"
+if grep -q "^feature cache:" "$S/nc.log"; then fail "finetune.feature_cache=false built a cache"; fi
+out=$(python3 "$CK_TOOL" compare "$S/nc/metrics.jsonl" "$S/fc/metrics.jsonl" 1e-5) ||
+    fail "cached features train differently from the backbone run every step: $out"
+say "feature cache vs the backbone every step (no dropout): $out"
+
+# 3a. class weights: weighted runs on 1 and 2 ranks agree (the normaliser is the weight sum of
+# the global batch) and differ from the unweighted one; "balanced" on the demo's balanced set is 1
+# for every class; a list of the wrong length is refused naming the key
+for np in 1 2; do
+    train_ok "$np" "$S/cw$np.log" "$S/run.yaml" "output.dir=$S/cw$np" train.class_weights=1,2,0.5,3
+done
+expect_grep "^class weights: games 1 graphics 2 science 0.5 sound 3" "$S/cw1.log" "the weights"
+out=$(python3 "$CK_TOOL" compare "$S/cw1/metrics.jsonl" "$S/cw2/metrics.jsonl" 1e-6) ||
+    fail "class-weighted np2 differs from np1: $out"
+say "class weights 1,2,0.5,3, np2 vs np1: $out"
+if python3 "$CK_TOOL" compare "$S/np1/metrics.jsonl" "$S/cw1/metrics.jsonl" 1e-3 >/dev/null; then
+    fail "the class-weighted losses equal the unweighted ones"
+fi
+train_ok 1 "$S/cwb.log" "$S/run.yaml" "output.dir=$S/cwb" train.class_weights=balanced train.max_steps=2
+expect_grep "^class weights: games 1 graphics 1 science 1 sound 1$" "$S/cwb.log" "balanced (equal classes)"
+train 2 "$S/cwbad.log" "$S/run.yaml" "output.dir=$S/cwbad" train.class_weights=1,2
+expect_rc 1 "$S/cwbad.log" "train.class_weights with 2 of 4 weights"
+expect_grep "train.class_weights '1,2': expected \"balanced\" or 4 comma-separated numbers" \
+    "$S/cwbad.log" "the refusal"
 
 # 3b. eval.metric f1_macro (higher is better): the weights kept are those of the best macro F1
 # among the evaluations (the base model's included), so the final table shows that best F1

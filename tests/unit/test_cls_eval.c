@@ -106,8 +106,7 @@ START_TEST(test_matches_transformers_sklearn) {
                       "example %d: %d vs %lld", i, pred[i],
                       (long long)json_integer_value(json_array_get(pr, i)));
     }
-    double loss = t.loss_sum / (double)t.n_loss,
-           ref = json_number_value(json_object_get(fx, "loss"));
+    double loss = t.loss_sum / t.n_loss, ref = json_number_value(json_object_get(fx, "loss"));
     printf("batch %d: probabilities max |diff| %.3g, loss %.7f vs %.7f (|diff| %.3g), %lld "
            "truncated\n",
            B, worst, loss, ref, fabs(loss - ref), (long long)t.n_truncated);

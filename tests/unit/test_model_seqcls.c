@@ -15,7 +15,8 @@
 #include "model_registry.h"
 #include "safetensors.h"
 
-static const char *FIXTURES[] = {"seqcls_tiny", "seqcls_odd"}; /* unweighted losses */
+/* seqcls_weighted: torch's CrossEntropyLoss(weight=class_weight), set on the head */
+static const char *FIXTURES[] = {"seqcls_tiny", "seqcls_odd", "seqcls_weighted"};
 
 static rt_model *load(const char *name, rt_st_file **g) {
     char path[1024];
@@ -60,11 +61,17 @@ START_TEST(test_interface_matches_transformers) {
     int B = (int)ti->shape[0], T = (int)ti->shape[1], K = rt_head_seqcls_num_labels(m);
     int32_t *ids = read_t(g, "ids", (size_t)B * T, 0), *labels = read_t(g, "labels", B, 0);
     ck_assert(rt_model_alloc_acts(m, B, T) == RT_OK);
+    float *cw = NULL;
+    if (rt_st_find(g, "class_weight")) {
+        cw = read_t(g, "class_weight", (size_t)K, 1);
+        ck_assert_msg(rt_head_seqcls_set_class_weights(m, cw) == RT_OK, "%s", rt_error_message());
+    }
     rt_batch b = {B, T, ids, NULL, NULL, labels};
     double ls = 0.0;
-    long n = 0;
+    double n = 0.0;
     ck_assert_msg(rt_model_forward(m, &b, NULL, &ls, &n) == RT_OK, "%s", rt_error_message());
-    ck_assert_int_eq(n, rt_model_count(m, &b));
+    ck_assert_msg(n == rt_model_count(m, &b), "normaliser %.17g, count %.17g", n,
+                  rt_model_count(m, &b)); /* rows counted, or their class-weight sum */
     float *ref = read_t(g, "logits", (size_t)B * K, 1), ref_loss;
     double dl = max_rel(rt_head_seqcls_logits(m), ref, (size_t)B * K);
     ck_assert(rt_st_read_f32(g, "loss", &ref_loss, 1) == RT_OK);
@@ -91,6 +98,7 @@ START_TEST(test_interface_matches_transformers) {
     free(ids);
     free(labels);
     free(ref);
+    free(cw);
     rt_st_close(&g);
     rt_model_destroy(&m);
 }
