@@ -20,39 +20,6 @@ MAX_STEPS=40
 # long enough to be interrupted; checkpoints only on signals and at the end
 OVR=("train.max_steps=$MAX_STEPS" checkpoint.every_steps=0 eval.every_steps=10)
 
-# steps_logged OUT: how many train steps OUT/metrics.jsonl holds.
-steps_logged() {
-    local n
-    n=$(grep -c '"loss"' "$1/metrics.jsonl" 2>/dev/null) || n=0
-    echo "$n"
-}
-
-# wait_steps OUT N: waits until N steps are logged (fails if the run ends, or after the bound of a
-# whole run, CK_TIMEOUT: a fixed few seconds would fail on a loaded machine or under ASan).
-wait_steps() {
-    local deadline=$((SECONDS + CK_TIMEOUT))
-    while [ "$(steps_logged "$1")" -lt "$2" ]; do
-        kill -0 "$BG_PID" 2>/dev/null || fail "the run ended before logging $2 steps"
-        [ $SECONDS -lt $deadline ] || fail "no $2 steps logged in $1 after $CK_TIMEOUT s"
-        sleep 0.05
-    done
-}
-
-# pid_of_rank PATTERN RANK: the pid of that rank's ringtune process.
-pid_of_rank() {
-    local pids pid
-    pids=$(rank_pids "$1")
-    pid=$(sed -n "s/^$2://p" <<<"$pids")
-    [ -n "$pid" ] || fail "no ringtune process of rank $2 found (have: $(tr '\n' ' ' <<<"$pids"))"
-    echo "$pid"
-}
-
-# wait_bg: waits for the background run; sets RC.
-wait_bg() {
-    RC=0
-    wait "$BG_PID" || RC=$?
-}
-
 # check_signal_checkpoint OUT LOG WHAT: the run stopped with a signal checkpoint at step N < max,
 # `latest` names it, metrics end at N; sets SIG_STEP.
 check_signal_checkpoint() {

@@ -4,7 +4,8 @@
 #  1. the losses of 1, 2 and 3 ranks agree within 1e-6 relative (the loss of a global batch is the
 #     mean over its examples, whatever the rank count);
 #  2. a run checkpointed at step 4 on 2 ranks resumes on 3 ranks with the uninterrupted run's
-#     losses (within 1e-6: the reduction order follows the rank count);
+#     losses (within 1e-6: the reduction order follows the rank count); SIGUSR1 to one rank
+#     checkpoints and exits 75, and the resumed run is bit-identical to an uninterrupted one;
 #  3. feature extraction trains the score alone (the backbone, final LayerNorm included, is the
 #     base model's bit for bit in the export), and on cached features (finetune.feature_cache)
 #     with the losses of running the frozen backbone every step (no dropout); class weights and
@@ -60,6 +61,21 @@ expect_grep "resumed from .*step-00000004: step 4, 2 shards written by 2 ranks, 
 out=$(python3 "$CK_TOOL" compare "$S/np1/metrics.jsonl" "$S/res/metrics.jsonl" 1e-6) ||
     fail "the resumed run differs from the uninterrupted one: $out"
 say "resumed on 3 ranks vs uninterrupted on 1: $out"
+
+# 2b. preemption: SIGUSR1 to rank 1 alone checkpoints every rank at the next step boundary (exit
+# 75); `--resume latest` ends with the uninterrupted run's losses and sample ids bit for bit
+pre=(train.max_steps=600 checkpoint.every_steps=0 eval.every_steps=200 output.log_every=0)
+train_ok 2 "$S/pref.log" "$S/run.yaml" "output.dir=$S/pref" "${pre[@]}"
+train_bg 2 "$S/pre.log" "$S/run.yaml" "output.dir=$S/pre" "${pre[@]}"
+wait_steps "$S/pre" 20
+kill -USR1 "$(pid_of_rank "output.dir=$S/pre" 1)"
+wait_bg
+expect_rc 75 "$S/pre.log" "SIGUSR1 to rank 1"
+sig=$(latest_of "$S/pre")
+expect_complete "$S/pre/$sig"
+train_ok 2 "$S/pre2.log" "$S/run.yaml" "output.dir=$S/pre" "${pre[@]}" --resume latest
+expect_same_metrics "$S/pref/metrics.jsonl" "$S/pre/metrics.jsonl"
+say "preempted at $sig, resumed: bit-identical to the uninterrupted 600 steps"
 
 # 3. feature extraction: only score.weight moves
 train_ok 2 "$S/fe.log" "$S/run.yaml" "output.dir=$S/fe" finetune.mode=feature_extraction
