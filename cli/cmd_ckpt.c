@@ -28,9 +28,10 @@ static void print_loss(const char *label, double v) {
 
 /* Reads every dataset of every shard and checks all checksums; prints one line per shard. */
 static rt_status verify_all(const char *dir, const Ringtune__Manifest *m) {
-    rt_gpt2 *model = NULL;
-    /* the tensor table names tensors in messages; the shard files bound the buffers */
-    RT_CALL(rt_ckpt_model_for(dir, m, &model));
+    rt_model *model = NULL;
+    /* the tensor table names tensors in messages; the shard files bound the buffers (any
+       architecture and head the registry knows) */
+    RT_CALL(rt_model_from_manifest(dir, m, &model));
     float *scratch = rt_alloc_floats(RT_CKPT_PIECE_ELEMS), *buf = NULL;
     rt_status st = scratch ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
     for (size_t s = 0; s < m->n_shards && st == RT_OK; s++) {
@@ -38,7 +39,7 @@ static rt_status verify_all(const char *dir, const Ringtune__Manifest *m) {
         buf = rt_alloc_floats(sh->hi - sh->lo + 1);
         if (!buf) st = rt_error(RT_ERR_MEMORY, "out of memory");
         for (size_t d = 0; d < sh->n_datasets && st == RT_OK; d++) {
-            st = rt_ckpt_shard_read(dir, sh, sh->datasets[d]->name, &model->params, sh->lo, sh->hi,
+            st = rt_ckpt_shard_read(dir, sh, sh->datasets[d]->name, model->params, sh->lo, sh->hi,
                                     buf, scratch);
         }
         if (st == RT_OK)
@@ -46,7 +47,7 @@ static rt_status verify_all(const char *dir, const Ringtune__Manifest *m) {
         rt_free_floats(&buf);
     }
     rt_free_floats(&scratch);
-    rt_gpt2_destroy(&model);
+    rt_model_destroy(&model);
     return st;
 }
 
@@ -174,7 +175,8 @@ int rt_cmd_inspect(int argc, char **argv) {
 int rt_cmd_export(int argc, char **argv) {
     if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
         printf("usage: ringtune export CKPT DIR\n"
-               "  writes the checkpoint's weights as a Hugging Face GPT-2 directory\n"
+               "  writes the checkpoint's weights as a Hugging Face directory (GPT2LMHeadModel or\n"
+               "  GPT2ForSequenceClassification, as the checkpoint's task head)\n"
                "  (config.json + model.safetensors) that transformers loads\n");
         return 0;
     }
@@ -184,11 +186,11 @@ int rt_cmd_export(int argc, char **argv) {
     }
     char dir[4096];
     if (rt_ckpt_find(argv[0], dir, sizeof dir) != RT_OK) return ckpt_fail("export", argv[0]);
-    rt_gpt2 *m = NULL;
-    if (rt_ckpt_load_model(dir, &m) != RT_OK) return ckpt_fail("export", dir);
-    rt_status st = rt_hf_gpt2_save(m, argv[1]);
-    size_t np = rt_gpt2_num_params(m);
-    rt_gpt2_destroy(&m);
+    rt_model *m = NULL;
+    if (rt_model_load_ckpt(dir, &m) != RT_OK) return ckpt_fail("export", dir);
+    rt_status st = rt_model_save_hf(m, argv[1]); /* LM or classifier, as the manifest says */
+    size_t np = rt_model_num_params(m);
+    rt_model_destroy(&m);
     if (st != RT_OK) return ckpt_fail("export", argv[1]);
     printf("exported %s -> %s (%zu parameters)\n", dir, argv[1], np);
     return 0;

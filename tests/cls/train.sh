@@ -151,4 +151,14 @@ acc=$(awk '$1 == "accuracy" {print $3}' "$S/np1.log" | tail -1)
 "$R" eval --model "$S/np1/final" --corpus "$S/lab.h5" >"$S/eval.log" 2>&1 ||
     fail_log "$S/eval.log" "ringtune eval of the export failed"
 expect_grep "^accuracy +$acc" "$S/eval.log" "eval of final/ (accuracy $acc as in the run)"
+# 5. a classifier's checkpoint verifies and exports as a GPT2ForSequenceClassification directory
+"$R" inspect "$S/np1/step-00000008" --verify >"$S/verify.log" 2>&1 ||
+    fail_log "$S/verify.log" "inspect --verify of a classification checkpoint failed"
+"$R" export "$S/np1/step-00000008" "$S/exported" >"$S/export.log" 2>&1 ||
+    fail_log "$S/export.log" "export of a classification checkpoint failed"
+grep -q GPT2ForSequenceClassification "$S/exported/config.json" ||
+    fail "the export's config.json is not a GPT2ForSequenceClassification"
+"$R" eval --model "$S/exported" --corpus "$S/lab.h5" >"$S/eval2.log" 2>&1 ||
+    fail_log "$S/eval2.log" "ringtune eval of the exported checkpoint failed"
+expect_grep "^accuracy +$acc" "$S/eval2.log" "eval of the exported step-8 checkpoint (accuracy $acc)"
 say "passed in $((SECONDS - CK_T0)) s"
