@@ -7,19 +7,8 @@
 
 static rt_status corpus_read(void *ctx, uint64_t i, int32_t *dst, size_t cap, size_t *len,
                              int32_t *label) {
-    const rt_corpus_source *cs = ctx;
-    const rt_corpus_info *in = rt_corpus_get_info(cs->corpus);
-    size_t full = (size_t)in->max_length;
-    int32_t *buf = dst;
-    if (cap < full && !(buf = malloc(full * sizeof *buf)))
-        return rt_error(RT_ERR_MEMORY, "out of memory");
-    rt_status st =
-        rt_corpus_read_example(cs->corpus, cs->split, i, buf, full > cap ? full : cap, len, label);
-    if (buf != dst) {
-        if (st == RT_OK) memcpy(dst, buf, (*len < cap ? *len : cap) * sizeof *dst);
-        free(buf);
-    }
-    return st;
+    const rt_corpus_source *cs = ctx; /* only the tokens kept are read: no copy, no buffer */
+    return rt_corpus_read_example_head(cs->corpus, cs->split, i, dst, cap, len, label);
 }
 
 rt_example_source rt_example_source_corpus(const rt_corpus_source *cs) {

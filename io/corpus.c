@@ -917,19 +917,32 @@ rt_status rt_corpus_read_labels(rt_corpus *c, rt_corpus_split split, uint64_t st
     return st;
 }
 
-rt_status rt_corpus_read_example(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
-                                 size_t cap, size_t *n, int32_t *label) {
+/* Example i's label and tokens: all of them (cut 0: more than cap is an error) or the first cap
+   (cut 1); *n its full length. */
+static rt_status read_example(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
+                              size_t cap, size_t *n, int32_t *label, int cut) {
     *n = 0;
     RT_CALL(rt_corpus_read_labels(c, split, i, 1, label));
     uint64_t off[2];
     RT_CALL(rt_corpus_read_doc_offsets(c, split, i, 2, off));
-    if (off[1] - off[0] > cap)
+    size_t len = (size_t)(off[1] - off[0]);
+    if (len > cap && !cut)
         return rt_error(RT_ERR_ARG, "%s: /%s example %llu has %llu tokens, more than the %zu given",
-                        c->path, split_names[split], (unsigned long long)i,
-                        (unsigned long long)(off[1] - off[0]), cap);
-    RT_CALL(rt_corpus_read_tokens(c, split, off[0], (size_t)(off[1] - off[0]), dst));
-    *n = (size_t)(off[1] - off[0]);
+                        c->path, split_names[split], (unsigned long long)i, (unsigned long long)len,
+                        cap);
+    RT_CALL(rt_corpus_read_tokens(c, split, off[0], len < cap ? len : cap, dst));
+    *n = len;
     return RT_OK;
+}
+
+rt_status rt_corpus_read_example(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
+                                 size_t cap, size_t *n, int32_t *label) {
+    return read_example(c, split, i, dst, cap, n, label, 0);
+}
+
+rt_status rt_corpus_read_example_head(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
+                                      size_t cap, size_t *n, int32_t *label) {
+    return read_example(c, split, i, dst, cap, n, label, 1);
 }
 
 const char *rt_corpus_label_name(const rt_corpus *c, int32_t id) {

@@ -177,6 +177,10 @@ rt_status rt_corpus_read_labels(rt_corpus *c, rt_corpus_split split, uint64_t st
    collective. RT_ERR_ARG for a text corpus, i >= n_docs or cap too small. Two small reads. */
 rt_status rt_corpus_read_example(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
                                  size_t cap, size_t *n, int32_t *label);
+/* The same, reading only the first min(cap, length) tokens (right truncation to cap); *n is the
+   example's full length, so a caller sees that it was cut. */
+rt_status rt_corpus_read_example_head(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *dst,
+                                      size_t cap, size_t *n, int32_t *label);
 /* The name of label id (NULL outside [0, num_labels) or for a text corpus); owned by c. */
 const char *rt_corpus_label_name(const rt_corpus *c, int32_t id);
 

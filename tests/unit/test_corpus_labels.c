@@ -113,6 +113,13 @@ START_TEST(test_labeled_round_trip) {
     size_t n;
     /* train example 1 is d = 2, of 3 ids: more than 2 */
     ck_assert_int_eq(rt_corpus_read_example(c, RT_SPLIT_TRAIN, 1, ids, 2, &n, &one), RT_ERR_ARG);
+    rt_error_clear();
+    /* the head of it: its first 2 ids, its full length and its label */
+    ck_assert_msg(rt_corpus_read_example_head(c, RT_SPLIT_TRAIN, 1, ids, 2, &n, &one) == RT_OK,
+                  "%s", rt_error_message());
+    ck_assert_int_eq((int)n, len_of(2));
+    ck_assert_int_eq(one, label_of(2));
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(ids[i], id_of(2, i));
     rt_corpus_close(&c);
 }
 END_TEST
