@@ -6,9 +6,8 @@
 #include <string.h>
 
 typedef struct {
-    rt_model *base;     /* borrowed: the parameters and gradients */
-    const float *feats; /* (n, C) borrowed */
-    uint64_t n;
+    rt_model *base; /* borrowed: the parameters and gradients */
+    rt_feature_rows rows;
     float *hidden; /* (B, 1, C) owned */
 } cached;
 
@@ -42,11 +41,13 @@ static rt_status cached_forward_hidden(rt_model *m, const rt_batch *b, const rt_
     size_t C = (size_t)m->hidden_size;
     for (int r = 0; r < b->B; r++) {
         int32_t i = b->ids[r];
-        if (i < 0 || (uint64_t)i >= c->n)
+        if (i < 0 || (uint64_t)i >= c->rows.n)
             return rt_error(RT_ERR_ARG, "cached features: example %d of %llu", i,
-                            (unsigned long long)c->n);
-        memcpy(c->hidden + (size_t)r * C, c->feats + (size_t)i * C, C * sizeof(float));
+                            (unsigned long long)c->rows.n);
+        if (c->rows.mem)
+            memcpy(c->hidden + (size_t)r * C, c->rows.mem + (size_t)i * C, C * sizeof(float));
     }
+    if (!c->rows.mem) RT_CALL(c->rows.read(c->rows.ctx, b->ids, b->B, c->hidden));
     m->cur_B = b->B;
     m->cur_T = 1;
     return RT_OK;
@@ -87,7 +88,8 @@ static const rt_model_ops cached_ops = {
     cached_trains,     cached_backward_hidden, cached_flops,      cached_output_embedding,
     cached_untie,      cached_set_dropout};
 
-rt_status rt_model_cached_create(rt_model *base, const float *feats, uint64_t n, rt_model **out) {
+rt_status rt_model_cached_create(rt_model *base, const rt_feature_rows *rows, rt_model **out) {
+    uint64_t n = rows->n;
     *out = NULL;
     int K = rt_head_seqcls_num_labels(base);
     if (K < 2 || base->head_tensors != 1)
@@ -99,7 +101,7 @@ rt_status rt_model_cached_create(rt_model *base, const float *feats, uint64_t n,
         free(m), free(c), free(g);
         return rt_error(RT_ERR_MEMORY, "out of memory");
     }
-    *c = (cached){base, feats, n, NULL};
+    *c = (cached){base, *rows, NULL};
     memcpy(g, base->groups, (size_t)base->n_groups * sizeof *g);
     m->ops = &cached_ops;
     m->impl = c;

@@ -12,6 +12,16 @@
 #include <stdint.h>
 #include "model.h"
 
-/* A model over n cached rows feats (n x base->hidden_size, borrowed) with base's parameters and
-   a copy of its seqcls head. *out owned (rt_model_destroy leaves base alone). */
-rt_status rt_model_cached_create(rt_model *base, const float *feats, uint64_t n, rt_model **out);
+/* Where the cached rows are: n rows of hidden_size floats, in memory (mem) or behind a reader
+   (mem NULL: read(ctx, rows, nr, out) fills out with rows[0..nr), nr x hidden_size; e.g. the
+   HDF5 cache of io/feature_cache.h). Borrowed. */
+typedef struct {
+    const float *mem;
+    rt_status (*read)(void *ctx, const int32_t *rows, int nr, float *out);
+    void *ctx;
+    uint64_t n;
+} rt_feature_rows;
+
+/* A model over the cached rows with base's parameters and a copy of its seqcls head. *out owned
+   (rt_model_destroy leaves base alone). */
+rt_status rt_model_cached_create(rt_model *base, const rt_feature_rows *rows, rt_model **out);

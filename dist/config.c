@@ -103,6 +103,14 @@ static const key_def keys[] = {
      "mode feature_extraction of a classifier (data.task classification): compute the frozen "
      "backbone's pooled features once per example, without dropout, and train the score on them "
      "every epoch; false: run the backbone (with its dropout) at every step"},
+    {"finetune.feature_cache_max_mb", K_NUM, OFF(finetune.feature_cache_max_mb), "1024", 0, INF, 0,
+     NULL,
+     "features up to this size (MB, every rank holds them all) stay in memory; larger ones go to "
+     "HDF5 shards in finetune.feature_cache_dir, read per micro-batch (0: always on disk)"},
+    {"finetune.feature_cache_dir", K_STR, OFF(finetune.feature_cache_dir), "null", 0, 0, F_NULL,
+     NULL,
+     "<output.dir>/feature_cache: where features kept on disk go; a cache there from an earlier "
+     "run with the same frozen weights, corpus and pooling is reused, any other is rebuilt"},
 
     {"eval.every_steps", K_LONG, OFF(eval.every_steps), "0", 0, INF, 0, NULL, NULL},
     {"eval.max_batches", K_LONG, OFF(eval.max_batches), "null", 1, INF, F_NULL, NULL,

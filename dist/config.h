@@ -76,6 +76,8 @@ typedef struct {
         bool feature_cache;             /* true; feature_extraction with a classifier: the
                                            backbone's pooled features once per example (no
                                            dropout), the head trained on them */
+        double feature_cache_max_mb;    /* 1024; larger caches go to feature_cache_dir */
+        char *feature_cache_dir;        /* NULL: <output.dir>/feature_cache */
     } finetune;
     struct {
         long every_steps; /* 0: only at the end */

@@ -7,7 +7,7 @@
 #include "gemm.h"
 #include "guard.h"
 #include "head_seqcls.h"
-#include "model_cached.h"
+#include "feature_cache.h"
 #include "hf_tokenizer.h"
 #include "metrics_resume.h"
 #include "model_registry.h"
@@ -84,14 +84,12 @@ typedef struct {
     int *Tm;                  /* (A) the padded length of each micro-batch of the step */
     double step_tokens;       /* this rank's tokens (padding included) in this step */
     rt_metrics vm, bm;        /* the last evaluation's metrics; the one before training */
-    /* feature extraction's cache (finetune.feature_cache): the pooled features of the train and
-       validation examples, their labels, and the model that trains on them (t->mt is the model
-       the steps and evaluations run: mc, or m itself) */
-    float *feats[2];
-    int32_t *flabels[2];
-    rt_cached_examples cx[2];
-    rt_model *mc, *mv, *mt; /* mv: the cached validation rows, for the evaluations */
-    rt_metric_id mid;       /* eval.metric, and whether higher is better */
+    /* feature extraction's cache (finetune.feature_cache) and the models the steps and the
+       evaluations run: mt (the cache's train model, or m itself) and mv (the cache's validation
+       model, or NULL: mt) */
+    rt_feature_cache *fc;
+    rt_model *mt, *mv;
+    rt_metric_id mid; /* eval.metric, and whether higher is better */
     rt_metric_dir mdir;
     int have_bm;
     rt_status comm_status; /* first error met while reducing during backward */
@@ -119,13 +117,8 @@ static void trainer_free(trainer *t) {
         free(t->buckets[k].sbounds);
     }
     free(t->buckets);
-    rt_model_destroy(&t->mc); /* before the base they borrow from */
-    rt_model_destroy(&t->mv);
+    rt_feature_cache_free(&t->fc); /* before the base its models borrow from */
     rt_model_destroy(&t->m);
-    for (int s = 0; s < 2; s++) {
-        rt_free_floats(&t->feats[s]);
-        free(t->flabels[s]);
-    }
     rt_corpus_close(&t->ct);
     if (t->cv) rt_corpus_close(&t->cv);
     rt_ring_destroy(&t->ring);
@@ -811,66 +804,30 @@ typedef struct {
     step_times tm;
 } run;
 
-/* The pooled features of one split's n examples into t->feats[s], each rank computing a
-   contiguous share and the shares summed over the ranks (the other rows are zero), in pieces
-   an int count can hold. Collective. */
-static rt_status cache_split(trainer *t, int s, const rt_example_source *src) {
-    uint64_t n = src->n;
-    size_t C = (size_t)t->m->hidden_size, N = (size_t)n * C;
-    t->feats[s] = rt_alloc_floats(N ? N : 1);
-    t->flabels[s] = malloc((n ? n : 1) * sizeof(int32_t));
-    rt_status st = t->feats[s] && t->flabels[s] ? RT_OK
-                                                : rt_error(RT_ERR_MEMORY,
-                                                           "out of memory for %.1f MB of "
-                                                           "cached features",
-                                                           N * 4.0 / 1e6);
-    if (st == RT_OK) memset(t->feats[s], 0, N * sizeof(float));
-    size_t lo, hi;
-    rt_ring_chunk((size_t)n, t->ctx->size, t->ctx->rank, &lo, &hi);
-    if (st == RT_OK) st = rt_cls_features(t->m, src, lo, hi, t->EB, t->T, t->feats[s] + lo * C);
-    const rt_corpus_source *cs = src->ctx;
-    if (st == RT_OK && n) st = rt_corpus_read_labels(cs->corpus, cs->split, 0, n, t->flabels[s]);
-    st = rt_mpi_ctx_agree(t->ctx, st);
-    for (size_t at = 0; st == RT_OK && at < N; at += (size_t)1 << 28) {
-        int cnt = (int)(N - at < ((size_t)1 << 28) ? N - at : ((size_t)1 << 28));
-        st = rt_mpi_check(rt_wd_allreduce(MPI_IN_PLACE, t->feats[s] + at, cnt, MPI_FLOAT, MPI_SUM,
-                                          t->ctx->comm, "feature cache (MPI_Allreduce)"),
-                          "MPI_Allreduce(feature cache)");
-    }
-    t->cx[s] = (rt_cached_examples){t->flabels[s]};
-    return st;
-}
-
 /* finetune.feature_cache: the frozen backbone's pooled features of every train and validation
-   example, computed once without dropout; from here on the steps and evaluations run the head
-   on them (t->mt). Collective. */
+   example (dist/feature_cache.h); from here on the steps and evaluations run the head on them.
+   Collective. */
 static rt_status feature_cache(trainer *t, FILE *out) {
-    double t0 = now_s();
-    RT_CALL(cache_split(t, 0, &t->xt));
-    RT_CALL(cache_split(t, 1, &t->xv));
-    double dt = now_s() - t0;
-    uint64_t nt = t->xt.n, nv = t->xv.n;
-    rt_example_source xt = rt_example_source_cached(&t->cx[0], nt),
-                      xv = rt_example_source_cached(&t->cx[1], nv);
-    rt_status st = rt_model_cached_create(t->m, t->feats[0], nt, &t->mc);
-    /* the cached model reads the train rows; evaluations need the validation rows */
-    rt_model *mv = NULL;
-    if (st == RT_OK) st = rt_model_cached_create(t->m, t->feats[1], nv, &mv);
-    int rows = t->EB > t->B ? t->EB : t->B;
-    if (st == RT_OK) st = rt_model_alloc_acts(t->mc, rows, 1);
-    if (st == RT_OK) st = rt_model_alloc_acts(mv, rows, 1);
-    RT_CALL(rt_mpi_ctx_agree(t->ctx, st));
-    t->mv = mv;
-    t->xt = xt;
-    t->xv = xv;
-    t->mt = t->mc;
-    if (out)
-        fprintf(out,
-                "feature cache: %llu train + %llu validation examples x %d floats (%.1f MB) "
-                "computed in %.2f s (one pass of the frozen backbone, no dropout); the steps "
-                "train the score on them\n",
-                (unsigned long long)nt, (unsigned long long)nv, t->m->hidden_size,
-                (double)(nt + nv) * t->m->hidden_size * 4.0 / 1e6, dt);
+    const rt_run_config *cfg = t->cfg;
+    char *dir = cfg->finetune.feature_cache_dir ? strdup(cfg->finetune.feature_cache_dir)
+                                                : rt_fs_join(cfg->output.dir, "feature_cache");
+    RT_CALL(rt_mpi_ctx_agree(t->ctx, dir ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory")));
+    rt_feature_cache_args a = {t->ctx,
+                               t->m,
+                               {t->xt, t->xv},
+                               {t->ct, t->cv ? t->cv : t->ct},
+                               t->EB,
+                               t->T,
+                               t->EB > t->B ? t->EB : t->B,
+                               cfg->finetune.feature_cache_max_mb,
+                               dir};
+    rt_status st = rt_feature_cache_build(&a, out, &t->fc);
+    free(dir);
+    RT_CALL(st);
+    t->xt = rt_feature_cache_source(t->fc, 0);
+    t->xv = rt_feature_cache_source(t->fc, 1);
+    t->mt = rt_feature_cache_model(t->fc, 0);
+    t->mv = rt_feature_cache_model(t->fc, 1);
     return RT_OK;
 }
 
@@ -1042,7 +999,7 @@ static rt_status reduce_and_norm(run *r, rt_status st, double local) {
     r->loss = tot[0] * r->scale;
     r->norm = sqrt(tot[1]);
     /* classification: the rows as padded (none through the model on cached features) */
-    r->gtokens = t->cls ? (t->mc ? 0.0 : tot[3]) : (double)t->G * t->T;
+    r->gtokens = t->cls ? (t->fc ? 0.0 : tot[3]) : (double)t->G * t->T;
     return RT_OK;
 }
 
@@ -1132,7 +1089,7 @@ static void log_step(run *r) {
     char thr[64];
     if (!t->cls)
         snprintf(thr, sizeof thr, "%.0f tok/s", tps);
-    else if (t->mc)
+    else if (t->fc)
         snprintf(thr, sizeof thr, "%.0f ex/s", eps); /* cached features: no tokens */
     else
         snprintf(thr, sizeof thr, "%.0f ex/s, %.0f tok/s", eps, tps);

@@ -59,3 +59,13 @@ add_test(NAME train_metric_unknown
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 1 "'eval.metric' = 'acuracy' .*: unknown metric"
                  $<TARGET_FILE:ringtune> train ${CMAKE_SOURCE_DIR}/tests/configs/minimal.yaml eval.metric=acuracy data.task=classification)
 set_tests_properties(train_metric_needs_classification train_metric_unknown PROPERTIES ENVIRONMENT "${RT_MPI_SAN_ENV}")
+# The on-disk feature cache (io/fcache.c): parts, row reads, staleness reasons, safe removal.
+rt_unit_test(test_fcache ${CMAKE_CURRENT_LIST_DIR}/test_fcache.c LIBS rt_io)
+# Feature extraction with the cache on disk (tests/cls/feature_cache.sh): the losses of the
+# in-memory cache, reuse at another rank count, rebuilt on every change, never removing others'
+# files.
+add_test(NAME cls_e2e_feature_cache
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../cls/feature_cache.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/cls_e2e/feature_cache)
+set_tests_properties(cls_e2e_feature_cache PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+                     ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
