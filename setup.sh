@@ -62,7 +62,8 @@ case "${1:-}" in
     # Every parser under libFuzzer (tests/fuzz/README.md): each seed once, then a short run.
     CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRT_WERROR=ON -DRT_FUZZ=ON >/dev/null
     cmake --build build-fuzz -j "$JOBS" --target fuzz_all
-    ctest --test-dir build-fuzz --output-on-failure -j 1 -L fuzz
+    # each fuzzer is one single-threaded process: two at a time on the two cores
+    ctest --test-dir build-fuzz --output-on-failure -j 2 -L fuzz
     ;;
   "") ;;
   *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
