@@ -476,6 +476,12 @@ static rt_status setup_examples(trainer *t) {
     if (maxlen < t->T) t->T = maxlen;
     if (t->xt.n == 0)
         return rt_error(RT_ERR_ARG, "the train split of %s holds no example", c->data.corpus);
+    if (t->xv.n == 0) /* before a feature cache is computed: the evaluations need examples */
+        return rt_error(RT_ERR_ARG,
+                        "the validation split of %s holds no example: classification evaluates "
+                        "before and after training (prep with --val-ratio > 0, or set "
+                        "data.val_corpus)",
+                        c->data.val_corpus ? c->data.val_corpus : c->data.corpus);
     if (t->cv && rt_corpus_get_info(t->cv)->num_labels != K)
         return rt_error(RT_ERR_ARG, "%s has %d labels, %s %d", c->data.val_corpus,
                         rt_corpus_get_info(t->cv)->num_labels, c->data.corpus, K);
@@ -868,12 +874,12 @@ static rt_status run_begin(run *r) {
     if (out)
         fprintf(out,
                 "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
-                "model %s (%zu parameters), corpus %s: %llu train %s of %d tokens\n"
+                "model %s (%zu parameters), corpus %s: %llu train %s %d tokens\n"
                 "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
                 cfg->model.path, rt_model_num_params(t->m), cfg->data.corpus,
                 (unsigned long long)t->nwin,
-                t->cls ? "examples (padded per micro-batch) of up to" : "windows", t->T, t->G,
+                t->cls ? "examples (padded per micro-batch) of up to" : "windows of", t->T, t->G,
                 ctx->size, t->A, t->B, r->steps, cfg->dist.zero1 ? "on" : "off");
     rt_peak_describe(&t->peak, out);
     if (out && cfg->output.log_every > 0) {

@@ -946,32 +946,6 @@ rt_status rt_ckpt_model_for_ext(const char *dir, const Ringtune__Manifest *man,
     return RT_OK;
 }
 
-rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out) {
-    *out = NULL;
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    Ringtune__Manifest *man = NULL;
-    RT_CALL(rt_ckpt_manifest_read_bytes(dir, &buf, &n));
-    rt_status st = rt_ckpt_manifest_decode(dir, buf, n, &man);
-    free(buf);
-    RT_CALL(st);
-    rt_gpt2 *m = NULL;
-    st = rt_ckpt_model_for(dir, man, &m);
-    float *scratch = st == RT_OK ? rt_alloc_floats(RT_CKPT_PIECE_ELEMS) : NULL;
-    if (st == RT_OK && !scratch) st = rt_error(RT_ERR_MEMORY, "out of memory");
-    if (st == RT_OK)
-        st = rt_ckpt_read_range(dir, man, &m->params, "params", 0, man->total_params, m->params_mem,
-                                scratch);
-    rt_free_floats(&scratch);
-    rt_ckpt_manifest_free(&man);
-    if (st != RT_OK) {
-        rt_gpt2_destroy(&m);
-        return st;
-    }
-    *out = m;
-    return RT_OK;
-}
-
 int rt_ckpt_is_checkpoint(const char *dir) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, RT_CKPT_MANIFEST);

@@ -144,6 +144,4 @@ rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_g
    extension's tensors count towards total_params and must be in the manifest's table too. */
 rt_status rt_ckpt_model_for_ext(const char *dir, const Ringtune__Manifest *man,
                                 rt_gpt2_extend_fn extend, void *arg, rt_gpt2 **out);
-/* Reads the full parameters of checkpoint dir (every shard, checksums verified) into a new model
-   built from the manifest's configuration. */
-rt_status rt_ckpt_load_model(const char *dir, rt_gpt2 **out);
+/* (The full parameters of a checkpoint into a new model: rt_model_load_ckpt, io/model_registry.h.) */

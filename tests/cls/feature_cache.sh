@@ -7,7 +7,8 @@
 #     checked), with the same losses within 1e-6;
 #  3. a changed data.seq_len, a different corpus, different frozen weights, a damaged part each
 #     rebuild it, saying why; a cache directory holding a file of someone else's is not removed:
-#     the run stops with an error naming it, and the file is still there.
+#     the run stops with an error naming it, and the file is still there;
+#  4. a corpus without validation examples is refused before any feature is computed.
 # Usage: feature_cache.sh RINGTUNE_BINARY SCRATCH_DIR (tests/ckpt/common.sh).
 set -euo pipefail
 . "$(dirname "$0")/../ckpt/common.sh"
@@ -87,4 +88,13 @@ expect_grep "$cache: holds notes.txt, not a feature cache file: not removed" "$S
     "the refusal names the file"
 [ -f "$cache/notes.txt" ] && [ -f "$cache/part-00000-of-00002.h5" ] ||
     fail "the foreign file or the cache was removed"
+# a corpus without validation examples is refused before any feature is computed
+"$R" prep --tokenizer "$S/base1" --out "$S/noval.h5" --format jsonl --label-field label \
+    --val-ratio 0 --max-length 24 --quiet "$demo/packages_sections.jsonl" >"$S/prep.log" 2>&1 ||
+    fail_log "$S/prep.log" "ringtune prep --val-ratio 0 failed"
+train 2 "$S/noval.log" "$S/run.yaml" "output.dir=$S/noval" "data.corpus=$S/noval.h5" "${shared[@]}"
+expect_rc 1 "$S/noval.log" "a classification corpus without validation examples"
+expect_grep "the validation split of $S/noval.h5 holds no example: classification evaluates" \
+    "$S/noval.log" "the refusal"
+if grep -q "^feature cache" "$S/noval.log"; then fail "features were computed before the refusal"; fi
 say "passed in $((SECONDS - CK_T0)) s"
