@@ -13,12 +13,13 @@
 #                may use; at least 2)
 #   --ranks      rank counts for the all-reduce and scaling sweeps (default 1,2,4,..,max-ranks)
 #   --only/--skip  comma-separated groups: gemm step tokenizer reader allreduce train pytorch
-#                scaling ckpt netns (default: all but netns)
+#                seqcls scaling ckpt netns (default: all but netns)
 #   --strong-global-batch G  the strong-scaling sweep's fixed global batch (sequences; default
 #                bench_scaling.sh's: 4 x the largest P)
 #   --netns      add the all-reduce across emulated hosts with TBF-shaped links (root, ip netns)
-#   --python     interpreter with torch + transformers for the PyTorch DDP side-by-side
-#                (default $PYTHON or python3; the comparison is skipped with a message without torch)
+#   --python     interpreter with torch + transformers for the PyTorch side-by-sides (DDP, and
+#                GPT2ForSequenceClassification; default $PYTHON or python3; the comparisons are
+#                skipped with a message without torch)
 #   --build      the CMake build directory holding benchmarks/ and cli/ringtune (default build/)
 #   --timeout    seconds allowed per step (default 300 quick, 3600 full)
 # Under Slurm (slurm/bench-suite.sbatch) mpirun uses the job's allocation.
@@ -50,7 +51,7 @@ while [ $# -gt 0 ]; do
     *) echo "run_suite: unknown argument '$1'" >&2; usage ;;
   esac
 done
-groups="gemm step tokenizer reader allreduce train pytorch scaling ckpt netns"
+groups="gemm step tokenizer reader allreduce train pytorch seqcls scaling ckpt netns"
 for g in ${only//,/ } ${skip//,/ }; do
   [[ " $groups " == *" $g "* ]] || { echo "run_suite: unknown group '$g' (one of: $groups)" >&2; exit 2; }
 done
@@ -161,6 +162,17 @@ if want pytorch; then
     step vs_pytorch_small_p2 "$here/bench_vs_pytorch.sh" --model small --ranks 2 --steps 8 --turns 3
     step vs_pytorch_124m_p2 "$here/bench_vs_pytorch.sh" --model 124m --ranks 2 --steps "$steps" \
         --turns 3
+  fi
+fi
+# Sequence classification against transformers' GPT2ForSequenceClassification (fp32 and bf16
+# autocast) at 1 rank x 1 thread: full fine-tuning examples/s in alternating turns, and feature
+# extraction's epoch time with and without the feature cache (bench_seqcls.sh).
+if want seqcls; then
+  if [ $quick -eq 1 ]; then
+    step seqcls_small_p1 "$here/bench_seqcls.sh" --quick --work "$work/seqcls"
+  else
+    step seqcls_124m_p1 "$here/bench_seqcls.sh" --model 124m --ranks 1 --steps "$steps" \
+        --turns 3 --examples 64 --epochs 2 --work "$work/seqcls"
   fi
 fi
 if want scaling; then

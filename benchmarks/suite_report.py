@@ -105,6 +105,8 @@ class Suite:
                         fmt(h), "overlap off in the same run (time blocked on communication)", "-",
                         ">= 0.80" if applies else "-", (h >= 0.8) if applies and h is not None
                         else None))
+        for n, j in sorted(self.by_kind("vs_pytorch_seqcls")):
+            out += self.seqcls_rows(j)
         for n, j in sorted(self.by_kind("train_step")):
             c = j["config"]
             g = (j.get("goals") or {}).get("communication_hidden_fraction", {})
@@ -189,6 +191,63 @@ class Suite:
                             f" {human_bytes(r['bytes'])} (GB/s)", fmt(r["ring_busbw_GBps"]),
                             f"MPI_Allreduce {fmt(r['mpi_busbw_GBps'])}",
                             fmt(r["busbw_ratio_ring_over_mpi"]) + "x", "-", None))
+        return out
+
+    @staticmethod
+    def seqcls_rows(j):
+        """bench_seqcls.sh: full fine-tuning examples/s and MFU against PyTorch (bf16 autocast,
+        fp32), feature extraction's epoch time with the cache against without, PyTorch's
+        features mode. Any part may be missing (PyTorch skipped, an older document)."""
+        c = j.get("config", {})
+        tag = (f"GPT-2 {c.get('model')}, {c.get('ranks')} x 1, T={c.get('seq_len')}, "
+               f"batch {c.get('global_batch')}")
+        ff = j.get("full_finetune") or {}
+        eps, mfu = ff.get("examples_per_s") or {}, ff.get("mfu") or {}
+        pt = j.get("pytorch") or {}
+        skipped = pt.get("skipped") or eps.get("pytorch_bf16") is None
+        reason = "PyTorch: skipped (" + str(pt.get("reason", "no result")) + ")"
+        r16, r32 = ff.get("ratio_vs_pytorch_bf16"), ff.get("ratio_vs_pytorch_fp32")
+        out = [(f"seq. classification, full fine-tuning, {tag}: examples/s",
+                fmt(eps.get("ringtune")),
+                reason if skipped else (f"PyTorch bf16 {fmt(eps.get('pytorch_bf16'))}, "
+                                        f"fp32 {fmt(eps.get('pytorch_fp32'))}"),
+                "-" if r16 is None else (f"{fmt(r16)}x bf16, {fmt(r32)}x fp32"
+                                         if r32 is not None else f"{fmt(r16)}x bf16"),
+                "-", None),
+               (f"seq. classification, full fine-tuning MFU, {tag}", fmt(mfu.get("ringtune")),
+                reason if skipped else (f"PyTorch bf16 {fmt(mfu.get('pytorch_bf16'))}, "
+                                        f"fp32 {fmt(mfu.get('pytorch_fp32'))}"),
+                "-", "-", None)]
+        fe = j.get("feature_extraction") or {}
+        if fe.get("s_epoch_cached") is None:
+            return out
+
+        def sec(x):
+            return "-" if x is None else f"{x:.3g} s"
+
+        r = fe.get("ratio_epoch_uncached_over_cached")
+        what = (f"seq. classification, feature extraction, GPT-2 {c.get('model')}, "
+                f"{c.get('ranks')} x 1, {c.get('train_examples')} examples")
+        out.append((f"{what}: s per epoch, feature cache on", sec(fe.get("s_epoch_cached")),
+                    f"cache off {sec(fe.get('s_epoch_uncached'))}",
+                    "-" if r is None else f"{fmt(r)}x", "-", None))
+        r = fe.get("ratio_first_epoch_uncached_over_cached_with_build")
+        out.append((f"{what}: first epoch, cache on with its build "
+                    f"({sec(fe.get('cache_build_s'))})",
+                    sec(fe.get("s_first_epoch_cached_with_build")),
+                    f"cache off {sec(fe.get('s_first_epoch_uncached'))}",
+                    "-" if r is None else f"{fmt(r)}x", "-", None))
+        ptf = fe.get("pytorch") or {}
+        if not ptf.get("skipped"):
+            for p in ("bf16", "fp32"):
+                v = ptf.get(p)
+                if not v:
+                    continue
+                r = v.get("ratio_epoch_pytorch_over_ringtune_uncached")
+                out.append((f"{what}: s per epoch, cache off vs PyTorch features mode {p} "
+                            "(backbone every epoch)", sec(fe.get("s_epoch_uncached")),
+                            f"PyTorch {p} {sec(v.get('s_epoch'))}",
+                            "-" if r is None else f"{fmt(r)}x", "-", None))
         return out
 
     def markdown(self):

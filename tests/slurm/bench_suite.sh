@@ -44,7 +44,7 @@ def load(name):
 suite = load("suite.json") or {"steps": []}
 names = [s["step"] for s in suite["steps"]]
 for want in ("gemm", "step", "tokenizer", "reader", "allreduce_p2", "train_small_p2",
-             "vs_pytorch_small_p2", "scaling", "ckpt_p2"):
+             "vs_pytorch_small_p2", "seqcls_small_p1", "scaling", "ckpt_p2"):
     if want not in names:
         errors.append("suite.json lists no step %s (steps: %s)" % (want, names))
 for s in suite["steps"]:
