@@ -144,4 +144,4 @@ rt_status rt_ckpt_model_for(const char *dir, const Ringtune__Manifest *man, rt_g
    extension's tensors count towards total_params and must be in the manifest's table too. */
 rt_status rt_ckpt_model_for_ext(const char *dir, const Ringtune__Manifest *man,
                                 rt_gpt2_extend_fn extend, void *arg, rt_gpt2 **out);
-/* (The full parameters of a checkpoint into a new model: rt_model_load_ckpt, io/model_registry.h.) */
+/* (A checkpoint's full parameters into a new model: rt_model_load_ckpt, model_registry.h.) */
