@@ -57,8 +57,10 @@ case "${1:-}" in
     # The benchmarks must build and run (a short smoke run; timings are not asserted).
     ctest --test-dir build --output-on-failure -j 1 -L bench
     build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    # two at a time: tests of several ranks (PROCESSORS 2) and those that measure time
+    # (RUN_SERIAL, tests/CMakeLists.txt) run alone
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      ctest --test-dir build-asan --output-on-failure -j 1 -LE "bench|slow|e2e"
+      ctest --test-dir build-asan --output-on-failure -j 2 -LE "bench|slow|e2e"
     # Every parser under libFuzzer (tests/fuzz/README.md): each seed once, then a short run.
     CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRT_WERROR=ON -DRT_FUZZ=ON >/dev/null
     cmake --build build-fuzz -j "$JOBS" --target fuzz_all
