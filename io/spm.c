@@ -47,6 +47,7 @@ struct rt_spm {
     char *text;
     char *unk_surface;
     edge root[256];
+    edge *root2; /* (65536) the edges of the root's children by (first byte << 8 | second) */
     edge *edges;
     uint32_t edge_mask;
     rt_spm_norm norm;
@@ -134,6 +135,14 @@ static rt_status build_trie(rt_spm *t, size_t total_bytes) {
         if (t->root[c].pid < -1) t->root[c].pid = -1;
     for (uint32_t i = 0; i <= t->edge_mask; i++)
         if (t->edges[i].key && t->edges[i].pid < -1) t->edges[i].pid = -1;
+    /* a direct table for the second byte: every walk takes it, and it stays in cache */
+    t->root2 = calloc(65536, sizeof *t->root2);
+    if (!t->root2) return rt_error(RT_ERR_MEMORY, "%s: out of memory", t->source);
+    for (int a = 0; a < 256; a++)
+        for (int b = 0; a < 256 && t->root[a].child && b < 256; b++) {
+            const edge *e = edge_get(t, t->root[a].child, (uint8_t)b);
+            if (e) t->root2[a << 8 | b] = *e;
+        }
     return RT_OK;
 }
 
@@ -148,6 +157,7 @@ void rt_spm_destroy(rt_spm **tp) {
     free(t->text);
     free(t->unk_surface);
     free(t->edges);
+    free(t->root2);
     rt_spm_norm_free(&t->norm);
     free(t->source);
     free(t);
@@ -599,7 +609,9 @@ static rt_status viterbi(const rt_spm *t, const uint8_t *s, size_t n, best_node 
                 if (length == mblen) single = 1;
             }
             if (k >= n) break;
-            e = edge_get(t, e->child, s[k]);
+            /* the second byte from the direct table, then the hash */
+            e = k == at + 1 ? &t->root2[(size_t)s[at] << 8 | s[k]] : edge_get(t, e->child, s[k]);
+            if (e && !e->child) e = NULL;
             k++;
         }
         if (!single) { /* the unknown candidate, float throughout */

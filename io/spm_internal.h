@@ -12,6 +12,9 @@ typedef struct {
     size_t n_strs;
     char *blob;              /* owned copy of the charsmap (strs points into it) */
     uint8_t first_byte[256]; /* 1 when some key starts with this byte */
+    /* ASCII fast path: pass1[b] when no key is "b"; pass2[b][c] when, also, no key starts with
+       "bc" (so b followed by c is not replaced) */
+    uint8_t pass1[128], pass2[128][128];
     int add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces;
     const char *source; /* model file name for messages */
 } rt_spm_norm;

@@ -49,6 +49,21 @@ rt_status rt_spm_buf_reserve(rt_spm_buf *b, size_t extra) {
     return RT_OK;
 }
 
+/* Whether the trie has a node for key[0..n) (a prefix of some key); *leaf: a key ends there. */
+static int walk(const rt_spm_norm *nm, const uint8_t *key, size_t n, int *leaf) {
+    size_t pos = d_offset(nm->units[0]);
+    *leaf = 0;
+    for (size_t i = 0; i < n; i++) {
+        pos ^= key[i];
+        if (pos >= nm->n_units) return 0;
+        uint32_t u = nm->units[pos];
+        if (d_label(u) != key[i]) return 0;
+        pos ^= d_offset(u);
+        *leaf = d_has_leaf(u) && pos < nm->n_units;
+    }
+    return 1;
+}
+
 rt_status rt_spm_norm_init(rt_spm_norm *nm, const void *blob, size_t len, const char *source) {
     nm->source = source;
     nm->units = NULL;
@@ -88,6 +103,15 @@ rt_status rt_spm_norm_init(rt_spm_norm *nm, const void *blob, size_t len, const 
     for (int c = 0; c < 256; c++) {
         size_t p = root ^ (uint32_t)c;
         nm->first_byte[c] = p < nm->n_units && d_label(nm->units[p]) == (uint32_t)c;
+    }
+    for (int b0 = 0; b0 < 128; b0++) {
+        int leaf;
+        uint8_t k[2] = {(uint8_t)b0, 0};
+        nm->pass1[b0] = !walk(nm, k, 1, &leaf) || !leaf;
+        for (int c = 0; c < 128; c++) {
+            k[1] = (uint8_t)c;
+            nm->pass2[b0][c] = nm->pass1[b0] && !walk(nm, k, 2, &leaf);
+        }
     }
     return RT_OK;
 }
@@ -184,9 +208,14 @@ rt_status rt_spm_norm_run(const rt_spm_norm *nm, const char *text, size_t len, r
             b->p[b->n++] = ' ';
     }
     while (i < len) {
-        /* fast path: a run of ASCII other than space that no charsmap key starts with */
+        /* fast path: a run of ASCII other than space where no charsmap key matches */
         size_t j = i;
-        while (j < len && s[j] < 0x80 && s[j] != ' ' && !nm->first_byte[s[j]]) j++;
+        while (j < len && s[j] < 0x80 && s[j] != ' ') {
+            if (nm->first_byte[s[j]] &&
+                (j + 1 < len ? s[j + 1] >= 0x80 || !nm->pass2[s[j]][s[j + 1]] : !nm->pass1[s[j]]))
+                break;
+            j++;
+        }
         if (j > i) {
             RT_CALL(rt_spm_buf_reserve(b, j - i));
             memcpy(b->p + b->n, s + i, j - i);
