@@ -56,13 +56,15 @@ static void print_json_ids(const char *label, json_t *a) {
     printf("%s\n", json_array_size(a) > 24 ? " ..." : "");
 }
 
-/* The text of a case: "text", or prefix + unit * count + suffix. Caller frees. */
+/* The text of a case: "text", or prefix + unit * count + suffix (NUL-terminated for printing;
+   it may hold NULs). Caller frees. */
 static char *case_text(json_t *c, size_t *n) {
     json_t *t = json_object_get(c, "text");
     if (t) {
         *n = json_string_length(t);
         char *b = malloc(*n + 1);
         memcpy(b, json_string_value(t), *n);
+        b[*n] = 0;
         return b;
     }
     json_t *pre = json_object_get(c, "prefix"), *unit = json_object_get(c, "unit"),
@@ -76,6 +78,7 @@ static char *case_text(json_t *c, size_t *n) {
     o += lp;
     for (size_t i = 0; i < count; i++, o += lu) memcpy(o, json_string_value(unit), lu);
     memcpy(o, json_string_value(suf), ls);
+    b[*n] = 0;
     return b;
 }
 
@@ -400,6 +403,7 @@ START_TEST(test_truncated_model) {
         char *p = tmp_write("cut.model", buf, cuts[i]);
         expect_load_error(p, NULL, RT_ERR_FORMAT, "truncated", NULL);
     }
+    free(buf);
     /* cut exactly after a piece: parses, but trainer_spec and normalizer_spec are missing */
     Ringtune__Spm__ModelProto *m = real_model(&buf, &len);
     Ringtune__Spm__TrainerSpec *ts = m->trainer_spec;
