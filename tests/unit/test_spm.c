@@ -272,18 +272,37 @@ START_TEST(test_decode) {
 }
 END_TEST
 
-/* Invalid UTF-8 becomes U+FFFD per byte (as sentencepiece), then <unk> (fused). */
+/* Invalid UTF-8 becomes one U+FFFD per byte of an ill-formed sequence (surrogates, overlongs and
+   code points above U+10FFFF included), then <unk> (fused): ids and normalized text from PyPI
+   sentencepiece 0.2.3 (SentencePieceProcessor.encode / normalize of the bytes). */
 START_TEST(test_invalid_utf8) {
-    idvec v = {0};
-    enc("a\xff\xfe b", 5, 0, 0, &v);
-    ck_assert_int_ge(v.n, 2);
-    char *norm = NULL;
-    size_t nl = 0, nc = 0;
-    ck_assert(rt_spm_normalize(tok, "\xff", 1, &norm, &nl, &nc) == RT_OK);
-    ck_assert_int_eq(nl, 6);
-    ck_assert(memcmp(norm, "\xE2\x96\x81\xEF\xBF\xBD", 6) == 0);
-    free(norm);
-    free(v.ids);
+    static const struct {
+        const char *text;
+        int n_fffd, n;
+        int32_t ids[6];
+    } cases[] = {
+        {"a\xff\xfe b", 2, 5, {3, 9, 2, 3, 115}},
+        {"\xff", 1, 2, {3, 2}},
+        {"x\xe2\x96y", 2, 4, {3, 226, 2, 63}},
+        {"\xc3", 1, 2, {3, 2}},
+        {"\xed\xa0\x80z", 3, 3, {3, 2, 172}},
+        {"\xf4\x90\x80\x80", 4, 2, {3, 2}},
+        {"\xc0\xaf", 2, 2, {3, 2}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        idvec v = {0};
+        enc(cases[c].text, strlen(cases[c].text), 0, 0, &v);
+        ck_assert_int_eq(v.n, cases[c].n);
+        for (int i = 0; i < cases[c].n; i++) ck_assert_int_eq(v.ids[i], cases[c].ids[i]);
+        char *norm = NULL;
+        size_t nl = 0, nc = 0, k = 0;
+        ck_assert(rt_spm_normalize(tok, cases[c].text, strlen(cases[c].text), &norm, &nl, &nc) ==
+                  RT_OK);
+        for (size_t i = 0; i + 3 <= nl; i++) k += memcmp(norm + i, "\xEF\xBF\xBD", 3) == 0;
+        ck_assert_int_eq(k, cases[c].n_fffd);
+        free(norm);
+        free(v.ids);
+    }
 }
 END_TEST
 
