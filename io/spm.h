@@ -51,7 +51,8 @@ typedef struct {
    the caller frees *ids). opts may be NULL (all zero). Bytes that are not UTF-8 become U+FFFD, one
    per byte, as sentencepiece does. With allow_special the text is cut at each added token and
    every piece between is encoded on its own (normalized, dummy prefix), as Hugging Face does.
-   On error *n is unchanged. Thread-safe. */
+   On error *n is unchanged. Thread-safe. Working memory (freed before returning) is about 16
+   bytes per byte of text, so a caller feeds documents or lines, not a whole corpus at once. */
 rt_status rt_spm_encode(const rt_spm *t, const char *text, size_t len,
                         const rt_spm_encode_opts *opts, int32_t **ids, size_t *n, size_t *cap);
 /* The normalized text sentencepiece's Viterbi sees (U+2581 for spaces, dummy prefix included):

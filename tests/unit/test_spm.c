@@ -6,6 +6,7 @@
    spiece.model and tokenizer.json files are errors naming the file and field; a speed figure. */
 #include <check.h>
 #include <jansson.h>
+#include <omp.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -250,6 +251,32 @@ START_TEST(test_code_point_blocks) {
     free(text);
     free(norm);
     free(v.ids);
+}
+END_TEST
+
+/* Threads sharing the tokenizer give the ids one thread gives (the fixture, 8 passes each). */
+START_TEST(test_threads) {
+    json_t *cases = json_object_get(fix, "cases");
+    size_t nc = json_array_size(cases);
+    int bad = 0;
+#pragma omp parallel num_threads(4) reduction(+ : bad)
+    {
+        idvec v = {0};
+        for (int pass = 0; pass < 8; pass++)
+            for (size_t i = (size_t)omp_get_thread_num(); i < nc; i += 4) {
+                json_t *c = json_array_get(cases, i);
+                size_t len;
+                char *text = case_text(c, &len);
+                v.n = 0;
+                rt_spm_encode_opts o = {0, 0};
+                if (rt_spm_encode(tok, text, len, &o, &v.ids, &v.n, &v.cap) != RT_OK ||
+                    !same_ids(&v, json_object_get(c, "sp")))
+                    bad++;
+                free(text);
+            }
+        free(v.ids);
+    }
+    ck_assert_int_eq(bad, 0);
 }
 END_TEST
 
@@ -669,6 +696,7 @@ int main(void) {
     tcase_add_test(tc, test_basics);
     tcase_add_test(tc, test_fixture_cases);
     tcase_add_test(tc, test_code_point_blocks);
+    tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_decode);
     tcase_add_test(tc, test_invalid_utf8);
     tcase_add_test(tc, test_seed_model);
