@@ -1,12 +1,10 @@
-/* SentencePiece unigram tokenizer (see spm.h): loading spiece.model with protobuf-c, the piece
-   trie, Viterbi as sentencepiece's unigram_model.cc EncodeOptimized, added tokens as Hugging
-   Face's T5TokenizerFast, decode, and the cross-check of a tokenizer.json. Normalization is in
-   spm_norm.c. */
+/* SentencePiece unigram tokenizer (see spm.h): loading spiece.model with protobuf-c, Viterbi as
+   sentencepiece's unigram_model.cc EncodeOptimized, added tokens as Hugging Face's
+   T5TokenizerFast, decode. The piece trie is in spm_trie.c, normalization in spm_norm.c, the
+   cross-check of a tokenizer.json in spm_hf.c. */
 #include "spm.h"
 #include <float.h>
-#include <jansson.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,225 +12,6 @@
 #include "sentencepiece_model.pb-c.h"
 #include "spm_internal.h"
 #include "text.h"
-
-enum { T_NORMAL = 1, T_UNKNOWN = 2, T_CONTROL = 3, T_USER = 4, T_UNUSED = 5, T_BYTE = 6 };
-
-/* ---- piece trie ----
-
-   A double-array trie: node x's child by byte c is slot y = base[x] + c, valid when check[y] is
-   x + 1; each slot also carries the id and score of the piece that ends there. Following an edge
-   and scoring the piece found is one 16-byte read, no string compares, so the lattice walk from
-   each position costs one read per byte of the longest piece prefix starting there; T5's ~82k
-   nodes fit in ~1.6 MB (about a core's L2 cache), which is what makes the walk fast: a hash of
-   (node, byte) edges is as few reads but needs ~4 MB at a load factor that keeps probes short,
-   and a 256-way table per node ~100 MB. The trie is first built with such a hash, then laid out
-   breadth first, each node's children at the first base where all their slots are free. */
-
-typedef struct {
-    int32_t base;   /* children at base + byte; 0: no children */
-    uint32_t check; /* parent slot + 1, 0 when free */
-    int32_t pid;    /* piece ending here that Viterbi may choose, -1 when none */
-    float score;    /* its score; +inf marks a user-defined piece (scored by its length) */
-} da_unit;
-
-#define MAX_NODES (1u << 23)
-
-struct rt_spm {
-    int n_pieces, n_extra;
-    int unk_id, eos_id, pad_id;
-    float min_score, max_score, unk_score;
-    float *score;
-    uint8_t *type;
-    uint32_t *off; /* (n_pieces + n_extra + 1) offsets of the NUL-terminated pieces in text */
-    char *text;
-    char *unk_surface;
-    da_unit *da; /* slot 0: the root */
-    size_t n_da;
-    rt_spm_norm norm;
-    char *source;
-};
-
-/* Build scaffolding: edges (node, byte) -> child in an open-addressing hash. */
-typedef struct {
-    uint32_t key; /* (node << 8) | byte, 0 when free (node >= 1: the root's edges are direct) */
-    uint32_t child;
-} edge;
-
-static inline uint32_t edge_hash(uint32_t key) {
-    return (key * 0x9E3779B1u) ^ (key >> 15);
-}
-
-static inline edge *edge_slot(edge *tab, uint32_t mask, uint32_t key) {
-    uint32_t i = edge_hash(key) & mask;
-    while (tab[i].key != key && tab[i].key != 0) i = (i + 1) & mask;
-    return &tab[i];
-}
-
-typedef struct {
-    uint32_t parent, child;
-    uint8_t c;
-} edge_rec;
-
-static int edge_rec_cmp(const void *a, const void *b) {
-    const edge_rec *x = a, *y = b;
-    if (x->parent != y->parent) return x->parent < y->parent ? -1 : 1;
-    return (int)x->c - (int)y->c;
-}
-
-/* Lays out the trie of n_nodes nodes (node 0 the root; recs sorted by parent, then byte; pid and
-   score per node) as the double array. */
-/* The first free slot >= i (nf: next-free links with path halving; nf[i] == i when free). */
-static size_t next_free(size_t *nf, size_t i) {
-    while (nf[i] != i) {
-        nf[i] = nf[nf[i]];
-        i = nf[i];
-    }
-    return i;
-}
-
-static rt_status layout(rt_spm *t, const edge_rec *recs, size_t n_recs, uint32_t n_nodes,
-                        const int32_t *pid, const float *score) {
-    /* recs of node x: [first[x], first[x+1]) */
-    size_t *first = calloc((size_t)n_nodes + 1, sizeof *first);
-    uint32_t *queue = malloc((size_t)n_nodes * sizeof *queue);
-    uint32_t *slot = malloc((size_t)n_nodes * sizeof *slot);
-    size_t cap = (size_t)n_nodes * 2 + 1024, used = 1;
-    da_unit *da = calloc(cap, sizeof *da);
-    size_t *nf = malloc(cap * sizeof *nf);
-    rt_status s = RT_OK;
-    if (!first || !queue || !slot || !da || !nf) {
-        s = rt_error(RT_ERR_MEMORY, "%s: out of memory", t->source);
-        goto done;
-    }
-    for (size_t i = 0; i < cap; i++) nf[i] = i;
-    nf[0] = 1; /* the root */
-    for (size_t i = 0; i < n_recs; i++) first[recs[i].parent + 1]++;
-    for (uint32_t x = 0; x < n_nodes; x++) first[x + 1] += first[x];
-    size_t head = 0, tail = 0;
-    queue[tail++] = 0;
-    slot[0] = 0;
-    da[0] = (da_unit){0, 1, -1, 0.0f};
-    while (head < tail) {
-        uint32_t x = queue[head++];
-        size_t r0 = first[x], r1 = first[x + 1];
-        if (r0 == r1) continue;
-        const size_t c0 = recs[r0].c;
-        /* candidate bases put the first child on a free slot (and leave base >= 1) */
-        size_t b;
-        for (size_t f = next_free(nf, c0 + 1);; f = next_free(nf, f + 1)) {
-            if (f + 256 >= cap) { /* grow: slots and next-free links */
-                size_t nc = cap * 2;
-                da_unit *p = realloc(da, nc * sizeof *da);
-                size_t *q = p ? realloc(nf, nc * sizeof *nf) : NULL;
-                if (p) da = p;
-                if (q) nf = q;
-                if (!p || !q) {
-                    s = rt_error(RT_ERR_MEMORY, "%s: out of memory", t->source);
-                    goto done;
-                }
-                memset(da + cap, 0, (nc - cap) * sizeof *da);
-                for (size_t i = cap; i < nc; i++) nf[i] = i;
-                cap = nc;
-            }
-            b = f - c0;
-            size_t r = r0 + 1;
-            while (r < r1 && !da[b + recs[r].c].check) r++;
-            if (r == r1) break;
-        }
-        da[slot[x]].base = (int32_t)b;
-        for (size_t r = r0; r < r1; r++) {
-            uint32_t y = recs[r].child;
-            size_t at = b + recs[r].c;
-            slot[y] = (uint32_t)at;
-            da[at] = (da_unit){0, slot[x] + 1, pid[y], score[y]};
-            nf[at] = at + 1;
-            if (at + 1 > used) used = at + 1;
-            queue[tail++] = y;
-        }
-    }
-    t->da = da;
-    t->n_da = used + 256 <= cap ? used + 256 : cap; /* base + byte stays inside */
-    da = NULL;
-done:
-    free(first);
-    free(queue);
-    free(slot);
-    free(da);
-    free(nf);
-    return s;
-}
-
-static rt_status build_trie(rt_spm *t, size_t total_bytes) {
-    if (total_bytes + 1 >= MAX_NODES)
-        return rt_error(RT_ERR_FORMAT, "%s: pieces: %zu bytes in all (expected fewer than %u)",
-                        t->source, total_bytes, MAX_NODES);
-    uint32_t cap = 16;
-    while (cap < 2 * (total_bytes + 1)) cap *= 2;
-    const uint32_t mask = cap - 1;
-    uint32_t root[256] = {0};
-    edge *tab = calloc(cap, sizeof *tab);
-    int32_t *pid = malloc((total_bytes + 1) * sizeof *pid);
-    float *score = malloc((total_bytes + 1) * sizeof *score);
-    edge_rec *recs = malloc((total_bytes + 1) * sizeof *recs);
-    rt_status s = RT_OK;
-    if (!tab || !pid || !score || !recs) {
-        s = rt_error(RT_ERR_MEMORY, "%s: out of memory", t->source);
-        goto done;
-    }
-    uint32_t n_nodes = 1;
-    size_t n_recs = 0;
-    pid[0] = -1;
-    score[0] = 0.0f;
-    for (int id = 0; id < t->n_pieces && s == RT_OK; id++) {
-        /* the pieces Viterbi can choose: sentencepiece's trie holds the normal, user-defined and
-           unused ones (the last are skipped when met); control, unknown and byte pieces are
-           reachable by id only */
-        int ty = t->type[id];
-        if (ty != T_NORMAL && ty != T_USER && ty != T_UNUSED) continue;
-        const uint8_t *p = (const uint8_t *)t->text + t->off[id];
-        size_t n = strlen((const char *)p);
-        uint32_t node = 0;
-        for (size_t k = 0; k < n; k++) {
-            uint32_t *child;
-            if (node == 0)
-                child = &root[p[k]];
-            else {
-                edge *e = edge_slot(tab, mask, node << 8 | p[k]);
-                e->key = node << 8 | p[k];
-                child = &e->child;
-            }
-            if (!*child) {
-                *child = n_nodes++;
-                pid[*child] = -1;
-                score[*child] = 0.0f;
-                recs[n_recs++] = (edge_rec){node, *child, p[k]};
-            }
-            node = *child;
-        }
-        if (pid[node] != -1) {
-            s = rt_error(RT_ERR_FORMAT,
-                         "%s: pieces[%d].piece \"%s\" is the same as pieces[%d] (expected every "
-                         "piece once)",
-                         t->source, id, (const char *)p,
-                         pid[node] >= 0 ? pid[node] : -2 - pid[node]);
-            break;
-        }
-        pid[node] = ty == T_UNUSED ? -2 - id : id;
-        score[node] = ty == T_USER ? INFINITY : t->score[id];
-    }
-    if (s == RT_OK) {
-        for (uint32_t x = 0; x < n_nodes; x++)
-            if (pid[x] < -1) pid[x] = -1; /* unused pieces: walked through, never chosen */
-        qsort(recs, n_recs, sizeof *recs, edge_rec_cmp);
-        s = layout(t, recs, n_recs, n_nodes, pid, score);
-    }
-done:
-    free(tab);
-    free(pid);
-    free(score);
-    free(recs);
-    return s;
-}
 
 /* ---- loading ---- */
 
@@ -308,7 +87,7 @@ static rt_status from_proto(rt_spm *t, const Ringtune__Spm__ModelProto *m) {
             return rt_error(RT_ERR_FORMAT, "%s: pieces[%d].score is %g (expected a finite number)",
                             src, i, (double)sp->score);
         int ty = (int)sp->type;
-        if (ty < T_NORMAL || ty > T_BYTE)
+        if (ty < SPM_NORMAL || ty > SPM_BYTE)
             return rt_error(RT_ERR_FORMAT,
                             "%s: pieces[%d].type is %d (expected 1..6: NORMAL, UNKNOWN, CONTROL, "
                             "USER_DEFINED, UNUSED, BYTE)",
@@ -333,11 +112,11 @@ static rt_status from_proto(rt_spm *t, const Ringtune__Spm__ModelProto *m) {
         memcpy(t->text + o, sp->piece.data, sp->piece.len);
         o += sp->piece.len;
         t->text[o++] = 0;
-        if ((int)sp->type == T_NORMAL) {
+        if ((int)sp->type == SPM_NORMAL) {
             n_normal++;
             if (sp->score < t->min_score) t->min_score = sp->score;
             if (sp->score > t->max_score) t->max_score = sp->score;
-        } else if ((int)sp->type == T_UNKNOWN) {
+        } else if ((int)sp->type == SPM_UNKNOWN) {
             if (unk >= 0)
                 return rt_error(RT_ERR_FORMAT,
                                 "%s: pieces[%d] and pieces[%d] both have type UNKNOWN (expected "
@@ -362,10 +141,10 @@ static rt_status from_proto(rt_spm *t, const Ringtune__Spm__ModelProto *m) {
                         src);
     t->unk_id = unk;
     t->unk_score = t->min_score - 10.0f; /* sentencepiece's kUnkPenalty */
-    t->eos_id = ts->eos_id >= 0 && ts->eos_id < n && t->type[ts->eos_id] == T_CONTROL
+    t->eos_id = ts->eos_id >= 0 && ts->eos_id < n && t->type[ts->eos_id] == SPM_CONTROL
                     ? (int)ts->eos_id
                     : -1;
-    t->pad_id = ts->pad_id >= 0 && ts->pad_id < n && t->type[ts->pad_id] == T_CONTROL
+    t->pad_id = ts->pad_id >= 0 && ts->pad_id < n && t->type[ts->pad_id] == SPM_CONTROL
                     ? (int)ts->pad_id
                     : -1;
     t->unk_surface = strdup(ts->unk_surface ? ts->unk_surface : " \xE2\x81\x87 ");
@@ -377,7 +156,7 @@ static rt_status from_proto(rt_spm *t, const Ringtune__Spm__ModelProto *m) {
     t->norm.add_dummy_prefix = ns->add_dummy_prefix;
     t->norm.remove_extra_whitespaces = ns->remove_extra_whitespaces;
     t->norm.escape_whitespaces = ns->escape_whitespaces;
-    RT_CALL(build_trie(t, total));
+    RT_CALL(rt_spm_build_trie(t, total));
     return RT_OK;
 }
 
@@ -400,8 +179,6 @@ static rt_status add_sentinels(rt_spm *t, int k) {
     return RT_OK;
 }
 
-static rt_status check_hf_json(rt_spm *t, const char *path, int *n_extra);
-
 rt_status rt_spm_load_bytes(rt_spm **out, const void *data, size_t len, const char *name,
                             const char *tokenizer_json) {
     *out = NULL;
@@ -422,7 +199,7 @@ rt_status rt_spm_load_bytes(rt_spm **out, const void *data, size_t len, const ch
         s = from_proto(t, m);
     if (m) ringtune__spm__model_proto__free_unpacked(m, NULL);
     int k = RT_SPM_T5_EXTRA_IDS;
-    if (s == RT_OK && tokenizer_json) s = check_hf_json(t, tokenizer_json, &k);
+    if (s == RT_OK && tokenizer_json) s = rt_spm_check_hf_json(t, tokenizer_json, &k);
     if (s == RT_OK) s = add_sentinels(t, k);
     if (s != RT_OK) {
         rt_error_trace(__FILE__, __LINE__, __func__);
@@ -462,60 +239,8 @@ const char *rt_spm_piece(const rt_spm *t, int id) {
     return id >= 0 && id < t->n_pieces + t->n_extra ? t->text + t->off[id] : NULL;
 }
 
-/* ---- tokenizer.json ---- */
-
-static rt_status hf_err(const char *path, const char *what) {
-    return rt_error(RT_ERR_FORMAT, "%s: %s", path, what);
-}
-
-/* The precompiled_charsmap of the normalizer (alone or inside a Sequence), base64; NULL if none. */
-static const char *hf_charsmap(json_t *norm) {
-    if (!json_is_object(norm)) return NULL;
-    const char *ty = json_string_value(json_object_get(norm, "type"));
-    if (ty && strcmp(ty, "Precompiled") == 0)
-        return json_string_value(json_object_get(norm, "precompiled_charsmap"));
-    json_t *list = json_object_get(norm, "normalizers"), *v;
-    size_t i;
-    json_array_foreach(list, i, v) {
-        const char *c = hf_charsmap(v);
-        if (c) return c;
-    }
-    return NULL;
-}
-
-static rt_status hf_compare_charsmap(rt_spm *t, const char *path, const char *b64) {
-    size_t n = strlen(b64), have = t->norm.units ? 4 + 4 * t->norm.n_units + t->norm.n_strs : 0;
-    unsigned char *buf = malloc(n / 4 * 3 + 3);
-    if (!buf) return rt_error(RT_ERR_MEMORY, "%s: out of memory", path);
-    int m = n % 4 == 0 ? EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n) : -1;
-    if (m >= 0 && n >= 1 && b64[n - 1] == '=') m--;
-    if (m >= 0 && n >= 2 && b64[n - 2] == '=') m--;
-    int same = m >= 0 && (size_t)m == have;
-    if (same && have) {
-        uint32_t trie = (uint32_t)t->norm.n_units * 4;
-        same = memcmp(buf,
-                      &(uint8_t[4]){(uint8_t)trie, (uint8_t)(trie >> 8), (uint8_t)(trie >> 16),
-                                    (uint8_t)(trie >> 24)},
-                      4) == 0;
-        for (size_t i = 0; same && i < t->norm.n_units; i++) {
-            const uint8_t *u = buf + 4 + 4 * i;
-            same = ((uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
-                    (uint32_t)u[3] << 24) == t->norm.units[i];
-        }
-        same = same && memcmp(buf + 4 + trie, t->norm.strs, t->norm.n_strs) == 0;
-    }
-    free(buf);
-    if (!same)
-        return rt_error(RT_ERR_FORMAT,
-                        "%s: normalizer precompiled_charsmap differs from %s's "
-                        "normalizer_spec.precompiled_charsmap (%zu bytes; expected the same "
-                        "bytes, base64)",
-                        path, t->source, have);
-    return RT_OK;
-}
-
 /* N when s is "<extra_id_N>" (N decimal without leading zeros), else -1. */
-static int sentinel_number(const char *s, size_t n) {
+int rt_spm_sentinel_number(const char *s, size_t n) {
     static const char pre[] = "<extra_id_";
     const size_t lp = sizeof pre - 1;
     if (n < lp + 2 || memcmp(s, pre, lp) != 0 || s[n - 1] != '>') return -1;
@@ -527,133 +252,6 @@ static int sentinel_number(const char *s, size_t n) {
         v = v * 10 + (s[lp + i] - '0');
     }
     return v;
-}
-
-static rt_status check_hf_json(rt_spm *t, const char *path, int *n_extra) {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        FILE *f = fopen(path, "rb");
-        if (!f) return rt_error(RT_ERR_IO, "%s: cannot read: %s", path, jerr.text);
-        fclose(f);
-        return rt_error(RT_ERR_FORMAT, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
-                        jerr.text);
-    }
-    char msg[512];
-    rt_status s = RT_OK;
-    json_t *model = json_object_get(root, "model");
-    const char *ty = json_string_value(json_object_get(model, "type"));
-    json_t *vocab = json_object_get(model, "vocab");
-    if (!ty)
-        s = hf_err(path, "model.type: missing (expected \"Unigram\")");
-    else if (strcmp(ty, "Unigram") != 0) {
-        snprintf(msg, sizeof msg,
-                 "model.type is \"%s\" (expected \"Unigram\", a SentencePiece unigram model)", ty);
-        s = hf_err(path, msg);
-    } else if (!json_is_array(vocab) || json_array_size(vocab) < (size_t)t->n_pieces) {
-        snprintf(msg, sizeof msg,
-                 "model.vocab: %zu entries (expected an array of the %d pieces of %s, then the "
-                 "sentinels)",
-                 json_array_size(vocab), t->n_pieces, t->source);
-        s = hf_err(path, msg);
-    }
-    for (int i = 0; s == RT_OK && i < t->n_pieces; i++) {
-        json_t *e = json_array_get(vocab, (size_t)i);
-        const char *p = json_string_value(json_array_get(e, 0));
-        json_t *sc = json_array_get(e, 1);
-        if (!p || !json_is_number(sc) || json_array_size(e) != 2) {
-            snprintf(msg, sizeof msg, "model.vocab[%d]: expected [piece, score]", i);
-            s = hf_err(path, msg);
-        } else if (strcmp(p, t->text + t->off[i]) != 0 ||
-                   (float)json_number_value(sc) != t->score[i]) {
-            snprintf(msg, sizeof msg,
-                     "model.vocab[%d] is [\"%.40s\", %.9g] but %s has [\"%.40s\", %.9g] (expected "
-                     "the same pieces and scores)",
-                     i, p, json_number_value(sc), t->source, t->text + t->off[i],
-                     (double)t->score[i]);
-            s = hf_err(path, msg);
-        }
-    }
-    json_t *unk = json_object_get(model, "unk_id");
-    if (s == RT_OK && (!json_is_integer(unk) || json_integer_value(unk) != t->unk_id)) {
-        snprintf(msg, sizeof msg, "model.unk_id: expected %d, the UNKNOWN piece of %s", t->unk_id,
-                 t->source);
-        s = hf_err(path, msg);
-    }
-    if (s == RT_OK && json_is_true(json_object_get(model, "byte_fallback")))
-        s = hf_err(path, "model.byte_fallback is true (expected false)");
-    const char *cm = s == RT_OK ? hf_charsmap(json_object_get(root, "normalizer")) : NULL;
-    if (s == RT_OK && (cm || t->norm.units)) {
-        if (!cm)
-            s = hf_err(path, "normalizer: no Precompiled charsmap (expected the model's)");
-        else
-            s = hf_compare_charsmap(t, path, cm);
-    }
-    /* added tokens: the model's own pieces where id < pieces, sentinels above */
-    json_t *added = json_object_get(root, "added_tokens"), *a;
-    size_t i;
-    int k = 0, max_n = -1;
-    json_array_foreach(added, i, a) {
-        if (s != RT_OK) break;
-        json_t *idj = json_object_get(a, "id");
-        const char *c = json_string_value(json_object_get(a, "content"));
-        if (!json_is_integer(idj) || !c) {
-            snprintf(msg, sizeof msg, "added_tokens[%zu]: expected {\"id\": int, \"content\": str}",
-                     i);
-            s = hf_err(path, msg);
-            break;
-        }
-        json_int_t id = json_integer_value(idj);
-        int sn = sentinel_number(c, strlen(c));
-        if (id >= 0 && id < t->n_pieces) {
-            if (strcmp(c, t->text + t->off[id]) != 0) {
-                snprintf(msg, sizeof msg,
-                         "added_tokens[%zu]: \"%.40s\" with id %lld (expected piece \"%.40s\")", i,
-                         c, (long long)id, t->text + t->off[id]);
-                s = hf_err(path, msg);
-            }
-        } else if (sn >= 0) {
-            k++;
-            if (sn > max_n) max_n = sn;
-        } else {
-            snprintf(msg, sizeof msg,
-                     "added_tokens[%zu]: \"%.40s\" with id %lld (expected a piece of the model or "
-                     "a sentinel <extra_id_N>)",
-                     i, c, (long long)id);
-            s = hf_err(path, msg);
-        }
-    }
-    if (s == RT_OK && k != max_n + 1)
-        s = hf_err(path, "added_tokens: the <extra_id_N> are not N = 0 .. count - 1");
-    if (s == RT_OK && json_array_size(vocab) != (size_t)(t->n_pieces + k)) {
-        snprintf(msg, sizeof msg,
-                 "model.vocab: %zu entries (expected the %d pieces of %s and the %d sentinels of "
-                 "added_tokens)",
-                 json_array_size(vocab), t->n_pieces, t->source, k);
-        s = hf_err(path, msg);
-    }
-    for (size_t j = (size_t)t->n_pieces; s == RT_OK && j < json_array_size(vocab); j++) {
-        const char *p = json_string_value(json_array_get(json_array_get(vocab, j), 0));
-        if (!p || sentinel_number(p, strlen(p)) != t->n_pieces + k - 1 - (int)j) {
-            snprintf(msg, sizeof msg, "model.vocab[%zu]: expected \"<extra_id_%d>\"", j,
-                     t->n_pieces + k - 1 - (int)j);
-            s = hf_err(path, msg);
-        }
-    }
-    json_array_foreach(added, i, a) {
-        if (s != RT_OK) break;
-        const char *c = json_string_value(json_object_get(a, "content"));
-        int sn = sentinel_number(c, strlen(c));
-        json_int_t id = json_integer_value(json_object_get(a, "id"));
-        if (sn >= 0 && id != (json_int_t)t->n_pieces + k - 1 - sn) {
-            snprintf(msg, sizeof msg, "added_tokens[%zu]: \"%s\" has id %lld (expected %d)", i, c,
-                     (long long)id, t->n_pieces + k - 1 - sn);
-            s = hf_err(path, msg);
-        }
-    }
-    json_decref(root);
-    *n_extra = k;
-    return s;
 }
 
 /* ---- encode ---- */
@@ -741,13 +339,13 @@ static size_t added_token_at(const rt_spm *t, const char *s, size_t n, int32_t *
     const char *gt = memchr(s, '>', n < 24 ? n : 24);
     if (!gt) return 0;
     size_t len = (size_t)(gt - s) + 1;
-    int sn = sentinel_number(s, len);
+    int sn = rt_spm_sentinel_number(s, len);
     if (sn >= 0 && sn < t->n_extra) {
         *id = t->n_pieces + t->n_extra - 1 - sn;
         return len;
     }
     for (int i = 0; i < t->n_pieces; i++) { /* few; T5: <pad>, </s>, <unk> at 0..2 */
-        if (t->type[i] != T_CONTROL && t->type[i] != T_UNKNOWN) continue;
+        if (t->type[i] != SPM_CONTROL && t->type[i] != SPM_UNKNOWN) continue;
         const char *p = t->text + t->off[i];
         if (strlen(p) == len && memcmp(p, s, len) == 0) {
             *id = i;
@@ -859,7 +457,7 @@ rt_status rt_spm_decode(const rt_spm *t, const int32_t *ids, size_t n, char **ou
         int id = ids[i];
         const char *p = t->text + t->off[id];
         size_t pn = t->off[id + 1] - t->off[id] - 1;
-        if (id < t->n_pieces && t->type[id] == T_CONTROL) continue;
+        if (id < t->n_pieces && t->type[id] == SPM_CONTROL) continue;
         if (id == t->unk_id) {
             p = t->unk_surface;
             pn = strlen(p);
