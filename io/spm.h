@@ -50,7 +50,11 @@ typedef struct {
 /* Appends the ids of text[0..len) to *ids (growable: *ids may be NULL, *n used, *cap allocated;
    the caller frees *ids). opts may be NULL (all zero). Bytes that are not UTF-8 become U+FFFD, one
    per byte, as sentencepiece does. With allow_special the text is cut at each added token and
-   every piece between is encoded on its own (normalized, dummy prefix), as Hugging Face does.
+   every piece between is encoded on its own (normalized, dummy prefix), as Hugging Face does;
+   the added tokens are the sentinels and the model's CONTROL and UNKNOWN pieces of the form
+   "<...>" up to 24 bytes (T5: <pad>, </s>, <unk>), matched leftmost. Spaces around a sentinel
+   (which tokenizer.json strips, lstrip/rstrip) vanish the same way, being leading or trailing
+   spaces of their segment, except Unicode spaces the charsmap does not map to " ".
    On error *n is unchanged. Thread-safe. Working memory (freed before returning) is about 16
    bytes per byte of text, so a caller feeds documents or lines, not a whole corpus at once. */
 rt_status rt_spm_encode(const rt_spm *t, const char *text, size_t len,
