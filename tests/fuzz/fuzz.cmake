@@ -20,6 +20,6 @@ function(rt_fuzz_target name)
   set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
 foreach(t config_yaml hf_config safetensors vocab merges ckpt_manifest ckpt_load prep_jsonl
-          prep_text)
+          prep_text spm_model)
   rt_fuzz_target(fuzz_${t})
 endforeach()

@@ -28,7 +28,7 @@ shift
 [ "${1:-}" = "--" ] && shift
 EXTRA=("$@")
 ALL=(fuzz_config_yaml fuzz_hf_config fuzz_safetensors fuzz_vocab fuzz_merges fuzz_ckpt_manifest
-     fuzz_ckpt_load fuzz_prep_jsonl fuzz_prep_text)
+     fuzz_ckpt_load fuzz_prep_jsonl fuzz_prep_text fuzz_spm_model)
 if [ "$TARGET" = all ]; then
     rc=0
     for t in "${ALL[@]}"; do "$0" --build "$BUILD" --seconds "$SECONDS_PER" "$t" -- "${EXTRA[@]}" || rc=1; done
