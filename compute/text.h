@@ -1,6 +1,6 @@
-/* Text helpers every layer shares: UTF-8 sequence lengths under Unicode's maximal-subpart rule
-   (what Python's errors='replace' replaces with one U+FFFD each), and JSON string literals.
-   Pure (rt_json_write_string writes to the caller's stream). */
+/* Text helpers every layer shares: UTF-8 encoding of a code point, UTF-8 sequence lengths under
+   Unicode's maximal-subpart rule (what Python's errors='replace' replaces with one U+FFFD each),
+   and JSON string literals. Pure (rt_json_write_string writes to the caller's stream). */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +36,30 @@ static inline size_t rt_utf8_seq(const uint8_t *p, size_t avail, size_t *sub) {
     if (k == need) return need;
     *sub = k;
     return 0;
+}
+
+/* Writes code point cp (< 0x110000) as 1..4 UTF-8 bytes to o; returns their count. */
+static inline int rt_utf8_put(uint32_t cp, char *o) {
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 63));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 63));
+        o[2] = (char)(0x80 | (cp & 63));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 63));
+    o[2] = (char)(0x80 | ((cp >> 6) & 63));
+    o[3] = (char)(0x80 | (cp & 63));
+    return 4;
 }
 
 /* Offset of the first ill-formed sequence in p[0..n), or n when all of it is valid. */

@@ -110,29 +110,6 @@ static void byte_to_cp(uint32_t cp[256]) {
     }
 }
 
-static int utf8_put(uint32_t cp, char *o) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
 /* Decodes one code point of well-formed UTF-8 at p (within n bytes); returns its length. */
 static int utf8_get(const uint8_t *p, size_t n, uint32_t *cp) {
     size_t sub;
@@ -254,7 +231,7 @@ static rt_status load_vocab(rt_bpe *t, json_t *vocab, const char *path) {
     }
     for (int b = 0; b < 256; b++) {
         char s[4];
-        int n = utf8_put(b2c[b], s);
+        int n = rt_utf8_put(b2c[b], s);
         json_t *v = json_object_getn(vocab, s, (size_t)n);
         if (!v)
             return rt_error(RT_ERR_FORMAT,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "bpe.h"
 #include "fsutil.h"
+#include "text.h"
 
 /* Test hook in bpe.c (not part of bpe.h): the number of pre-tokenization chunks of a text. */
 int rt_bpe_test_count_chunks(const rt_bpe *t, rt_bpe_scratch *s, const char *text, size_t len);
@@ -385,19 +386,6 @@ END_TEST
 
 /* Every code point gets HF's pre-tokenizer class: L, N, S (whitespace) or P (other), found the
    way the generator found it: which of "a"+c, "1"+c, "!"+c, "\t"+c is a single chunk. */
-static int put_utf8(uint32_t cp, char *o) {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 63)), 2;
-    if (cp < 0x10000)
-        return o[0] = (char)(0xE0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 63)),
-               o[2] = (char)(0x80 | (cp & 63)), 3;
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
 START_TEST(test_code_point_classes) {
     json_t *runs = json_object_get(fix, "classes");
     ck_assert_int_gt(json_array_size(runs), 1000);
@@ -415,7 +403,7 @@ START_TEST(test_code_point_classes) {
         }
         if (want == 'x') continue;
         char b[8];
-        int k = put_utf8(cp, b + 1);
+        int k = rt_utf8_put(cp, b + 1);
         char got = '?';
         for (int j = 0; j < 4 && got == '?'; j++) {
             b[0] = probe_first[j];

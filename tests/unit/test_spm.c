@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "sentencepiece_model.pb-c.h"
 #include "spm.h"
+#include "text.h"
 
 #define FIXTURE RT_FIXTURES "/tokenizer/t5_cases.json"
 #define MODEL RT_T5_TOKENIZER "/spiece.model"
@@ -196,19 +197,6 @@ START_TEST(test_fixture_cases) {
 }
 END_TEST
 
-static int put_utf8(uint32_t cp, char *o) {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 63)), 2;
-    if (cp < 0x10000)
-        return o[0] = (char)(0xE0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 63)),
-               o[2] = (char)(0x80 | (cp & 63)), 3;
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
 /* Every code point (blocks of 4096, each followed by "x"): normalized text and ids. */
 START_TEST(test_code_point_blocks) {
     json_t *blocks = json_object_get(fix, "blocks"), *b;
@@ -221,7 +209,7 @@ START_TEST(test_code_point_blocks) {
         size_t len = 0;
         for (uint32_t c = first; c < first + 4096; c++) {
             if (c >= 0xD800 && c < 0xE000) continue;
-            len += (size_t)put_utf8(c, text + len);
+            len += (size_t)rt_utf8_put(c, text + len);
             text[len++] = 'x';
         }
         size_t nlen = 0;
