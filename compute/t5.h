@@ -34,13 +34,13 @@
 typedef enum { RT_T5_FF_RELU = 0, RT_T5_FF_GATED_GELU = 1 } rt_t5_ff;
 
 typedef struct {
-    int vocab_size;         /* V: embedding rows (32128 for the released models) */
-    int d_model;            /* d */
-    int d_kv;               /* per-head width */
-    int d_ff;               /* FFN width */
-    int num_layers;         /* encoder blocks Le */
-    int num_decoder_layers; /* decoder blocks Ld */
-    int num_heads;          /* NH; inner = NH * d_kv (need not equal d) */
+    int vocab_size;                      /* V: embedding rows (32128 for the released models) */
+    int d_model;                         /* d */
+    int d_kv;                            /* per-head width */
+    int d_ff;                            /* FFN width */
+    int num_layers;                      /* encoder blocks Le */
+    int num_decoder_layers;              /* decoder blocks Ld */
+    int num_heads;                       /* NH; inner = NH * d_kv (need not equal d) */
     int relative_attention_num_buckets;  /* 32 */
     int relative_attention_max_distance; /* 128 */
     float layer_norm_epsilon;            /* 1e-6 */
@@ -66,10 +66,10 @@ typedef struct {
 } rt_t5_block;
 
 typedef struct {
-    float *shared;                 /* (V, d) */
-    rt_t5_block *enc, *dec;        /* [Le], [Ld] */
-    float *enc_final, *dec_final;  /* (d) */
-    float *lm_head;                /* (V, d): shared when tied */
+    float *shared;                /* (V, d) */
+    rt_t5_block *enc, *dec;       /* [Le], [Ld] */
+    float *enc_final, *dec_final; /* (d) */
+    float *lm_head;               /* (V, d): shared when tied */
 } rt_t5_views;
 
 typedef struct rt_t5 rt_t5; /* opaque: activations and scratch are t5.c's own */
@@ -125,6 +125,10 @@ int rt_t5_backbone_trains(const rt_t5 *m);
 double rt_t5_flops_hidden(const rt_t5 *m, int B, int Ts, int Tt);
 /* Overrides the dropout rate (NAN keeps the config's). */
 void rt_t5_set_dropout(rt_t5 *m, float rate);
+
+/* The first tensor (table index) of block b in the combined numbering (b = Le + Ld: the
+   decoder's final norm). */
+int rt_t5_block_first(const rt_t5 *m, int b);
 
 /* T5's relative position bucket (HF _relative_position_bucket) of rel = key_pos - query_pos. */
 int rt_t5_bucket(int rel, int bidirectional, int num_buckets, int max_distance);

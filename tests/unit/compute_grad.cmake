@@ -3,3 +3,4 @@
 rt_unit_test(test_layers ${CMAKE_CURRENT_LIST_DIR}/test_layers.c LIBS rt_compute)
 rt_unit_test(test_gpt2_fd ${CMAKE_CURRENT_LIST_DIR}/test_gpt2_fd.c LIBS rt_compute)
 rt_unit_test(test_optim ${CMAKE_CURRENT_LIST_DIR}/test_optim.c LIBS rt_compute)
+rt_unit_test(test_t5_fd ${CMAKE_CURRENT_LIST_DIR}/test_t5_fd.c LIBS rt_compute)
