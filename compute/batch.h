@@ -16,12 +16,17 @@ typedef struct {
 
 /* One micro-batch of B sequences of T positions, row-major (B, T); all arrays are borrowed from
    the caller for the forward and the backward that follows it. A task head reads what it needs:
-   the LM head `targets`, a sequence-classification head `labels` and `mask`. Room is left for an
-   encoder-decoder batch (decoder ids and mask) in a later change. */
+   the LM head `targets`, a sequence-classification head `labels` and `mask`. An encoder-decoder
+   model (T5) reads its source from src_ids / src_mask / src_T; then ids are the decoder inputs
+   (labels shifted right after decoder_start_token_id), T their length, and targets the labels
+   (not shifted again). */
 typedef struct {
     int B, T;
-    const int32_t *ids;     /* (B, T) input token ids in [0, vocab) */
-    const uint8_t *mask;    /* (B, T) 1: a real token, 0: padding; NULL: no padding */
-    const int32_t *targets; /* (B, T) next-token targets, -100 = not counted; NULL: none */
-    const int32_t *labels;  /* (B) class labels, -100 = not counted; NULL: none */
+    const int32_t *ids;      /* (B, T) input token ids in [0, vocab) */
+    const uint8_t *mask;     /* (B, T) 1: a real token, 0: padding; NULL: no padding */
+    const int32_t *targets;  /* (B, T) next-token targets, -100 = not counted; NULL: none */
+    const int32_t *labels;   /* (B) class labels, -100 = not counted; NULL: none */
+    int src_T;               /* encoder-decoder: source length; 0 for decoder-only models */
+    const int32_t *src_ids;  /* (B, src_T) encoder input ids */
+    const uint8_t *src_mask; /* (B, src_T) 1: a real token, 0: padding; NULL: no padding */
 } rt_batch;

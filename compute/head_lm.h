@@ -5,3 +5,7 @@
 #include "model.h"
 
 extern const rt_head_ops rt_head_lm_ops;
+
+/* The logits (cur_B, cur_T, V) of m's last forward through the LM head (borrowed; NULL when m's
+   head is not this one or has not run). Backward overwrites them with d(logits). */
+const float *rt_head_lm_logits(const rt_model *m);

@@ -119,6 +119,8 @@ struct rt_model {
     float *hidden;    /* (B, T, hidden_size) final hidden states of the last forward (backbone's) */
     float *dhidden;   /* (B, T, hidden_size) scratch for d(hidden) (backbone's) */
     int cur_B, cur_T;
+    int src_T; /* encoder-decoder: the source length activations are allocated for, set by the
+                  caller before rt_model_alloc_acts (whose T is then the target length) */
 };
 
 /* Frees m and everything it owns; *m = NULL. */

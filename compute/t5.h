@@ -108,6 +108,9 @@ rt_status rt_t5_alloc_acts(rt_t5 *m, int B, int Ts, int Tt);
 rt_status rt_t5_forward_hidden(rt_t5 *m, const int32_t *src, const uint8_t *src_mask, int Ts,
                                const int32_t *dec_ids, int Tt, int B, const rt_step_key *key,
                                const float **hidden);
+/* A (B, Tt, d) buffer of m's that rt_t5_backward_hidden may take as dhidden (it reads dhidden
+   before reusing it); valid after rt_t5_alloc_acts. */
+float *rt_t5_dhidden_scratch(rt_t5 *m);
 /* Called after each group's gradients are final, with the block index as numbered above
    (decoder Le+Ld-1 .. Le, encoder Le-1 .. 0) and -1 after shared.weight. */
 typedef void (*rt_t5_layer_done_fn)(void *arg, int block);

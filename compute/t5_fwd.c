@@ -287,3 +287,7 @@ rt_status rt_t5_forward_hidden(rt_t5 *m, const int32_t *src, const uint8_t *src_
     *hidden = m->hidden;
     return RT_OK;
 }
+
+float *rt_t5_dhidden_scratch(rt_t5 *m) {
+    return m->dln;
+}
