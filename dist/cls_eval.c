@@ -73,7 +73,7 @@ rt_status rt_cls_run(rt_model *m, const rt_example_source *src, uint64_t lo, uin
         if (st != RT_OK) break;
         int any = 0;
         for (int r = 0; r < nb; r++) any |= labels[r] != RT_SEQCLS_IGNORE;
-        rt_batch b = {nb, Tb, ids, NULL, NULL, any ? labels : NULL};
+        rt_batch b = {.B = nb, .T = Tb, .ids = ids, .labels = any ? labels : NULL};
         double ls = 0.0;
         double n = 0.0;
         st = rt_model_forward(m, &b, NULL, &ls, &n);
@@ -110,7 +110,7 @@ rt_status rt_cls_features(rt_model *m, const rt_example_source *src, uint64_t lo
         int nb = hi - i < (uint64_t)B ? (int)(hi - i) : B, Tb;
         int64_t trunc = 0;
         st = rt_cls_fill(src, NULL, i, nb, T, pad < 0 ? 0 : pad, ids, labels, &Tb, &trunc);
-        rt_batch b = {nb, Tb, ids, NULL, NULL, NULL};
+        rt_batch b = {.B = nb, .T = Tb, .ids = ids};
         if (st == RT_OK) st = rt_model_forward(m, &b, NULL, NULL, NULL); /* no dropout */
         if (st != RT_OK) break;
         const int32_t *pos = rt_head_seqcls_pooled(m);

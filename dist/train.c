@@ -254,7 +254,7 @@ static rt_status evaluate(trainer *t, double *loss) {
                                         t->tgt + b * t->T);
         double ls = 0.0;
         double n = 0.0;
-        rt_batch batch = {nb, t->T, t->ids, NULL, t->tgt, NULL};
+        rt_batch batch = {.B = nb, .T = t->T, .ids = t->ids, .targets = t->tgt};
         if (st == RT_OK) st = rt_model_forward(t->m, &batch, NULL, &ls, &n); /* no dropout */
         sum[0] += ls;
         sum[1] += (double)n;
@@ -771,8 +771,9 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
 static rt_batch micro_batch(const trainer *t, int a) {
     size_t at = (size_t)a * t->B * t->T;
     if (t->cls)
-        return (rt_batch){t->B, t->Tm[a], t->ids + at, NULL, NULL, t->labels + (size_t)a * t->B};
-    return (rt_batch){t->B, t->T, t->ids + at, NULL, t->tgt + at, NULL};
+        return (rt_batch){
+            .B = t->B, .T = t->Tm[a], .ids = t->ids + at, .labels = t->labels + (size_t)a * t->B};
+    return (rt_batch){.B = t->B, .T = t->T, .ids = t->ids + at, .targets = t->tgt + at};
 }
 
 /* The checkpoint view of the trainer's state. */

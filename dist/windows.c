@@ -46,7 +46,7 @@ rt_status rt_evaluate(rt_model *m, const rt_token_source *data, int B, int T, do
         if (st != RT_OK) break;
         double ls;
         double n;
-        rt_batch batch = {nb, T, ids, NULL, tgt, NULL};
+        rt_batch batch = {.B = nb, .T = T, .ids = ids, .targets = tgt};
         st = rt_model_forward(m, &batch, NULL, &ls, &n); /* no key: evaluation, no dropout */
         if (st != RT_OK) break;
         sum += ls;

@@ -67,7 +67,7 @@ static void compare_paths(int tied, int frozen) {
     for (int a = 0; a < 2; a++) {
         batch_data(ids, tgt, a);
         rt_step_key key = {9, 4, (uint64_t)a, 1};
-        rt_batch b = {BB, TT, ids, NULL, tgt, NULL};
+        rt_batch b = {.B = BB, .T = TT, .ids = ids, .targets = tgt};
         double l1 = 0.0, l2 = 0.0;
         double n2 = 0.0;
         ck_assert_int_eq(rt_gpt2_forward_keyed(g, ids, tgt, BB, TT, &key, &l1), RT_OK);
@@ -140,7 +140,7 @@ START_TEST(test_groups) {
     ck_assert_int_eq(rt_model_alloc_acts(m, BB, TT), RT_OK);
     int32_t ids[BB * TT], tgt[BB * TT];
     batch_data(ids, tgt, 0);
-    rt_batch b = {BB, TT, ids, NULL, tgt, NULL};
+    rt_batch b = {.B = BB, .T = TT, .ids = ids, .targets = tgt};
     ck_assert_int_eq(rt_model_forward(m, &b, NULL, NULL, NULL), RT_OK);
     g_nseen = 0;
     rt_model_backward(m, 0.1f, 0, record, NULL);

@@ -66,7 +66,7 @@ START_TEST(test_interface_matches_transformers) {
         cw = read_t(g, "class_weight", (size_t)K, 1);
         ck_assert_msg(rt_head_seqcls_set_class_weights(m, cw) == RT_OK, "%s", rt_error_message());
     }
-    rt_batch b = {B, T, ids, NULL, NULL, labels};
+    rt_batch b = {.B = B, .T = T, .ids = ids, .labels = labels};
     double ls = 0.0;
     double n = 0.0;
     ck_assert_msg(rt_model_forward(m, &b, NULL, &ls, &n) == RT_OK, "%s", rt_error_message());
