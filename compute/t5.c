@@ -217,6 +217,20 @@ static rt_status build(rt_t5 *m) {
     return RT_OK;
 }
 
+rt_status rt_t5_config_num_params(const rt_t5_config *cfg, size_t *n) {
+    *n = 0;
+    RT_CALL(rt_t5_config_validate(cfg));
+    int *first = malloc(sizeof(int) * (size_t)(cfg->num_layers + cfg->num_decoder_layers + 1));
+    rt_tensor_table t;
+    int ok = first && build_table(&t, cfg, first);
+    if (first) {
+        *n = t.total;
+        rt_table_free(&t);
+    }
+    free(first);
+    return ok ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory building a tensor table");
+}
+
 static int is_norm(const char *name) {
     return strstr(name, "layer_norm.weight") != NULL;
 }

@@ -78,6 +78,9 @@ typedef struct rt_t5 rt_t5; /* opaque: activations and scratch are t5.c's own */
 void rt_t5_config_default(rt_t5_config *cfg);
 /* Checks ranges; the message names the field and what was expected. */
 rt_status rt_t5_config_validate(const rt_t5_config *cfg);
+/* The flat size (floats, tensors 16-aligned) of a valid configuration's table, without
+   allocating the parameters. */
+rt_status rt_t5_config_num_params(const rt_t5_config *cfg, size_t *n);
 /* Builds the table and allocates parameters (zero, the layer norms 1). Caller owns *out. */
 rt_status rt_t5_create(rt_t5 **out, const rt_t5_config *cfg);
 void rt_t5_destroy(rt_t5 **m);
