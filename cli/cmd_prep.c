@@ -20,7 +20,8 @@ static void prep_usage(FILE *f) {
             "  INPUT: files, directories (walked recursively, hidden entries skipped) or glob\n"
             "  patterns (quote them); all files are sorted by path.\n"
             "options:\n"
-            "  --tokenizer DIR          directory with vocab.json and merges.txt%s%s%s\n"
+            "  --tokenizer DIR          directory with vocab.json and merges.txt (GPT-2), or\n"
+            "                           spiece.model (T5 SentencePiece, for pairs)%s%s%s\n"
             "  --out FILE               the corpus to write (HDF5)\n"
             "  --format text|jsonl      input format (default text)\n"
             "  --delimiter STR          text: a line equal to STR separates documents\n"
@@ -51,7 +52,20 @@ static void prep_usage(FILE *f) {
             "  --truncation right|left  which end of a longer example is cut (default right:\n"
             "                           the first N tokens are kept)\n"
             "  --skip-bad-labels        skip and count examples whose label is missing, unknown\n"
-            "                           or out of range instead of failing\n",
+            "                           or out of range instead of failing\n"
+            "sequence-to-sequence pairs (T5; jsonl only; --tokenizer DIR with spiece.model):\n"
+            "  --source-field NAME      the string field with each pair's source text; with\n"
+            "  --target-field NAME      the one with its target text: a kind \"pairs\" corpus,\n"
+            "                           one pair per line, </s> appended to both sides (an\n"
+            "                           empty target is an error)\n"
+            "  --source-prefix STR      prepended to every source text before tokenizing (T5's\n"
+            "                           task prefix, e.g. 'translate English to German: ')\n"
+            "  --max-source-len N       tokens kept per source, </s> included (default: all);\n"
+            "  --max-target-len N       per target; a longer side keeps its first N-1 tokens\n"
+            "                           and </s>, as T5TokenizerFast(truncation=True,\n"
+            "                           max_length=N) does\n"
+            "  --allow-special          also: <extra_id_N>, </s>, <pad>, <unk> in the text\n"
+            "                           become their ids (as T5TokenizerFast does)\n",
 #ifdef RT_TOKENIZER_DIR
             " (default ", RT_TOKENIZER_DIR, ")"
 #else
@@ -164,6 +178,50 @@ static int parse_label_opt(const char *a, const char *v, rt_prep_opts *o, label_
     return 0;
 }
 
+/* One of the pairs options with its value v. 0 or 2 (usage error, printed when loud). */
+static int parse_pair_opt(const char *a, const char *v, rt_prep_opts *o, int loud) {
+    if (!strcmp(a, "--source-field")) {
+        o->source_field = v;
+    } else if (!strcmp(a, "--target-field")) {
+        o->target_field = v;
+    } else if (!strcmp(a, "--source-prefix")) {
+        o->source_prefix = v;
+    } else { /* --max-source-len, --max-target-len */
+        char *end;
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < 1 || x > (1 << 24)) {
+            if (loud)
+                fprintf(stderr, "ringtune prep: %s '%s': expected an integer in [1, 16777216]\n", a,
+                        v);
+            return 2;
+        }
+        if (!strcmp(a, "--max-source-len"))
+            o->max_source_len = (int)x;
+        else
+            o->max_target_len = (int)x;
+    }
+    return 0;
+}
+
+/* The usage error of the pairs options, or NULL. */
+static const char *pair_problem(const rt_prep_opts *o) {
+    int fields = (o->source_field != NULL) + (o->target_field != NULL);
+    if (fields == 1) return "--source-field and --target-field go together";
+    if (fields == 0 && (o->source_prefix || o->max_source_len || o->max_target_len))
+        return "--source-prefix, --max-source-len and --max-target-len need --source-field and "
+               "--target-field";
+    if (fields == 2 && o->format != RT_PREP_JSONL)
+        return "--source-field/--target-field apply to --format jsonl only";
+    if (fields == 2 && o->label_field)
+        return "--label-field and --source-field/--target-field make different corpora; give "
+               "one of them";
+    if (fields == 2 && o->text_field && strcmp(o->text_field, "text") != 0)
+        return "--text-field does not apply to pairs (--source-field/--target-field name the "
+               "texts)";
+    return NULL;
+}
+
 /* Parses argv into o (inputs point into argv, label names into names). Returns 0 on success, 2 on
    a usage error (printed when loud), -1 for --help, 1 when out of memory. */
 static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, label_list *names,
@@ -208,10 +266,16 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, la
             o->skip_bad_labels = 1;
             continue;
         }
-        static const char *const valued[] = {
-            "--tokenizer", "--out",        "--format",     "--delimiter",  "--text-field",
-            "--val-ratio", "--split-seed", "--round-mb",   "--timeout-s",  "--label-field",
-            "--labels",    "--num-labels", "--max-length", "--truncation", NULL};
+        static const char *const valued[] = {"--tokenizer",      "--out",
+                                             "--format",         "--delimiter",
+                                             "--text-field",     "--val-ratio",
+                                             "--split-seed",     "--round-mb",
+                                             "--timeout-s",      "--label-field",
+                                             "--labels",         "--num-labels",
+                                             "--max-length",     "--truncation",
+                                             "--source-field",   "--target-field",
+                                             "--source-prefix",  "--max-source-len",
+                                             "--max-target-len", NULL};
         int known = 0;
         for (const char *const *v = valued; *v && !known; v++) known = !strcmp(*v, a);
         if (!known) {
@@ -268,6 +332,11 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, la
                    !strcmp(a, "--truncation")) {
             int rc = parse_label_opt(a, v, o, names, loud);
             if (rc) return rc;
+        } else if (!strcmp(a, "--source-field") || !strcmp(a, "--target-field") ||
+                   !strcmp(a, "--source-prefix") || !strcmp(a, "--max-source-len") ||
+                   !strcmp(a, "--max-target-len")) {
+            int rc = parse_pair_opt(a, v, o, loud);
+            if (rc) return rc;
         } else if (!strcmp(a, "--timeout-s")) {
             double x = strtod(v, &end);
             if (end == v || *end || !(x >= 0 && x <= 1e9)) {
@@ -293,7 +362,8 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, la
     if (quiet) o->progress = NULL;
     const char *problem = NULL;
     if (!o->tokenizer_dir)
-        problem = "--tokenizer DIR is required (the directory with vocab.json and merges.txt)";
+        problem = "--tokenizer DIR is required (the directory with vocab.json and merges.txt, "
+                  "or spiece.model)";
     else if (!o->out)
         problem = "--out FILE is required";
     else if (n_in == 0)
@@ -310,6 +380,8 @@ static int parse(int argc, char **argv, rt_prep_opts *o, const char **inputs, la
                   "need --label-field";
     else if (o->num_labels && o->n_label_names && o->num_labels != o->n_label_names)
         problem = "--num-labels differs from the number of names in --labels";
+    else
+        problem = pair_problem(o);
     if (problem) {
         if (loud) fprintf(stderr, "ringtune prep: %s (see ringtune prep --help)\n", problem);
         return 2;
@@ -354,6 +426,19 @@ static void print_labels(const rt_prep_opts *o, const rt_prep_result *r) {
             in->num_labels - shown);
     printf("  label pass (reading the labels, stratifying) %.2f s\n", r->t_labels);
     rt_corpus_close(&c);
+}
+
+/* Rank 0 after a pairs prep: the target side and the truncation counts. */
+static void print_pairs(const rt_prep_result *r) {
+    char ls[32] = "no limit", lt[32] = "no limit";
+    if (r->max_source_len) snprintf(ls, sizeof ls, "max %d tokens", r->max_source_len);
+    if (r->max_target_len) snprintf(lt, sizeof lt, "max %d tokens", r->max_target_len);
+    printf("  pairs: target tokens: train %llu, validation %llu\n",
+           (unsigned long long)r->n_target_tokens[RT_SPLIT_TRAIN],
+           (unsigned long long)r->n_target_tokens[RT_SPLIT_VALIDATION]);
+    printf("  truncated: %llu sources (%s), %llu targets (%s)\n",
+           (unsigned long long)r->n_truncated_source, ls, (unsigned long long)r->n_truncated_target,
+           lt);
 }
 
 /* 1 when argv asks for --help (parsed as rt_cmd_prep parses it, quietly). */
@@ -413,22 +498,24 @@ int rt_cmd_prep(int argc, char **argv) {
             rc = 1;
         } else if (rank == 0) {
             double mb = r.bytes_in / 1e6;
-            printf("ringtune prep: wrote %s: %llu documents, %llu tokens (uint%d) from %llu files, "
+            const char *what = o.source_field ? "pairs" : "documents";
+            const char *side = o.source_field ? " source" : "";
+            printf("ringtune prep: wrote %s: %llu %s, %llu%s tokens (uint%d) from %llu files, "
                    "%.1f MB\n",
-                   o.out, (unsigned long long)r.n_documents,
-                   (unsigned long long)(r.n_tokens[0] + r.n_tokens[1]), 8 * r.token_bytes,
+                   o.out, (unsigned long long)r.n_documents, what,
+                   (unsigned long long)(r.n_tokens[0] + r.n_tokens[1]), side, 8 * r.token_bytes,
                    (unsigned long long)r.n_files, mb);
-            printf("  train: %llu documents, %llu tokens; validation: %llu documents, %llu "
-                   "tokens\n",
-                   (unsigned long long)r.n_docs[RT_SPLIT_TRAIN],
-                   (unsigned long long)r.n_tokens[RT_SPLIT_TRAIN],
-                   (unsigned long long)r.n_docs[RT_SPLIT_VALIDATION],
-                   (unsigned long long)r.n_tokens[RT_SPLIT_VALIDATION]);
+            printf("  train: %llu %s, %llu%s tokens; validation: %llu %s, %llu%s tokens\n",
+                   (unsigned long long)r.n_docs[RT_SPLIT_TRAIN], what,
+                   (unsigned long long)r.n_tokens[RT_SPLIT_TRAIN], side,
+                   (unsigned long long)r.n_docs[RT_SPLIT_VALIDATION], what,
+                   (unsigned long long)r.n_tokens[RT_SPLIT_VALIDATION], side);
             printf("  skipped: %llu empty documents, %llu malformed JSON lines; %llu invalid "
                    "UTF-8 sequences replaced\n",
                    (unsigned long long)r.n_skipped_empty, (unsigned long long)r.n_skipped_bad_json,
                    (unsigned long long)r.n_replaced_utf8);
             if (o.label_field) print_labels(&o, &r);
+            if (o.source_field) print_pairs(&r);
             printf("  %.1f MB in %.2f s = %.2f MB/s on %d rank%s (setup %.2f s, reading %.2f s, "
                    "tokenizing %.2f s, writing %.2f s)\n",
                    mb, r.seconds, r.seconds > 0 ? mb / r.seconds : 0.0, r.n_ranks,

@@ -159,6 +159,15 @@ static int cmd_eval(int argc, char **argv) {
     if (rt_corpus_open(&lc, path, MPI_COMM_NULL) != RT_OK) return rt_cli_fail("corpus");
     if (!strcmp(rt_corpus_get_info(lc)->kind, "labeled"))
         return rt_cmd_eval_labeled(argc, argv, lc);
+    if (strcmp(rt_corpus_get_info(lc)->kind, "text") != 0) {
+        fprintf(stderr,
+                "ringtune eval: %s: corpus kind is \"%s\", expected \"text\" (the loss of an "
+                "LM) or \"labeled\" (a classifier's metrics); sequence-to-sequence pairs are "
+                "not evaluated yet\n",
+                path, rt_corpus_get_info(lc)->kind);
+        rt_corpus_close(&lc);
+        return 1;
+    }
     rt_corpus_close(&lc);
     if (rt_cli_opt(argc, argv, "--before") || rt_cli_opt(argc, argv, "--json")) {
         fprintf(stderr, "ringtune eval: --before and --json apply to a labeled corpus\n");

@@ -25,7 +25,9 @@
 #include "bpe.h"
 #include "corpus.h"
 #include "fsutil.h"
+#include "hf_tokenizer.h"
 #include "prep_labels.h"
+#include "prep_pairs.h"
 #include "rng.h"
 #include "text.h"
 #include "watchdog.h"
@@ -404,6 +406,12 @@ typedef struct {
        (label_payload) and unit is 1 byte; otherwise unit = tbytes */
     int label_pass, unit, max_len;
     uint64_t n_bad_label, n_truncated;
+    /* kind "pairs" (dist/prep_pairs.h): a record's ids are its source's then its target's */
+    const rt_spm *spm;
+    rt_prep_pair_buf pb;
+    uint64_t *nsrc; /* per record of this round: the source's ids (0 = skipped) */
+    size_t capnsrc;
+    uint64_t n_cut_src, n_cut_tgt;
 } worker;
 
 /* Makes text[0..n) valid UTF-8: returns it unchanged, a sanitized copy (replace mode), or fails
@@ -493,16 +501,18 @@ static rt_status bad_label(worker *w, const recmeta *m, int *skip, const char *w
 }
 
 /* jsonl: parses text[0..n) into *root (freed by the caller) and points *text, *n at the text
-   field; with a label field, checks the label into *lab. *skip when the line is skipped. */
+   field; with a label field, checks the label into *lab. *skip when the line is skipped. For
+   pairs (w->spm) only parses it and checks it is an object. */
 static rt_status json_record(worker *w, const recmeta *m, json_t **root, const char **text,
                              size_t *n, rt_prep_label *lab, int *skip) {
     json_error_t je;
     *root = json_loadb(*text, *n, JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
     const char *field = w->o->text_field;
-    json_t *v = *root ? json_object_get(*root, field) : NULL;
     if (!*root) return bad_json(w, m, skip, "malformed JSON: %s (column %d)", je.text, je.column);
     if (!json_is_object(*root))
         return bad_json(w, m, skip, "expected a JSON object, got %s", json_kind(*root));
+    if (w->spm) return RT_OK; /* pairs: the fields are read by work_pair */
+    json_t *v = json_object_get(*root, field);
     if (!v) return bad_json(w, m, skip, "no field \"%s\" in the JSON object", field);
     if (!json_is_string(v))
         return bad_json(w, m, skip, "field \"%s\" is %s, expected a string", field, json_kind(v));
@@ -551,13 +561,74 @@ static rt_status encode(worker *w, const recmeta *m, const char *text, size_t n)
     return RT_OK;
 }
 
+/* Appends ids[0..n) to w->tok in the corpus dtype, checking each is in the vocabulary. */
+static rt_status put_ids(worker *w, const recmeta *m, const int32_t *ids, size_t n) {
+    size_t need = w->ntok_bytes + n * (size_t)w->tbytes;
+    if (!grow((void **)&w->tok, &w->captok, need, 1))
+        return rt_error(RT_ERR_MEMORY, "prep: out of memory for %zu ids", n);
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= w->vocab) {
+            return rt_error(RT_ERR_INTERNAL, "%s:%lld: tokenizer produced id %d outside [0, %d)",
+                            w->files->v[m->file], (long long)m->line, id, w->vocab);
+        } else if (w->tbytes == 2) {
+            uint16_t v = (uint16_t)id;
+            memcpy(w->tok + w->ntok_bytes + 2 * i, &v, 2);
+        } else {
+            uint32_t v = (uint32_t)id;
+            memcpy(w->tok + w->ntok_bytes + 4 * i, &v, 4);
+        }
+    }
+    w->ntok_bytes = need;
+    return RT_OK;
+}
+
+/* Kind "pairs": one JSON line into its source's and target's ids (w->tok); their count in *ntok,
+   the source's in *nsrc, both 0 when the line is skipped (--skip-bad-json). */
+static rt_status work_pair(worker *w, const recmeta *m, const char *text, size_t n, uint64_t *ntok,
+                           uint64_t *nsrc) {
+    *ntok = *nsrc = 0;
+    json_t *root = NULL;
+    const char *t = text;
+    size_t tn = n;
+    int skip = 0;
+    rt_status st = json_record(w, m, &root, &t, &tn, NULL, &skip);
+    rt_prep_pair_text pt;
+    char why[1024] = "";
+    if (st == RT_OK && !skip) st = rt_prep_pair_fields(w->o, root, &pt, why, sizeof why);
+    if (st == RT_OK && !skip && why[0]) st = bad_json(w, m, &skip, "%s", why);
+    rt_prep_pair_ids r;
+    if (st == RT_OK && !skip) st = rt_prep_pair_encode(w->o, w->spm, &pt, &w->pb, &r);
+    if (st == RT_OK && !skip && r.empty_target)
+        st = rt_error(RT_ERR_FORMAT,
+                      "%s:%lld: target field \"%s\" is empty (or only whitespace): every pair "
+                      "needs a target",
+                      w->files->v[m->file], (long long)m->line, w->o->target_field);
+    if (st == RT_OK && !skip) st = put_ids(w, m, w->pb.ids, r.n_src + r.n_tgt);
+    if (st == RT_OK && !skip) {
+        *ntok = r.n_src + r.n_tgt;
+        *nsrc = r.n_src;
+        w->n_cut_src += (uint64_t)r.cut_src;
+        w->n_cut_tgt += (uint64_t)r.cut_tgt;
+    }
+    json_decref(root);
+    return st;
+}
+
 /* Tokenizes one record, appending its ids (+ eos for a text corpus) to w->tok; *ntok 0 when it
-   is skipped. In the label pass, appends its label instead (label_payload). */
-static rt_status work_record(worker *w, const recmeta *m, const char *raw, uint64_t *ntok) {
-    *ntok = 0;
+   is skipped. In the label pass, appends its label instead (label_payload). For pairs
+   (work_pair), *nsrc gets the source's share of *ntok (0 otherwise). */
+static rt_status work_record(worker *w, const recmeta *m, const char *raw, uint64_t *ntok,
+                             uint64_t *nsrc) {
+    *ntok = *nsrc = 0;
     const char *text = raw;
     size_t n = (size_t)m->len;
     RT_CALL(clean_utf8(w, m, &text, &n));
+    if (w->spm) {
+        rt_status st = work_pair(w, m, text, n, ntok, nsrc);
+        if (st != RT_OK) rt_error_trace(__FILE__, __LINE__, __func__);
+        return st;
+    }
     json_t *root = NULL;
     rt_prep_label lab;
     memset(&lab, 0, sizeof lab);
@@ -576,26 +647,8 @@ static rt_status work_record(worker *w, const recmeta *m, const char *raw, uint6
         st = label_payload(w, &lab, ntok);
     } else {
         st = encode(w, m, text, n);
-        size_t need = w->ntok_bytes + w->nids * (size_t)w->tbytes;
-        if (st == RT_OK && !grow((void **)&w->tok, &w->captok, need, 1))
-            st = rt_error(RT_ERR_MEMORY, "prep: out of memory for %zu ids", w->nids);
-        for (size_t i = 0; st == RT_OK && i < w->nids; i++) {
-            int32_t id = w->ids[i];
-            if (id < 0 || id >= w->vocab) {
-                st = rt_error(RT_ERR_INTERNAL, "%s:%lld: tokenizer produced id %d outside [0, %d)",
-                              w->files->v[m->file], (long long)m->line, id, w->vocab);
-            } else if (w->tbytes == 2) {
-                uint16_t v = (uint16_t)id;
-                memcpy(w->tok + w->ntok_bytes + 2 * i, &v, 2);
-            } else {
-                uint32_t v = (uint32_t)id;
-                memcpy(w->tok + w->ntok_bytes + 4 * i, &v, 4);
-            }
-        }
-        if (st == RT_OK) {
-            w->ntok_bytes += w->nids * (size_t)w->tbytes;
-            *ntok = w->nids;
-        }
+        if (st == RT_OK) st = put_ids(w, m, w->ids, w->nids);
+        if (st == RT_OK) *ntok = w->nids;
     }
     json_decref(root);
     if (st != RT_OK) rt_error_trace(__FILE__, __LINE__, __func__);
@@ -611,8 +664,10 @@ typedef struct {
     strvec files;
     uint64_t *sizes; /* rank 0 */
     uint64_t total_bytes;
-    const rt_bpe *bpe; /* owned_bpe or the caller's */
+    const rt_bpe *bpe; /* owned_bpe or the caller's (text and labeled corpora) */
     rt_bpe *owned_bpe;
+    rt_spm *spm;      /* pairs: the SentencePiece tokenizer */
+    char spm_sha[65]; /* pairs: its identity (rt_hf_spm_sha256) */
     worker w;
     rt_corpus_writer *writer; /* rank 0 */
     reader rd;                /* rank 0 */
@@ -621,9 +676,13 @@ typedef struct {
     size_t cap_all_ntok;
     unsigned char *all_tok; /* rank 0: the round's ids from all ranks */
     size_t cap_all_tok;
-    uint64_t next_doc;    /* rank 0: global index of the next document */
-    int labeled;          /* kind "labeled" (o.label_field) */
-    rt_prep_labeling lab; /* rank 0: what the label pass found (dist/prep_labels.h) */
+    uint64_t next_doc;  /* rank 0: global index of the next document */
+    int labeled;        /* kind "labeled" (o.label_field) */
+    int pairs;          /* kind "pairs" (o.source_field, o.target_field) */
+    uint64_t *all_nsrc; /* rank 0: nsrc of every record of the round (pairs) */
+    size_t cap_all_nsrc;
+    uint64_t n_tgt_tokens[2]; /* rank 0: target tokens written per split (pairs) */
+    rt_prep_labeling lab;     /* rank 0: what the label pass found (dist/prep_labels.h) */
     double t_labels;
     double t0, last_print;
     double t_setup, t_read, t_tok, t_write; /* t_tok: the slowest rank's, per round, summed */
@@ -672,7 +731,8 @@ static rt_status check_opts(const rt_prep_opts *o) {
     if (o->round_bytes == 0 || o->round_bytes > ROUND_MAX)
         return rt_error(RT_ERR_ARG, "prep: round size %zu bytes outside [1, %zu]", o->round_bytes,
                         ROUND_MAX);
-    return check_label_opts(o);
+    RT_CALL(check_label_opts(o));
+    return rt_prep_pair_opts_check(o);
 }
 
 /* Rank 0 expands the inputs; every rank receives the sorted file names. */
@@ -720,7 +780,44 @@ static rt_status share_inputs(prep *p) {
     return rt_mpi_agree(p->comm, st);
 }
 
-static rt_status load_tokenizer(prep *p) {
+/* Pairs: the directory's spiece.model (+ tokenizer.json when present) and its sha256. */
+static rt_status load_spm(prep *p) {
+    const char *dir = p->o.tokenizer_dir;
+    char *sp = rt_fs_join(dir, "spiece.model"), *tj = rt_fs_join(dir, "tokenizer.json");
+    rt_status st = sp && tj ? RT_OK : rt_error(RT_ERR_MEMORY, "prep: out of memory");
+    const char *json = st == RT_OK && rt_fs_exists(tj) ? tj : NULL;
+    if (st == RT_OK) st = rt_spm_load(&p->spm, sp, json);
+    if (st == RT_OK) st = rt_hf_spm_sha256(sp, json, p->spm_sha);
+    if (st == RT_OK && rt_spm_eos_id(p->spm) < 0)
+        st = rt_error(RT_ERR_FORMAT, "%s: the SentencePiece model has no </s> (eos) piece", sp);
+    free(sp);
+    free(tj);
+    return st;
+}
+
+/* The tokenizer the directory holds must be the kind's: GPT-2 BPE for text and labeled corpora,
+   SentencePiece for pairs. */
+static rt_status tokenizer_kind(prep *p) {
+    if (p->o.tokenizer) return RT_OK; /* a preloaded GPT-2 tokenizer (pairs refuse it) */
+    rt_tokenizer_kind k;
+    RT_CALL(rt_hf_tokenizer_kind(p->o.tokenizer_dir, &k));
+    if (p->pairs && k != RT_TOKENIZER_SPM)
+        return rt_error(RT_ERR_ARG,
+                        "tokenizer directory %s holds a GPT-2 tokenizer (vocab.json + "
+                        "merges.txt); a pairs corpus (--source-field/--target-field) needs a "
+                        "SentencePiece one (spiece.model, e.g. cli/demo/tokenizers/t5)",
+                        p->o.tokenizer_dir);
+    if (!p->pairs && k != RT_TOKENIZER_BPE)
+        return rt_error(RT_ERR_ARG,
+                        "tokenizer directory %s holds a SentencePiece tokenizer (spiece.model), "
+                        "which prep uses for pairs only (--source-field/--target-field); text "
+                        "and labeled corpora need vocab.json + merges.txt (GPT-2)",
+                        p->o.tokenizer_dir);
+    return RT_OK;
+}
+
+/* Text and labeled corpora: the caller's GPT-2 tokenizer or vocab.json + merges.txt. */
+static rt_status load_bpe(prep *p) {
     rt_status st = RT_OK;
     if (p->o.tokenizer) {
         p->bpe = p->o.tokenizer;
@@ -739,6 +836,13 @@ static rt_status load_tokenizer(prep *p) {
     if (st == RT_OK && rt_bpe_eos_id(p->bpe) < 0)
         st = rt_error(RT_ERR_FORMAT, "%s: the tokenizer has no <|endoftext|> token for eos",
                       p->o.tokenizer_dir ? p->o.tokenizer_dir : "prep");
+    return st;
+}
+
+/* Every rank loads the tokenizer of the kind (collective: one status for all). */
+static rt_status load_tokenizer(prep *p) {
+    rt_status st = tokenizer_kind(p);
+    if (st == RT_OK) st = p->pairs ? load_spm(p) : load_bpe(p);
     return rt_mpi_agree(p->comm, st);
 }
 
@@ -756,16 +860,20 @@ static rt_status create_writer(prep *p) {
         }
         rt_corpus_label_meta lm = {p->lab.num_labels, p->lab.names, p->lab.label_order,
                                    p->w.max_len, p->o.truncate_left ? "left" : "right"};
-        rt_corpus_meta m = {p->labeled ? "labeled" : "text",
-                            rt_bpe_vocab_size(p->bpe),
-                            rt_bpe_eos_id(p->bpe),
-                            rt_bpe_sha256(p->bpe),
+        rt_corpus_pair_meta pm = {p->o.max_source_len, p->o.max_target_len, p->o.source_prefix};
+        rt_corpus_meta m = {p->labeled ? "labeled"
+                            : p->pairs ? "pairs"
+                                       : "text",
+                            p->w.vocab,
+                            p->w.eos,
+                            p->pairs ? p->spm_sha : rt_bpe_sha256(p->bpe),
                             src,
                             p->o.split_seed,
                             p->o.val_ratio,
                             p->o.command_line,
                             p->o.chunk,
-                            p->labeled ? &lm : NULL};
+                            p->labeled ? &lm : NULL,
+                            p->pairs ? &pm : NULL};
         st = rt_corpus_writer_create(&p->writer, p->o.out, p->o.overwrite, &m);
         free(src);
     }
@@ -797,6 +905,17 @@ static void progress(prep *p, int final) {
             (unsigned long long)p->next_doc, mb, total, total > 0 ? 100.0 * mb / total : 100.0,
             rate, final ? "0m00s" : eta, tty && !final ? "   " : "\n");
     fflush(f);
+}
+
+/* Rank 0, pairs: the n ids of a record are its source's (n_src) then its target's. */
+static rt_status write_pair(prep *p, rt_corpus_split sp, uint64_t d, const unsigned char *ids,
+                            size_t n, size_t n_src) {
+    if (n_src == 0 || n_src >= n)
+        return rt_error(RT_ERR_INTERNAL, "prep: pair %llu of %zu ids has a source of %zu",
+                        (unsigned long long)d, n, n_src);
+    p->n_tgt_tokens[sp] += n - n_src;
+    return rt_corpus_writer_add_pair(p->writer, sp, d, ids, n_src, ids + n_src * (size_t)p->w.unit,
+                                     n - n_src);
 }
 
 /* One round: deal rank 0's records, tokenize, gather, write. *done 1 when the input is
@@ -865,13 +984,15 @@ static rt_status run_round(prep *p, int *done) {
     worker *w = &p->w;
     w->ntok_bytes = 0;
     size_t nrec = (size_t)mine[0];
-    if (!grow((void **)&w->ntok, &w->capntok, nrec + 1, sizeof *w->ntok))
+    if (!grow((void **)&w->ntok, &w->capntok, nrec + 1, sizeof *w->ntok) ||
+        !grow((void **)&w->nsrc, &w->capnsrc, nrec + 1, sizeof *w->nsrc))
         st = rt_error(RT_ERR_MEMORY, "prep: out of memory");
     size_t at = 0;
     t = MPI_Wtime();
     for (size_t i = 0; i < nrec && st == RT_OK; i++) {
         /* an empty input file gives a 0-byte record and maybe no buffer (NULL + 0 is UB) */
-        st = work_record(w, &p->rb.m[i], p->rb.bytes ? p->rb.bytes + at : "", &w->ntok[i]);
+        st = work_record(w, &p->rb.m[i], p->rb.bytes ? p->rb.bytes + at : "", &w->ntok[i],
+                         &w->nsrc[i]);
         at += (size_t)p->rb.m[i].len;
     }
     double dt = MPI_Wtime() - t, dt_max = 0;
@@ -887,19 +1008,25 @@ static rt_status run_round(prep *p, int *done) {
         int64_t nb = (int64_t)w->ntok_bytes;
         rt_wd_send(&nb, 1, MPI_INT64_T, 0, TAG_NTOK, p->comm, "token count (MPI_Send)");
         send_bytes(w->ntok, nrec * sizeof *w->ntok, 0, TAG_NTOK, p->comm);
+        if (p->pairs) send_bytes(w->nsrc, nrec * sizeof *w->nsrc, 0, TAG_NTOK, p->comm);
         send_bytes(w->tok, w->ntok_bytes, 0, TAG_TOKENS, p->comm);
     } else {
-        if (!grow((void **)&p->all_ntok, &p->cap_all_ntok, p->rb.nm, sizeof *p->all_ntok)) {
+        if (!grow((void **)&p->all_ntok, &p->cap_all_ntok, p->rb.nm, sizeof *p->all_ntok) ||
+            !grow((void **)&p->all_nsrc, &p->cap_all_nsrc, p->rb.nm, sizeof *p->all_nsrc)) {
             fprintf(stderr, "ringtune prep: rank 0: out of memory gathering a round\n");
             MPI_Abort(p->comm, 1);
         }
         memcpy(p->all_ntok, w->ntok, nrec * sizeof *w->ntok);
+        memcpy(p->all_nsrc, w->nsrc, nrec * sizeof *w->nsrc);
         size_t others = 0; /* bytes of ids from ranks 1.. in all_tok */
         for (int k = 1; k < p->size; k++) {
             int64_t nb;
             rt_wd_recv(&nb, 1, MPI_INT64_T, k, TAG_NTOK, p->comm, "token count (MPI_Recv)");
             recv_bytes(p->all_ntok + bound[k], (bound[k + 1] - bound[k]) * sizeof *p->all_ntok, k,
                        TAG_NTOK, p->comm);
+            if (p->pairs)
+                recv_bytes(p->all_nsrc + bound[k], (bound[k + 1] - bound[k]) * sizeof *p->all_nsrc,
+                           k, TAG_NTOK, p->comm);
             if (!grow((void **)&p->all_tok, &p->cap_all_tok, others + (size_t)nb + 1, 1)) {
                 fprintf(stderr, "ringtune prep: rank 0: out of memory gathering a round\n");
                 MPI_Abort(p->comm, 1);
@@ -936,7 +1063,8 @@ static rt_status run_round(prep *p, int *done) {
                 rt_corpus_split sp = rt_prep_is_validation(p->o.split_seed, d, p->o.val_ratio)
                                          ? RT_SPLIT_VALIDATION
                                          : RT_SPLIT_TRAIN;
-                st = rt_corpus_writer_add(p->writer, sp, d, ids, n);
+                st = p->pairs ? write_pair(p, sp, d, ids, n, (size_t)p->all_nsrc[i])
+                              : rt_corpus_writer_add(p->writer, sp, d, ids, n);
             }
         }
         p->t_write += MPI_Wtime() - t;
@@ -1007,6 +1135,10 @@ static void prep_free(prep *p) {
     free(p->sizes);
     rt_bpe_scratch_destroy(&p->w.scratch);
     rt_bpe_destroy(&p->owned_bpe);
+    rt_spm_destroy(&p->spm);
+    rt_prep_pair_buf_free(&p->w.pb);
+    free(p->w.nsrc);
+    free(p->all_nsrc);
     free(p->w.ids);
     free(p->w.clean);
     free(p->w.tok);
@@ -1035,14 +1167,16 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
     if (st == RT_OK)
         st = rt_mpi_agree(p.comm, rt_watchdog_start(p.comm, p.o.timeout_s, "--timeout-s"));
     if (st == RT_OK) rt_watchdog_phase("prep");
+    p.pairs = rt_prep_is_pairs(&p.o);
     if (st == RT_OK) st = share_inputs(&p);
     if (st == RT_OK) st = load_tokenizer(&p);
     if (st == RT_OK) {
         p.w.o = &p.o;
         p.w.files = &p.files;
         p.w.bpe = p.bpe;
-        p.w.vocab = rt_bpe_vocab_size(p.bpe);
-        p.w.eos = rt_bpe_eos_id(p.bpe);
+        p.w.spm = p.spm;
+        p.w.vocab = p.pairs ? rt_spm_vocab_size(p.spm) : rt_bpe_vocab_size(p.bpe);
+        p.w.eos = p.pairs ? rt_spm_eos_id(p.spm) : rt_bpe_eos_id(p.bpe);
         p.w.tbytes = p.w.unit = rt_corpus_token_bytes(p.w.vocab);
         p.w.max_len = default_max_length(&p.o);
         p.labeled = p.o.label_field != NULL;
@@ -1056,21 +1190,23 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
     int done = 0;
     while (st == RT_OK && !done) st = run_round(&p, &done);
 
-    uint64_t local[5] = {p.w.n_empty, p.w.n_bad_json, p.w.n_replaced, p.w.n_truncated,
-                         p.w.n_bad_label},
-             sum[5] = {0, 0, 0, 0, 0};
+    uint64_t local[7] = {p.w.n_empty,     p.w.n_bad_json, p.w.n_replaced, p.w.n_truncated,
+                         p.w.n_bad_label, p.w.n_cut_src,  p.w.n_cut_tgt},
+             sum[7] = {0, 0, 0, 0, 0, 0, 0};
     rt_prep_result r;
     memset(&r, 0, sizeof r);
     if (st == RT_OK) {
-        rt_wd_allreduce(local, sum, 5, MPI_UINT64_T, MPI_SUM, p.comm,
+        rt_wd_allreduce(local, sum, 7, MPI_UINT64_T, MPI_SUM, p.comm,
                         "skip counts (MPI_Allreduce)");
         if (p.rank == 0) {
             for (int k = 0; k < 2; k++) {
                 r.n_docs[k] = rt_corpus_writer_n_docs(p.writer, (rt_corpus_split)k);
                 r.n_tokens[k] = rt_corpus_writer_n_tokens(p.writer, (rt_corpus_split)k);
             }
-            rt_corpus_counts counts = {sum[0], sum[1], sum[2], sum[3], sum[4]};
+            rt_corpus_counts counts = {sum[0], sum[1], sum[2], sum[3], sum[4], sum[5], sum[6]};
             r.num_labels = p.lab.num_labels;
+            r.n_target_tokens[0] = p.n_tgt_tokens[0];
+            r.n_target_tokens[1] = p.n_tgt_tokens[1];
             if (p.labeled && p.lab.n != r.n_docs[0] + r.n_docs[1])
                 st = rt_error(RT_ERR_INTERNAL,
                               "prep: the label pass found %llu examples, the "
@@ -1098,6 +1234,10 @@ rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *r
         r.n_truncated = sum[3];
         r.n_skipped_bad_label = sum[4];
         r.max_length = p.labeled ? p.w.max_len : 0;
+        r.n_truncated_source = sum[5];
+        r.n_truncated_target = sum[6];
+        r.max_source_len = p.pairs ? p.o.max_source_len : 0;
+        r.max_target_len = p.pairs ? p.o.max_target_len : 0;
         r.t_labels = p.t_labels;
         r.token_bytes = p.w.tbytes;
         r.n_ranks = p.size;

@@ -15,7 +15,9 @@ typedef enum { RT_PREP_TEXT = 0, RT_PREP_JSONL = 1 } rt_prep_format;
 struct rt_bpe;
 
 typedef struct {
-    const char *tokenizer_dir; /* holds vocab.json and merges.txt (required unless tokenizer) */
+    const char *tokenizer_dir; /* holds vocab.json and merges.txt (GPT-2 BPE: text and labeled
+                                  corpora) or spiece.model and optionally tokenizer.json
+                                  (SentencePiece: pairs); required unless tokenizer */
     /* Optional: an already loaded tokenizer (loaded from the same files on every rank), borrowed
        for the run instead of loading tokenizer_dir; saves ~0.2 s per run and rank. */
     const struct rt_bpe *tokenizer;
@@ -55,6 +57,17 @@ typedef struct {
     int truncate_left;   /* keep the last max_length tokens (default: the first, as
                             transformers' truncation_side "right") */
     int skip_bad_labels; /* skip (and count) examples with a bad label instead of failing */
+    /* jsonl: a kind "pairs" corpus (io/CORPUS.md) when source_field and target_field are set
+       (both or neither; dist/prep_pairs.h): each line is one sequence-to-sequence pair, the
+       source (source_prefix + its text) and the target each tokenized by a SentencePiece
+       tokenizer (tokenizer_dir holds spiece.model) with </s> appended, and cut to
+       max_source_len / max_target_len tokens keeping that </s> (as transformers' T5 tokenizers
+       truncate). An empty target is an error. Split: rt_prep_is_validation per pair. */
+    const char *source_field;  /* the string field holding each pair's source text */
+    const char *target_field;  /* the string field holding its target text */
+    const char *source_prefix; /* prepended to every source text (T5's task prefix); NULL: none */
+    int max_source_len;        /* tokens kept per source, </s> included; 0: no limit */
+    int max_target_len;        /* tokens kept per target, </s> included; 0: no limit */
 } rt_prep_opts;
 
 /* text (one document per file), text_field "text", val_ratio 0.05, split_seed 1234,
@@ -70,8 +83,12 @@ typedef struct {
     uint64_t n_skipped_empty, n_skipped_bad_json, n_replaced_utf8;
     uint64_t n_truncated, n_skipped_bad_label; /* labeled: examples cut / skipped */
     int num_labels, max_length;                /* labeled: K and the length used */
-    double t_labels;                           /* labeled: the label pass (reading + parsing) */
-    int token_bytes;                           /* 2 (uint16) or 4 */
+    uint64_t n_target_tokens[2]; /* pairs: target tokens per split (</s> included); n_tokens
+                                    counts the sources' */
+    uint64_t n_truncated_source, n_truncated_target; /* pairs: sides cut to their limit */
+    int max_source_len, max_target_len;              /* pairs: the limits used (0: none) */
+    double t_labels; /* labeled: the label pass (reading + parsing) */
+    int token_bytes; /* 2 (uint16) or 4 */
     int n_ranks;
     double seconds;    /* wall time of rt_prep_run */
     double t_setup;    /* expanding inputs, loading the tokenizer, creating the output */
@@ -92,7 +109,10 @@ typedef struct {
    RT_ERR_FORMAT (malformed JSON "file:line: ...", invalid UTF-8 "file:line: ... byte offset N",
    a bad label "file:line: label ... " saying what was expected, string and integer labels mixed),
    RT_ERR_HDF5, RT_ERR_MEMORY. With a label field the input is read twice (labels first, see
-   io/CORPUS.md), and an integer label without num_labels/label_names is RT_ERR_ARG. */
+   io/CORPUS.md), and an integer label without num_labels/label_names is RT_ERR_ARG. With source
+   and target fields (pairs), a missing or non-string field is RT_ERR_FORMAT "file:line: ..."
+   naming the field (skipped and counted with skip_bad_json), and so is an empty target (never
+   skipped); a tokenizer directory without spiece.model is RT_ERR_ARG naming it. */
 rt_status rt_prep_run(const rt_prep_opts *opts, MPI_Comm comm, rt_prep_result *res);
 
 /* The split rule (reproducible outside ringtune): h = splitmix64(splitmix64(seed) ^ doc_index),

@@ -397,12 +397,15 @@ static void buckets_reset(trainer *t) {
    of a labeled one. Same answer on every rank (same file). */
 static rt_status check_kind(const rt_corpus *c, const char *path, int cls) {
     const char *kind = rt_corpus_get_info(c)->kind, *want = cls ? "labeled" : "text";
+    const char *hint = !strcmp(kind, "pairs")
+                           ? "a pairs corpus holds sequence-to-sequence pairs, which `ringtune "
+                             "train` does not train yet"
+                       : cls ? "make one with `ringtune prep --label-field`"
+                             : "set data.task: classification to train a classifier on it";
     if (strcmp(kind, want))
         return rt_error(RT_ERR_ARG,
                         "%s: corpus kind is \"%s\", expected \"%s\" for data.task %s (%s)", path,
-                        kind, want, cls ? "classification" : "lm",
-                        cls ? "make one with `ringtune prep --label-field`"
-                            : "set data.task: classification to train a classifier on it");
+                        kind, want, cls ? "classification" : "lm", hint);
     return RT_OK;
 }
 

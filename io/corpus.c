@@ -15,6 +15,7 @@
 #include <hdf5.h>
 #include "corpus_check.h"
 #include "corpus_labels.h"
+#include "corpus_pairs.h"
 #include "fsutil.h"
 #include "h5util.h"
 
@@ -56,8 +57,9 @@ struct rt_corpus_writer {
     int tbytes;
     size_t chunk;
     wsplit sp[2];
-    rt_corpus_info info;    /* the attribute values, for RT_CORPUS_HASH_ATTR (strings owned) */
-    rt_corpus_wlabels *lab; /* kind "labeled" (io/corpus_labels.c), else NULL */
+    rt_corpus_info info;     /* the attribute values, for RT_CORPUS_HASH_ATTR (strings owned) */
+    rt_corpus_wlabels *lab;  /* kind "labeled" (io/corpus_labels.c), else NULL */
+    rt_corpus_wpairs *pairs; /* kind "pairs" (io/corpus_pairs.c), else NULL */
 };
 
 static hid_t make_dataset(hid_t grp, const char *name, hid_t ftype, size_t chunk) {
@@ -90,7 +92,9 @@ static int append(hid_t d, hid_t mtype, const void *buf, uint64_t *done, size_t 
 
 static void writer_free(rt_corpus_writer *w) {
     rt_corpus_wlabels_free(&w->lab);
+    rt_corpus_wpairs_free(&w->pairs);
     rt_corpus_info_labels_free(&w->info);
+    rt_corpus_info_pairs_free(&w->info);
     for (int k = 0; k < 2; k++) {
         wsplit *s = &w->sp[k];
         rt_h5_close(&s->tokens, H5Dclose);
@@ -134,13 +138,15 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
         return rt_error(RT_ERR_ARG, "%s: split seed %llu does not fit in int64", path,
                         (unsigned long long)m->split_seed);
     const char *kind = m->kind ? m->kind : "text";
-    if (strcmp(kind, "text") != 0 && strcmp(kind, "labeled") != 0)
-        return rt_error(RT_ERR_ARG,
-                        "%s: corpus kind '%s' is not implemented (only 'text' and 'labeled')", path,
+    if (strcmp(kind, "text") != 0 && strcmp(kind, "labeled") != 0 && strcmp(kind, "pairs") != 0)
+        return rt_error(RT_ERR_ARG, "%s: corpus kind '%s' is not text, labeled or pairs", path,
                         kind);
     if (!strcmp(kind, "labeled") != (m->labels != NULL))
         return rt_error(RT_ERR_ARG, "%s: label metadata %s for corpus kind '%s'", path,
                         m->labels ? "given" : "missing", kind);
+    if (!strcmp(kind, "pairs") != (m->pairs != NULL))
+        return rt_error(RT_ERR_ARG, "%s: pair metadata %s for corpus kind '%s'", path,
+                        m->pairs ? "given" : "missing", kind);
     struct stat st;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) return rt_error(RT_ERR_IO, "output %s is a directory", path);
@@ -243,6 +249,12 @@ rt_status rt_corpus_writer_create(rt_corpus_writer **out, const char *path, int 
         st_ = rt_corpus_wlabels_create(&w->lab, f, grp, w->tmp, m->labels, w->chunk, in);
         ok = st_ == RT_OK;
     }
+    if (ok && m->pairs) {
+        hid_t grp[2] = {w->sp[0].grp, w->sp[1].grp};
+        st_ = rt_corpus_wpairs_create(&w->pairs, f, grp, w->tmp, m->pairs, w->ftype, w->mtype,
+                                      w->tbytes, w->chunk, in);
+        ok = st_ == RT_OK;
+    }
     if (!ok) {
         rt_corpus_writer_abort(&w);
         rt_h5_quiet_off(&q);
@@ -290,7 +302,56 @@ rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint6
     if (w->lab)
         return rt_error(RT_ERR_ARG, "%s: a labeled corpus takes documents with their labels",
                         w->path);
+    if (w->pairs)
+        return rt_error(RT_ERR_ARG, "%s: a pairs corpus takes pairs (rt_corpus_writer_add_pair)",
+                        w->path);
     return writer_add(w, split, doc_index, tokens, n);
+}
+
+/* Id i of the tbytes-wide ids at p. */
+static uint32_t id_at(const void *p, int tbytes, size_t i) {
+    if (tbytes == 2) {
+        uint16_t v;
+        memcpy(&v, (const unsigned char *)p + 2 * i, 2);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, (const unsigned char *)p + 4 * i, 4);
+    return v;
+}
+
+/* One side of a pair: 1..max ids (max 0: no limit), the last one eos. */
+static rt_status check_side(const rt_corpus_writer *w, uint64_t doc_index, const char *side,
+                            const void *ids, size_t n, int max) {
+    if (n == 0)
+        return rt_error(RT_ERR_ARG, "%s: pair %llu: the %s is empty", w->path,
+                        (unsigned long long)doc_index, side);
+    if (max > 0 && n > (size_t)max)
+        return rt_error(RT_ERR_ARG,
+                        "%s: pair %llu: the %s has %zu tokens, more than max_%s_length %d", w->path,
+                        (unsigned long long)doc_index, side, n, side, max);
+    uint32_t last = id_at(ids, w->tbytes, n - 1);
+    if (last != (uint32_t)w->info.eos_id)
+        return rt_error(RT_ERR_ARG, "%s: pair %llu: the %s ends in id %u, not eos %d", w->path,
+                        (unsigned long long)doc_index, side, last, w->info.eos_id);
+    return RT_OK;
+}
+
+rt_status rt_corpus_writer_add_pair(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
+                                    const void *src, size_t n_src, const void *tgt, size_t n_tgt) {
+    if (!w->pairs)
+        return rt_error(RT_ERR_ARG, "%s: a %s corpus has no pairs", w->path, w->info.kind);
+    if ((unsigned)split > 1)
+        return rt_error(RT_ERR_ARG, "%s: pair %llu: bad split %d", w->path,
+                        (unsigned long long)doc_index, (int)split);
+    RT_CALL(check_side(w, doc_index, "source", src, n_src, w->info.max_source_length));
+    RT_CALL(check_side(w, doc_index, "target", tgt, n_tgt, w->info.max_target_length));
+    RT_CALL(writer_add(w, split, doc_index, src, n_src));
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
+    rt_status st = rt_corpus_wpairs_add(w->pairs, (int)split, tgt, n_tgt, w->tmp);
+    rt_h5_quiet_off(&q);
+    return st;
 }
 
 rt_status rt_corpus_writer_add_labeled(rt_corpus_writer *w, rt_corpus_split split,
@@ -392,6 +453,8 @@ rt_status rt_corpus_writer_commit(rt_corpus_writer **wp, const rt_corpus_counts 
         hid_t grp[2] = {w->sp[0].grp, w->sp[1].grp};
         st = rt_corpus_wlabels_commit(w->lab, w->file, grp, w->tmp, counts, in);
     }
+    if (st == RT_OK && w->pairs)
+        st = rt_corpus_wpairs_commit(w->pairs, w->file, w->tmp, counts, in);
     uint64_t hash = rt_corpus_info_hash(in);
     if (st == RT_OK &&
         !(rt_h5_put_i64(w->file, "n_documents", (int64_t)in->n_documents) &&
@@ -458,8 +521,9 @@ struct rt_corpus {
     hid_t file;
     hid_t tokens[2], offsets[2], index[2];
     rt_corpus_info info;
-    rt_corpus_file_id fid;  /* the file HDF5 opened, checked after every read */
-    rt_corpus_rlabels *lab; /* kind "labeled" (io/corpus_labels.c), else NULL */
+    rt_corpus_file_id fid;   /* the file HDF5 opened, checked after every read */
+    rt_corpus_rlabels *lab;  /* kind "labeled" (io/corpus_labels.c), else NULL */
+    rt_corpus_rpairs *pairs; /* kind "pairs" (io/corpus_pairs.c), else NULL */
 };
 
 static const char *const rebuild = "the corpus file is damaged; rebuild it with `ringtune prep`";
@@ -777,6 +841,8 @@ static rt_status open_local(rt_corpus *c, const char *path) {
                         (unsigned long long)in->n_docs[1]);
     if (!strcmp(in->kind, "labeled"))
         RT_CALL(rt_corpus_rlabels_open(&c->lab, c->file, path, in, c->offsets, &c->fid));
+    if (!strcmp(in->kind, "pairs"))
+        RT_CALL(rt_corpus_rpairs_open(&c->pairs, c->file, path, in, c->offsets, &c->fid));
     return check_hash(c);
 }
 
@@ -816,10 +882,12 @@ void rt_corpus_close(rt_corpus **cp) {
         rt_h5_close(&c->index[k], H5Dclose);
     }
     rt_corpus_rlabels_close(&c->lab);
+    rt_corpus_rpairs_close(&c->pairs);
     rt_h5_close(&c->file, H5Fclose);
     H5Eclear2(H5E_DEFAULT);
     rt_h5_quiet_off(&q);
     rt_corpus_info_labels_free(&c->info);
+    rt_corpus_info_pairs_free(&c->info);
     free(c->info.sources);
     free(c->info.ringtune_version);
     free(c->info.command_line);
@@ -950,6 +1018,101 @@ const char *rt_corpus_label_name(const rt_corpus *c, int32_t id) {
     return c->info.label_names[id];
 }
 
+/* ---- kind "pairs" (the target datasets: io/corpus_pairs.c) -------------------------------- */
+
+static rt_status need_pairs(const rt_corpus *c) {
+    if (c->pairs) return RT_OK;
+    return rt_error(RT_ERR_ARG,
+                    "%s: a %s corpus has no pairs (make one with `ringtune prep --source-field F "
+                    "--target-field G`)",
+                    c->path, c->info.kind);
+}
+
+/* Ids read from /split/dataset[start, start + n) must be in the vocabulary. */
+static rt_status check_ids(const rt_corpus *c, int split, const char *dataset, uint64_t start,
+                           const int32_t *ids, size_t n) {
+    const uint32_t vocab = (uint32_t)c->info.vocab_size;
+    for (size_t i = 0; i < n; i++)
+        if ((uint32_t)ids[i] >= vocab)
+            return rt_error(RT_ERR_FORMAT, "%s: /%s/%s[%llu] is %u, outside the vocabulary of %u",
+                            c->path, split_names[split], dataset, (unsigned long long)(start + i),
+                            (uint32_t)ids[i], vocab);
+    return RT_OK;
+}
+
+rt_status rt_corpus_read_target_tokens(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                       size_t count, int32_t *dst) {
+    RT_CALL(need_pairs(c));
+    RT_CALL(check_range(c, split, "target_tokens", start, count,
+                        (unsigned)split < 2 ? c->info.n_target_tokens[split] : 0));
+    if (count == 0) return RT_OK;
+    rt_corpus_fault_point(c->path, c->fid.size);
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
+    rt_status st =
+        rt_corpus_rpairs_read_tokens(c->pairs, c->path, &c->fid, (int)split, start, count, dst);
+    rt_h5_quiet_off(&q);
+    RT_CALL(st);
+    return check_ids(c, (int)split, "target_tokens", start, dst, count);
+}
+
+rt_status rt_corpus_read_target_offsets(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                        size_t count, uint64_t *dst) {
+    RT_CALL(need_pairs(c));
+    RT_CALL(check_range(c, split, "target_offsets", start, count, rt_corpus_n_docs(c, split) + 1));
+    if (count == 0) return RT_OK;
+    rt_h5quiet q;
+    rt_h5_quiet_on(&q);
+    rt_status st =
+        rt_corpus_rpairs_read_offsets(c->pairs, c->path, &c->fid, (int)split, start, count, dst);
+    rt_h5_quiet_off(&q);
+    return st;
+}
+
+/* Pair i's source range in tokens (s) and target range in target_tokens (t). */
+static rt_status pair_ranges(rt_corpus *c, rt_corpus_split split, uint64_t i, uint64_t s[2],
+                             uint64_t t[2]) {
+    RT_CALL(need_pairs(c));
+    RT_CALL(check_range(c, split, "pairs", i, 1, rt_corpus_n_docs(c, split)));
+    RT_CALL(rt_corpus_read_doc_offsets(c, split, i, 2, s));
+    return rt_corpus_read_target_offsets(c, split, i, 2, t);
+}
+
+rt_status rt_corpus_pair_lengths(rt_corpus *c, rt_corpus_split split, uint64_t i, size_t *n_src,
+                                 size_t *n_tgt) {
+    uint64_t s[2], t[2];
+    *n_src = *n_tgt = 0;
+    RT_CALL(pair_ranges(c, split, i, s, t));
+    *n_src = (size_t)(s[1] - s[0]);
+    *n_tgt = (size_t)(t[1] - t[0]);
+    return RT_OK;
+}
+
+rt_status rt_corpus_read_pair(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *src,
+                              size_t src_cap, size_t *n_src, int32_t *tgt, size_t tgt_cap,
+                              size_t *n_tgt) {
+    uint64_t s[2], t[2];
+    *n_src = *n_tgt = 0;
+    RT_CALL(pair_ranges(c, split, i, s, t));
+    *n_src = (size_t)(s[1] - s[0]);
+    *n_tgt = (size_t)(t[1] - t[0]);
+    if (*n_src > src_cap || *n_tgt > tgt_cap)
+        return rt_error(RT_ERR_ARG,
+                        "%s: /%s pair %llu has %zu source and %zu target tokens, more than the "
+                        "%zu and %zu given",
+                        c->path, split_names[split], (unsigned long long)i, *n_src, *n_tgt, src_cap,
+                        tgt_cap);
+    RT_CALL(rt_corpus_read_tokens(c, split, s[0], *n_src, src));
+    RT_CALL(rt_corpus_read_target_tokens(c, split, t[0], *n_tgt, tgt));
+    if (src[*n_src - 1] != c->info.eos_id || tgt[*n_tgt - 1] != c->info.eos_id)
+        return rt_error(
+            RT_ERR_FORMAT, "%s: /%s pair %llu: its %s does not end in eos %d (ends in %d): %s",
+            c->path, split_names[split], (unsigned long long)i,
+            src[*n_src - 1] != c->info.eos_id ? "source" : "target", c->info.eos_id,
+            src[*n_src - 1] != c->info.eos_id ? src[*n_src - 1] : tgt[*n_tgt - 1], rebuild);
+    return RT_OK;
+}
+
 rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,
                                 const char *tokenizer_sha256) {
     if (c->info.vocab_size > model_vocab_size)
@@ -986,6 +1149,17 @@ rt_status rt_corpus_fingerprint(rt_corpus *c, uint64_t *out) {
         if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
         if (st == RT_OK) st = rt_corpus_read_tokens(c, (rt_corpus_split)s, n - k, (size_t)k, buf);
         if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
+    }
+    if (c->pairs) { /* the target side too (text and labeled fingerprints are unchanged) */
+        XXH3_64bits_update(h, ci->n_target_tokens, sizeof ci->n_target_tokens);
+        for (int s = 0; s < 2 && st == RT_OK; s++) {
+            uint64_t n = ci->n_target_tokens[s], k = n < 4096 ? n : 4096;
+            st = rt_corpus_read_target_tokens(c, (rt_corpus_split)s, 0, (size_t)k, buf);
+            if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
+            if (st == RT_OK)
+                st = rt_corpus_read_target_tokens(c, (rt_corpus_split)s, n - k, (size_t)k, buf);
+            if (st == RT_OK) XXH3_64bits_update(h, buf, (size_t)k * sizeof(int32_t));
+        }
     }
     *out = XXH3_64bits_digest(h);
     XXH3_freeState(h);

@@ -40,9 +40,17 @@ typedef struct {
     const char *truncation;         /* "right" (keep the first max_length) or "left" */
 } rt_corpus_label_meta;
 
+/* What a kind "pairs" corpus records about its sequence-to-sequence pairs (io/CORPUS.md). */
+typedef struct {
+    int max_source_length;     /* no source is longer (its </s> included); 0: no limit */
+    int max_target_length;     /* no target is longer; 0: no limit */
+    const char *source_prefix; /* prepended to every source text before tokenizing (UTF-8
+                                  without NUL bytes; NULL or "" when none); copied */
+} rt_corpus_pair_meta;
+
 /* Everything known before the first document. Strings are copied. */
 typedef struct {
-    const char *kind;                   /* "text" or "labeled" ("pairs" reserved, refused) */
+    const char *kind;                   /* "text", "labeled" or "pairs" */
     int vocab_size;                     /* > 0 */
     int eos_id;                         /* in [0, vocab_size) */
     const char *tokenizer_sha256;       /* 64 hex digits */
@@ -52,6 +60,7 @@ typedef struct {
     const char *command_line;           /* recorded verbatim; may be NULL ("") */
     size_t chunk;                       /* elements per chunk; 0 = RT_CORPUS_CHUNK_DEFAULT */
     const rt_corpus_label_meta *labels; /* required for kind "labeled", NULL otherwise */
+    const rt_corpus_pair_meta *pairs;   /* required for kind "pairs", NULL otherwise */
 } rt_corpus_meta;
 
 /* Totals known only at the end, written as root attributes by rt_corpus_writer_commit. The
@@ -62,6 +71,8 @@ typedef struct {
     uint64_t n_replaced_utf8;     /* invalid UTF-8 sequences replaced by U+FFFD */
     uint64_t n_truncated;         /* kind "labeled": examples cut to max_length */
     uint64_t n_skipped_bad_label; /* kind "labeled": examples skipped for a bad label */
+    uint64_t n_truncated_source;  /* kind "pairs": sources cut to max_source_length */
+    uint64_t n_truncated_target;  /* kind "pairs": targets cut to max_target_length */
 } rt_corpus_counts;
 
 /* Starts a corpus at path: refuses (RT_ERR_IO, "... exists; pass --overwrite ...") when path
@@ -85,7 +96,15 @@ rt_status rt_corpus_writer_add(rt_corpus_writer *w, rt_corpus_split split, uint6
 rt_status rt_corpus_writer_add_labeled(rt_corpus_writer *w, rt_corpus_split split,
                                        uint64_t doc_index, int32_t label, const void *tokens,
                                        size_t n);
-/* Documents and tokens added so far to a split. */
+/* The same for a kind "pairs" corpus: one pair, its source ids (src, n_src >= 1, the last one
+   eos) to /<split>/tokens and its target ids (tgt, n_tgt >= 1, the last one eos) to
+   /<split>/target_tokens, both of rt_corpus_writer_token_bytes(w) bytes each. RT_ERR_ARG for
+   another kind (and rt_corpus_writer_add refuses a pairs corpus), an empty side, a side longer
+   than its max length or not ending in eos. Buffered like rt_corpus_writer_add. Not collective;
+   the writer copies the ids. */
+rt_status rt_corpus_writer_add_pair(rt_corpus_writer *w, rt_corpus_split split, uint64_t doc_index,
+                                    const void *src, size_t n_src, const void *tgt, size_t n_tgt);
+/* Documents and tokens added so far to a split (for pairs: pairs and source tokens). */
 uint64_t rt_corpus_writer_n_docs(const rt_corpus_writer *w, rt_corpus_split split);
 uint64_t rt_corpus_writer_n_tokens(const rt_corpus_writer *w, rt_corpus_split split);
 /* Flushes, writes the count attributes, closes and fsyncs the temp file and moves it to the final
@@ -125,12 +144,21 @@ typedef struct {
     char truncation[8];        /* "right" or "left" */
     int max_length;            /* no document is longer */
     uint64_t n_truncated, n_skipped_bad_label;
+    /* kind "pairs" only (0 / NULL for the other kinds); the source side is tokens/doc_offsets,
+       so n_tokens counts source tokens */
+    uint64_t n_target_tokens[2]; /* per split: the length of /<split>/target_tokens */
+    int max_source_length;       /* no source is longer; 0: no limit */
+    int max_target_length;       /* no target is longer; 0: no limit */
+    uint64_t n_truncated_source, n_truncated_target;
+    char *source_prefix; /* "" when none; owned by the corpus */
 } rt_corpus_info;
 
 /* Opens a corpus read-only and validates it: format "ringtune-corpus", format_version 1, every
    attribute and dataset of io/CORPUS.md present with the right type, doc_offsets consistent with
    the token counts, for kind "labeled" every label in [0, K), label_counts equal to the labels'
    histogram and every document 1..max_length tokens long (one pass over labels and doc_offsets),
+   for kind "pairs" target_offsets consistent with target_tokens and every source and target
+   1..max length tokens long (one pass over both offsets),
    the attribute hash metadata_xxh3 (when present) matching; HDF5 verifies its metadata checksums
    (files of the 1.10 format) and a failure is reported as one. Errors (RT_ERR_IO for a
    missing/unreadable file, RT_ERR_FORMAT otherwise, RT_ERR_HDF5 for a checksum failure) name the
@@ -184,6 +212,27 @@ rt_status rt_corpus_read_example_head(rt_corpus *c, rt_corpus_split split, uint6
 /* The name of label id (NULL outside [0, num_labels) or for a text corpus); owned by c. */
 const char *rt_corpus_label_name(const rt_corpus *c, int32_t id);
 
+/* Kind "pairs": the lengths of pair i of a split (its source and target, each with its </s>).
+   Not collective. RT_ERR_ARG for another kind or i >= n_docs. Two small reads. */
+rt_status rt_corpus_pair_lengths(rt_corpus *c, rt_corpus_split split, uint64_t i, size_t *n_src,
+                                 size_t *n_tgt);
+/* Kind "pairs": pair i of a split: its source ids into src (room for src_cap), its target ids
+   into tgt (room for tgt_cap), *n_src and *n_tgt their lengths (each ending in eos, which is
+   checked: RT_ERR_FORMAT naming the file and the pair otherwise). Caps of max_source_length and
+   max_target_length always suffice when those are not 0. RT_ERR_ARG for another kind ("a text
+   corpus has no pairs"), i >= n_docs, or a cap too small (then *n_src and *n_tgt are still set,
+   so the caller can grow its buffers and retry). Not collective; the caller owns the buffers. */
+rt_status rt_corpus_read_pair(rt_corpus *c, rt_corpus_split split, uint64_t i, int32_t *src,
+                              size_t src_cap, size_t *n_src, int32_t *tgt, size_t tgt_cap,
+                              size_t *n_tgt);
+/* Kind "pairs": target_tokens[start, start + count) of a split into dst (widened to int32), and
+   target_offsets[start, start + count) (n_docs + 1 entries: target i is
+   target_tokens[off[i], off[i+1])). Checks and errors as rt_corpus_read_tokens. Not collective. */
+rt_status rt_corpus_read_target_tokens(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                       size_t count, int32_t *dst);
+rt_status rt_corpus_read_target_offsets(rt_corpus *c, rt_corpus_split split, uint64_t start,
+                                        size_t count, uint64_t *dst);
+
 /* Checks the corpus against a model: every id must fit the model's embedding (the corpus's
    vocab_size <= model_vocab_size; padded vocabularies such as 50304 are fine), and when
    tokenizer_sha256 is not NULL it must equal the corpus's. RT_ERR_ARG otherwise, with a message
@@ -193,5 +242,6 @@ rt_status rt_corpus_check_model(const rt_corpus *c, int model_vocab_size,
 
 /* An identity of the corpus (not a content hash of every token): XXH3-64 over the token and
    document counts, the tokenizer hash, the vocabulary size, the split seed and ratio, and the
-   first and last 4096 tokens of each split. Reads those tokens; not collective. */
+   first and last 4096 tokens of each split (for kind "pairs" also the target token counts and
+   the first and last 4096 target tokens). Reads those tokens; not collective. */
 rt_status rt_corpus_fingerprint(rt_corpus *c, uint64_t *out);

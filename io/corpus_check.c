@@ -34,6 +34,17 @@ static void put_labels(XXH3_state_t *s, const rt_corpus_info *in) {
             put_u64(s, in->label_counts[k] ? in->label_counts[k][i] : 0);
 }
 
+/* What a kind "pairs" corpus adds (io/CORPUS.md): its pair attributes and target lengths. */
+static void put_pairs(XXH3_state_t *s, const rt_corpus_info *in) {
+    put_u64(s, in->n_target_tokens[0]);
+    put_u64(s, in->n_target_tokens[1]);
+    put_u64(s, (uint64_t)in->max_source_length);
+    put_u64(s, (uint64_t)in->max_target_length);
+    put_u64(s, in->n_truncated_source);
+    put_u64(s, in->n_truncated_target);
+    put_str(s, in->source_prefix);
+}
+
 uint64_t rt_corpus_info_hash(const rt_corpus_info *in) {
     XXH3_state_t *s = XXH3_createState();
     if (!s) return 0;
@@ -62,6 +73,7 @@ uint64_t rt_corpus_info_hash(const rt_corpus_info *in) {
     put_str(s, in->command_line);
     if (!strcmp(in->kind, "labeled")) /* older and text files: the hash above, unchanged */
         put_labels(s, in);
+    if (!strcmp(in->kind, "pairs")) put_pairs(s, in);
     uint64_t h = (uint64_t)XXH3_64bits_digest(s);
     XXH3_freeState(s);
     return h;

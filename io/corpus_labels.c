@@ -233,8 +233,8 @@ static rt_status read_fail(const char *path, const rt_corpus_file_id *fid, int k
                       (unsigned long long)a, (unsigned long long)b);
 }
 
-static rt_status read_1d(hid_t d, hid_t mtype, const char *path, const rt_corpus_file_id *fid,
-                         int k, const char *what, uint64_t start, size_t count, void *dst) {
+rt_status rt_corpus_read_1d(hid_t d, hid_t mtype, const char *path, const rt_corpus_file_id *fid,
+                            int k, const char *what, uint64_t start, size_t count, void *dst) {
     hsize_t s0 = start, n = count;
     hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &n, NULL), err = H5I_INVALID_HID;
     int ok = fs >= 0 && ms >= 0 &&
@@ -251,7 +251,7 @@ static rt_status read_1d(hid_t d, hid_t mtype, const char *path, const rt_corpus
 rt_status rt_corpus_rlabels_read(rt_corpus_rlabels *l, const char *path,
                                  const rt_corpus_file_id *fid, int k, uint64_t start, size_t count,
                                  int32_t *dst) {
-    return read_1d(l->d[k], H5T_NATIVE_INT32, path, fid, k, "labels", start, count, dst);
+    return rt_corpus_read_1d(l->d[k], H5T_NATIVE_INT32, path, fid, k, "labels", start, count, dst);
 }
 
 /* The attribute name of file as a scalar integer (RT_ERR_FORMAT naming it when absent or not). */
@@ -414,9 +414,10 @@ static rt_status scan_split(rt_corpus_rlabels *l, const char *path, const rt_cor
     rt_status st = lab && off ? RT_OK : rt_error(RT_ERR_MEMORY, "%s: out of memory", path);
     for (uint64_t at = 0; at < n && st == RT_OK; at += SCAN) {
         size_t m = n - at < SCAN ? (size_t)(n - at) : SCAN;
-        st = read_1d(l->d[k], H5T_NATIVE_INT32, path, fid, k, "labels", at, m, lab);
+        st = rt_corpus_read_1d(l->d[k], H5T_NATIVE_INT32, path, fid, k, "labels", at, m, lab);
         if (st == RT_OK)
-            st = read_1d(offsets, H5T_NATIVE_UINT64, path, fid, k, "doc_offsets", at, m + 1, off);
+            st = rt_corpus_read_1d(offsets, H5T_NATIVE_UINT64, path, fid, k, "doc_offsets", at,
+                                   m + 1, off);
         for (size_t i = 0; i < m && st == RT_OK; i++) {
             if (lab[i] < 0 || lab[i] >= in->num_labels)
                 st = rt_error(RT_ERR_FORMAT,
@@ -456,8 +457,8 @@ rt_status rt_corpus_rlabels_open(rt_corpus_rlabels **out, hid_t file, const char
         if (st == RT_OK) st = open_1d(file, path, k, "labels", 4, in->n_docs[k], &l->d[k]);
         if (st == RT_OK) st = open_1d(file, path, k, "label_counts", 8, kk, &dc);
         if (st == RT_OK)
-            st = read_1d(dc, H5T_NATIVE_UINT64, path, fid, k, "label_counts", 0, kk,
-                         in->label_counts[k]);
+            st = rt_corpus_read_1d(dc, H5T_NATIVE_UINT64, path, fid, k, "label_counts", 0, kk,
+                                   in->label_counts[k]);
         rt_h5_close(&dc, H5Dclose);
         memset(hist, 0, kk * sizeof *hist);
         if (st == RT_OK) st = scan_split(l, path, fid, in, offsets[k], k, hist);

@@ -45,5 +45,12 @@ rt_status rt_corpus_rlabels_read(rt_corpus_rlabels *l, const char *path,
                                  const rt_corpus_file_id *fid, int k, uint64_t start, size_t count,
                                  int32_t *dst);
 void rt_corpus_rlabels_close(rt_corpus_rlabels **l);
+
+/* Reads elements [start, start + count) of the 1-D dataset d (/<split k>/what) as mtype into dst,
+   then checks the file is unchanged (fid NULL: not checked). A failure is the file changing
+   first, then a checksum failure (fletcher32 or HDF5 metadata, named as such with the dataset
+   and range), then HDF5's own description. Shared with io/corpus_pairs.c. */
+rt_status rt_corpus_read_1d(hid_t d, hid_t mtype, const char *path, const rt_corpus_file_id *fid,
+                            int k, const char *what, uint64_t start, size_t count, void *dst);
 /* Frees info's label names and counts and zeroes the label fields. */
 void rt_corpus_info_labels_free(rt_corpus_info *info);

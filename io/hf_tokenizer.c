@@ -2,9 +2,11 @@
 #include "hf_tokenizer.h"
 #include "bpe.h"
 #include "fsutil.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/evp.h>
 
 static const char *const TOKENIZER_FILES[] = {"vocab.json",
                                               "merges.txt",
@@ -25,6 +27,52 @@ rt_status rt_hf_tokenizer_sha256(const char *dir, char sha[65], int *found) {
     free(vj);
     free(mt);
     return s;
+}
+
+rt_status rt_hf_tokenizer_kind(const char *dir, rt_tokenizer_kind *kind) {
+    char *vj = rt_fs_join(dir, "vocab.json"), *mt = rt_fs_join(dir, "merges.txt");
+    char *sp = rt_fs_join(dir, "spiece.model");
+    rt_status s = vj && mt && sp ? RT_OK : rt_error(RT_ERR_MEMORY, "%s: out of memory", dir);
+    int bpe = s == RT_OK && rt_fs_exists(vj) && rt_fs_exists(mt);
+    int spm = s == RT_OK && rt_fs_exists(sp);
+    if (s == RT_OK && bpe && spm)
+        s = rt_error(RT_ERR_ARG,
+                     "tokenizer directory %s holds both a GPT-2 tokenizer (vocab.json + "
+                     "merges.txt) and a SentencePiece one (spiece.model); point --tokenizer at a "
+                     "directory with one of them",
+                     dir);
+    else if (s == RT_OK && !bpe && !spm)
+        s = rt_error(rt_fs_exists(dir) ? RT_ERR_ARG : RT_ERR_IO,
+                     "tokenizer directory %s holds no tokenizer: expected vocab.json + merges.txt "
+                     "(GPT-2 BPE) or spiece.model (SentencePiece, T5)%s",
+                     dir, rt_fs_exists(dir) ? "" : " (it does not exist)");
+    *kind = bpe ? RT_TOKENIZER_BPE : RT_TOKENIZER_SPM;
+    free(vj);
+    free(mt);
+    free(sp);
+    return s;
+}
+
+rt_status rt_hf_spm_sha256(const char *spiece_model, const char *tokenizer_json, char out[65]) {
+    const char *paths[2] = {spiece_model, tokenizer_json};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    rt_status s = RT_OK;
+    for (int i = 0; i < 2 && ok && s == RT_OK && paths[i]; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        s = rt_fs_read_file(paths[i], &buf, &len);
+        if (s == RT_OK) ok = EVP_DigestUpdate(ctx, buf, len);
+        free(buf);
+    }
+    ok = ok && s == RT_OK && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (s != RT_OK) return s;
+    if (!ok) return rt_error(RT_ERR_INTERNAL, "OpenSSL sha256 failed");
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return RT_OK;
 }
 
 static rt_status check_one(const rt_corpus *c, const char *dir, const char *sha) {

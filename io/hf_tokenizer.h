@@ -12,6 +12,23 @@
    read. */
 rt_status rt_hf_tokenizer_sha256(const char *dir, char sha[65], int *found);
 
+/* The tokenizers a directory may hold. */
+typedef enum {
+    RT_TOKENIZER_BPE = 1, /* vocab.json + merges.txt: GPT-2 byte-level BPE (io/bpe.h) */
+    RT_TOKENIZER_SPM = 2  /* spiece.model (+ optional tokenizer.json): SentencePiece (io/spm.h) */
+} rt_tokenizer_kind;
+
+/* Which tokenizer dir holds, by its files. RT_ERR_ARG naming dir and the files looked for when it
+   holds neither (or only one of vocab.json and merges.txt) or both kinds; RT_ERR_IO when dir does
+   not exist. Not collective. */
+rt_status rt_hf_tokenizer_kind(const char *dir, rt_tokenizer_kind *kind);
+
+/* The identity of a SentencePiece tokenizer as `ringtune prep` records it (tokenizer_sha256):
+   the sha256 of spiece.model's bytes followed by tokenizer.json's bytes (none when
+   tokenizer_json is NULL), as 64 lowercase hex digits and a NUL. RT_ERR_IO naming the file when
+   one cannot be read. Not collective. */
+rt_status rt_hf_spm_sha256(const char *spiece_model, const char *tokenizer_json, char out[65]);
+
 /* Checks that corpus c (and cv, when not NULL) was tokenized with model_dir's tokenizer. A
    mismatch is RT_ERR_ARG naming the corpus, the tokenizer files and both hashes, and saying to
    re-run prep with --tokenizer model_dir. When model_dir has no vocab.json + merges.txt nothing

@@ -24,12 +24,12 @@ static inline rt_corpus_split fx_split(int d) {
     return d % 4 == 1 ? RT_SPLIT_VALIDATION : RT_SPLIT_TRAIN;
 }
 static inline rt_corpus_meta fx_meta(void) {
-    rt_corpus_meta m = {"text", FX_VOCAB, FX_EOS,     FX_SHA,   FX_SOURCES,
-                        77,     0.25,     FX_COMMAND, FX_CHUNK, NULL};
+    rt_corpus_meta m = {"text", FX_VOCAB,   FX_EOS,   FX_SHA, FX_SOURCES, 77,
+                        0.25,   FX_COMMAND, FX_CHUNK, NULL,   NULL};
     return m;
 }
 static inline rt_corpus_counts fx_counts(void) {
-    rt_corpus_counts c = {3, 2, 1, 0, 0};
+    rt_corpus_counts c = {3, 2, 1, 0, 0, 0, 0};
     return c;
 }
 

@@ -111,3 +111,33 @@ rt_prep_cli_test(train_refuses_labeled 1 "demo-labeled.h5: corpus kind is \"labe
                  model.path=${RT_FIXTURES_DIR}/gpt2_tiny/hf data.corpus=${RT_PREP_OUT}/demo-labeled.h5
                  data.seq_len=16 output.dir=${RT_PREP_OUT}/train-labeled)
 set_tests_properties(train_refuses_labeled PROPERTIES FIXTURES_REQUIRED demo_labeled)
+
+# Kind "pairs" (--source-field/--target-field, a T5 SentencePiece tokenizer): the options, then
+# end to end (tests/prep/pairs.sh): ids against T5TokenizerFast's (tests/fixtures/pairs), the
+# truncation counts, byte-identical files at 1, 2 and 3 ranks, every bad-input message, the
+# tokenizer directory's kind, and train/eval refusing the corpus.
+set(RT_PREP_PAIRS ${RT_FIXTURES_DIR}/pairs/input.jsonl)
+set(RT_PREP_T5 ${RT_TOKENIZERS_DIR}/t5)
+rt_prep_cli_test(prep_cli_pairs_need_both 2 "--source-field and --target-field go together"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_T5} --out x.h5 --format jsonl
+                 --source-field en ${RT_PREP_PAIRS})
+rt_prep_cli_test(prep_cli_pairs_jsonl_only 2 "--source-field/--target-field apply to --format jsonl"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_T5} --out x.h5 --source-field en
+                 --target-field de a.txt)
+rt_prep_cli_test(prep_cli_pairs_limits_need_fields 2
+                 "--source-prefix, --max-source-len and --max-target-len need --source-field"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_T5} --out x.h5 --format jsonl
+                 --max-target-len 8 ${RT_PREP_PAIRS})
+rt_prep_cli_test(prep_cli_pairs_not_labeled 2
+                 "--label-field and --source-field/--target-field make different corpora"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_T5} --out x.h5 --format jsonl
+                 --source-field en --target-field de --label-field catalog ${RT_PREP_PAIRS})
+rt_prep_cli_test(prep_cli_pairs_bad_max_len 2 "--max-source-len '0': expected an integer in"
+                 ${RT_PREP_CLI} --tokenizer ${RT_PREP_T5} --out x.h5 --format jsonl
+                 --source-field en --target-field de --max-source-len 0 ${RT_PREP_PAIRS})
+string(REPLACE ";" " " RT_PREP_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
+add_test(NAME prep_pairs_e2e
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../prep/pairs.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/prep_e2e/pairs)
+set_tests_properties(prep_pairs_e2e PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+                     ENVIRONMENT "RT_CORPUS_PAIRS=$<TARGET_FILE:test_corpus_pairs>;RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_PREP_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")

@@ -33,7 +33,8 @@ static void write_corpus(void) {
                         1.0,
                         "test_cls_eval",
                         0,
-                        &l};
+                        &l,
+                        NULL};
     rt_corpus_writer *w = NULL;
     snprintf(corpus_path, sizeof corpus_path, "%s/clseval.h5", RT_BUILD_DIR);
     unlink(corpus_path);

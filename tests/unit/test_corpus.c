@@ -37,7 +37,8 @@ static int temp_files(void) {
 
 static rt_corpus_meta meta(int vocab) {
     rt_corpus_meta m = {
-        "text", vocab, vocab - 1, SHA, "a.txt\nb.txt", 77, 0.25, "ringtune prep test", 7, NULL};
+        "text", vocab, vocab - 1, SHA, "a.txt\nb.txt", 77, 0.25, "ringtune prep test",
+        7,      NULL,  NULL};
     return m;
 }
 
@@ -67,7 +68,7 @@ static rt_status write_corpus(const char *path, int vocab, int n_docs, int overw
             return st;
         }
     }
-    rt_corpus_counts counts = {3, 2, 1, 0, 0};
+    rt_corpus_counts counts = {3, 2, 1, 0, 0, 0, 0};
     return rt_corpus_writer_commit(&w, &counts);
 }
 
@@ -209,9 +210,13 @@ START_TEST(test_writer_rejects_bad_meta) {
     m.tokenizer_sha256 = "abc";
     ck_assert_int_eq(rt_corpus_writer_create(&w, path_in("x.h5"), 1, &m), RT_ERR_ARG);
     m = meta(50257);
-    m.kind = "pairs";
+    m.kind = "pairs"; /* without its pair metadata (tests/unit/test_corpus_pairs.c) */
     ck_assert_int_eq(rt_corpus_writer_create(&w, path_in("x.h5"), 1, &m), RT_ERR_ARG);
-    ck_assert_msg(strstr(rt_error_message(), "not implemented"), "%s", rt_error_message());
+    ck_assert_msg(strstr(rt_error_message(), "pair metadata missing"), "%s", rt_error_message());
+    m.kind = "parallel";
+    ck_assert_int_eq(rt_corpus_writer_create(&w, path_in("x.h5"), 1, &m), RT_ERR_ARG);
+    ck_assert_msg(strstr(rt_error_message(), "kind 'parallel' is not text, labeled or pairs"), "%s",
+                  rt_error_message());
     m = meta(50257);
     ck_assert_int_eq(rt_corpus_writer_create(&w, path_in("no/such/dir/x.h5"), 1, &m), RT_ERR_HDF5);
     ck_assert_msg(strstr(rt_error_message(), "no/such/dir/x.h5.tmp."), "%s", rt_error_message());

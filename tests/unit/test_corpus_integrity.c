@@ -5,8 +5,9 @@
    superblock-0 format (tests/fixtures/corpus/v0.h5) still reads identically; a corpus truncated,
    rewritten, replaced or removed under an open reader fails the next read with a message saying
    what changed.
-   `test_corpus_integrity --scan FILE [--all-bits]` runs the flip scan over any corpus and prints
-   the counts (how the figures for the old format were measured). */
+   `test_corpus_integrity --scan FILE [--all-bits]` runs the flip scan over any corpus (a pairs
+   corpus's target datasets read and compared too) and prints the counts (how the figures for the
+   old format, labeled and pairs corpora were measured). */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
 #include <fcntl.h>
@@ -38,13 +39,17 @@ typedef struct {
     rt_corpus_info in; /* strings owned */
     int32_t *tok[2];
     uint64_t *off[2], *idx[2];
+    int32_t *ttok[2]; /* kind "pairs": target_tokens and target_offsets */
+    uint64_t *toff[2];
 } snap;
 
 static void snap_free(snap *s) {
     free(s->in.sources);
     free(s->in.ringtune_version);
     free(s->in.command_line);
+    free(s->in.source_prefix);
     for (int k = 0; k < 2; k++) free(s->tok[k]), free(s->off[k]), free(s->idx[k]);
+    for (int k = 0; k < 2; k++) free(s->ttok[k]), free(s->toff[k]);
     memset(s, 0, sizeof *s);
 }
 
@@ -60,6 +65,9 @@ static int snap_take(const char *path, snap *s, const snap *ref) {
     s->in.sources = strdup(s->in.sources);
     s->in.ringtune_version = strdup(s->in.ringtune_version);
     s->in.command_line = strdup(s->in.command_line);
+    s->in.source_prefix = s->in.source_prefix ? strdup(s->in.source_prefix) : NULL;
+    s->in.label_names = NULL; /* owned by c; not compared */
+    s->in.label_counts[0] = s->in.label_counts[1] = NULL;
     int r = 1;
     for (int k = 0; k < 2 && ref; k++)
         if (s->in.n_tokens[k] != ref->in.n_tokens[k] || s->in.n_docs[k] != ref->in.n_docs[k]) r = 2;
@@ -72,6 +80,13 @@ static int snap_take(const char *path, snap *s, const snap *ref) {
             rt_corpus_read_doc_offsets(c, k, 0, nd + 1, s->off[k]) != RT_OK ||
             rt_corpus_read_doc_index(c, k, 0, nd, s->idx[k]) != RT_OK)
             r = -1;
+        if (r != 1 || strcmp(s->in.kind, "pairs")) continue;
+        size_t ntt = s->in.n_target_tokens[k];
+        s->ttok[k] = malloc(4 * ntt + 4);
+        s->toff[k] = malloc(8 * nd + 8);
+        if (rt_corpus_read_target_tokens(c, k, 0, ntt, s->ttok[k]) != RT_OK ||
+            rt_corpus_read_target_offsets(c, k, 0, nd + 1, s->toff[k]) != RT_OK)
+            r = -1;
     }
     rt_corpus_close(&c);
     return r;
@@ -79,6 +94,24 @@ static int snap_take(const char *path, snap *s, const snap *ref) {
 
 static int str_eq(const char *a, const char *b) {
     return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* What a kind "pairs" corpus adds: its pair attributes and both target datasets. */
+static int pairs_eq(const snap *a, const snap *b) {
+    const rt_corpus_info *x = &a->in, *y = &b->in;
+    if (x->max_source_length != y->max_source_length ||
+        x->max_target_length != y->max_target_length ||
+        x->n_truncated_source != y->n_truncated_source ||
+        x->n_truncated_target != y->n_truncated_target ||
+        !str_eq(x->source_prefix, y->source_prefix))
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        size_t nt = x->n_target_tokens[k], nd = x->n_docs[k];
+        if (nt != y->n_target_tokens[k] || !a->ttok[k] || !b->ttok[k] ||
+            memcmp(a->ttok[k], b->ttok[k], 4 * nt) || memcmp(a->toff[k], b->toff[k], 8 * (nd + 1)))
+            return 0;
+    }
+    return 1;
 }
 
 static int snap_eq(const snap *a, const snap *b) {
@@ -101,7 +134,7 @@ static int snap_eq(const snap *a, const snap *b) {
             memcmp(a->off[k], b->off[k], 8 * (nd + 1)) || memcmp(a->idx[k], b->idx[k], 8 * nd))
             return 0;
     }
-    return 1;
+    return strcmp(x->kind, "pairs") || pairs_eq(a, b);
 }
 
 /* The fixture's contents straight from the rule in corpus_fixture.h. */
@@ -142,13 +175,22 @@ typedef struct {
 
 /* The stored chunks of every dataset of the corpus at path (at most max). */
 static int data_ranges(const char *path, range *r, int max) {
-    static const char *const ds[] = {"/train/tokens",           "/train/doc_offsets",
-                                     "/train/doc_index",        "/validation/tokens",
-                                     "/validation/doc_offsets", "/validation/doc_index"};
+    static const char *const ds[] = {
+        "/train/tokens",
+        "/train/doc_offsets",
+        "/train/doc_index",
+        "/validation/tokens",
+        "/validation/doc_offsets",
+        "/validation/doc_index",
+        "/train/target_tokens",
+        "/train/target_offsets",
+        "/validation/target_tokens",
+        "/validation/target_offsets"}; /* the last four: kind "pairs" only */
     int n = 0;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     ck_assert(f >= 0);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 10; i++) {
+        if (i >= 6 && H5Lexists(f, ds[i], H5P_DEFAULT) <= 0) continue;
         hid_t d = H5Dopen2(f, ds[i], H5P_DEFAULT);
         hid_t sp = H5Dget_space(d);
         hsize_t nch = 0;

@@ -49,7 +49,8 @@ static rt_corpus_label_meta lmeta(void) {
 
 static rt_status write_labeled(const char *path, size_t chunk) {
     rt_corpus_label_meta l = lmeta();
-    rt_corpus_meta m = {"labeled", VOCAB, VOCAB - 1, SHA, "in.jsonl", 5, 0.3, "test", chunk, &l};
+    rt_corpus_meta m = {"labeled", VOCAB,  VOCAB - 1, SHA, "in.jsonl", 5,
+                        0.3,       "test", chunk,     &l,  NULL};
     rt_corpus_writer *w = NULL;
     unlink(path);
     RT_CALL(rt_corpus_writer_create(&w, path, 1, &m));
@@ -64,7 +65,7 @@ static rt_status write_labeled(const char *path, size_t chunk) {
             return st;
         }
     }
-    rt_corpus_counts counts = {1, 2, 3, 17, 4};
+    rt_corpus_counts counts = {1, 2, 3, 17, 4, 0, 0};
     return rt_corpus_writer_commit(&w, &counts);
 }
 
@@ -128,7 +129,7 @@ START_TEST(test_writer_refusals) {
     const char *p = path_in("refuse.h5");
     unlink(p);
     rt_corpus_label_meta l = lmeta();
-    rt_corpus_meta m = {"labeled", VOCAB, VOCAB - 1, SHA, "x", 5, 0.3, "test", 0, NULL};
+    rt_corpus_meta m = {"labeled", VOCAB, VOCAB - 1, SHA, "x", 5, 0.3, "test", 0, NULL, NULL};
     rt_corpus_writer *w = NULL;
     ck_assert_int_eq(rt_corpus_writer_create(&w, p, 1, &m), RT_ERR_ARG); /* no label meta */
     ck_assert_msg(strstr(rt_error_message(), "label metadata missing"), "%s", rt_error_message());
