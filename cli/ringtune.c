@@ -24,6 +24,7 @@ int rt_cmd_inspect(int argc, char **argv);                    /* cmd_ckpt.c */
 int rt_cmd_export(int argc, char **argv);                     /* cmd_ckpt.c */
 int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c); /* cmd_cls.c */
 int rt_cmd_predict(int argc, char **argv);                    /* cmd_cls.c */
+int rt_cmd_init(int argc, char **argv);                       /* cmd_init.c */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -51,9 +52,11 @@ static void usage(FILE *f) {
             "  predict --model DIR --input IN.jsonl [--out OUT.jsonl ...]\n"
             "      label texts with a sequence classifier (`ringtune predict --help`)\n"
             "  convert SRC_DIR DST_DIR\n"
-            "      import a Hugging Face GPT-2 checkpoint and export it again (format check)\n"
+            "      import a Hugging Face GPT-2 or T5 checkpoint and export it again\n"
             "  init --out DIR [--vocab V --positions P --embd C --layers L --heads H --seed S]\n"
-            "      write a freshly initialised GPT-2 as a Hugging Face checkpoint\n"
+            "  init --arch t5 --out DIR [--vocab V --embd D --d-kv K --d-ff F --layers L\n"
+            "       --decoder-layers L --heads H --ff relu|gated-gelu --seed S]\n"
+            "      write a freshly initialised GPT-2 (or T5) as a Hugging Face checkpoint\n"
             "  generate --model HF_DIR --ids 1,2,3 [--new N --top-k K --temperature X --seed S]\n"
             "           [--eos-id N|model]\n"
             "      greedy/top-k continuation of token ids (a sanity check); with --eos-id it\n"
@@ -74,51 +77,20 @@ static int cmd_convert(int argc, char **argv) {
         fprintf(stderr, "usage: ringtune convert SRC_DIR DST_DIR\n");
         return 2;
     }
-    rt_gpt2 *m;
-    if (rt_hf_gpt2_load(argv[0], &m) != RT_OK) return rt_cli_fail(argv[0]);
-    rt_hf_gpt2_warn_config(argv[0], &m->cfg, stderr);
-    rt_status st = rt_hf_gpt2_save(m, argv[1]);
+    rt_model *m;
+    if (rt_model_load_hf(argv[0], &m) != RT_OK) return rt_cli_fail(argv[0]);
+    rt_model_warn_hf(argv[0], m, stderr);
+    rt_status st = rt_model_save_hf(m, argv[1]);
     if (st == RT_OK) st = rt_hf_copy_tokenizer(argv[0], argv[1], NULL);
-    size_t n = rt_gpt2_num_params(m);
-    rt_gpt2_destroy(&m);
-    if (st != RT_OK) return rt_cli_fail(argv[1]);
-    printf("converted %s -> %s (%zu parameters)\n", argv[0], argv[1], n);
-    return 0;
-}
-
-static int cmd_init(int argc, char **argv) {
-    static const char *const allowed[] = {"--out",    "--vocab", "--positions", "--embd",
-                                          "--layers", "--heads", "--seed",      NULL};
-    if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
-    const char *out = rt_cli_opt(argc, argv, "--out");
-    if (!out) {
-        fprintf(stderr, "ringtune init: --out DIR is required\n");
-        return 2;
+    size_t n = rt_model_num_params(m);
+    const char *arch = m->ops->arch;
+    if (st != RT_OK) {
+        rt_model_destroy(&m);
+        return rt_cli_fail(argv[1]);
     }
-    rt_gpt2_config c;
-    rt_gpt2_config_default(&c);
-    long v, p, e, l, h, seed;
-    if (!rt_cli_num_l(argc, argv, "--vocab", c.vocab_size, 1, 1 << 24, &v) ||
-        !rt_cli_num_l(argc, argv, "--positions", c.n_positions, 1, 1 << 20, &p) ||
-        !rt_cli_num_l(argc, argv, "--embd", c.n_embd, 1, 1 << 16, &e) ||
-        !rt_cli_num_l(argc, argv, "--layers", c.n_layer, 1, 1024, &l) ||
-        !rt_cli_num_l(argc, argv, "--heads", c.n_head, 1, 1024, &h) ||
-        !rt_cli_num_l(argc, argv, "--seed", 1234, 0, 1L << 62, &seed))
-        return 2;
-    c.vocab_size = (int)v;
-    c.n_positions = (int)p;
-    c.n_embd = (int)e;
-    c.n_inner = 4 * (int)e;
-    c.n_layer = (int)l;
-    c.n_head = (int)h;
-    if (c.eos_token_id >= c.vocab_size) c.eos_token_id = c.bos_token_id = c.vocab_size - 1;
-    rt_gpt2 *m;
-    if (rt_gpt2_create(&m, &c) != RT_OK) return rt_cli_fail("init");
-    rt_gpt2_init_weights(m, (uint64_t)seed);
-    rt_status st = rt_hf_gpt2_save(m, out);
-    printf("initialised GPT-2 (%zu parameters) -> %s\n", rt_gpt2_num_params(m), out);
-    rt_gpt2_destroy(&m);
-    return st == RT_OK ? 0 : rt_cli_fail(out);
+    printf("converted %s -> %s (%s, %zu parameters)\n", argv[0], argv[1], arch, n);
+    rt_model_destroy(&m);
+    return 0;
 }
 
 /* Opens a corpus (serially) and checks it against the model in model_dir (its vocabulary and,
@@ -319,7 +291,7 @@ int main(int argc, char **argv) {
     char **a = argv + 2;
     if (!strcmp(cmd, "info")) return cmd_info();
     if (!strcmp(cmd, "convert")) return cmd_convert(n, a);
-    if (!strcmp(cmd, "init")) return cmd_init(n, a);
+    if (!strcmp(cmd, "init")) return rt_cmd_init(n, a);
     if (!strcmp(cmd, "finetune")) return cmd_finetune(n, a);
     if (!strcmp(cmd, "eval")) return cmd_eval(n, a);
     if (!strcmp(cmd, "predict")) return rt_cmd_predict(n, a);

@@ -10,6 +10,7 @@
 
 static const char *const TOKENIZER_FILES[] = {"vocab.json",
                                               "merges.txt",
+                                              "spiece.model",
                                               "tokenizer.json",
                                               "tokenizer_config.json",
                                               "special_tokens_map.json",

@@ -196,17 +196,18 @@ const rt_head_codec *rt_head_registry_find(const char *kind) {
     return NULL;
 }
 
-static const rt_model_codec REGISTRY[] = {
-    {"gpt2", gpt2_load_hf, gpt2_config_hf, gpt2_save_hf, gpt2_warn_hf, gpt2_to_manifest,
-     gpt2_from_manifest, gpt2_load_hf_seqcls, gpt2_check_manifest},
-};
+static const rt_model_codec GPT2 = {
+    "gpt2",           gpt2_load_hf,       gpt2_config_hf,      gpt2_save_hf,       gpt2_warn_hf,
+    gpt2_to_manifest, gpt2_from_manifest, gpt2_load_hf_seqcls, gpt2_check_manifest};
+extern const rt_model_codec rt_t5_codec; /* io/codec_t5.c */
+static const rt_model_codec *const REGISTRY[] = {&GPT2, &rt_t5_codec};
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
 
 /* ---- lookup --------------------------------------------------------------------------------- */
 
 const rt_model_codec *rt_model_registry_find(const char *model_type) {
     for (size_t i = 0; i < N_REGISTRY; i++)
-        if (!strcmp(REGISTRY[i].model_type, model_type)) return &REGISTRY[i];
+        if (!strcmp(REGISTRY[i]->model_type, model_type)) return REGISTRY[i];
     return NULL;
 }
 
@@ -214,13 +215,13 @@ const rt_model_codec *rt_model_codec_of(const rt_model *m) {
     return rt_model_registry_find(m->ops->arch);
 }
 
-/* "\"gpt2\"" (the registry's names, for messages); heads: the head names. */
+/* "\"gpt2\", \"t5\"" (the registry's names, for messages); heads: the head names. */
 static const char *known(char *buf, size_t cap, int heads) {
     size_t u = 0, n = heads ? N_HEADS : N_REGISTRY;
     buf[0] = '\0';
     for (size_t i = 0; i < n && u < cap; i++)
         u += (size_t)snprintf(buf + u, cap - u, "%s\"%s\"", i ? ", " : "",
-                              heads ? HEADS[i].kind : REGISTRY[i].model_type);
+                              heads ? HEADS[i].kind : REGISTRY[i]->model_type);
     return buf;
 }
 
@@ -356,6 +357,7 @@ void rt_model_to_manifest(const rt_model *m, rt_manifest_model *store, Ringtune_
     ringtune__model_config__init(&store->legacy);
     ringtune__model_desc__init(&store->desc);
     ringtune__gpt2_config__init(&store->gpt2);
+    ringtune__t5_config__init(&store->t5);
     ringtune__lm_head__init(&store->lm);
     ringtune__seq_cls_head__init(&store->seqcls);
     store->legacy.architecture = (char *)m->ops->arch;

@@ -18,6 +18,7 @@ typedef struct {
     Ringtune__ModelConfig legacy; /* Manifest.model: the first format's flat fields */
     Ringtune__ModelDesc desc;     /* Manifest.model_desc */
     Ringtune__Gpt2Config gpt2;
+    Ringtune__T5Config t5;
     Ringtune__LmHead lm;
     Ringtune__SeqClsHead seqcls;
     char *label_names[RT_MANIFEST_MAX_LABEL_NAMES]; /* borrowed from the head */
@@ -38,7 +39,7 @@ typedef struct {
 } rt_head_codec;
 
 typedef struct {
-    const char *model_type; /* "gpt2" */
+    const char *model_type; /* "gpt2", "t5" */
     /* A model with weights from a Hugging Face directory. */
     rt_status (*load_hf)(const char *dir, rt_model **out);
     /* A zeroed model of the architecture a Hugging Face directory's config.json describes. */

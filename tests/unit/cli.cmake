@@ -15,6 +15,14 @@ set_tests_properties(cli_demo_short PROPERTIES TIMEOUT 600 LABELS slow FIXTURES_
                      ENVIRONMENT "RINGTUNE=$<TARGET_FILE:ringtune>;${RT_MPI_SAN_ENV}")
 rt_cli_test(cli_convert_fixture 0 "659520 parameters"
             convert ${RT_FIXTURES_DIR}/gpt2_odd/hf ${CMAKE_BINARY_DIR}/cli_convert)
+rt_cli_test(cli_convert_t5 0 "t5, 48324 parameters"
+            convert ${RT_FIXTURES_DIR}/t5_gated_odd/hf ${CMAKE_BINARY_DIR}/cli_convert_t5)
+rt_cli_test(cli_init_t5 0 "initialised T5 \\(8976 parameters\\)"
+            init --arch t5 --out ${CMAKE_BINARY_DIR}/cli_init_t5 --vocab 100 --embd 16 --d-kv 4
+            --d-ff 24 --layers 2 --decoder-layers 1 --heads 2 --ff gated-gelu)
+rt_cli_test(cli_init_t5_bad_ff 2 "--ff 'swish': expected relu"
+            init --arch t5 --out x --ff swish)
+rt_cli_test(cli_init_arch 2 "--arch 'bert': expected gpt2 or t5" init --arch bert --out x)
 rt_cli_test(cli_missing_model 1 "no_such_dir/config.json"
             convert ${CMAKE_BINARY_DIR}/no_such_dir ${CMAKE_BINARY_DIR}/x)
 rt_cli_test(cli_unknown_option 2 "unknown option '--bogus'" eval --model x --corpus y --bogus 1)
@@ -34,5 +42,5 @@ rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
 rt_cli_test(cli_finetune_retired 2 "ringtune finetune is retired: run `ringtune train RUN.yaml`.*--steps train.max_steps"
             finetune --model x --corpus y --out z)
 # a Hugging Face directory of an architecture this build does not know is refused by name
-rt_cli_test(cli_unknown_model_type 1 "model_type \"t5\" is not an architecture this build knows"
+rt_cli_test(cli_unknown_model_type 1 "model_type \"bert\" is not an architecture this build knows"
             eval --model ${RT_FIXTURES_DIR}/hf_unknown_type --corpus y)

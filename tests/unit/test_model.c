@@ -231,25 +231,27 @@ static void refused(const char *sub, const char *arch, const char *head, int leg
 }
 
 START_TEST(test_unknown_refused) {
-    refused("arch", "t5", "lm", 0, "model architecture \"t5\" is not one this build knows");
+    refused("arch", "bert", "lm", 0, "model architecture \"bert\" is not one this build knows");
+    refused("arch_t5", "t5", "lm", 0, "architecture \"t5\" without its model_desc.t5 fields");
     refused("arch_legacy", "llama", NULL, 1, "model architecture \"llama\"");
     refused("head", "gpt2", "token_classification", 0,
             "task head \"token_classification\" is not one this build knows");
     /* a Hugging Face directory of another model_type */
     char dir[512], path[600];
-    snprintf(dir, sizeof dir, "%s/test_model/hf_t5", RT_BUILD_DIR);
+    snprintf(dir, sizeof dir, "%s/test_model/hf_bert", RT_BUILD_DIR);
     ck_assert_int_eq(rt_fs_mkdir_p(dir), RT_OK);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
-    fputs("{\"model_type\": \"t5\", \"d_model\": 8}\n", f);
+    fputs("{\"model_type\": \"bert\", \"hidden_size\": 8}\n", f);
     fclose(f);
     rt_model *m = NULL;
     ck_assert_int_eq(rt_model_load_hf(dir, &m), RT_ERR_ARG);
-    printf("hf_t5: %s\n", rt_error_message());
-    ck_assert_msg(strstr(rt_error_message(), "model_type \"t5\" is not an architecture"), "%s",
+    printf("hf_bert: %s\n", rt_error_message());
+    ck_assert_msg(strstr(rt_error_message(), "model_type \"bert\" is not an architecture"), "%s",
                   rt_error_message());
-    ck_assert_ptr_null(rt_model_registry_find("t5"));
+    ck_assert_ptr_null(rt_model_registry_find("bert"));
+    ck_assert_ptr_nonnull(rt_model_registry_find("t5"));
     ck_assert_ptr_nonnull(rt_model_registry_find("gpt2"));
     ck_assert_ptr_eq(rt_head_registry_find("lm")->ops, &rt_head_lm_ops);
 }
