@@ -49,7 +49,11 @@ double rt_model_count(const rt_model *m, const rt_batch *b) {
 }
 
 double rt_model_flops_done(const rt_model *m, int B, int T) {
-    return m->ops->flops_hidden(m, B, T) + m->head->flops(m, B, T);
+    return m->ops->flops_hidden(m, B, T, m->src_T) + m->head->flops(m, B, T);
+}
+
+double rt_model_flops_batch(const rt_model *m, const rt_batch *b) {
+    return m->ops->flops_hidden(m, b->B, b->T, b->src_T) + m->head->flops(m, b->B, b->T);
 }
 
 size_t rt_model_num_params(const rt_model *m) {

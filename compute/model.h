@@ -56,9 +56,9 @@ typedef struct {
        (a tied LM head's wte) with `accumulate`. done (may be NULL) as rt_group_done_fn. */
     void (*backward_hidden)(rt_model *m, const float *dhidden, int accumulate, int shared_written,
                             rt_group_done_fn done, void *arg);
-    /* FLOPs one forward + backward below the head of B x T tokens performs with the current
-       trainable flags. */
-    double (*flops_hidden)(const rt_model *m, int B, int T);
+    /* FLOPs one forward + backward below the head of B x T tokens (an encoder-decoder: B x src_T
+       source and B x T decoder tokens) performs with the current trainable flags. */
+    double (*flops_hidden)(const rt_model *m, int B, int T, int src_T);
     /* The output embedding a language-model head projects with: its tensor index and whether it
        is tied to (shared with) the input embedding. */
     int (*output_embedding)(const rt_model *m, int *tied);
@@ -121,6 +121,9 @@ struct rt_model {
     int cur_B, cur_T;
     int src_T; /* encoder-decoder: the source length activations are allocated for, set by the
                   caller before rt_model_alloc_acts (whose T is then the target length) */
+    int encoder_decoder;          /* 1: forward reads rt_batch.src_* (T5); 0: decoder-only */
+    int decoder_start_id, pad_id; /* encoder-decoder: the first decoder input, and the id that
+                                     pads sources and decoder inputs */
 };
 
 /* Frees m and everything it owns; *m = NULL. */
@@ -139,8 +142,11 @@ rt_status rt_model_forward(rt_model *m, const rt_batch *b, const rt_step_key *ke
 void rt_model_backward(rt_model *m, float scale, int accumulate, rt_group_done_fn done, void *arg);
 /* The loss terms of a batch, as the head counts them. */
 double rt_model_count(const rt_model *m, const rt_batch *b);
-/* FLOPs one forward + backward of B x T tokens performs (frozen tensors cost no gradient). */
+/* FLOPs one forward + backward of B x T tokens performs (frozen tensors cost no gradient); an
+   encoder-decoder's source is taken as m->src_T tokens. */
 double rt_model_flops_done(const rt_model *m, int B, int T);
+/* The same for the shape of batch b (its src_T for an encoder-decoder). */
+double rt_model_flops_batch(const rt_model *m, const rt_batch *b);
 size_t rt_model_num_params(const rt_model *m);
 /* Fills m->groups from a table split into groups: the caller lists, in backward order, each
    group's kind, block and first tensor; counts and flat ranges are derived. Used by backbones. */

@@ -82,7 +82,8 @@ static void gpt2_backward_hidden(rt_model *m, const float *dhidden, int accumula
                                &d);
 }
 
-static double gpt2_flops_hidden(const rt_model *m, int B, int T) {
+static double gpt2_flops_hidden(const rt_model *m, int B, int T, int src_T) {
+    (void)src_T;
     return rt_gpt2_flops_done_hidden(G(m), B, T);
 }
 

@@ -84,8 +84,8 @@ static void t5_backward_hidden(rt_model *m, const float *dhidden, int accumulate
     rt_t5_backward_hidden(T5(m), dhidden, accumulate, shared_written, done ? block_done : NULL, &d);
 }
 
-static double t5_flops_hidden(const rt_model *m, int B, int T) {
-    return rt_t5_flops_hidden(T5(m), B, m->src_T > 0 ? m->src_T : T, T);
+static double t5_flops_hidden(const rt_model *m, int B, int T, int src_T) {
+    return rt_t5_flops_hidden(T5(m), B, src_T > 0 ? src_T : T, T);
 }
 
 static int t5_output_embedding(const rt_model *m, int *tied) {
@@ -126,6 +126,9 @@ rt_status rt_model_t5_wrap(rt_t5 *t, rt_model **out) {
     }
     m->ops = &rt_t5_model_ops;
     m->impl = t;
+    m->encoder_decoder = 1;
+    m->decoder_start_id = rt_t5_cfg(t)->decoder_start_token_id;
+    m->pad_id = rt_t5_cfg(t)->pad_token_id;
     rt_status st = refresh(m);
     if (st != RT_OK) {
         rt_model_destroy(&m);

@@ -39,9 +39,9 @@ static const char *const nan_policy_names[] = {"stop", "skip", NULL};
 static const char *const mode_names[] = {"full", "partial", "feature_extraction",
                                          "gradual_unfreeze", NULL};
 static const char *const unit_names[] = {"steps", "epochs", NULL};
-static const char *const task_names[] = {"lm", "classification", NULL};
+static const char *const task_names[] = {"lm", "classification", "seq2seq", NULL};
 _Static_assert(RT_FINETUNE_MODE_GRADUAL_UNFREEZE == 3 && RT_UNFREEZE_UNIT_EPOCHS == 1 &&
-                   RT_NAN_POLICY_SKIP == 1 && RT_TASK_CLASSIFICATION == 1,
+                   RT_NAN_POLICY_SKIP == 1 && RT_TASK_CLASSIFICATION == 1 && RT_TASK_SEQ2SEQ == 2,
                "the name tables follow the enums");
 
 #define OFF(m) offsetof(rt_run_config, m)
@@ -65,8 +65,18 @@ static const key_def keys[] = {
      "the validation split of data.corpus"},
     {"data.task", K_ENUM, OFF(data.task), "lm", 0, 0, 0, task_names,
      "lm: causal-LM fine-tuning on packed windows of a text corpus; classification: sequence "
-     "classification on the examples of a labeled corpus (`prep --label-field`)"},
+     "classification on the examples of a labeled corpus (`prep --label-field`); seq2seq: an "
+     "encoder-decoder (T5) on the source-target pairs of a pairs corpus (`prep --source-field "
+     "--target-field`)"},
     {"data.seq_len", K_INT, OFF(data.seq_len), "256", 1, 1048576, 0, NULL, NULL},
+    {"data.length_pool", K_INT, OFF(data.length_pool), "50", 1, 1000000, 0, NULL,
+     "data.task seq2seq: global batches per pool of the sample order sorted by length, so a "
+     "micro-batch holds pairs of similar lengths and pads little (as HF's group_by_length); the "
+     "batches of a pool are shuffled and none depends on the rank count; 1: no grouping"},
+    {"data.tokenizer", K_STR, OFF(data.tokenizer), "null", 0, 0, F_NULL, NULL,
+     "model.path (or, for a checkpoint, the tokenizer it was trained with): the directory of "
+     "the tokenizer files (spiece.model) that turn generated ids into text for the seq2seq "
+     "evaluation's BLEU, chrF, ROUGE-L and exact match"},
     {"data.seed", K_SEED, OFF(data.seed), "1234", 0, INF, 0, NULL, NULL},
 
     {"train.global_batch", K_INT, OFF(train.global_batch), "64", 1, INF, 0, NULL, NULL},
@@ -120,6 +130,16 @@ static const key_def keys[] = {
     {"eval.at_start", K_BOOL, OFF(eval.at_start), "false", 0, 0, 0, NULL,
      "true: the evaluation before training (always run, the \"before\" figure) is also logged as "
      "step 0 in metrics.jsonl and TensorBoard"},
+    {"eval.generate.max_examples", K_LONG, OFF(eval.generate.max_examples), "256", 0, INF, 0, NULL,
+     "data.task seq2seq: validation pairs decoded (greedy or beam search) for BLEU, chrF, "
+     "ROUGE-L and exact match before and after training (the first ones of the split); 0: none, "
+     "loss and perplexity only"},
+    {"eval.generate.max_new_tokens", K_INT, OFF(eval.generate.max_new_tokens), "null", 1, INF,
+     F_NULL, NULL, "the validation split's longest target"},
+    {"eval.generate.num_beams", K_INT, OFF(eval.generate.num_beams), "1", 1, 64, 0, NULL,
+     "1: greedy; more: beam search"},
+    {"eval.generate.length_penalty", K_NUM, OFF(eval.generate.length_penalty), "1.0", -INF, INF, 0,
+     NULL, "beam search: a finished hypothesis scores sum(log p) / length^length_penalty"},
     {"eval.metric", K_STR, OFF(eval.metric), "loss", 0, 0, 0, NULL,
      "what early stopping, the kept best weights and checkpoint.keep_best follow: loss (lower is "
      "better) or, for data.task classification, accuracy, f1_macro, f1_micro, f1_weighted, "

@@ -23,9 +23,9 @@ typedef enum {
     RT_FINETUNE_MODE_GRADUAL_UNFREEZE,   /* unfreeze one more block every unfreeze_every units */
 } rt_finetune_mode;
 typedef enum { RT_UNFREEZE_UNIT_STEPS = 0, RT_UNFREEZE_UNIT_EPOCHS } rt_unfreeze_unit;
-/* What a run trains: a causal LM on packed windows of a text corpus, or a sequence classifier on
-   the examples of a labeled corpus. */
-typedef enum { RT_TASK_LM = 0, RT_TASK_CLASSIFICATION } rt_task;
+/* What a run trains: a causal LM on packed windows of a text corpus, a sequence classifier on
+   the examples of a labeled corpus, or an encoder-decoder on the pairs of a pairs corpus. */
+typedef enum { RT_TASK_LM = 0, RT_TASK_CLASSIFICATION, RT_TASK_SEQ2SEQ } rt_task;
 
 struct rt_config_origin; /* where each key was set, for messages (private to config.c) */
 
@@ -46,6 +46,8 @@ typedef struct {
         int seq_len;      /* 256; tokens per training window (classification: the longest
                              example; longer ones keep their first seq_len tokens) */
         uint64_t seed;    /* 1234; sample order (< 2^63) */
+        int length_pool;  /* 50; seq2seq: global batches per length-sorted pool (1: off) */
+        char *tokenizer;  /* NULL: model.path's; seq2seq: detokenizes generated ids */
     } data;
     struct {
         int global_batch;         /* 64 sequences per optimizer step, all ranks together */
@@ -84,9 +86,15 @@ typedef struct {
         long max_batches; /* null: the whole validation split */
         int micro_batch;  /* null: train.micro_batch (added) */
         bool at_start;    /* false; also log the "before" evaluation (always run) as step 0 */
-        char *metric;     /* "loss"; what early stopping, the best weights and keep_best follow:
-                             classification also accuracy, f1_macro, ... (compute/metrics.h
-                             names, each with its direction) */
+        struct {
+            long max_examples;     /* 256; seq2seq: validation pairs decoded (0: none) */
+            int max_new_tokens;    /* null: the longest validation target */
+            int num_beams;         /* 1: greedy */
+            double length_penalty; /* 1.0 */
+        } generate;
+        char *metric; /* "loss"; what early stopping, the best weights and keep_best follow:
+                         classification also accuracy, f1_macro, ... (compute/metrics.h
+                         names, each with its direction) */
         struct {
             int patience;     /* 0: off; evaluations without improvement before stopping */
             double min_delta; /* 0.0; smallest improvement of eval.metric that counts */

@@ -1,5 +1,6 @@
 /* The data-parallel training loop behind `ringtune train`. */
 #include "train.h"
+#include "pairs.h"
 #include "checkpoint.h"
 #include "cls_eval.h"
 #include "corpus.h"
@@ -89,7 +90,16 @@ typedef struct {
        model, or NULL: mt) */
     rt_feature_cache *fc;
     rt_model *mt, *mv;
-    rt_metric_id mid; /* eval.metric, and whether higher is better */
+    /* data.task seq2seq: the pairs of a pairs corpus (dist/pairs.h), sampled grouped by length
+       and padded per micro-batch; ids holds the decoder inputs, tgt the labels (stride T = the
+       longest target), src / smask the sources (stride S = the longest source) */
+    int s2s, S;
+    rt_pair_source pt, pv;
+    rt_pair_order po;
+    int32_t *src;
+    uint8_t *smask;
+    rt_pair_batch *pb; /* (A) the step's micro-batches */
+    rt_metric_id mid;  /* eval.metric, and whether higher is better */
     rt_metric_dir mdir;
     int have_bm;
     rt_status comm_status; /* first error met while reducing during backward */
@@ -131,6 +141,12 @@ static void trainer_free(trainer *t) {
     free(t->tgt);
     free(t->labels);
     free(t->Tm);
+    rt_pair_order_free(&t->po);
+    rt_pair_source_free(&t->pt);
+    rt_pair_source_free(&t->pv);
+    free(t->src);
+    free(t->smask);
+    free(t->pb);
     rt_metrics_free(&t->vm);
     rt_metrics_free(&t->bm);
     free(t->buf);
@@ -232,9 +248,38 @@ static rt_status evaluate_cls(trainer *t, double *loss) {
     return RT_OK;
 }
 
+/* Seq2seq: the mean token loss over the validation pairs (eval.max_batches x eval micro-batches of
+   them at most), this rank's contiguous share, reduced over ranks. Collective. */
+static rt_status evaluate_s2s(trainer *t, double *loss) {
+    const rt_run_config *c = t->cfg;
+    uint64_t n = t->pv.n;
+    if (c->eval.max_batches != RT_CONFIG_NULL_INT &&
+        (uint64_t)c->eval.max_batches * (uint64_t)t->EB < n)
+        n = (uint64_t)c->eval.max_batches * (uint64_t)t->EB;
+    size_t lo, hi;
+    rt_ring_chunk((size_t)n, t->ctx->size, t->ctx->rank, &lo, &hi);
+    double sum[2] = {0.0, 0.0}, tot[2];
+    const char *phase = rt_watchdog_phase("evaluation");
+    rt_pair_batch pb = {t->src, t->ids, t->tgt, t->smask, 0, 0};
+    rt_status st = rt_pairs_loss(t->m, &t->pv, lo, hi, t->EB, &pb, &sum[0], &sum[1]);
+    st = rt_mpi_ctx_agree(t->ctx, st);
+    if (st == RT_OK)
+        st = rt_mpi_check(rt_wd_allreduce(sum, tot, 2, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
+                                          "validation loss sum (MPI_Allreduce)"),
+                          "MPI_Allreduce(eval)");
+    rt_watchdog_phase(phase);
+    RT_CALL(st);
+    if (tot[1] <= 0)
+        return rt_error(RT_ERR_ARG, "the validation pairs of %s hold no target token",
+                        rt_corpus_path(t->cv ? t->cv : t->ct));
+    *loss = tot[0] / tot[1];
+    return RT_OK;
+}
+
 /* Mean validation loss over this rank's share of the windows, reduced over ranks. Collective. */
 static rt_status evaluate(trainer *t, double *loss) {
     if (t->cls) return evaluate_cls(t, loss);
+    if (t->s2s) return evaluate_s2s(t, loss);
     uint64_t nw = rt_sampler_windows(t->val.n_tokens, t->T);
     const rt_run_config *c = t->cfg;
     /* max_batches counts eval micro-batches of the whole job, so the windows evaluated do not
@@ -395,17 +440,58 @@ static void buckets_reset(trainer *t) {
 
 /* data.task lm packs the windows of a text corpus; classification reads the examples and labels
    of a labeled one. Same answer on every rank (same file). */
-static rt_status check_kind(const rt_corpus *c, const char *path, int cls) {
-    const char *kind = rt_corpus_get_info(c)->kind, *want = cls ? "labeled" : "text";
-    const char *hint = !strcmp(kind, "pairs")
-                           ? "a pairs corpus holds sequence-to-sequence pairs, which `ringtune "
-                             "train` does not train yet"
-                       : cls ? "make one with `ringtune prep --label-field`"
-                             : "set data.task: classification to train a classifier on it";
+static rt_status check_kind(const rt_corpus *c, const char *path, rt_task task) {
+    static const char *const want_of[] = {"text", "labeled", "pairs"}, *const task_of[] = {
+                                                                           "lm", "classification",
+                                                                           "seq2seq"};
+    const char *kind = rt_corpus_get_info(c)->kind, *want = want_of[task];
+    const char *hint = !strcmp(kind, "pairs")     ? "set data.task: seq2seq to train on its pairs"
+                       : !strcmp(kind, "labeled") ? "set data.task: classification to train a "
+                                                    "classifier on it"
+                       : task == RT_TASK_SEQ2SEQ  ? "make one with `ringtune prep --source-field "
+                                                    "F --target-field G`"
+                       : task == RT_TASK_CLASSIFICATION ? "make one with `ringtune prep "
+                                                          "--label-field`"
+                                                        : "make one with `ringtune prep`";
     if (strcmp(kind, want))
         return rt_error(RT_ERR_ARG,
                         "%s: corpus kind is \"%s\", expected \"%s\" for data.task %s (%s)", path,
-                        kind, want, cls ? "classification" : "lm", hint);
+                        kind, want, task_of[task], hint);
+    return RT_OK;
+}
+
+/* data.task seq2seq: the train and validation pairs, their longest source (S) and target (T),
+   and the length-grouped sample order. Local. */
+static rt_status setup_pairs(trainer *t) {
+    const rt_run_config *c = t->cfg;
+    RT_CALL(rt_pair_source_open(&t->pt, t->ct, RT_SPLIT_TRAIN));
+    RT_CALL(rt_pair_source_open(&t->pv, t->cv ? t->cv : t->ct, RT_SPLIT_VALIDATION));
+    if (t->pt.n == 0)
+        return rt_error(RT_ERR_ARG, "the train split of %s holds no pair", c->data.corpus);
+    if (t->pv.n == 0)
+        return rt_error(RT_ERR_ARG,
+                        "the validation split of %s holds no pair: seq2seq evaluates before and "
+                        "after training (prep with --val-ratio > 0, or set data.val_corpus)",
+                        c->data.val_corpus ? c->data.val_corpus : c->data.corpus);
+    t->S = t->pt.max_src > t->pv.max_src ? t->pt.max_src : t->pv.max_src;
+    t->T = t->pt.max_tgt > t->pv.max_tgt ? t->pt.max_tgt : t->pv.max_tgt;
+    t->m->src_T = t->S;
+    return rt_pair_order_init(&t->po, &t->pt, c->data.seed, c->train.global_batch,
+                              c->data.length_pool);
+}
+
+/* The model must be what the task trains: an encoder-decoder for seq2seq, else decoder-only. */
+static rt_status check_model_task(const trainer *t) {
+    const rt_model *m = t->m;
+    if (t->s2s && !m->encoder_decoder)
+        return rt_error(RT_ERR_ARG,
+                        "data.task seq2seq needs an encoder-decoder model (T5); %s is \"%s\"",
+                        t->cfg->model.path, m->ops->arch);
+    if (!t->s2s && m->encoder_decoder)
+        return rt_error(RT_ERR_ARG,
+                        "%s is an encoder-decoder model (\"%s\"): it trains on source-target "
+                        "pairs with data.task seq2seq",
+                        t->cfg->model.path, m->ops->arch);
     return RT_OK;
 }
 
@@ -493,6 +579,19 @@ static rt_status setup_examples(trainer *t) {
     return rt_metrics_init(&t->bm, K);
 }
 
+/* The source buffers of nb rows and the step's micro-batch views. */
+static rt_status alloc_pairs(trainer *t, int nb) {
+    t->src = malloc(sizeof(int32_t) * (size_t)nb * t->S);
+    t->smask = malloc((size_t)nb * t->S);
+    t->pb = calloc((size_t)t->A, sizeof *t->pb);
+    if (!t->src || !t->smask || !t->pb) return rt_error(RT_ERR_MEMORY, "out of memory");
+    for (int a = 0; a < t->A; a++) {
+        size_t rs = (size_t)a * t->B * t->S, rt = (size_t)a * t->B * t->T;
+        t->pb[a] = (rt_pair_batch){t->src + rs, t->ids + rt, t->tgt + rt, t->smask + rs, 0, 0};
+    }
+    return RT_OK;
+}
+
 static rt_status setup(trainer *t) {
     const rt_run_config *c = t->cfg;
     rt_mpi_ctx *ctx = t->ctx;
@@ -514,11 +613,12 @@ static rt_status setup(trainer *t) {
     RT_CALL(rt_ckpt_resolve(ctx, c, t->resume_dir, sizeof t->resume_dir));
     rt_status st;
     t->cls = c->data.task == RT_TASK_CLASSIFICATION;
+    t->s2s = c->data.task == RT_TASK_SEQ2SEQ;
     RT_CALL(rt_metric_by_name(c->eval.metric, &t->mid, &t->mdir)); /* validated with the config */
     if (t->resume_dir[0]) RT_CALL(rt_ckpt_read_manifest(ctx, t->resume_dir, &t->manifest));
     if (t->cls) { /* the corpus first: its labels shape the head */
         RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
-        RT_CALL(check_kind(t->ct, c->data.corpus, 1));
+        RT_CALL(check_kind(t->ct, c->data.corpus, c->data.task));
         st = load_classifier(t, c->model.path);
     } else if (t->resume_dir[0]) {
         /* the weights come from the checkpoint: only the architecture from model.path */
@@ -531,6 +631,7 @@ static rt_status setup(trainer *t) {
     } else {
         st = rt_model_load_hf(c->model.path, &t->m);
     }
+    if (st == RT_OK) st = check_model_task(t);
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
     rt_model *m = t->m;
     m->ops->set_dropout(m, c->model.dropout.embd, c->model.dropout.attn, c->model.dropout.resid);
@@ -546,8 +647,8 @@ static rt_status setup(trainer *t) {
         RT_CALL(m->ops->untie(m));
     if (!t->ct) RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
     if (c->data.val_corpus) RT_CALL(rt_corpus_open(&t->cv, c->data.val_corpus, ctx->comm));
-    RT_CALL(check_kind(t->ct, c->data.corpus, t->cls));
-    if (t->cv) RT_CALL(check_kind(t->cv, c->data.val_corpus, t->cls));
+    RT_CALL(check_kind(t->ct, c->data.corpus, c->data.task));
+    if (t->cv) RT_CALL(check_kind(t->cv, c->data.val_corpus, c->data.task));
     RT_CALL(rt_corpus_check_model(t->ct, m->vocab_size, NULL));
     if (t->cv) RT_CALL(rt_corpus_check_model(t->cv, m->vocab_size, NULL));
     t->st = (rt_corpus_source){t->ct, RT_SPLIT_TRAIN};
@@ -560,6 +661,8 @@ static rt_status setup(trainer *t) {
     t->G = c->train.global_batch;
     if (t->cls)
         RT_CALL(setup_examples(t));
+    else if (t->s2s)
+        RT_CALL(setup_pairs(t));
     else if (rt_sampler_windows(t->train.n_tokens, t->T) == 0)
         return rt_error(RT_ERR_ARG,
                         "the train split of %s holds %llu tokens: fewer than one window",
@@ -601,6 +704,7 @@ static rt_status setup(trainer *t) {
         rt_sampler_slice(t->G, r, ctx->size, &t->sdispl[r], &t->scount[r]);
     t->labels = malloc(sizeof(int32_t) * nb);
     t->Tm = malloc(sizeof(int) * (size_t)t->A);
+    if (st == RT_OK && t->s2s) st = alloc_pairs(t, nb);
     if (st == RT_OK && (!t->mom || !t->var || !t->first_step || !t->ids || !t->tgt || !t->buf ||
                         !t->samples || !t->scount || !t->sdispl || !t->labels || !t->Tm))
         st = rt_error(RT_ERR_MEMORY, "out of memory for the optimizer state");
@@ -752,11 +856,19 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
     uint64_t base = (uint64_t)step * t->G + (uint64_t)start + (uint64_t)a * t->B;
     for (int b = 0; b < t->B; b++) {
         uint64_t k = base + (uint64_t)b;
-        uint64_t w = rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
+        uint64_t w = t->s2s ? rt_pair_order_sample(&t->po, k)
+                            : rt_sampler_permute(nwin, t->cfg->data.seed, k / nwin, k % nwin);
         t->samples[start + a * t->B + b] = w;
         size_t at = ((size_t)a * t->B + (size_t)b) * (size_t)t->T;
-        if (!t->cls)
+        if (!t->cls && !t->s2s)
             RT_CALL(rt_token_source_window(&t->train, w, t->T, t->buf, t->ids + at, t->tgt + at));
+    }
+    if (t->s2s) {
+        double tokens;
+        RT_CALL(rt_pairs_fill(&t->pt, t->samples + start + a * t->B, t->B, t->m->pad_id,
+                              t->m->decoder_start_id, &t->pb[a], &tokens));
+        t->step_tokens += tokens;
+        return RT_OK;
     }
     if (!t->cls) return RT_OK;
     /* the micro-batch's examples, padded to its longest (stored at stride T per micro-batch) */
@@ -773,6 +885,7 @@ static rt_status load_micro(trainer *t, uint64_t nwin, long step, int a) {
    examples and their labels. */
 static rt_batch micro_batch(const trainer *t, int a) {
     size_t at = (size_t)a * t->B * t->T;
+    if (t->s2s) return rt_pair_batch_view(&t->pb[a], t->B);
     if (t->cls)
         return (rt_batch){
             .B = t->B, .T = t->Tm[a], .ids = t->ids + at, .labels = t->labels + (size_t)a * t->B};
@@ -847,7 +960,7 @@ static rt_status run_begin(run *r) {
     trainer *t = r->t;
     const rt_run_config *cfg = t->cfg;
     rt_mpi_ctx *ctx = t->ctx;
-    t->nwin = t->cls ? t->xt.n : rt_sampler_windows(t->train.n_tokens, t->T);
+    t->nwin = t->cls ? t->xt.n : t->s2s ? t->pt.n : rt_sampler_windows(t->train.n_tokens, t->T);
     r->steps = cfg->train.max_steps != RT_CONFIG_NULL_INT
                    ? cfg->train.max_steps
                    : (long)ceil(cfg->train.epochs * (double)t->nwin / t->G);
@@ -883,8 +996,10 @@ static rt_status run_begin(run *r) {
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
                 cfg->model.path, rt_model_num_params(t->m), cfg->data.corpus,
                 (unsigned long long)t->nwin,
-                t->cls ? "examples (padded per micro-batch) of up to" : "windows of", t->T, t->G,
-                ctx->size, t->A, t->B, r->steps, cfg->dist.zero1 ? "on" : "off");
+                t->cls   ? "examples (padded per micro-batch) of up to"
+                : t->s2s ? "pairs (grouped by length, padded per micro-batch) with targets of up to"
+                         : "windows of",
+                t->T, t->G, ctx->size, t->A, t->B, r->steps, cfg->dist.zero1 ? "on" : "off");
     rt_peak_describe(&t->peak, out);
     if (out && cfg->output.log_every > 0) {
         fprintf(out, "effective configuration (saved as %s/config.yaml):\n", cfg->output.dir);
@@ -932,10 +1047,12 @@ static rt_status read_step(run *r, rt_status *st, float *scale) {
         rt_batch b = micro_batch(t, a);
         if (*st == RT_OK) local += rt_model_count(t->mt, &b);
     }
-    if (t->cls) { /* the FLOPs of the rows as padded */
+    if (t->cls || t->s2s) { /* the FLOPs of the rows as padded */
         r->flops = 0.0;
-        for (int a = 0; a < t->A && *st == RT_OK; a++)
-            r->flops += rt_model_flops_done(t->mt, t->B, t->Tm[a]);
+        for (int a = 0; a < t->A && *st == RT_OK; a++) {
+            rt_batch b = micro_batch(t, a);
+            r->flops += rt_model_flops_batch(t->mt, &b);
+        }
     }
     RT_CALL(rt_mpi_check(rt_wd_allreduce(&local, &global, 1, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
                                          "loss terms of the global batch (MPI_Allreduce)"),
@@ -1009,7 +1126,7 @@ static rt_status reduce_and_norm(run *r, rt_status st, double local) {
     r->loss = tot[0] * r->scale;
     r->norm = sqrt(tot[1]);
     /* classification: the rows as padded (none through the model on cached features) */
-    r->gtokens = t->cls ? (t->fc ? 0.0 : tot[3]) : (double)t->G * t->T;
+    r->gtokens = t->cls || t->s2s ? (t->fc ? 0.0 : tot[3]) : (double)t->G * t->T;
     return RT_OK;
 }
 
@@ -1097,7 +1214,9 @@ static void log_step(run *r) {
     double tps = r->gtokens / dt, eps = t->G / dt;
     double mfu = rt_peak_mfu(&t->peak, r->flops, dt, step + 1, r->out);
     char thr[64];
-    if (!t->cls)
+    if (t->s2s)
+        snprintf(thr, sizeof thr, "%.0f pairs/s, %.0f tok/s", eps, tps);
+    else if (!t->cls)
         snprintf(thr, sizeof thr, "%.0f tok/s", tps);
     else if (t->fc)
         snprintf(thr, sizeof thr, "%.0f ex/s", eps); /* cached features: no tokens */

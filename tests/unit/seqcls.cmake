@@ -51,6 +51,14 @@ add_test(NAME cls_e2e_train
                  ${CMAKE_BINARY_DIR}/cls_e2e/train)
 set_tests_properties(cls_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
                      ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
+# data.task: seq2seq through `ringtune train` under mpirun (tests/s2s/train.sh): T5 on pairs, 1/2/3
+# ranks agree with the same samples, resume at another rank count, preemption, length grouping,
+# export, partial fine-tuning, refusals.
+add_test(NAME s2s_e2e_train
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../s2s/train.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/s2s_e2e/train)
+set_tests_properties(s2s_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 400 LABELS mpi
+                     ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 # eval.metric: a classification metric needs data.task classification
 add_test(NAME train_metric_needs_classification
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/../expect.sh 1 "'eval.metric' = 'accuracy' .* is a classification metric, but 'data.task' is lm"
