@@ -13,13 +13,13 @@
 #                may use; at least 2)
 #   --ranks      rank counts for the all-reduce and scaling sweeps (default 1,2,4,..,max-ranks)
 #   --only/--skip  comma-separated groups: gemm step tokenizer reader allreduce train pytorch
-#                seqcls scaling ckpt netns (default: all but netns)
+#                seqcls t5 scaling ckpt netns (default: all but netns)
 #   --strong-global-batch G  the strong-scaling sweep's fixed global batch (sequences; default
 #                bench_scaling.sh's: 4 x the largest P)
 #   --netns      add the all-reduce across emulated hosts with TBF-shaped links (root, ip netns)
-#   --python     interpreter with torch + transformers for the PyTorch side-by-sides (DDP, and
-#                GPT2ForSequenceClassification; default $PYTHON or python3; the comparisons are
-#                skipped with a message without torch)
+#   --python     interpreter with torch + transformers for the PyTorch side-by-sides (DDP,
+#                GPT2ForSequenceClassification, T5ForConditionalGeneration; default $PYTHON or
+#                python3; the comparisons are skipped with a message without torch)
 #   --build      the CMake build directory holding benchmarks/ and cli/ringtune (default build/)
 #   --timeout    seconds allowed per step (default 300 quick, 3600 full)
 # Under Slurm (slurm/bench-suite.sbatch) mpirun uses the job's allocation.
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     *) echo "run_suite: unknown argument '$1'" >&2; usage ;;
   esac
 done
-groups="gemm step tokenizer reader allreduce train pytorch seqcls scaling ckpt netns"
+groups="gemm step tokenizer reader allreduce train pytorch seqcls t5 scaling ckpt netns"
 for g in ${only//,/ } ${skip//,/ }; do
   [[ " $groups " == *" $g "* ]] || { echo "run_suite: unknown group '$g' (one of: $groups)" >&2; exit 2; }
 done
@@ -73,7 +73,7 @@ fi
 [ -n "$out" ] || out="$src/results/$(date +%Y%m%d-%H%M%S)-$(hostname -s)"
 build=$(cd "$build" 2>/dev/null && pwd) || { echo "run_suite: no build directory $build" >&2; exit 2; }
 bin="$build/benchmarks"
-for b in bench_gemm bench_step bench_allreduce bench_ckpt bench_reader bench_tokenizer; do
+for b in bench_gemm bench_step bench_t5_step bench_allreduce bench_ckpt bench_reader bench_tokenizer; do
   [ -x "$bin/$b" ] || { echo "run_suite: $bin/$b not built (cmake --build $build)" >&2; exit 2; }
 done
 [ -x "$build/cli/ringtune" ] || { echo "run_suite: $build/cli/ringtune not built" >&2; exit 2; }
@@ -84,6 +84,7 @@ trap 'rm -rf "$work"' EXIT
 mpi=(mpirun --oversubscribe --bind-to core)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} RINGTUNE="$build/cli/ringtune" PYTHON="$py"
+export BENCH_T5_STEP="$bin/bench_t5_step"
 
 # --- machine.json: the common header the benchmarks also carry, plus the suite's settings ------
 python3 - "$here" "$out/machine.json" "$quick" "$maxr" "$ranks" "$tmo" <<'PY'
@@ -173,6 +174,17 @@ if want seqcls; then
   else
     step seqcls_124m_p1 "$here/bench_seqcls.sh" --model 124m --ranks 1 --steps "$steps" \
         --turns 3 --examples 64 --epochs 2 --work "$work/seqcls"
+  fi
+fi
+# A T5 training step (t5-small's shapes, B 4, 256 source + 64 target tokens, 1 thread) against
+# transformers' T5ForConditionalGeneration in fp32 and bf16 autocast, alternating rounds
+# (bench_t5.sh; --quick: tiny shapes, one round).
+if want t5; then
+  if [ $quick -eq 1 ]; then
+    step t5_step_tiny "$here/bench_t5.sh" --quick --work "$work/t5"
+  else
+    step t5_step_small "$here/bench_t5.sh" --model small --batch 4 --src-len 256 --tgt-len 64 \
+        --steps "$steps" --warmup 2 --rounds 3 --threads 1 --work "$work/t5"
   fi
 fi
 if want scaling; then

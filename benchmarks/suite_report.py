@@ -107,6 +107,8 @@ class Suite:
                         else None))
         for n, j in sorted(self.by_kind("vs_pytorch_seqcls")):
             out += self.seqcls_rows(j)
+        for n, j in sorted(self.by_kind("vs_pytorch_t5")):
+            out += self.t5_rows(j)
         for n, j in sorted(self.by_kind("train_step")):
             c = j["config"]
             g = (j.get("goals") or {}).get("communication_hidden_fraction", {})
@@ -249,6 +251,49 @@ class Suite:
                             f"PyTorch {p} {sec(v.get('s_epoch'))}",
                             "-" if r is None else f"{fmt(r)}x", "-", None))
         return out
+
+    @staticmethod
+    def t5_rows(j):
+        """bench_t5.sh: a T5 training step's tokens/s (source + target; target alone in
+        brackets), MFU and phase times against T5ForConditionalGeneration in bf16 autocast and
+        fp32. The PyTorch side may be skipped, ringtune's may have failed."""
+        c = j.get("config", {})
+        tag = (f"{c.get('model')}, B={c.get('batch')}, {c.get('src_len')} + {c.get('tgt_len')} "
+               f"tokens, {c.get('threads')} thread(s)")
+        sm = j.get("summary") or {}
+        pt = j.get("pytorch") or {}
+
+        def get(key, who):
+            return (sm.get(key) or {}).get(who)
+
+        skipped = pt.get("skipped") or get("tokens_per_s", "pytorch_bf16") is None
+        reason = "PyTorch: skipped (" + str(pt.get("reason", "no result")) + ")"
+
+        def both(key, f=fmt):
+            return (reason if skipped else
+                    f"PyTorch bf16 {f(get(key, 'pytorch_bf16'))}, fp32 {f(get(key, 'pytorch_fp32'))}")
+
+        def with_target(who):
+            return f"{fmt(get('tokens_per_s', who))} (target {fmt(get('target_tokens_per_s', who))})"
+
+        def phases(who):
+            return " / ".join(fmt(get(k, who), 1) for k in ("ms_forward", "ms_backward",
+                                                            "ms_optimizer"))
+
+        r16, r32 = j.get("ratio_vs_pytorch_bf16"), j.get("ratio_vs_pytorch_fp32")
+        ratio = "-" if r16 is None else (f"{fmt(r16)}x bf16, {fmt(r32)}x fp32" if r32 is not None
+                                         else f"{fmt(r16)}x bf16")
+        return [(f"T5 training step, {tag}: tokens/s, source + target (target alone)",
+                 with_target("ringtune"),
+                 reason if skipped else (f"PyTorch bf16 {with_target('pytorch_bf16')}, "
+                                         f"fp32 {with_target('pytorch_fp32')}"),
+                 ratio, "-", None),
+                (f"T5 training step MFU, {tag}", fmt(get("mfu", "ringtune")), both("mfu"), "-",
+                 "-", None),
+                (f"T5 training step, {tag}: ms forward / backward / optimizer",
+                 phases("ringtune"),
+                 reason if skipped else (f"PyTorch bf16 {phases('pytorch_bf16')}, "
+                                         f"fp32 {phases('pytorch_fp32')}"), "-", "-", None)]
 
     def markdown(self):
         m = self.machine.get("machine", {})

@@ -9,7 +9,7 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "run_suite.sh --quick exited ${rc}")
 endif()
 foreach(f machine suite gemm step tokenizer reader allreduce_p2 train_small_p2 vs_pytorch_small_p2
-          seqcls_small_p1 scaling ckpt_p2)
+          seqcls_small_p1 t5_step_tiny scaling ckpt_p2)
   if(NOT EXISTS "${OUT}/${f}.json")
     message(FATAL_ERROR "missing ${OUT}/${f}.json")
   endif()
@@ -17,7 +17,8 @@ endforeach()
 file(READ "${OUT}/summary.md" md)
 foreach(want "| measurement | ringtune |" "all-reduce busbw, P=2" "weak scaling" "checkpoint save"
              "GEMMs of one small step" "training step, GPT-2 small"
-             "seq. classification, full fine-tuning" "feature cache on")
+             "seq. classification, full fine-tuning" "feature cache on" "T5 training step, tiny"
+             "T5 training step MFU")
   string(FIND "${md}" "${want}" at)
   if(at LESS 0)
     message(FATAL_ERROR "${OUT}/summary.md has no '${want}'")
