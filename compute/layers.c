@@ -6,6 +6,7 @@
 #include "gemm.h"
 #include "fastmath.h"
 #include "rng.h"
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -336,8 +337,15 @@ void rt_crossentropy_backward(float *logits, const float *lse, const int32_t *ta
             continue;
         }
         float l = lse[r];
+        /* A probability whose gradient term falls below FLT_MIN becomes 0 rather than a
+           subnormal: subnormal operands make the GEMMs that read these gradients many times
+           slower (a confident head at random init: 15x on a T5 backward), and the value lost
+           is below 1.2e-38. */
 #pragma omp simd
-        for (int j = 0; j < V; j++) x[j] = rt_expf(x[j] - l) * scale;
+        for (int j = 0; j < V; j++) {
+            float g = rt_expf(x[j] - l) * scale;
+            x[j] = g < FLT_MIN ? 0.0f : g;
+        }
         x[t] -= scale;
     }
 }

@@ -678,6 +678,33 @@ START_TEST(test_crossentropy_reference_threads) {
 }
 END_TEST
 
+/* A confident row (logits 120 apart) times a small scale would give subnormal gradients, which
+   slow every GEMM that reads them: they are 0 instead, and the rest is unchanged. */
+START_TEST(test_crossentropy_no_subnormals) {
+    enum { NR = 2, NV = 64 };
+    float logits[NR * NV], lse[NR], losses[NR];
+    int32_t tg[NR] = {3, 60};
+    /* per row: the target at 40, one rival at 39, the rest near -80 */
+    for (int i = 0; i < NR * NV; i++)
+        logits[i] = i % NV == tg[i / NV] ? 40.0f : i % NV == 10 ? 39.0f : -80.0f + (float)(i % 7);
+    int cnt = 0, bad = -1;
+    rt_crossentropy_forward(losses, lse, logits, tg, NR, NV, &cnt, &bad);
+    float scale = 1.0f / 4096.0f;
+    rt_crossentropy_backward(logits, lse, tg, NR, NV, scale);
+    int zeros = 0;
+    for (int i = 0; i < NR * NV; i++) {
+        ck_assert_msg(fpclassify(logits[i]) != FP_SUBNORMAL, "element %d is subnormal: %g", i,
+                      (double)logits[i]);
+        zeros += logits[i] == 0.0f;
+    }
+    printf("crossentropy backward: %d of %d gradient terms flushed to 0 (no subnormals)\n", zeros,
+           NR * NV);
+    ck_assert_int_eq(zeros, NR * (NV - 2));
+    for (int r = 0; r < NR; r++)
+        ck_assert(logits[r * NV + tg[r]] < 0.0f && logits[r * NV + 10] > 0.0f);
+}
+END_TEST
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep the report lines of a failing (forked) test */
     rt_gemm_setup(2);
@@ -693,6 +720,7 @@ int main(void) {
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_crossentropy_fd);
     tcase_add_test(tc, test_crossentropy_reference_threads);
+    tcase_add_test(tc, test_crossentropy_no_subnormals);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
