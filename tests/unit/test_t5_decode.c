@@ -1,4 +1,4 @@
-/* Generation (compute/t5_decode.h) against transformers 5.25's
+/* Generation (compute/t5_decode.h, rt_gpt2_kv in compute/gpt2.h) against transformers 5.25's
    generate (tests/fixtures/gen_decode_fixtures.py -> tests/fixtures/decode/decode.json) on the
    two T5 fixture models (tests/fixtures/t5_tied, t5_gated_odd):
    - each incremental decoder step's logits against a full rt_t5_forward_hidden + head over the
@@ -7,6 +7,8 @@
    - greedy search and every beam-search configuration of the fixture: sequences exactly,
      sequence scores within 1e-5 relative (batches of inputs of different source lengths,
      max_new_tokens 1 and 2, eos ids that end hypotheses early);
+   - GPT-2's cached steps against the full forward (1e-5 likewise) and rt_gpt2_generate against the
+     uncached loop it replaced (greedy and top-k, with and without the sliding window);
    - argument errors.
    Prints the max differences seen and the time of a step against a full recompute. */
 #include <check.h>
@@ -17,6 +19,9 @@
 #include <string.h>
 #include <time.h>
 #include "gemm.h"
+#include "gpt2.h"
+#include "hf_gpt2.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "t5_decode.h"
 
@@ -425,6 +430,146 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* ---- GPT-2 ---------------------------------------------------------------------------------- */
+
+static const char *GPT2[] = {"gpt2_tiny", "gpt2_odd"};
+
+static rt_gpt2 *load_gpt2(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/hf", RT_FIXTURES, name);
+    rt_gpt2 *m = NULL;
+    ck_assert_msg(rt_hf_gpt2_load(path, &m) == RT_OK, "%s", rt_error_message());
+    return m;
+}
+
+/* The generation loop rt_gpt2_generate had before its caches: a full forward over the window
+   for every new token. */
+static void generate_uncached(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,
+                              float temperature, uint64_t seed, int32_t *out) {
+    int V = m->cfg.vocab_size,
+        Tmax = m->T * m->B < m->cfg.n_positions ? m->T * m->B : m->cfg.n_positions;
+    memcpy(out, prompt, (size_t)n_prompt * sizeof(int32_t));
+    uint64_t key = rt_rng_key(seed, 0x6e6e, 0, 0);
+    for (int i = 0; i < n_new; i++) {
+        int len = n_prompt + i, start = len > Tmax ? len - Tmax : 0, T = len - start;
+        ck_assert(rt_gpt2_forward(m, out + start, NULL, 1, T, NULL) == RT_OK);
+        const float *row = m->logits + (size_t)(T - 1) * V;
+        int next = 0;
+        if (top_k <= 1 || temperature <= 0.0f) {
+            next = argmax(row, V);
+        } else {
+            int k = top_k < V ? top_k : V, idx[256] = {0};
+            if (k > 256) k = 256;
+            for (int a = 0; a < k; a++) {
+                int best = -1;
+                for (int j = 0; j < V; j++) {
+                    int taken = 0;
+                    for (int b = 0; b < a && !taken; b++) taken = idx[b] == j;
+                    if (!taken && (best < 0 || row[j] > row[best])) best = j;
+                }
+                idx[a] = best;
+            }
+            double p[256], s = 0.0;
+            for (int a = 0; a < k; a++) s += p[a] = exp((row[idx[a]] - row[idx[0]]) / temperature);
+            double u = rt_rng_uniform(key, (uint64_t)i) * s;
+            next = idx[k - 1];
+            for (int a = 0; a < k; a++) {
+                if (u < p[a]) {
+                    next = idx[a];
+                    break;
+                }
+                u -= p[a];
+            }
+        }
+        out[len] = next;
+    }
+}
+
+/* Cached steps against the full forward of the whole sequence (causal: position t's logits are
+   those of the prefix 0..t), for 2 rows from a 3-token prefill to n_positions. */
+START_TEST(test_gpt2_cached_logits) {
+    rt_gpt2 *m = load_gpt2(GPT2[_i]);
+    int T = m->cfg.n_positions, V = m->cfg.vocab_size, B = 2, P = 3;
+    ck_assert(rt_gpt2_alloc_acts(m, B, T) == RT_OK);
+    int32_t *ids = malloc(sizeof(int32_t) * B * T);
+    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 2654435761u + 7) % (unsigned)V);
+    ck_assert(rt_gpt2_forward(m, ids, NULL, B, T, NULL) == RT_OK);
+    float *full = malloc(sizeof(float) * B * T * V);
+    memcpy(full, m->logits, sizeof(float) * B * T * V);
+    rt_gpt2_kv *kv = NULL;
+    ck_assert(rt_gpt2_kv_create(&kv, m, B, T + 1) == RT_ERR_ARG);
+    ck_assert(rt_gpt2_kv_create(&kv, m, B, T) == RT_OK);
+    int32_t pre[2 * 3];
+    for (int b = 0; b < B; b++) memcpy(pre + b * P, ids + b * T, sizeof(int32_t) * P);
+    const float *lg;
+    ck_assert(rt_gpt2_kv_prefill(kv, pre, B, P, &lg) == RT_OK);
+    double worst = 0.0, t_step = 0.0, t_full = 0.0;
+    for (int t = P - 1; t < T; t++) {
+        if (t >= P) {
+            int32_t tok[2] = {ids[t], ids[T + t]};
+            double t0 = now();
+            ck_assert(rt_gpt2_kv_step(kv, tok, &lg) == RT_OK);
+            t_step += now() - t0;
+            t0 = now();
+            ck_assert(rt_gpt2_forward(m, ids, NULL, 1, t + 1, NULL) == RT_OK);
+            t_full += now() - t0;
+        }
+        ck_assert_int_eq(rt_gpt2_kv_len(kv), t + 1);
+        for (int b = 0; b < B; b++) {
+            double rm, dd = max_abs(lg + (size_t)b * V, full + ((size_t)b * T + t) * V, V, &rm);
+            ck_assert_msg(dd <= 1e-5 * fmax(1.0, rm), "%s position %d row %d: |cached - full| %g",
+                          GPT2[_i], t, b, dd);
+            worst = fmax(worst, dd);
+        }
+    }
+    int32_t tok[2] = {0, 0};
+    ck_assert(rt_gpt2_kv_step(kv, tok, &lg) == RT_ERR_ARG); /* full */
+    printf("%s: %d cached positions x %d rows: max |cached - full forward| %.3g; %.3f ms/step "
+           "cached (2 rows) vs %.3f ms full recompute (1 row)\n",
+           GPT2[_i], T - P + 1, B, worst, t_step * 1e3 / (T - P), t_full * 1e3 / (T - P));
+    rt_gpt2_kv_destroy(&kv);
+    ck_assert_ptr_null(kv);
+    free(ids);
+    free(full);
+    rt_gpt2_destroy(&m);
+}
+END_TEST
+
+/* rt_gpt2_generate against the uncached loop: greedy and top-k, inside the context and sliding
+   (the context is 16 tokens while prompt + new tokens reach 31), prompts longer than it. */
+START_TEST(test_gpt2_generate) {
+    rt_gpt2 *m = load_gpt2(GPT2[_i]);
+    int V = m->cfg.vocab_size;
+    struct {
+        int T, n_prompt, n_new, top_k;
+        float temp;
+    } cs[] = {{0, 4, 20, 1, 1.0f},  {16, 5, 26, 1, 1.0f}, {16, 20, 6, 1, 1.0f}, {0, 3, 12, 5, 0.8f},
+              {16, 2, 29, 8, 1.3f}, {16, 1, 1, 1, 1.0f},  {16, 3, 0, 1, 1.0f}};
+    int n_ids = 0;
+    for (size_t k = 0; k < sizeof cs / sizeof *cs; k++) {
+        int T = cs[k].T ? cs[k].T : m->cfg.n_positions;
+        ck_assert(T <= m->cfg.n_positions);
+        ck_assert(rt_gpt2_alloc_acts(m, 1, T) == RT_OK);
+        int np = cs[k].n_prompt, nn = cs[k].n_new;
+        int32_t prompt[32], a[64], b[64];
+        for (int i = 0; i < np; i++) prompt[i] = (int32_t)((i * 7919 + 13 + k) % (unsigned)V);
+        ck_assert(rt_gpt2_generate(m, prompt, np, nn, cs[k].top_k, cs[k].temp, 42 + k, a) == RT_OK);
+        generate_uncached(m, prompt, np, nn, cs[k].top_k, cs[k].temp, 42 + k, b);
+        for (int i = 0; i < np + nn; i++)
+            ck_assert_msg(a[i] == b[i], "%s case %zu: id %d: cached %d, uncached %d", GPT2[_i], k,
+                          i, a[i], b[i]);
+        n_ids += nn;
+    }
+    int32_t p0 = 0, o[4];
+    ck_assert(rt_gpt2_generate(m, &p0, 0, 2, 1, 1.0f, 1, o) == RT_ERR_ARG);
+    p0 = V; /* outside the vocabulary: the prefill's forward says so */
+    ck_assert(rt_gpt2_generate(m, &p0, 1, 2, 1, 1.0f, 1, o) == RT_ERR_ARG);
+    printf("%s: rt_gpt2_generate (cached) equal to the uncached loop: %zu cases, %d new ids\n",
+           GPT2[_i], sizeof cs / sizeof *cs, n_ids);
+    rt_gpt2_destroy(&m);
+}
+END_TEST
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     rt_gemm_setup(2);
@@ -435,6 +580,8 @@ int main(void) {
     tcase_add_loop_test(tc, test_reorder_vs_full, 0, 2);
     tcase_add_loop_test(tc, test_generate_cases, 0, 2);
     tcase_add_test(tc, test_errors);
+    tcase_add_loop_test(tc, test_gpt2_cached_logits, 0, 2);
+    tcase_add_loop_test(tc, test_gpt2_generate, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
