@@ -174,8 +174,37 @@ double rt_gpt2_flops_done(const rt_gpt2 *m, int B, int T);
    the final hidden states (the head's matrix products excluded). */
 double rt_gpt2_flops_done_hidden(const rt_gpt2 *m, int B, int T);
 
+/* ---- incremental decoding (compute/gpt2_decode.c) ----------------------------------------- */
+
+/* Key/value caches for incremental decoding: rows of up to Tmax positions (Tmax <= n_positions),
+   with one step's activations. Memory: keys and values 2 x (L, B, Tmax, C) plus one step's
+   activations for B rows and the logits (B, V). */
+typedef struct rt_gpt2_kv rt_gpt2_kv;
+/* Caches for up to B rows of up to Tmax positions of m. Not collective. m is borrowed (it must
+   outlive the caches; its parameters are read at each call); the caller owns *out. */
+rt_status rt_gpt2_kv_create(rt_gpt2_kv **out, rt_gpt2 *m, int B, int Tmax);
+/* Frees *kv (NULL: nothing) and sets it to NULL. Not collective. */
+void rt_gpt2_kv_destroy(rt_gpt2_kv **kv);
+/* Positions cached so far (0 after create and prefill's failure). Not collective. */
+int rt_gpt2_kv_len(const rt_gpt2_kv *kv);
+/* Empties the caches, then runs ids (B, T) through rt_gpt2_forward (m's activations, which must
+   hold B x T, are overwritten) and keeps every block's keys and values; *logits (B, V) gets the
+   last position's logits (the caches' buffer, valid until the next call on kv). Not
+   collective; ids stay the caller's. */
+rt_status rt_gpt2_kv_prefill(rt_gpt2_kv *kv, const int32_t *ids, int B, int T,
+                             const float **logits);
+/* Feeds one token per row (tokens: the prefill's B ids) at position rt_gpt2_kv_len(kv), appends
+   its keys and values, and leaves that position's logits in *logits (B, V), as above. Equal to
+   the full forward's logits of the sequence so far (within float rounding). Not collective. */
+rt_status rt_gpt2_kv_step(rt_gpt2_kv *kv, const int32_t *tokens, const float **logits);
+
 /* Greedy (top_k <= 1) or top-k sampling with temperature from prompt ids. out receives
    n_prompt + n_new ids (capacity n_prompt + n_new). Uses activations for B=1: call
-   rt_gpt2_alloc_acts(m, 1, T) first, T >= n_prompt + n_new or the context slides. */
+   rt_gpt2_alloc_acts(m, 1, T) first; the context is T (at most n_positions). The prompt (its last
+   T tokens when longer) runs through one forward, whose keys and values are cached; each new
+   token then costs one cached step. Once prompt + new tokens exceed T the context slides (the
+   last T tokens, at positions 0..T-1), and since every position moves, each further token
+   recomputes the whole window with the forward, as it always did. Allocates its caches
+   (rt_gpt2_kv, 2 x L x T x C floats) for the call. Not collective. */
 rt_status rt_gpt2_generate(rt_gpt2 *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,
                            float temperature, uint64_t seed, int32_t *out);

@@ -126,21 +126,23 @@ static float *thread_scratch(float *scratch, int scratch_threads, size_t per) {
     return scratch + (size_t)(tid < scratch_threads ? tid : 0) * per;
 }
 
-void rt_t5_attention_forward(float *out, float *P, const float *Q, int ldq, const float *K,
-                             const float *V, int ldkv, const float *bias, const uint8_t *kmask,
-                             int causal, int B, int Tq, int Tk, int NH, int dk, float p,
-                             uint64_t key, float *scratch, int scratch_threads) {
+/* The forward of both entry points: row b's queries at Q + b*sq, its keys and values at
+   K/V + (b / group)*skv, its key mask row at kmask + (b / group)*Tk; scores times scale. */
+static void attention_core(float *out, float *P, const float *Q, int ldq, size_t sq, const float *K,
+                           const float *V, int ldkv, size_t skv, int group, float scale,
+                           const float *bias, const uint8_t *kmask, int causal, int B, int Tq,
+                           int Tk, int NH, int dk, float p, uint64_t key, float *scratch,
+                           int scratch_threads) {
     int inner = NH * dk;
     size_t TT = (size_t)Tq * Tk;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * NH; bh++) {
-        int b = bh / NH, h = bh % NH;
-        const float *q = Q + (size_t)b * Tq * ldq + h * dk;
-        const float *k = K + (size_t)b * Tk * ldkv + h * dk,
-                    *v = V + (size_t)b * Tk * ldkv + h * dk;
+        int b = bh / NH, h = bh % NH, src = b / group;
+        const float *q = Q + (size_t)b * sq + h * dk;
+        const float *k = K + (size_t)src * skv + h * dk, *v = V + (size_t)src * skv + h * dk;
         float *S = P + (size_t)bh * TT;
-        rt_gemm_1t(0, 1, Tq, Tk, dk, 1.0f, q, ldq, k, ldkv, 0.0f, S, Tk);
-        const uint8_t *km = kmask ? kmask + (size_t)b * Tk : NULL;
+        rt_gemm_1t(0, 1, Tq, Tk, dk, scale, q, ldq, k, ldkv, 0.0f, S, Tk);
+        const uint8_t *km = kmask ? kmask + (size_t)src * Tk : NULL;
         for (int i = 0; i < Tq; i++)
             softmax_row(S + (size_t)i * Tk, bias ? bias + (size_t)h * TT + (size_t)i * Tk : NULL,
                         km, i, Tk, causal);
@@ -153,6 +155,22 @@ void rt_t5_attention_forward(float *out, float *P, const float *Q, int ldq, cons
         rt_gemm_1t(0, 0, Tq, dk, Tk, 1.0f, Pd, Tk, v, ldkv, 0.0f,
                    out + (size_t)b * Tq * inner + h * dk, inner);
     }
+}
+
+void rt_t5_attention_forward(float *out, float *P, const float *Q, int ldq, const float *K,
+                             const float *V, int ldkv, const float *bias, const uint8_t *kmask,
+                             int causal, int B, int Tq, int Tk, int NH, int dk, float p,
+                             uint64_t key, float *scratch, int scratch_threads) {
+    attention_core(out, P, Q, ldq, (size_t)Tq * ldq, K, V, ldkv, (size_t)Tk * ldkv, 1, 1.0f, bias,
+                   kmask, causal, B, Tq, Tk, NH, dk, p, key, scratch, scratch_threads);
+}
+
+void rt_attention_cached_forward(float *out, float *P, const float *Q, int ldq, const float *K,
+                                 const float *V, int ldkv, const float *bias, const uint8_t *kmask,
+                                 int B, int Tq, int Tk, int NH, int dk, const rt_attn_layout *lay) {
+    attention_core(out, P, Q, ldq, lay->q_stride, K, V, ldkv, lay->kv_stride,
+                   lay->kv_group > 0 ? lay->kv_group : 1, lay->scale, bias, kmask, 0, B, Tq, Tk, NH,
+                   dk, 0.0f, 0, NULL, 0);
 }
 
 void rt_t5_attention_backward(float *dQ, float *dK, float *dV, float *dS, float *dbias,

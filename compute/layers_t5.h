@@ -50,3 +50,21 @@ void rt_t5_attention_backward(float *dQ, float *dK, float *dV, float *dS, float 
                               const float *V, int ldkv, const float *P, int B, int Tq, int Tk,
                               int NH, int dk, float p, uint64_t key, float *scratch,
                               int scratch_threads);
+
+/* Where an inference attention finds its rows (incremental decoding over K/V caches). */
+typedef struct {
+    size_t q_stride;  /* floats from one row's queries to the next row's */
+    size_t kv_stride; /* floats from one key/value source to the next (a cache's row capacity) */
+    int kv_group;     /* rows b share the keys, values and key-mask row of source b / kv_group
+                         (the beams of one input share its encoder output); <= 1: one each */
+    float scale;      /* scores are scale * Q K^T: 1 for T5, 1/sqrt(dk) for GPT-2 */
+} rt_attn_layout;
+/* rt_t5_attention_forward for inference (no dropout, no causal mask: a query at the last cached
+   position sees keys 0..Tk-1) over strided storage: row b's Tq queries at Q + b * q_stride (row
+   stride ldq), its Tk keys and values at K / V + (b / kv_group) * kv_stride (row stride ldkv),
+   its key mask at kmask + (b / kv_group) * Tk (NULL: none). bias (NH, Tq, Tk) or NULL, shared
+   by the rows. out (B, Tq, NH*dk) packed; P (B, NH, Tq, Tk) receives the probabilities (the
+   caller's scratch). The same kernel as rt_t5_attention_forward. */
+void rt_attention_cached_forward(float *out, float *P, const float *Q, int ldq, const float *K,
+                                 const float *V, int ldkv, const float *bias, const uint8_t *kmask,
+                                 int B, int Tq, int Tk, int NH, int dk, const rt_attn_layout *lay);

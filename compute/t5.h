@@ -24,7 +24,8 @@
    decoder blocks from the top, the top encoder block with encoder.final_layer_norm, the other
    encoder blocks from the top, [shared.weight]. Blocks are numbered from the bottom across both
    stacks: encoder blocks 0 .. Le-1, decoder blocks Le .. Le+Ld-1, so "the last N blocks" are the
-   top of the decoder. Nothing here is collective. */
+   top of the decoder. Nothing here is collective. Generation (greedy and beam search over key /
+   value caches) is compute/t5_decode.h. */
 #pragma once
 #include <stdint.h>
 #include "arena.h"

@@ -114,7 +114,7 @@ rt_status rt_t5_alloc_acts(rt_t5 *m, int B, int Ts, int Tt) {
 
 /* ---- forward -------------------------------------------------------------------------------- */
 
-static void gather(float *out, const int32_t *ids, const float *table, int N, int d) {
+void rt_t5_gather(float *out, const int32_t *ids, const float *table, int N, int d) {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++)
         memcpy(out + (size_t)r * d, table + (size_t)ids[r] * d, (size_t)d * sizeof(float));
@@ -185,8 +185,8 @@ static void attn_forward(rt_t5 *m, const attn_io *io, const float *x, int dec, i
 }
 
 /* out = x + dropout(wo(dropout(act(ln(x))))) */
-static void ff_forward(rt_t5 *m, const rt_t5_block *w, blk_acts *a, const float *x, int N, int dec,
-                       int l) {
+void rt_t5_ff_forward(rt_t5 *m, const rt_t5_block *w, blk_acts *a, const float *x, int N, int dec,
+                      int l) {
     const rt_t5_config *c = &m->cfg;
     int d = c->d_model, F = c->d_ff;
     float p = rate(m);
@@ -212,11 +212,11 @@ static rt_status check_ids(const int32_t *ids, int N, int V, const char *what) {
     return RT_OK;
 }
 
-static void encoder_forward(rt_t5 *m) {
+void rt_t5_encoder_forward(rt_t5 *m) {
     const rt_t5_config *c = &m->cfg;
     int B = m->cur_B, Ts = m->cur_Ts, d = c->d_model, Ns = B * Ts;
     float p = rate(m);
-    gather(m->enc_emb, m->src, m->w.shared, Ns, d);
+    rt_t5_gather(m->enc_emb, m->src, m->w.shared, Ns, d);
     rt_dropout_forward(m->enc_emb, m->enc_emb, (size_t)Ns * d, p, drop_key(m, 0, -1, SITE_EMB));
     position_bias(m->bias_enc, m->bk_enc, m->w.enc[0].rel_bias, Ts, 1, c);
     const float *x = m->enc_emb;
@@ -224,7 +224,7 @@ static void encoder_forward(rt_t5 *m) {
         blk_acts *a = &m->ea[l];
         attn_io io = self_io(&m->w.enc[l], a, Ts, m->bias_enc, m->src_mask, 0);
         attn_forward(m, &io, x, 0, l);
-        ff_forward(m, &m->w.enc[l], a, a->res_sa, Ns, 0, l);
+        rt_t5_ff_forward(m, &m->w.enc[l], a, a->res_sa, Ns, 0, l);
         x = a->out;
     }
     rt_rmsnorm_forward(m->enc_norm, m->enc_rstd, x, m->w.enc_final, Ns, d, c->layer_norm_epsilon);
@@ -235,7 +235,7 @@ static void decoder_forward(rt_t5 *m) {
     const rt_t5_config *c = &m->cfg;
     int B = m->cur_B, Ts = m->cur_Ts, Tt = m->cur_Tt, d = c->d_model, Nt = B * Tt;
     float p = rate(m);
-    gather(m->dec_emb, m->dec, m->w.shared, Nt, d);
+    rt_t5_gather(m->dec_emb, m->dec, m->w.shared, Nt, d);
     rt_dropout_forward(m->dec_emb, m->dec_emb, (size_t)Nt * d, p, drop_key(m, 1, -1, SITE_EMB));
     position_bias(m->bias_dec, m->bk_dec, m->w.dec[0].rel_bias, Tt, 0, c);
     const float *x = m->dec_emb;
@@ -245,15 +245,21 @@ static void decoder_forward(rt_t5 *m) {
         attn_forward(m, &sa, x, 1, l);
         attn_io ca = cross_io(&m->w.dec[l], a, m->enc_out, m->src_mask, Tt, Ts);
         attn_forward(m, &ca, a->res_sa, 1, l);
-        ff_forward(m, &m->w.dec[l], a, a->res_ca, Nt, 1, l);
+        rt_t5_ff_forward(m, &m->w.dec[l], a, a->res_ca, Nt, 1, l);
         x = a->out;
     }
-    rt_rmsnorm_forward(m->dec_norm, m->dec_rstd, x, m->w.dec_final, Nt, d, c->layer_norm_epsilon);
-    rt_dropout_forward(m->hidden, m->dec_norm, (size_t)Nt * d, p, drop_key(m, 1, -1, SITE_FINAL));
+    rt_t5_decoder_final(m, m->hidden, m->dec_norm, m->dec_rstd, x, Nt);
+}
+
+void rt_t5_decoder_final(rt_t5 *m, float *hidden, float *norm, float *rstd, const float *x, int N) {
+    const rt_t5_config *c = &m->cfg;
+    int d = c->d_model;
+    rt_rmsnorm_forward(norm, rstd, x, m->w.dec_final, N, d, c->layer_norm_epsilon);
+    rt_dropout_forward(hidden, norm, (size_t)N * d, rate(m), drop_key(m, 1, -1, SITE_FINAL));
     if (c->scale_decoder_outputs) {
         float s = (float)pow((double)d, -0.5);
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < (size_t)Nt * d; i++) m->hidden[i] *= s;
+        for (size_t i = 0; i < (size_t)N * d; i++) hidden[i] *= s;
     }
 }
 
@@ -282,7 +288,7 @@ rt_status rt_t5_forward_hidden(rt_t5 *m, const int32_t *src, const uint8_t *src_
     m->cur_B = B;
     m->cur_Ts = Ts;
     m->cur_Tt = Tt;
-    encoder_forward(m);
+    rt_t5_encoder_forward(m);
     decoder_forward(m);
     *hidden = m->hidden;
     return RT_OK;

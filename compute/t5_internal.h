@@ -53,3 +53,20 @@ static inline uint64_t drop_key(const rt_t5 *m, int dec, int block, int site) {
 
 /* m->g from m->grads_mem with NULL for every frozen tensor (call after the flags change). */
 void rt_t5_grad_views(rt_t5 *m);
+
+/* ---- forward pieces shared with compute/t5_decode.c (t5_fwd.c) ----------------------------
+   They read m's configuration and weight views (m->cfg, m->w), m->key (its train flag and
+   seed: dropout) and write the activations they are given. */
+/* out (N, d) = table rows ids (the embedding lookup). */
+void rt_t5_gather(float *out, const int32_t *ids, const float *table, int N, int d);
+/* The encoder over m->src / m->src_mask (m->cur_B x m->cur_Ts) into m->enc_out, through the
+   activations m->ea[l] (which may all alias one set: layer l reads only layer l-1's out, before
+   it writes its own), m->enc_emb, enc_norm, enc_rstd, bias_enc, bk_enc, dtmp and scratch. */
+void rt_t5_encoder_forward(rt_t5 *m);
+/* a->out = x + dropout(wo(dropout(act(ln(x))))) over N rows (a's ln_ff, rstd_ff, a0, a1, hd and
+   m->dtmp hold N rows); dec and l pick the dropout keys. */
+void rt_t5_ff_forward(rt_t5 *m, const rt_t5_block *w, blk_acts *a, const float *x, int N, int dec,
+                      int l);
+/* The decoder's final norm of x (N, d) into norm / rstd, dropout into hidden, times
+   d_model^-0.5 when scale_decoder_outputs. */
+void rt_t5_decoder_final(rt_t5 *m, float *hidden, float *norm, float *rstd, const float *x, int N);
