@@ -56,6 +56,14 @@ double rt_model_flops_batch(const rt_model *m, const rt_batch *b) {
     return m->ops->flops_hidden(m, b->B, b->T, b->src_T) + m->head->flops(m, b->B, b->T);
 }
 
+rt_status rt_model_generate(rt_model *m, const rt_batch *b, const rt_gen_opts *o, int32_t *out,
+                            int *lengths) {
+    if (!m->ops->generate)
+        return rt_error(RT_ERR_ARG, "a %s model does not decode sources (not an encoder-decoder)",
+                        m->ops->arch);
+    return m->ops->generate(m, b, o, out, lengths);
+}
+
 size_t rt_model_num_params(const rt_model *m) {
     size_t n = 0;
     for (int i = 0; i < m->params->n; i++) n += m->params->t[i].numel;

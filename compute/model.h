@@ -41,6 +41,14 @@ typedef void (*rt_group_done_fn)(void *arg, int group);
 
 typedef struct rt_model rt_model;
 
+/* How an encoder-decoder decodes (rt_model_generate): transformers' generate arguments. */
+typedef struct {
+    int num_beams;         /* 1: greedy search; more: beam search */
+    int max_new_tokens;    /* >= 1 */
+    double length_penalty; /* beam search: a hypothesis scores sum(log p) / length^this */
+    int early_stopping;    /* beam search: 0 false, 1 true, 2 "never" (transformers' values) */
+} rt_gen_opts;
+
 /* The backbone's operations. impl is the architecture's own struct (e.g. rt_gpt2). */
 typedef struct {
     const char *arch; /* "gpt2": the manifest's and the registry's name for it */
@@ -67,6 +75,12 @@ typedef struct {
     rt_status (*untie)(rt_model *m);
     /* Overrides the dropout rates (NAN: keep the model's). */
     void (*set_dropout)(rt_model *m, double embd, double attn, double resid);
+    /* Encoder-decoder: decodes the sources of b (b->B rows of b->src_T, b->src_mask) until the
+       model's eos or o->max_new_tokens: out (b->B, 1 + max_new_tokens) gets the decoder start,
+       the generated ids and padding, lengths (b->B) the generated ids of each row (eos
+       included). NULL for a model that does not generate this way. */
+    rt_status (*generate)(rt_model *m, const rt_batch *b, const rt_gen_opts *o, int32_t *out,
+                          int *lengths);
 } rt_model_ops;
 
 /* A task head over the backbone's final hidden states. Its state (activations, loss buffers) is
@@ -148,6 +162,9 @@ double rt_model_flops_done(const rt_model *m, int B, int T);
 /* The same for the shape of batch b (its src_T for an encoder-decoder). */
 double rt_model_flops_batch(const rt_model *m, const rt_batch *b);
 size_t rt_model_num_params(const rt_model *m);
+/* ops->generate, or RT_ERR_ARG naming the architecture when it has none. */
+rt_status rt_model_generate(rt_model *m, const rt_batch *b, const rt_gen_opts *o, int32_t *out,
+                            int *lengths);
 /* Fills m->groups from a table split into groups: the caller lists, in backward order, each
    group's kind, block and first tensor; counts and flat ranges are derived. Used by backbones. */
 rt_status rt_model_set_groups(rt_model *m, int n, const rt_group_kind *kind, const int *block,

@@ -83,10 +83,17 @@ static void cached_set_dropout(rt_model *m, double embd, double attn, double res
     (void)m, (void)embd, (void)attn, (void)resid;
 }
 
-static const rt_model_ops cached_ops = {
-    "cached-features", cached_destroy,         cached_alloc_acts, cached_forward_hidden,
-    cached_trains,     cached_backward_hidden, cached_flops,      cached_output_embedding,
-    cached_untie,      cached_set_dropout};
+static const rt_model_ops cached_ops = {"cached-features",
+                                        cached_destroy,
+                                        cached_alloc_acts,
+                                        cached_forward_hidden,
+                                        cached_trains,
+                                        cached_backward_hidden,
+                                        cached_flops,
+                                        cached_output_embedding,
+                                        cached_untie,
+                                        cached_set_dropout,
+                                        NULL};
 
 rt_status rt_model_cached_create(rt_model *base, const rt_feature_rows *rows, rt_model **out) {
     uint64_t n = rows->n;

@@ -119,7 +119,8 @@ const rt_model_ops rt_gpt2_model_ops = {"gpt2",
                                         gpt2_flops_hidden,
                                         gpt2_output_embedding,
                                         gpt2_untie,
-                                        gpt2_set_dropout};
+                                        gpt2_set_dropout,
+                                        NULL};
 
 rt_status rt_model_gpt2_wrap(rt_gpt2 *g, rt_model **out) {
     *out = NULL;

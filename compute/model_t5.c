@@ -1,6 +1,7 @@
 /* T5 behind the model interface (compute/model_t5.h). */
 #include "model_t5.h"
 #include "head_lm.h"
+#include "t5_decode.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -106,6 +107,34 @@ static void t5_set_dropout(rt_model *m, double embd, double attn, double resid) 
     rt_t5_set_dropout(T5(m), (float)r);
 }
 
+/* Greedy or beam search through a decoder made for this call (its caches are the call's). */
+static rt_status t5_generate(rt_model *m, const rt_batch *b, const rt_gen_opts *o, int32_t *out,
+                             int *lengths) {
+    rt_t5 *t = T5(m);
+    int beams = o->num_beams > 1 ? o->num_beams : 1;
+    rt_t5_decoder *d = NULL;
+    RT_CALL(rt_t5_decoder_create(&d, t, b->B, beams, b->src_T, o->max_new_tokens));
+    rt_status st;
+    if (beams == 1) {
+        st = rt_t5_generate_greedy(d, b->src_ids, b->src_mask, b->B, b->src_T, o->max_new_tokens,
+                                   rt_t5_cfg(t)->eos_token_id, out, lengths);
+    } else {
+        rt_t5_beam_opts bo;
+        rt_t5_beam_opts_default(&bo, rt_t5_cfg(t));
+        bo.num_beams = beams;
+        bo.length_penalty = o->length_penalty;
+        bo.early_stopping = (rt_early_stop)o->early_stopping;
+        bo.max_new_tokens = o->max_new_tokens;
+        float *scores = malloc(sizeof(float) * (size_t)b->B);
+        st = scores ? rt_t5_generate_beam(d, b->src_ids, b->src_mask, b->B, b->src_T, &bo, out,
+                                          lengths, scores)
+                    : rt_error(RT_ERR_MEMORY, "out of memory");
+        free(scores);
+    }
+    rt_t5_decoder_destroy(&d);
+    return st;
+}
+
 const rt_model_ops rt_t5_model_ops = {"t5",
                                       t5_destroy,
                                       t5_alloc_acts,
@@ -115,7 +144,8 @@ const rt_model_ops rt_t5_model_ops = {"t5",
                                       t5_flops_hidden,
                                       t5_output_embedding,
                                       t5_untie,
-                                      t5_set_dropout};
+                                      t5_set_dropout,
+                                      t5_generate};
 
 rt_status rt_model_t5_wrap(rt_t5 *t, rt_model **out) {
     *out = NULL;

@@ -782,17 +782,13 @@ static rt_status share_inputs(prep *p) {
 
 /* Pairs: the directory's spiece.model (+ tokenizer.json when present) and its sha256. */
 static rt_status load_spm(prep *p) {
-    const char *dir = p->o.tokenizer_dir;
-    char *sp = rt_fs_join(dir, "spiece.model"), *tj = rt_fs_join(dir, "tokenizer.json");
-    rt_status st = sp && tj ? RT_OK : rt_error(RT_ERR_MEMORY, "prep: out of memory");
-    const char *json = st == RT_OK && rt_fs_exists(tj) ? tj : NULL;
-    if (st == RT_OK) st = rt_spm_load(&p->spm, sp, json);
-    if (st == RT_OK) st = rt_hf_spm_sha256(sp, json, p->spm_sha);
-    if (st == RT_OK && rt_spm_eos_id(p->spm) < 0)
-        st = rt_error(RT_ERR_FORMAT, "%s: the SentencePiece model has no </s> (eos) piece", sp);
-    free(sp);
-    free(tj);
-    return st;
+    RT_CALL(rt_hf_spm_load_dir(p->o.tokenizer_dir, &p->spm, p->spm_sha));
+    if (rt_spm_eos_id(p->spm) < 0)
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/spiece.model: the SentencePiece model has no </s> "
+                        "(eos) piece",
+                        p->o.tokenizer_dir);
+    return RT_OK;
 }
 
 /* The tokenizer the directory holds must be the kind's: GPT-2 BPE for text and labeled corpora,

@@ -1,6 +1,8 @@
 /* The data-parallel training loop behind `ringtune train`. */
 #include "train.h"
 #include "pairs.h"
+#include "s2s_eval.h"
+#include "spm.h"
 #include "checkpoint.h"
 #include "cls_eval.h"
 #include "corpus.h"
@@ -98,8 +100,13 @@ typedef struct {
     rt_pair_order po;
     int32_t *src;
     uint8_t *smask;
-    rt_pair_batch *pb; /* (A) the step's micro-batches */
-    rt_metric_id mid;  /* eval.metric, and whether higher is better */
+    rt_pair_batch *pb;    /* (A) the step's micro-batches */
+    struct rt_spm *tok;   /* detokenizes generated ids (NULL: no generation metrics) */
+    rt_s2s_labels words;  /* the validation targets' label words (text-to-text classification) */
+    uint64_t n_gen;       /* validation pairs decoded (eval.generate.max_examples) */
+    rt_s2s_scores gb, ga; /* generation scores before and after training */
+    int have_gb, have_ga;
+    rt_metric_id mid; /* eval.metric, and whether higher is better */
     rt_metric_dir mdir;
     int have_bm;
     rt_status comm_status; /* first error met while reducing during backward */
@@ -142,6 +149,8 @@ static void trainer_free(trainer *t) {
     free(t->labels);
     free(t->Tm);
     rt_pair_order_free(&t->po);
+    rt_spm_destroy(&t->tok);
+    rt_s2s_labels_free(&t->words);
     rt_pair_source_free(&t->pt);
     rt_pair_source_free(&t->pv);
     free(t->src);
@@ -274,6 +283,36 @@ static rt_status evaluate_s2s(trainer *t, double *loss) {
                         rt_corpus_path(t->cv ? t->cv : t->ct));
     *loss = tot[0] / tot[1];
     return RT_OK;
+}
+
+/* Seq2seq: decodes the first n_gen validation pairs (this rank's contiguous share; greedy or beam
+   search as eval.generate says) and scores them against their targets, the tallies summed over
+   ranks. Collective. */
+static rt_status evaluate_gen(trainer *t, rt_s2s_scores *out) {
+    const rt_run_config *c = t->cfg;
+    size_t lo, hi, len = rt_s2s_tally_len(t->words.K);
+    rt_ring_chunk((size_t)t->n_gen, t->ctx->size, t->ctx->rank, &lo, &hi);
+    rt_gen_opts o = {c->eval.generate.num_beams,
+                     c->eval.generate.max_new_tokens != RT_CONFIG_NULL_INT
+                         ? c->eval.generate.max_new_tokens
+                         : t->pv.max_tgt,
+                     c->eval.generate.length_penalty, 0};
+    double *tally = calloc(len, sizeof(double)), *sum = calloc(len, sizeof(double));
+    const char *phase = rt_watchdog_phase("generation (eval.generate)");
+    rt_pair_batch pb = {t->src, t->ids, t->tgt, t->smask, 0, 0};
+    rt_status st = tally && sum ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
+    if (st == RT_OK)
+        st = rt_s2s_tally_range(t->m, &t->pv, lo, hi, t->EB, &o, t->tok, &t->words, &pb, tally);
+    st = rt_mpi_ctx_agree(t->ctx, st);
+    if (st == RT_OK)
+        st = rt_mpi_check(rt_wd_allreduce(tally, sum, (int)len, MPI_DOUBLE, MPI_SUM, t->ctx->comm,
+                                          "generation tallies (MPI_Allreduce)"),
+                          "MPI_Allreduce(generation)");
+    rt_watchdog_phase(phase);
+    if (st == RT_OK) st = rt_s2s_scores_from(sum, t->words.K, out);
+    free(tally);
+    free(sum);
+    return st;
 }
 
 /* Mean validation loss over this rank's share of the windows, reduced over ranks. Collective. */
@@ -460,6 +499,37 @@ static rt_status check_kind(const rt_corpus *c, const char *path, rt_task task) 
     return RT_OK;
 }
 
+/* eval.generate: the tokenizer that turns generated ids into text (data.tokenizer, else
+   model.path when it holds spiece.model: a Hugging Face T5 directory does) and the label words
+   of the decoded validation pairs. Without one the evaluations report loss and perplexity only,
+   with a note. Local. */
+static rt_status setup_generation(trainer *t) {
+    const rt_run_config *c = t->cfg;
+    t->n_gen = (uint64_t)c->eval.generate.max_examples < t->pv.n
+                   ? (uint64_t)c->eval.generate.max_examples
+                   : t->pv.n;
+    if (t->n_gen == 0) return RT_OK;
+    const char *dir = c->data.tokenizer;
+    if (!dir) {
+        char *sp = rt_fs_join(c->model.path, "spiece.model");
+        int found = sp && rt_fs_exists(sp);
+        free(sp);
+        if (!found) {
+            if (t->ctx->rank == 0)
+                fprintf(stderr,
+                        "note: %s holds no spiece.model: the seq2seq evaluations report loss and "
+                        "perplexity only (set data.tokenizer to the tokenizer's directory for "
+                        "BLEU, chrF, ROUGE-L and exact match)\n",
+                        c->model.path);
+            t->n_gen = 0;
+            return RT_OK;
+        }
+        dir = c->model.path;
+    }
+    RT_CALL(rt_hf_spm_load_dir(dir, &t->tok, NULL));
+    return rt_s2s_labels_find(&t->pv, t->n_gen, t->tok, &t->words);
+}
+
 /* data.task seq2seq: the train and validation pairs, their longest source (S) and target (T),
    and the length-grouped sample order. Local. */
 static rt_status setup_pairs(trainer *t) {
@@ -476,6 +546,7 @@ static rt_status setup_pairs(trainer *t) {
     t->S = t->pt.max_src > t->pv.max_src ? t->pt.max_src : t->pv.max_src;
     t->T = t->pt.max_tgt > t->pv.max_tgt ? t->pt.max_tgt : t->pv.max_tgt;
     t->m->src_T = t->S;
+    RT_CALL(setup_generation(t));
     return rt_pair_order_init(&t->po, &t->pt, c->data.seed, c->train.global_batch,
                               c->data.length_pool);
 }
@@ -1016,6 +1087,8 @@ static rt_status run_begin(run *r) {
             fprintf(out, "validation before (from the checkpoint): loss %.4f\n", res->before_loss);
     } else {
         RT_CALL(evaluate(t, &res->before_loss));
+        if (t->n_gen) RT_CALL(evaluate_gen(t, &t->gb));
+        t->have_gb = t->n_gen > 0;
         char fig[96];
         if (out)
             fprintf(out, "validation before: loss %.4f, %s\n", res->before_loss,
@@ -1368,6 +1441,42 @@ static void print_cls_table(const trainer *t, double before, double after, FILE 
     }
 }
 
+/* One row of the seq2seq table: loss, perplexity and, when generated, the text metrics. */
+static void s2s_row(const trainer *t, const char *name, double loss, const rt_s2s_scores *g,
+                    int have, FILE *out) {
+    fprintf(out, "%-22s %9.4f %11.2f", name, loss, exp(loss));
+    if (have)
+        fprintf(out, " %7.2f %7.2f %8.4f %8.4f\n", g->bleu, g->chrf, g->rouge_l, g->exact_match);
+    else if (t->n_gen)
+        fprintf(out, " %7s %7s %8s %8s\n", "n/a", "n/a", "n/a", "n/a");
+    else
+        fprintf(out, "\n");
+}
+
+/* Rank 0: the seq2seq before/after table (generation metrics of n_gen validation pairs, unknown
+   before a resumed run's first step) and, for label-word targets, the classification figures. */
+static void print_s2s_table(const trainer *t, double before, double after, FILE *out) {
+    fprintf(out, "\n%-22s %9s %11s", "validation", "loss", "perplexity");
+    if (t->n_gen) fprintf(out, " %7s %7s %8s %8s", "BLEU", "chrF", "ROUGE-L", "exact");
+    fprintf(out, "\n");
+    s2s_row(t, "base (before)", before, &t->gb, t->have_gb, out);
+    s2s_row(t, "fine-tuned (after)", after, &t->ga, t->have_ga, out);
+    if (t->n_gen)
+        fprintf(out,
+                "(BLEU and chrF as sacrebleu's corpus scores, ROUGE-L F and exact match as "
+                "fractions, over %llu validation pairs decoded %s)\n",
+                (unsigned long long)t->n_gen,
+                t->cfg->eval.generate.num_beams > 1 ? "with beam search" : "greedily");
+    if (t->words.K && t->have_ga) {
+        fprintf(out, "text-to-text classification over %d label words:", t->words.K);
+        if (t->have_gb)
+            fprintf(out, " accuracy %.4f -> %.4f, f1_macro %.4f -> %.4f\n", t->gb.accuracy,
+                    t->ga.accuracy, t->gb.f1_macro, t->ga.f1_macro);
+        else
+            fprintf(out, " accuracy %.4f, f1_macro %.4f\n", t->ga.accuracy, t->ga.f1_macro);
+    }
+}
+
 /* Rank 0: the before/after table and the throughput line. */
 static void print_summary(run *r, double final) {
     rt_train_result *res = r->res;
@@ -1375,6 +1484,8 @@ static void print_summary(run *r, double final) {
     if (!out) return;
     if (r->t->cls) {
         print_cls_table(r->t, res->before_loss, final, out);
+    } else if (r->t->s2s) {
+        print_s2s_table(r->t, res->before_loss, final, out);
     } else {
         fprintf(out, "\n%-22s %11s %11s\n", "validation", "loss", "perplexity");
         fprintf(out, "%-22s %11.4f %11.2f\n", "base (before)", res->before_loss,
@@ -1444,6 +1555,8 @@ static rt_status run_end(run *r) {
     }
     res->after_loss = final;
     res->best_loss = t->mid != RT_METRIC_LOSS ? final : r->best < final ? r->best : final;
+    if (t->n_gen) RT_CALL(evaluate_gen(t, &t->ga)); /* of the weights exported */
+    t->have_ga = t->n_gen > 0;
     print_summary(r, final);
     return export_final(r);
 }

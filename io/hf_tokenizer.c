@@ -2,6 +2,7 @@
 #include "hf_tokenizer.h"
 #include "bpe.h"
 #include "fsutil.h"
+#include "spm.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,24 @@ static int same_dir(const char *a, const char *b) {
     struct stat sa, sb;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
+}
+
+rt_status rt_hf_spm_load_dir(const char *dir, rt_spm **out, char *sha) {
+    *out = NULL;
+    char *sp = rt_fs_join(dir, "spiece.model"), *tj = rt_fs_join(dir, "tokenizer.json");
+    rt_status st = sp && tj ? RT_OK : rt_error(RT_ERR_MEMORY, "out of memory");
+    const char *json = st == RT_OK && rt_fs_exists(tj) ? tj : NULL;
+    if (st == RT_OK && !rt_fs_exists(sp))
+        st = rt_error(RT_ERR_IO,
+                      "%s: no such file (a SentencePiece tokenizer directory holds "
+                      "spiece.model)",
+                      sp);
+    if (st == RT_OK) st = rt_spm_load(out, sp, json);
+    if (st == RT_OK && sha) st = rt_hf_spm_sha256(sp, json, sha);
+    if (st != RT_OK) rt_spm_destroy(out);
+    free(sp);
+    free(tj);
+    return st;
 }
 
 rt_status rt_hf_copy_tokenizer(const char *src_dir, const char *dst_dir, int *copied) {

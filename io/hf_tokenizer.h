@@ -29,6 +29,13 @@ rt_status rt_hf_tokenizer_kind(const char *dir, rt_tokenizer_kind *kind);
    one cannot be read. Not collective. */
 rt_status rt_hf_spm_sha256(const char *spiece_model, const char *tokenizer_json, char out[65]);
 
+/* The SentencePiece tokenizer of a directory: dir/spiece.model with dir/tokenizer.json when
+   present (rt_spm_load); *sha (may be NULL, 65 bytes) its identity as rt_hf_spm_sha256 gives it.
+   RT_ERR_IO naming the file when dir has no spiece.model. The caller owns *out
+   (rt_spm_destroy). Not collective. */
+struct rt_spm;
+rt_status rt_hf_spm_load_dir(const char *dir, struct rt_spm **out, char *sha);
+
 /* Checks that corpus c (and cv, when not NULL) was tokenized with model_dir's tokenizer. A
    mismatch is RT_ERR_ARG naming the corpus, the tokenizer files and both hashes, and saying to
    re-run prep with --tokenizer model_dir. When model_dir has no vocab.json + merges.txt nothing

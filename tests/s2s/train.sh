@@ -8,7 +8,8 @@
 #     bit-identical to an uninterrupted one;
 #  3. the length grouping pads less than the plain order (tokens per step);
 #  4. final/ is a T5ForConditionalGeneration directory with the tokenizer; a checkpoint verifies
-#     and exports; partial fine-tuning trains the top decoder blocks only;
+#     and exports; partial fine-tuning trains the top decoder blocks only; the table has the
+#     generation metrics, and label-word targets the text-to-text classification figures;
 #  5. a decoder-only model or a text corpus with data.task seq2seq (and T5 with data.task lm) is
 #     refused naming what was expected.
 # Usage: train.sh RINGTUNE_BINARY SCRATCH_DIR (tests/ckpt/common.sh).
@@ -32,7 +33,7 @@ model: {path: $S/base}
 data: {corpus: $S/pairs.h5, task: seq2seq, seed: 3, length_pool: 4}
 train: {global_batch: 12, micro_batch: 2, max_steps: 8, seed: 5}
 optim: {lr: 3.0e-3, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}
-eval: {every_steps: 4}
+eval: {every_steps: 4, generate: {max_examples: 16, max_new_tokens: 8}}
 output: {dir: $S/out, log_every: 1, log_samples: true}
 checkpoint: {every_steps: 4, keep_last: null}
 dist: {threads_per_rank: 1}
@@ -127,6 +128,19 @@ print(f"[s2s_train] partial (last 1 block): {len(moved)} tensors moved, all in t
 sys.exit(0 if moved and want else 1)
 PY
     fail "partial fine-tuning moved tensors outside the top decoder block"
+
+# 4b. the table's generation metrics (greedy decoding of the validation pairs) and text-to-text
+# classification: package descriptions -> their section word (4 labels)
+expect_grep "^validation +loss +perplexity +BLEU +chrF +ROUGE-L +exact" "$S/np1.log" "the metric columns"
+expect_grep "over 16 validation pairs decoded greedily" "$S/np1.log" "the decoded pairs"
+"$R" prep --tokenizer "$S/base" --out "$S/cls.h5" --format jsonl --source-field text \
+    --target-field label --source-prefix "section: " --max-source-len 24 --val-ratio 0.1 --quiet \
+    "$demo/packages_sections.jsonl" >"$S/prepc.log" 2>&1 ||
+    fail_log "$S/prepc.log" "ringtune prep of the text-to-text classification pairs failed"
+train_ok 2 "$S/t2t.log" "$S/run.yaml" "output.dir=$S/t2t" "data.corpus=$S/cls.h5" train.max_steps=3 \
+    eval.generate.max_examples=24
+expect_grep "^text-to-text classification over 4 label words: accuracy [0-9.]+ -> [0-9.]+, f1_macro" \
+    "$S/t2t.log" "the classification figures"
 
 # 5. refusals
 train 1 "$S/gpt2.log" "$S/run.yaml" "output.dir=$S/gpt2" "model.path=$CK_HERE/../fixtures/gpt2_tiny/hf"
