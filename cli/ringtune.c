@@ -18,13 +18,14 @@
 #include <mpi.h>
 #include <hdf5.h>
 
-int rt_cmd_prep(int argc, char **argv);                       /* cmd_prep.c */
-int rt_cmd_train(int argc, char **argv);                      /* cmd_train.c */
-int rt_cmd_inspect(int argc, char **argv);                    /* cmd_ckpt.c */
-int rt_cmd_export(int argc, char **argv);                     /* cmd_ckpt.c */
-int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c); /* cmd_cls.c */
-int rt_cmd_predict(int argc, char **argv);                    /* cmd_cls.c */
-int rt_cmd_init(int argc, char **argv);                       /* cmd_init.c */
+int rt_cmd_prep(int argc, char **argv);                                         /* cmd_prep.c */
+int rt_cmd_train(int argc, char **argv);                                        /* cmd_train.c */
+int rt_cmd_inspect(int argc, char **argv);                                      /* cmd_ckpt.c */
+int rt_cmd_export(int argc, char **argv);                                       /* cmd_ckpt.c */
+int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c);                   /* cmd_cls.c */
+int rt_cmd_predict(int argc, char **argv);                                      /* cmd_cls.c */
+int rt_cmd_init(int argc, char **argv);                                         /* cmd_init.c */
+int rt_cmd_eval_pairs(int argc, char **argv, rt_corpus *c, rt_corpus_split sp); /* cmd_s2s.c */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -48,7 +49,10 @@ static void usage(FILE *f) {
             "      loss and perplexity of a checkpoint on a corpus split (default validation);\n"
             "      on a labeled corpus: loss, accuracy, precision/recall/F1 (macro, micro,\n"
             "      weighted, per class) and the confusion matrix, before/after with --before;\n"
-            "      --model (and --label, its column) may repeat: one table, side by side\n"
+            "      --model (and --label, its column) may repeat: one table, side by side;\n"
+            "      on a pairs corpus (T5): loss, perplexity and BLEU, chrF, ROUGE-L, exact match\n"
+            "      of --max-examples N (256) decoded pairs [--num-beams K --max-new-tokens N\n"
+            "      --length-penalty X --tokenizer DIR]\n"
             "  predict --model DIR --input IN.jsonl [--out OUT.jsonl ...]\n"
             "      label texts with a sequence classifier (`ringtune predict --help`)\n"
             "  convert SRC_DIR DST_DIR\n"
@@ -106,9 +110,11 @@ static int open_corpus(const char *path, int vocab, const char *model_dir, rt_co
 }
 
 static int cmd_eval(int argc, char **argv) {
-    static const char *const allowed[] = {"--model", "--corpus",  "--split",  "--batch",
-                                          "--seq",   "--threads", "--before", "--json",
-                                          "--seed",  "--label",   NULL};
+    static const char *const allowed[] = {
+        "--model",     "--corpus",         "--split",          "--batch",
+        "--seq",       "--threads",        "--before",         "--json",
+        "--seed",      "--label",          "--max-examples",   "--num-beams",
+        "--tokenizer", "--max-new-tokens", "--length-penalty", NULL};
     if (!rt_cli_check_opts(argc, argv, allowed)) return 2;
     const char *model = rt_cli_opt(argc, argv, "--model"),
                *path = rt_cli_opt(argc, argv, "--corpus"),
@@ -131,11 +137,12 @@ static int cmd_eval(int argc, char **argv) {
     if (rt_corpus_open(&lc, path, MPI_COMM_NULL) != RT_OK) return rt_cli_fail("corpus");
     if (!strcmp(rt_corpus_get_info(lc)->kind, "labeled"))
         return rt_cmd_eval_labeled(argc, argv, lc);
+    if (!strcmp(rt_corpus_get_info(lc)->kind, "pairs"))
+        return rt_cmd_eval_pairs(argc, argv, lc, sp);
     if (strcmp(rt_corpus_get_info(lc)->kind, "text") != 0) {
         fprintf(stderr,
                 "ringtune eval: %s: corpus kind is \"%s\", expected \"text\" (the loss of an "
-                "LM) or \"labeled\" (a classifier's metrics); sequence-to-sequence pairs are "
-                "not evaluated yet\n",
+                "LM), \"labeled\" (a classifier's metrics) or \"pairs\" (a seq2seq model's)\n",
                 path, rt_corpus_get_info(lc)->kind);
         rt_corpus_close(&lc);
         return 1;

@@ -81,7 +81,9 @@ rt_status rt_s2s_labels_find(const rt_pair_source *ps, uint64_t n, const rt_spm 
         else
             free(t);
     }
-    if (st != RT_OK || K < 2 || K > RT_S2S_MAX_LABELS) {
+    /* label words repeat: at least two pairs per label on average */
+    uint64_t seen_n = n < ps->n ? n : ps->n;
+    if (st != RT_OK || K < 2 || K > RT_S2S_MAX_LABELS || 2 * (uint64_t)K > seen_n) {
         for (int k = 0; k < K; k++) free(set[k]);
         free(set);
         return st;

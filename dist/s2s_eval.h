@@ -16,8 +16,8 @@ struct rt_spm;
 #define RT_S2S_MAX_LABELS 32 /* more distinct targets: not a classification set */
 
 /* The label words of pairs [0, n) of ps: their distinct decoded targets, sorted, when there are
-   2..RT_S2S_MAX_LABELS of them (else K = 0). Every rank computes the same set. Owned by the
-   struct (rt_s2s_labels_free). */
+   2..RT_S2S_MAX_LABELS of them and at most n / 2 (labels repeat; else K = 0). Every rank computes
+   the same set. Owned by the struct (rt_s2s_labels_free). */
 typedef struct {
     int K;
     char **label;

@@ -110,6 +110,13 @@ grep -q '"T5ForConditionalGeneration"' "$S/np1/final/config.json" ||
     fail_log "$S/export.log" "export of a T5 checkpoint failed"
 cmp -s "$S/exported/model.safetensors" "$S/np1/final/model.safetensors" ||
     fail "the exported step-8 checkpoint differs from final/"
+# `ringtune eval` on the pairs gives the run's "after" loss and chrF (the tokenizer is passed: a
+# checkpoint's export holds the weights only)
+"$R" eval --model "$S/exported" --corpus "$S/pairs.h5" --max-examples 16 --max-new-tokens 8 \
+    --tokenizer "$S/base" >"$S/eval.log" 2>&1 || fail_log "$S/eval.log" "ringtune eval on pairs failed"
+after=$(awk '$1 == "fine-tuned" {print $3, $6}' "$S/np1.log")
+expect_grep "loss ${after% *}, perplexity" "$S/eval.log" "eval's loss (the run's after: ${after% *})"
+expect_grep "chrF ${after#* }," "$S/eval.log" "eval's chrF (the run's after: ${after#* })"
 train_ok 2 "$S/part.log" "$S/run.yaml" "output.dir=$S/part" finetune.mode=partial \
     finetune.last_n_blocks=1 train.max_steps=3
 python3 - "$S/base/model.safetensors" "$S/part/final/model.safetensors" <<'PY' ||
