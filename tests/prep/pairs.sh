@@ -13,7 +13,8 @@
 #     1 with "FILE:LINE: ..." naming the field, no file left; two bad lines: the earlier one;
 #     --skip-bad-json skips a line without a field (counted) but not an empty target;
 #  5. tokenizer directories: none, GPT-2 for pairs, T5 for a text corpus: errors naming them;
-#  6. `ringtune eval` and `ringtune train` refuse a pairs corpus, naming the file and the kind.
+#  6. `ringtune eval` refuses a decoder-only model on a pairs corpus, and `ringtune train` a
+#     pairs corpus for data.task lm, naming the file and the kind.
 # Usage: pairs.sh RINGTUNE_BINARY SCRATCH_DIR with RT_CORPUS_PAIRS set to the test_corpus_pairs
 # binary (its --dump reads the pairs back through the reader API); tests/ckpt/common.sh.
 set -euo pipefail
@@ -141,15 +142,16 @@ prep 1 "$S/tok" "$S/tok3.log" --tokenizer "$T5" --out text.h5 --format jsonl --t
 expect_rc 1 "$S/tok3.log" "T5 tokenizer for a text corpus"
 expect_grep "$T5 holds a SentencePiece tokenizer .* for pairs only" "$S/tok3.log" "refused"
 
-# 6. the commands that read text or labeled corpora refuse a pairs corpus
+# 6. a GPT-2 cannot evaluate pairs, and an LM run refuses a pairs corpus
 RC=0
 "$R" eval --model "$ROOT/tests/fixtures/gpt2_tiny/hf" --corpus "$S/np1/pairs.h5" \
     >"$S/eval.log" 2>&1 || RC=$?
-expect_rc 1 "$S/eval.log" "eval on a pairs corpus"
-expect_grep "$S/np1/pairs.h5: corpus kind is \"pairs\", expected \"text\"" "$S/eval.log" "eval"
+expect_rc 1 "$S/eval.log" "eval of GPT-2 on a pairs corpus"
+expect_grep "gpt2_tiny/hf is a decoder-only model \(\"gpt2\"\): a pairs corpus needs an encoder-decoder" \
+    "$S/eval.log" "eval"
 train 1 "$S/train.log" "$ROOT/tests/configs/minimal.yaml" \
     "model.path=$ROOT/tests/fixtures/gpt2_tiny/hf" "data.corpus=$S/np1/pairs.h5" \
     data.seq_len=16 "output.dir=$S/train"
 expect_rc 1 "$S/train.log" "train on a pairs corpus"
-expect_grep "$S/np1/pairs.h5: corpus kind is \"pairs\", expected \"text\" for data.task lm" \
+expect_grep "$S/np1/pairs.h5: corpus kind is \"pairs\", expected \"text\" for data.task lm \(set data.task: seq2seq" \
     "$S/train.log" "train"

@@ -15,7 +15,7 @@ function(rt_errpath_test name rc regex)
                        FAIL_REGULAR_EXPRESSION "at /;${RT_SRC_RE}/")
 endfunction()
 rt_errpath_test(errpath_convert 1
-                "^  at io/hf_gpt2\\.c:[0-9]+ rt_hf_gpt2_load$"
+                "^  at io/model_registry\\.c:[0-9]+ rt_model_load_hf$"
                 convert no_such_dir x)
 rt_errpath_test(errpath_train 1 "^  at dist/train\\.c:[0-9]+ setup$" train bad.yaml)
 rt_errpath_test(errpath_prep 1 "^  at dist/prep\\.c:[0-9]+ [a-z_]+$"
