@@ -359,11 +359,12 @@ typedef struct {
 } t5_ctx;
 
 /* The model directory's (or --tokenizer's) spiece.model (+ tokenizer.json). Without
-   --tokenizer, a directory that holds none leaves c->tok NULL (texts are refused later). */
+   --tokenizer, a model directory without spiece.model leaves c->tok NULL (ids in and out; texts
+   are refused when they come). */
 static rt_status t5_tokenizer(t5_ctx *c) {
     const char *dir = c->tok_dir;
     rt_tokenizer_kind k;
-    if (!c->tok_explicit && rt_hf_tokenizer_kind(dir, &k) != RT_OK) {
+    if (!c->tok_explicit && (rt_hf_tokenizer_kind(dir, &k) != RT_OK || k != RT_TOKENIZER_SPM)) {
         rt_error_clear();
         return RT_OK;
     }
