@@ -11,6 +11,8 @@
 #   RT_MPIEXEC_PREFLAGS  flags before the program (;- or space-separated); --oversubscribe is
 #                        always added (the tests run up to 3 ranks on 2 cores)
 #   RT_CKPT_TIMEOUT      seconds one mpirun may take before it is killed (60)
+#   RT_CKPT_MODEL        gpt2 (default) or t5: the model and corpus of the scripts that take it
+#                        (they set CK_MODEL from it; see ck_make_data)
 
 CK_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CK_TOOL="$CK_HERE/ckpt_tool.py"
@@ -111,7 +113,17 @@ ck_cleanup() {
 # (one document per paragraph, 10% validation), and the base run configuration $S/run.yaml:
 # 12-sample global batches of 16 tokens, cosine schedule, an evaluation every 4 steps,
 # periodic checkpoints every 2 steps, metrics with the sample ids of every step.
+# A script whose checks hold for either model sets CK_MODEL=${RT_CKPT_MODEL:-gpt2} before
+# calling it; CK_MODEL=t5 makes ck_make_data_t5's data instead (the same run configuration).
 ck_make_data() {
+    case "${CK_MODEL:-gpt2}" in
+    gpt2) ck_make_data_gpt2 ;;
+    t5) ck_make_data_t5 ;;
+    *) fail "model '$CK_MODEL' (RT_CKPT_MODEL): expected gpt2 or t5" ;;
+    esac
+}
+
+ck_make_data_gpt2() {
     local demo="$CK_HERE/../../cli/demo"
     "$R" init --out "$S/base" --vocab 50257 --positions 32 --embd 16 --layers 2 --heads 2 \
         >"$S/init.log" 2>&1 || fail_log "$S/init.log" "ringtune init failed"
@@ -130,6 +142,35 @@ dist: {threads_per_rank: 1}
 EOF
     say "made model $S/base, corpus $S/corpus.h5 ($(grep -o '[0-9]* documents, [0-9]* tokens' \
         "$S/prep.log" | head -1)), config $S/run.yaml"
+}
+
+# ck_make_data_t5: a tiny random T5 (32128-token vocabulary, d_model 16, one encoder and one
+# decoder block: 0.5 M parameters) with the bundled T5 tokenizer in $S/base, a pairs corpus of
+# the demo's first 300 English-German pairs (cli/demo/pairs_en_de.jsonl, sources prefixed
+# "translate English to German: ", both sides cut to 32 tokens, 10% validation) in
+# $S/corpus.h5, and $S/run.yaml as ck_make_data_gpt2's with data.task seq2seq (pools of 4
+# global batches grouped by length; evaluations compute loss and perplexity, no generation).
+ck_make_data_t5() {
+    local demo="$CK_HERE/../../cli/demo"
+    "$R" init --arch t5 --out "$S/base" --vocab 32128 --embd 16 --d-kv 4 --d-ff 32 --layers 1 \
+        --heads 2 >"$S/init.log" 2>&1 || fail_log "$S/init.log" "ringtune init --arch t5 failed"
+    cp "$demo/tokenizers/t5/spiece.model" "$demo/tokenizers/t5/tokenizer.json" "$S/base/"
+    head -n 300 "$demo/pairs_en_de.jsonl" >"$S/pairs.jsonl"
+    "$R" prep --tokenizer "$S/base" --out "$S/corpus.h5" --format jsonl --source-field en \
+        --target-field de --source-prefix "translate English to German: " --max-source-len 32 \
+        --max-target-len 32 --val-ratio 0.1 --quiet "$S/pairs.jsonl" >"$S/prep.log" 2>&1 ||
+        fail_log "$S/prep.log" "ringtune prep (pairs) failed"
+    cat >"$S/run.yaml" <<EOF
+model: {path: $S/base}
+data: {corpus: $S/corpus.h5, task: seq2seq, seed: 3, length_pool: 4}
+train: {global_batch: 12, micro_batch: 1, max_steps: 8, seed: 5}
+optim: {lr: 1.0e-3, warmup_steps: 2, schedule: cosine, weight_decay: 0.1}
+eval: {every_steps: 4, max_batches: 4, generate: {max_examples: 0}}
+output: {dir: $S/out, log_every: 1, log_samples: true}
+checkpoint: {every_steps: 2, keep_last: null}
+dist: {threads_per_rank: 1}
+EOF
+    say "made T5 model $S/base, a corpus of 300 pairs $S/corpus.h5, config $S/run.yaml"
 }
 
 # ---- running --------------------------------------------------------------------------------

@@ -7,11 +7,14 @@
 # evaluations and sample ids of an uninterrupted run bit for bit; the output file holds both
 # runs (--open-mode=append). Then `scontrol requeue` of a second job: SIGTERM, checkpoint, one
 # restart, the same bit-identical end.
+# RT_CKPT_MODEL=t5: the same on a tiny T5 trained on pairs (data.task seq2seq;
+# tests/ckpt/common.sh ck_make_data_t5) instead of the tiny GPT-2.
 # usage: preempt_requeue.sh RINGTUNE_BINARY SCRATCH_DIR   (exit 77: no Slurm cluster, skipped)
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
-sl_init slurm_preempt "$@"
+CK_MODEL=${RT_CKPT_MODEL:-gpt2}
+if [ "$CK_MODEL" = gpt2 ]; then sl_init slurm_preempt "$@"; else sl_init "slurm_preempt_$CK_MODEL" "$@"; fi
 ck_make_data
 
 MAX_STEPS=40

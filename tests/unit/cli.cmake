@@ -38,6 +38,36 @@ rt_cli_test(cli_eval_demo 0 "perplexity"
 set_tests_properties(cli_eval_demo PROPERTIES FIXTURES_REQUIRED demo_corpus LABELS slow)
 rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
             generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2,3 --new 5)
+# T5: greedy and beam search against transformers' generate (tests/fixtures/decode/decode.json),
+# --text / --input JSONL with the real T5 tokenizer, a checkpoint against its export
+# (tests/s2s/generate.sh)
+add_test(NAME cli_generate_t5
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../s2s/generate.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/cli_generate_t5)
+set_tests_properties(cli_generate_t5 PROPERTIES TIMEOUT 300 ENVIRONMENT "${RT_MPI_SAN_ENV}")
+rt_cli_test(cli_generate_t5_ids 0 "^298,298,298,122,286,69,51,291,178,298,51,251$"
+            generate --model ${RT_FIXTURES_DIR}/t5_gated_odd/hf --ids 5,25,47,117,1
+            --max-new-tokens 12)
+rt_cli_test(cli_generate_t5_no_tokenizer 2 "has no spiece.model: pass --tokenizer DIR"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --text "translate English to German: Hello")
+rt_cli_test(cli_generate_t5_gpt2_tokenizer 2 "holds a GPT-2 tokenizer .*a T5 model needs a SentencePiece one"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --ids 1 --tokenizer ${CMAKE_SOURCE_DIR}/cli/demo/tokenizers/gpt2)
+rt_cli_test(cli_generate_t5_vocab 2 "has 32100 tokens, more than the model's vocabulary of 257"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --text hi --tokenizer ${CMAKE_SOURCE_DIR}/cli/demo/tokenizers/t5)
+rt_cli_test(cli_generate_t5_bad_ids 2 "--ids '1,300': expected comma-separated ids in \\[0, 257\\)"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --ids 1,300)
+rt_cli_test(cli_generate_t5_early 2 "--early-stopping 'maybe': expected true, false or never"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --ids 1 --num-beams 2 --early-stopping maybe)
+rt_cli_test(cli_generate_t5_sampling 2 "encoder-decoder model \\(T5\\).*--top-k \\(sampling\\) is for GPT-2"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --ids 1 --top-k 3)
+rt_cli_test(cli_generate_t5_bad_field 1 "input.jsonl:1: field 'nosuch' is missing"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf --input ${RT_FIXTURES_DIR}/pairs/input.jsonl --field nosuch)
+rt_cli_test(cli_generate_gpt2_beams 2 "is a GPT-2 \\(decoder-only\\) model: --num-beams is for encoder-decoder models"
+            generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2 --num-beams 2)
+rt_cli_test(cli_generate_gpt2_no_tokenizer 2 "--text needs GPT-2's tokenizer, and .* has no vocab.json \\+ merges.txt"
+            generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --text hello)
+rt_cli_test(cli_generate_no_input 2 "one of --ids, --text or --input are required"
+            generate --model ${RT_FIXTURES_DIR}/t5_tied/hf)
 # `ringtune finetune` is retired: it says what to run instead and how its options map
 rt_cli_test(cli_finetune_retired 2 "ringtune finetune is retired: run `ringtune train RUN.yaml`.*--steps train.max_steps"
             finetune --model x --corpus y --out z)
