@@ -53,7 +53,8 @@ case "${1:-}" in
     ;;
   test)
     ./tests/check-format.sh
-    ctest --test-dir build --output-on-failure -j 1 -LE bench
+    # two at a time, as the sanitizer pass below (PROCESSORS 2 / RUN_SERIAL tests run alone)
+    ctest --test-dir build --output-on-failure -j 2 -LE bench
     # The benchmarks must build and run (a short smoke run; timings are not asserted).
     ctest --test-dir build --output-on-failure -j 1 -L bench
     build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
