@@ -31,6 +31,19 @@ int rt_table_add(rt_tensor_table *tab, const char *name, int ndim, const int64_t
 /* Index of the tensor with this name, or -1. */
 int rt_table_find(const rt_tensor_table *tab, const char *name);
 
+/* An activation arena laid out in two passes over the same code: with base NULL rt_carve_take
+   only counts (and returns NULL), so the first pass sizes the allocation and the second, over
+   it, hands out consecutive pieces each starting 64-byte aligned. */
+typedef struct {
+    float *base;
+    size_t off; /* floats taken so far */
+} rt_carve;
+static inline float *rt_carve_take(rt_carve *c, size_t n) {
+    float *p = c->base ? c->base + c->off : NULL;
+    c->off += (n + 15) & ~(size_t)15;
+    return p;
+}
+
 /* 64-byte aligned, zero-filled allocation of n floats (touches the pages once, here, so the
    step loop never page-faults). Returns NULL on failure. Free with rt_free_floats. */
 float *rt_alloc_floats(size_t n);

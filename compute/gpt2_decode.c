@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define A16(n) (((n) + 15) & ~(size_t)15)
-
 struct rt_gpt2_kv {
     rt_gpt2 *m;    /* borrowed */
     int B, Tmax;   /* capacity */
@@ -22,14 +20,9 @@ struct rt_gpt2_kv {
 /* Carves the arena from base (NULL: only counts); returns its size in floats. */
 static size_t carve(rt_gpt2_kv *kv, float *base) {
     const rt_gpt2_config *c = &kv->m->cfg;
-    size_t B = kv->B, C = c->n_embd, F = c->n_inner, off = 0;
-    float *dummy;
-#define TAKE(ptr, n)                                                                               \
-    do {                                                                                           \
-        float **p_ = base ? &(ptr) : &dummy;                                                       \
-        *p_ = base ? base + off : NULL;                                                            \
-        off += A16(n);                                                                             \
-    } while (0)
+    size_t B = kv->B, C = c->n_embd, F = c->n_inner;
+    rt_carve cv = {base, 0};
+#define TAKE(ptr, n) ((ptr) = rt_carve_take(&cv, (n)))
     TAKE(kv->K, (size_t)c->n_layer * B * kv->Tmax * C);
     TAKE(kv->V, (size_t)c->n_layer * B * kv->Tmax * C);
     TAKE(kv->x, B * C);
@@ -47,7 +40,7 @@ static size_t carve(rt_gpt2_kv *kv, float *base) {
     TAKE(kv->lnf, B * C);
     TAKE(kv->logits, B * c->vocab_size);
 #undef TAKE
-    return off;
+    return cv.off;
 }
 
 rt_status rt_gpt2_kv_create(rt_gpt2_kv **out, rt_gpt2 *m, int B, int Tmax) {

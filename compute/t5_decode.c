@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define A16(n) (((n) + 15) & ~(size_t)15)
-
 /* Carves the arena from base (NULL: only counts); returns its size in floats. */
 static size_t carve(rt_t5_decoder *d, float *base) {
     const rt_t5_config *c = &d->shape;
@@ -17,35 +15,15 @@ static size_t carve(rt_t5_decoder *d, float *base) {
     size_t V = c->vocab_size, Ld = c->num_decoder_layers, R = d->capR, Ts = d->capTs;
     size_t Ns = (size_t)d->capB * Ts, Tm = d->Tmax, Nm = Ns > R ? Ns : R, Tk = Tm > Ts ? Tm : Ts;
     int gated = c->ff == RT_T5_FF_GATED_GELU;
-    size_t off = 0;
-    float *dummy;
-#define TAKE(ptr, n)                                                                               \
-    do {                                                                                           \
-        float **p_ = base ? &(ptr) : &dummy;                                                       \
-        *p_ = base ? base + off : NULL;                                                            \
-        off += A16(n);                                                                             \
-    } while (0)
+    rt_carve cv = {base, 0};
+#define TAKE(ptr, n) ((ptr) = rt_carve_take(&cv, (n)))
     TAKE(d->self_k, Ld * R * Tm * in);
     TAKE(d->self_v, Ld * R * Tm * in);
     TAKE(d->cross_k, Ld * Ns * in);
     TAKE(d->cross_v, Ld * Ns * in);
     TAKE(d->reorder, R * Tm * in);
     /* the encoder: one block's activations, which every block reuses */
-    blk_acts *a = &d->enc_blk[0];
-    TAKE(a->ln_sa, Ns * dm);
-    TAKE(a->rstd_sa, Ns);
-    TAKE(a->q, Ns * in);
-    TAKE(a->k, Ns * in);
-    TAKE(a->v, Ns * in);
-    TAKE(a->P, (size_t)d->capB * NH * Ts * Ts);
-    TAKE(a->atty, Ns * in);
-    TAKE(a->res_sa, Ns * dm);
-    TAKE(a->ln_ff, Ns * dm);
-    TAKE(a->rstd_ff, Ns);
-    TAKE(a->a0, Ns * F);
-    if (gated) TAKE(a->a1, Ns * F);
-    TAKE(a->hd, Ns * F);
-    TAKE(a->out, Ns * dm);
+    rt_t5_carve_block(&cv, &d->enc_blk[0], c, 0, (size_t)d->capB, Ts, Ts);
     TAKE(d->enc.enc_emb, Ns * dm);
     TAKE(d->enc.enc_norm, Ns * dm);
     TAKE(d->enc.enc_rstd, Ns);
@@ -76,7 +54,7 @@ static size_t carve(rt_t5_decoder *d, float *base) {
     TAKE(s->hidden, R * dm);
     TAKE(s->logits, R * V);
 #undef TAKE
-    return off;
+    return cv.off;
 }
 
 rt_status rt_t5_decoder_create(rt_t5_decoder **out, rt_t5 *m, int B, int beams, int Ts, int Tmax) {

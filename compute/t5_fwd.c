@@ -8,50 +8,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define A16(n) (((n) + 15) & ~(size_t)15)
+void rt_t5_carve_block(rt_carve *cv, blk_acts *a, const rt_t5_config *c, int dec, size_t B,
+                       size_t T, size_t Ts) {
+    size_t d = c->d_model, in = (size_t)c->num_heads * c->d_kv, F = c->d_ff, NH = c->num_heads;
+    size_t N = B * T, Ns = B * Ts;
+#define TAKE(ptr, n) ((ptr) = rt_carve_take(cv, (n)))
+    TAKE(a->ln_sa, N * d);
+    TAKE(a->rstd_sa, N);
+    TAKE(a->q, N * in);
+    TAKE(a->k, N * in);
+    TAKE(a->v, N * in);
+    TAKE(a->P, B * NH * T * T);
+    TAKE(a->atty, N * in);
+    TAKE(a->res_sa, N * d);
+    if (dec) {
+        TAKE(a->ln_ca, N * d);
+        TAKE(a->rstd_ca, N);
+        TAKE(a->cq, N * in);
+        TAKE(a->ck, Ns * in);
+        TAKE(a->cv, Ns * in);
+        TAKE(a->cP, B * NH * T * Ts);
+        TAKE(a->catty, N * in);
+        TAKE(a->res_ca, N * d);
+    }
+    TAKE(a->ln_ff, N * d);
+    TAKE(a->rstd_ff, N);
+    TAKE(a->a0, N * F);
+    if (c->ff == RT_T5_FF_GATED_GELU) TAKE(a->a1, N * F);
+    TAKE(a->hd, N * F);
+    TAKE(a->out, N * d);
+#undef TAKE
+}
 
 /* Carves the activation arena from base (NULL: only counts); returns its size in floats. */
 static size_t layout(rt_t5 *m, float *base, int B, int Ts, int Tt, int nth) {
     const rt_t5_config *c = &m->cfg;
     size_t d = c->d_model, in = (size_t)c->num_heads * c->d_kv, F = c->d_ff, NH = c->num_heads;
     size_t Ns = (size_t)B * Ts, Nt = (size_t)B * Tt, Nm = Ns > Nt ? Ns : Nt;
-    size_t Tm = Ts > Tt ? Ts : Tt, gated = c->ff == RT_T5_FF_GATED_GELU, off = 0;
-    float *dummy;
-#define TAKE(ptr, n)                                                                               \
-    do {                                                                                           \
-        float **p_ = base ? &(ptr) : &dummy;                                                       \
-        *p_ = base ? base + off : NULL;                                                            \
-        off += A16(n);                                                                             \
-    } while (0)
-    for (int l = 0; l < c->num_layers + c->num_decoder_layers; l++) {
-        int dec = l >= c->num_layers;
-        blk_acts *a = dec ? &m->da[l - c->num_layers] : &m->ea[l];
-        size_t N = dec ? Nt : Ns, T = dec ? Tt : Ts;
-        TAKE(a->ln_sa, N * d);
-        TAKE(a->rstd_sa, N);
-        TAKE(a->q, N * in);
-        TAKE(a->k, N * in);
-        TAKE(a->v, N * in);
-        TAKE(a->P, B * NH * T * T);
-        TAKE(a->atty, N * in);
-        TAKE(a->res_sa, N * d);
-        if (dec) {
-            TAKE(a->ln_ca, N * d);
-            TAKE(a->rstd_ca, N);
-            TAKE(a->cq, N * in);
-            TAKE(a->ck, Ns * in);
-            TAKE(a->cv, Ns * in);
-            TAKE(a->cP, B * NH * Tt * Ts);
-            TAKE(a->catty, N * in);
-            TAKE(a->res_ca, N * d);
-        }
-        TAKE(a->ln_ff, N * d);
-        TAKE(a->rstd_ff, N);
-        TAKE(a->a0, N * F);
-        if (gated) TAKE(a->a1, N * F);
-        TAKE(a->hd, N * F);
-        TAKE(a->out, N * d);
-    }
+    size_t Tm = Ts > Tt ? Ts : Tt;
+    rt_carve cv = {base, 0};
+#define TAKE(ptr, n) ((ptr) = rt_carve_take(&cv, (n)))
+    for (int l = 0; l < c->num_layers; l++) rt_t5_carve_block(&cv, &m->ea[l], c, 0, B, Ts, Ts);
+    for (int l = 0; l < c->num_decoder_layers; l++)
+        rt_t5_carve_block(&cv, &m->da[l], c, 1, B, Tt, Ts);
     TAKE(m->enc_emb, Ns * d);
     TAKE(m->enc_norm, Ns * d);
     TAKE(m->enc_rstd, Ns);
@@ -76,7 +75,7 @@ static size_t layout(rt_t5 *m, float *base, int B, int Ts, int Tt, int nth) {
     TAKE(m->dbias, NH * Tm * Tm);
     TAKE(m->scratch, (size_t)nth * 2 * Tm * Tm);
 #undef TAKE
-    return off;
+    return cv.off;
 }
 
 rt_status rt_t5_alloc_acts(rt_t5 *m, int B, int Ts, int Tt) {

@@ -70,3 +70,8 @@ void rt_t5_ff_forward(rt_t5 *m, const rt_t5_block *w, blk_acts *a, const float *
 /* The decoder's final norm of x (N, d) into norm / rstd, dropout into hidden, times
    d_model^-0.5 when scale_decoder_outputs. */
 void rt_t5_decoder_final(rt_t5 *m, float *hidden, float *norm, float *rstd, const float *x, int N);
+
+/* Takes one block's activations (dec: with cross-attention over Ts source positions) for B rows
+   of T positions from cv (compute/arena.h). */
+void rt_t5_carve_block(rt_carve *cv, blk_acts *a, const rt_t5_config *c, int dec, size_t B,
+                       size_t T, size_t Ts);
