@@ -6,6 +6,10 @@
 #   mpirun -n 2 ringtune train finetune.yaml -> fine-tuning on the domain, before/after table
 #   mpirun -n 2 ringtune train classify.yaml -> a classifier on labeled text, twice (feature
 #                                               extraction, full), and the seed's metric table
+#   ringtune init --arch t5, ringtune prep (pairs) -> a small random T5, denoising and
+#                                                     translation corpora
+#   mpirun -n 2 ringtune train t5_pretrain.yaml  -> the T5 base model (span corruption on English)
+#   mpirun -n 2 ringtune train t5_translate.yaml -> English -> German fine-tuning, before/after table
 # usage: demo.sh [--out DIR] [--ranks N] [--quick]   (--quick: a few steps, for tests)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,10 +25,13 @@ done
 rt=${RINGTUNE:-$here/../../build/cli/ringtune}
 mpi=(mpirun -n "$ranks" --oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
-psteps=() fsteps=() csteps=()
+psteps=() fsteps=() csteps=() tpsteps=() ttsteps=()
 [ "$quick" = 1 ] && psteps=(train.max_steps=4 optim.warmup_steps=1 output.log_every=1) \
                  && fsteps=(train.max_steps=4 optim.warmup_steps=1 eval.every_steps=2 output.log_every=1) \
-                 && csteps=(train.max_steps=4 eval.every_steps=2 output.log_every=1)
+                 && csteps=(train.max_steps=4 eval.every_steps=2 output.log_every=1) \
+                 && tpsteps=(train.max_steps=4 optim.warmup_steps=1 eval.every_steps=2 output.log_every=1) \
+                 && ttsteps=(train.max_steps=4 optim.warmup_steps=1 eval.every_steps=2 output.log_every=1
+                             eval.generate.max_examples=8)
 mkdir -p "$out"
 
 "$rt" init --out "$out/init" --vocab 50257 --positions 128 --embd 128 --layers 4 --heads 4 --seed 1234
@@ -58,3 +65,33 @@ echo; echo "== the seed's table: the base model (a fresh score) and both classif
 "$rt" eval --corpus "$out/packages.h5" --before "$out/pretrain/final" --seed 3 \
     --model "$out/cls-feature_extraction/final" --label features --model "$out/cls-full/final" \
     --label full --json "$out/classify-eval.json"
+
+# T5: a small random T5 with the bundled tokenizer (copied in, so training and export carry it)
+echo; echo "== T5: a small random T5, its denoising and translation corpora =="
+"$rt" init --arch t5 --out "$out/t5-init" --vocab 32128 --embd 128 --d-kv 32 --d-ff 512 --layers 2 \
+    --heads 4 --ff relu --seed 1234
+cp "$here/tokenizers/t5/spiece.model" "$here/tokenizers/t5/tokenizer.json" "$out/t5-init/"
+# The denoising set holds each sentence 6 times (masked differently) on consecutive lines, and
+# prep's --val-ratio splits per line: hold out the last 100 sentences (600 lines) as a file.
+n=$(wc -l <"$here/denoise_en.jsonl")
+[ $((n % 6)) -eq 0 ] || { echo "$0: denoise_en.jsonl: $n lines, not groups of 6" >&2; exit 1; }
+head -n $((n - 600)) "$here/denoise_en.jsonl" >"$out/denoise-train.jsonl"
+tail -n 600 "$here/denoise_en.jsonl" >"$out/denoise-val.jsonl"
+dn=(--tokenizer "$out/t5-init" --format jsonl --source-field source --target-field target
+    --allow-special --max-source-len 64 --max-target-len 16)
+for split in train:0 val:1; do
+  "$rt" prep --quiet --overwrite "${dn[@]}" --val-ratio "${split#*:}" \
+      --out "$out/denoise-${split%:*}.h5" "$out/denoise-${split%:*}.jsonl"
+done
+"$rt" prep --quiet --overwrite --tokenizer "$out/t5-init" --format jsonl --source-field en \
+    --target-field de --source-prefix "translate English to German: " --max-source-len 32 \
+    --max-target-len 32 --val-ratio 0.05 --out "$out/pairs.h5" "$here/pairs_en_de.jsonl"
+
+echo; echo "== T5: pretraining the base model with span corruption on English ($ranks ranks) =="
+"${mpi[@]}" "$rt" train "$here/t5_pretrain.yaml" model.path="$out/t5-init" \
+    data.corpus="$out/denoise-train.h5" data.val_corpus="$out/denoise-val.h5" \
+    output.dir="$out/t5-pretrain" "${tpsteps[@]}"
+
+echo; echo "== T5: fine-tuning on English -> German translation ($ranks ranks) =="
+"${mpi[@]}" "$rt" train "$here/t5_translate.yaml" model.path="$out/t5-pretrain/final" \
+    data.corpus="$out/pairs.h5" output.dir="$out/t5-translate" "${ttsteps[@]}"

@@ -7,7 +7,8 @@ function(rt_cli_test name rc regex)
   set_tests_properties(${name} PROPERTIES TIMEOUT 300 ENVIRONMENT "${RT_MPI_SAN_ENV}")
 endfunction()
 
-# the README's demo script with a few steps: init, prep, and two trainings under mpirun -n 2
+# the README's demo script with a few steps: init, prep, and the GPT-2 and T5 trainings under
+# mpirun -n 2
 add_test(NAME cli_demo_short
          COMMAND ${RT_EXPECT} 0 "fine-tuned \\(after\\)" ${CMAKE_SOURCE_DIR}/cli/demo/demo.sh
                  --quick --out ${CMAKE_BINARY_DIR}/cli_demo)
@@ -36,6 +37,10 @@ set_tests_properties(cli_vocab_mismatch PROPERTIES FIXTURES_REQUIRED demo_corpus
 rt_cli_test(cli_eval_demo 0 "perplexity"
             eval --model ${CMAKE_BINARY_DIR}/cli_demo/finetune/final --corpus ${CMAKE_BINARY_DIR}/cli_demo/legal-val.h5)
 set_tests_properties(cli_eval_demo PROPERTIES FIXTURES_REQUIRED demo_corpus LABELS slow)
+# the demo's last part: the T5 fine-tuned on English -> German exports a T5 directory that loads
+rt_cli_test(cli_demo_t5 0 "\\(t5, 5031680 parameters\\)"
+            convert ${CMAKE_BINARY_DIR}/cli_demo/t5-translate/final ${CMAKE_BINARY_DIR}/cli_demo_t5_convert)
+set_tests_properties(cli_demo_t5 PROPERTIES FIXTURES_REQUIRED demo_corpus LABELS slow)
 rt_cli_test(cli_generate 0 "^1,2,3(,[0-9]+){5}$"
             generate --model ${RT_FIXTURES_DIR}/gpt2_tiny/hf --ids 1,2,3 --new 5)
 # T5: greedy and beam search against transformers' generate (tests/fixtures/decode/decode.json),
