@@ -43,6 +43,7 @@ static rt_status s2s_open(s2s_eval *e, const char *model, const char *tokdir, rt
                         "encoder-decoder (T5)",
                         model, e->m->ops->arch);
     RT_CALL(rt_corpus_check_model(c, e->m->vocab_size, NULL));
+    RT_CALL(rt_hf_check_corpus_tokenizer(c, NULL, model, stderr));
     if (rt_hf_spm_load_dir(tokdir ? tokdir : model, &e->tok, NULL) != RT_OK) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", rt_error_message());

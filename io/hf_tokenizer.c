@@ -77,32 +77,54 @@ rt_status rt_hf_spm_sha256(const char *spiece_model, const char *tokenizer_json,
     return RT_OK;
 }
 
-static rt_status check_one(const rt_corpus *c, const char *dir, const char *sha) {
+static rt_status check_one(const rt_corpus *c, const char *dir, const char *files,
+                           const char *sha) {
     const char *have = rt_corpus_tokenizer_sha256(c);
     if (strcmp(have, sha) == 0) return RT_OK;
     return rt_error(RT_ERR_ARG,
                     "%s: the corpus was tokenized with another tokenizer than the model's: it "
-                    "records tokenizer sha256 %s, but %s/vocab.json + %s/merges.txt have sha256 "
-                    "%s; re-run `ringtune prep --tokenizer %s ...` to tokenize the text with the "
-                    "model's tokenizer",
-                    rt_corpus_path(c), have, dir, dir, sha, dir);
+                    "records tokenizer sha256 %s, but %s have sha256 %s; re-run `ringtune prep "
+                    "--tokenizer %s ...` to tokenize the text with the model's tokenizer",
+                    rt_corpus_path(c), have, files, sha, dir);
+}
+
+/* The identity of dir's tokenizer as prep records it: GPT-2's vocab.json + merges.txt, else
+   SentencePiece's spiece.model (+ tokenizer.json); files (cap bytes) names them, "" when dir has
+   none. */
+static rt_status model_tokenizer_sha(const char *dir, char sha[65], char *files, size_t cap) {
+    int found;
+    files[0] = '\0';
+    RT_CALL(rt_hf_tokenizer_sha256(dir, sha, &found));
+    if (found) {
+        snprintf(files, cap, "%s/vocab.json + %s/merges.txt", dir, dir);
+        return RT_OK;
+    }
+    char *sp = rt_fs_join(dir, "spiece.model"), *tj = rt_fs_join(dir, "tokenizer.json");
+    rt_status st = sp && tj ? RT_OK : rt_error(RT_ERR_MEMORY, "%s: out of memory", dir);
+    if (st == RT_OK && rt_fs_exists(sp)) {
+        int json = rt_fs_exists(tj);
+        st = rt_hf_spm_sha256(sp, json ? tj : NULL, sha);
+        snprintf(files, cap, json ? "%s + %s" : "%s", sp, tj);
+    }
+    free(sp);
+    free(tj);
+    return st;
 }
 
 rt_status rt_hf_check_corpus_tokenizer(const rt_corpus *c, const rt_corpus *cv,
                                        const char *model_dir, FILE *log) {
-    char sha[65];
-    int found;
-    RT_CALL(rt_hf_tokenizer_sha256(model_dir, sha, &found));
-    if (!found) {
+    char sha[65], files[8192];
+    RT_CALL(model_tokenizer_sha(model_dir, sha, files, sizeof files));
+    if (!files[0]) {
         if (log)
             fprintf(log,
-                    "note: %s has no vocab.json + merges.txt, so the corpus's tokenizer is not "
-                    "compared with the model's\n",
+                    "note: %s has no tokenizer files (vocab.json + merges.txt, or spiece.model), "
+                    "so the corpus's tokenizer is not compared with the model's\n",
                     model_dir);
         return RT_OK;
     }
-    RT_CALL(check_one(c, model_dir, sha));
-    if (cv) RT_CALL(check_one(cv, model_dir, sha));
+    RT_CALL(check_one(c, model_dir, files, sha));
+    if (cv) RT_CALL(check_one(cv, model_dir, files, sha));
     return RT_OK;
 }
 

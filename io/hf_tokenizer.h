@@ -36,10 +36,11 @@ rt_status rt_hf_spm_sha256(const char *spiece_model, const char *tokenizer_json,
 struct rt_spm;
 rt_status rt_hf_spm_load_dir(const char *dir, struct rt_spm **out, char *sha);
 
-/* Checks that corpus c (and cv, when not NULL) was tokenized with model_dir's tokenizer. A
-   mismatch is RT_ERR_ARG naming the corpus, the tokenizer files and both hashes, and saying to
-   re-run prep with --tokenizer model_dir. When model_dir has no vocab.json + merges.txt nothing
-   is compared and one "note:" line says so on log (NULL: silent). */
+/* Checks that corpus c (and cv, when not NULL) was tokenized with model_dir's tokenizer
+   (vocab.json + merges.txt, else spiece.model [+ tokenizer.json]). A mismatch is RT_ERR_ARG
+   naming the corpus, the tokenizer files and both hashes, and saying to re-run prep with
+   --tokenizer model_dir. When model_dir has neither nothing is compared and one "note:" line
+   says so on log (NULL: silent). */
 rt_status rt_hf_check_corpus_tokenizer(const rt_corpus *c, const rt_corpus *cv,
                                        const char *model_dir, FILE *log);
 

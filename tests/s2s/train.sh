@@ -150,6 +150,15 @@ expect_grep "^text-to-text classification over 4 label words: accuracy [0-9.]+ -
     "$S/t2t.log" "the classification figures"
 
 # 5. refusals
+# a model directory whose tokenizer is not the corpus's (spiece.model without tokenizer.json has
+# another identity): eval and train name both
+mkdir -p "$S/othertok" && cp "$S/exported/"*.json "$S/exported/model.safetensors" "$S/othertok/"
+cp "$demo/tokenizers/t5/spiece.model" "$S/othertok/"
+RC=0
+"$R" eval --model "$S/othertok" --corpus "$S/pairs.h5" --max-examples 0 >"$S/tok.log" 2>&1 || RC=$?
+expect_rc 1 "$S/tok.log" "eval with another tokenizer"
+expect_grep "the corpus was tokenized with another tokenizer than the model's: .* but .*/othertok/spiece.model have sha256" \
+    "$S/tok.log" "the refusal"
 train 1 "$S/gpt2.log" "$S/run.yaml" "output.dir=$S/gpt2" "model.path=$CK_HERE/../fixtures/gpt2_tiny/hf"
 expect_rc 1 "$S/gpt2.log" "a GPT-2 with data.task seq2seq"
 expect_grep "data.task seq2seq needs an encoder-decoder model \(T5\)" "$S/gpt2.log" "the refusal"
