@@ -27,7 +27,7 @@ echo "$out"
 out=$("$rt" eval --model "$w/none" --corpus "$w/c.h5" --seq 8 --batch 2 2>&1) ||
   fail "eval without tokenizer files: $out"
 echo "$out"
-echo "$out" | grep -q "note: $w/none has no vocab.json + merges.txt" || fail "no note: $out"
+echo "$out" | grep -q "note: $w/none has no tokenizer files (vocab.json + merges.txt, or spiece.model)" || fail "no note: $out"
 out=$("$rt" eval --model "$w/other" --corpus "$w/c.h5" --seq 8 --batch 2 2>&1)
 rc=$?
 echo "$out"
