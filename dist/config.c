@@ -66,7 +66,7 @@ static const key_def keys[] = {
     {"data.task", K_ENUM, OFF(data.task), "lm", 0, 0, 0, task_names,
      "lm: causal-LM fine-tuning on packed windows of a text corpus; classification: sequence "
      "classification on the examples of a labeled corpus (`prep --label-field`); seq2seq: an "
-     "encoder-decoder (T5) on the source-target pairs of a pairs corpus (`prep --source-field "
+     "encoder-decoder model on the source-target pairs of a pairs corpus (`prep --source-field "
      "--target-field`)"},
     {"data.seq_len", K_INT, OFF(data.seq_len), "256", 1, 1048576, 0, NULL, NULL},
     {"data.length_pool", K_INT, OFF(data.length_pool), "50", 1, 1000000, 0, NULL,

@@ -791,28 +791,28 @@ static rt_status load_spm(prep *p) {
     return RT_OK;
 }
 
-/* The tokenizer the directory holds must be the kind's: GPT-2 BPE for text and labeled corpora,
-   SentencePiece for pairs. */
+/* The tokenizer the directory holds must be the kind's: byte-level BPE for text and labeled
+   corpora, SentencePiece for pairs. */
 static rt_status tokenizer_kind(prep *p) {
-    if (p->o.tokenizer) return RT_OK; /* a preloaded GPT-2 tokenizer (pairs refuse it) */
+    if (p->o.tokenizer) return RT_OK; /* a preloaded BPE tokenizer (pairs refuse it) */
     rt_tokenizer_kind k;
     RT_CALL(rt_hf_tokenizer_kind(p->o.tokenizer_dir, &k));
     if (p->pairs && k != RT_TOKENIZER_SPM)
         return rt_error(RT_ERR_ARG,
-                        "tokenizer directory %s holds a GPT-2 tokenizer (vocab.json + "
+                        "tokenizer directory %s holds a BPE tokenizer (vocab.json + "
                         "merges.txt); a pairs corpus (--source-field/--target-field) needs a "
-                        "SentencePiece one (spiece.model, e.g. cli/demo/tokenizers/t5)",
+                        "SentencePiece one (spiece.model)",
                         p->o.tokenizer_dir);
     if (!p->pairs && k != RT_TOKENIZER_BPE)
         return rt_error(RT_ERR_ARG,
                         "tokenizer directory %s holds a SentencePiece tokenizer (spiece.model), "
                         "which prep uses for pairs only (--source-field/--target-field); text "
-                        "and labeled corpora need vocab.json + merges.txt (GPT-2)",
+                        "and labeled corpora need a byte-level BPE one (vocab.json + merges.txt)",
                         p->o.tokenizer_dir);
     return RT_OK;
 }
 
-/* Text and labeled corpora: the caller's GPT-2 tokenizer or vocab.json + merges.txt. */
+/* Text and labeled corpora: the caller's BPE tokenizer or vocab.json + merges.txt. */
 static rt_status load_bpe(prep *p) {
     rt_status st = RT_OK;
     if (p->o.tokenizer) {
@@ -1072,7 +1072,7 @@ static rt_status run_round(prep *p, int *done) {
 
 /* The tokens kept per example: --max-length, else the tokenizer directory's
    tokenizer_config.json "model_max_length" when it is a sane integer (transformers writes 1e30
-   for "no limit"), else 1024 (GPT-2's context). The same on every rank. */
+   for "no limit"), else 1024. The same on every rank. */
 static int default_max_length(const rt_prep_opts *o) {
     if (o->max_length > 0) return o->max_length;
     int n = 1024;

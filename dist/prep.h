@@ -15,7 +15,7 @@ typedef enum { RT_PREP_TEXT = 0, RT_PREP_JSONL = 1 } rt_prep_format;
 struct rt_bpe;
 
 typedef struct {
-    const char *tokenizer_dir; /* holds vocab.json and merges.txt (GPT-2 BPE: text and labeled
+    const char *tokenizer_dir; /* holds vocab.json and merges.txt (byte-level BPE: text and labeled
                                   corpora) or spiece.model and optionally tokenizer.json
                                   (SentencePiece: pairs); required unless tokenizer */
     /* Optional: an already loaded tokenizer (loaded from the same files on every rank), borrowed
@@ -61,11 +61,11 @@ typedef struct {
        (both or neither; dist/prep_pairs.h): each line is one sequence-to-sequence pair, the
        source (source_prefix + its text) and the target each tokenized by a SentencePiece
        tokenizer (tokenizer_dir holds spiece.model) with </s> appended, and cut to
-       max_source_len / max_target_len tokens keeping that </s> (as transformers' T5 tokenizers
-       truncate). An empty target is an error. Split: rt_prep_is_validation per pair. */
+       max_source_len / max_target_len tokens keeping that </s> (as transformers' SentencePiece
+       tokenizers truncate). An empty target is an error. Split: rt_prep_is_validation per pair. */
     const char *source_field;  /* the string field holding each pair's source text */
     const char *target_field;  /* the string field holding its target text */
-    const char *source_prefix; /* prepended to every source text (T5's task prefix); NULL: none */
+    const char *source_prefix; /* prepended to every source text (a task prefix); NULL: none */
     int max_source_len;        /* tokens kept per source, </s> included; 0: no limit */
     int max_target_len;        /* tokens kept per target, </s> included; 0: no limit */
 } rt_prep_opts;

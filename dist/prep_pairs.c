@@ -27,7 +27,7 @@ rt_status rt_prep_pair_opts_check(const rt_prep_opts *o) {
     if (o->tokenizer)
         return rt_error(RT_ERR_ARG, "prep: a pairs corpus is tokenized with a SentencePiece "
                                     "tokenizer (--tokenizer DIR with spiece.model), not the "
-                                    "GPT-2 tokenizer given");
+                                    "BPE tokenizer given");
     if (o->max_source_len < 0 || o->max_target_len < 0)
         return rt_error(RT_ERR_ARG, "prep: negative --max-source-len or --max-target-len");
     if (o->source_prefix) {

@@ -500,9 +500,9 @@ static rt_status check_kind(const rt_corpus *c, const char *path, rt_task task) 
 }
 
 /* eval.generate: the tokenizer that turns generated ids into text (data.tokenizer, else
-   model.path when it holds spiece.model: a Hugging Face T5 directory does) and the label words
-   of the decoded validation pairs. Without one the evaluations report loss and perplexity only,
-   with a note. Local. */
+   model.path when it holds spiece.model, as Hugging Face seq2seq directories do) and the label
+   words of the decoded validation pairs. Without one the evaluations report loss and perplexity
+   only, with a note. Local. */
 static rt_status setup_generation(trainer *t) {
     const rt_run_config *c = t->cfg;
     t->n_gen = (uint64_t)c->eval.generate.max_examples < t->pv.n
@@ -556,7 +556,7 @@ static rt_status check_model_task(const trainer *t) {
     const rt_model *m = t->m;
     if (t->s2s && !m->encoder_decoder)
         return rt_error(RT_ERR_ARG,
-                        "data.task seq2seq needs an encoder-decoder model (T5); %s is \"%s\"",
+                        "data.task seq2seq needs an encoder-decoder model; %s is \"%s\"",
                         t->cfg->model.path, m->ops->arch);
     if (!t->s2s && m->encoder_decoder)
         return rt_error(RT_ERR_ARG,

@@ -137,7 +137,7 @@ expect_grep "tokenizer directory $S/notok holds no tokenizer: expected vocab.jso
 gpt2=$ROOT/cli/demo/tokenizers/gpt2
 prep 1 "$S/tok" "$S/tok2.log" --tokenizer "$gpt2" "${fields[@]}" "$IN"
 expect_rc 1 "$S/tok2.log" "GPT-2 tokenizer for pairs"
-expect_grep "$gpt2 holds a GPT-2 tokenizer .* needs a SentencePiece one" "$S/tok2.log" "refused"
+expect_grep "$gpt2 holds a BPE tokenizer .* needs a SentencePiece one" "$S/tok2.log" "refused"
 prep 1 "$S/tok" "$S/tok3.log" --tokenizer "$T5" --out text.h5 --format jsonl --text-field en "$IN"
 expect_rc 1 "$S/tok3.log" "T5 tokenizer for a text corpus"
 expect_grep "$T5 holds a SentencePiece tokenizer .* for pairs only" "$S/tok3.log" "refused"
