@@ -5,7 +5,7 @@ add_executable(gen_corpus_fixture ${CMAKE_SOURCE_DIR}/tests/fixtures/gen_corpus_
 target_include_directories(gen_corpus_fixture PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(gen_corpus_fixture PRIVATE rt_io)
 rt_unit_test(test_corpus_integrity ${CMAKE_CURRENT_LIST_DIR}/test_corpus_integrity.c LIBS rt_io
-             TIMEOUT 600)
+             TIMEOUT 600 THREADS 1)
 # the same through `ringtune train` on 2 ranks (tests/ckpt/corpus_changed.sh, with the scripts'
 # helpers): a corpus truncated mid-run ends every rank with the message, no export
 add_test(NAME corpus_changed_np2

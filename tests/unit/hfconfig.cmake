@@ -1,5 +1,5 @@
 # config.json as transformers reads it, and the commands that need the model's eos id.
-rt_unit_test(test_hf_config ${CMAKE_CURRENT_LIST_DIR}/test_hf_config.c LIBS rt_io)
+rt_unit_test(test_hf_config ${CMAKE_CURRENT_LIST_DIR}/test_hf_config.c LIBS rt_io THREADS 1)
 
 # transformers' own save of GPT2Config(vocab_size=1001) (ids 50256): loads, warns once naming the
 # file and the field, generates; --eos-id model refuses with the fix; --eos-id N stops at N.

@@ -4,7 +4,7 @@
 # rt_cmd_prep, the driver of the prep_cli_* tests until `prep` is wired into ringtune.
 set(RT_PREP_TOKENIZER ${RT_TOKENIZERS_DIR}/gpt2)
 
-rt_unit_test(test_corpus ${CMAKE_CURRENT_LIST_DIR}/test_corpus.c LIBS rt_io TIMEOUT 60)
+rt_unit_test(test_corpus ${CMAKE_CURRENT_LIST_DIR}/test_corpus.c LIBS rt_io TIMEOUT 60 THREADS 1)
 
 add_executable(test_prep ${CMAKE_CURRENT_LIST_DIR}/test_prep.c ${CMAKE_SOURCE_DIR}/cli/cmd_prep.c)
 target_link_libraries(test_prep PRIVATE rt_dist rt_io PkgConfig::CHECK PkgConfig::JANSSON

@@ -68,7 +68,7 @@ add_test(NAME train_metric_unknown
                  $<TARGET_FILE:ringtune> train ${CMAKE_SOURCE_DIR}/tests/configs/minimal.yaml eval.metric=acuracy data.task=classification)
 set_tests_properties(train_metric_needs_classification train_metric_unknown PROPERTIES ENVIRONMENT "${RT_MPI_SAN_ENV}")
 # The on-disk feature cache (io/fcache.c): parts, row reads, staleness reasons, safe removal.
-rt_unit_test(test_fcache ${CMAKE_CURRENT_LIST_DIR}/test_fcache.c LIBS rt_io)
+rt_unit_test(test_fcache ${CMAKE_CURRENT_LIST_DIR}/test_fcache.c LIBS rt_io THREADS 1)
 # Feature extraction with the cache on disk (tests/cls/feature_cache.sh): the losses of the
 # in-memory cache, reuse at another rank count, rebuilt on every change, never removing others'
 # files.
