@@ -38,6 +38,54 @@ static uint64_t drop_key(const rt_gpt2 *m, int layer, int site) {
     return rt_rng_key(m->key.seed, m->key.step, m->key.micro, (uint64_t)(layer + 1) * 8 + site);
 }
 
+#define LSITE(m, l, k) rt_lora_site_at((m)->lora, (l), RT_GPT2_LORA_##k)
+static void set_views(rt_gpt2_views *v, rt_gpt2_block *h, float *base, const rt_tensor_table *t,
+                      int L, float *const *over);
+
+int rt_gpt2_lora_targets(const rt_gpt2 *m, rt_lora_target *out) {
+    int C = m->cfg.n_embd, F = m->cfg.n_inner, n = 0;
+    static const struct {
+        const char *name;
+        int w, b, in, out; /* in / out: 0 = C, 1 = F, 3 = 3C */
+    } k[RT_GPT2_LORA_SLOTS] = {{"attn.c_attn", T_QKVW, T_QKVB, 0, 3},
+                               {"attn.c_proj", T_APW, T_APB, 0, 0},
+                               {"mlp.c_fc", T_FCW, T_FCB, 0, 1},
+                               {"mlp.c_proj", T_MPW, T_MPB, 1, 0}};
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int s = 0; s < RT_GPT2_LORA_SLOTS; s++) {
+            rt_lora_target *t = &out[n++];
+            memset(t, 0, sizeof *t);
+            snprintf(t->module, sizeof t->module, "h.%d.%s", l, k[s].name);
+            t->block = l;
+            t->slot = s;
+            t->in = k[s].in == 1 ? F : C;
+            t->out = k[s].out == 1 ? F : (k[s].out == 3 ? 3 * C : C);
+            t->weight = IDX_BLK(l, k[s].w);
+            t->bias = IDX_BLK(l, k[s].b);
+            t->conv1d = 1;
+        }
+    return n;
+}
+
+void rt_gpt2_set_lora(rt_gpt2 *m, rt_lora *L) {
+    m->lora = L;
+    if (L) rt_free_floats(&m->grads_mem);
+}
+
+rt_status rt_gpt2_redirect(rt_gpt2 *m, int idx, float *param, float *grad) {
+    if (idx < 0 || idx >= m->params.n)
+        return rt_error(RT_ERR_ARG, "redirect of tensor %d: the table holds %d", idx, m->params.n);
+    if (!m->pat) {
+        m->pat = calloc((size_t)m->params.n, sizeof *m->pat);
+        m->gat = calloc((size_t)m->params.n, sizeof *m->gat);
+        if (!m->pat || !m->gat) return rt_error(RT_ERR_MEMORY, "out of memory");
+    }
+    m->pat[idx] = param;
+    m->gat[idx] = grad;
+    set_views(&m->w, m->w.h, m->params_mem, &m->params, m->cfg.n_layer, m->pat);
+    return RT_OK;
+}
+
 void rt_gpt2_config_default(rt_gpt2_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->vocab_size = 50257;
@@ -77,8 +125,8 @@ rt_status rt_gpt2_config_validate(const rt_gpt2_config *c) {
 }
 
 static void set_views(rt_gpt2_views *v, rt_gpt2_block *h, float *base, const rt_tensor_table *t,
-                      int L) {
-#define AT(i) (base + t->t[i].offset)
+                      int L, float *const *over) {
+#define AT(i) (over && over[i] ? over[i] : base + t->t[i].offset)
     v->wte = AT(IDX_WTE);
     v->wpe = AT(IDX_WPE);
     v->h = h;
@@ -156,7 +204,7 @@ rt_status rt_gpt2_create_ext(rt_gpt2 **out, const rt_gpt2_config *cfg, rt_gpt2_e
         rt_gpt2_destroy(&m);
         return rt_error(RT_ERR_MEMORY, "out of memory allocating GPT-2 parameters");
     }
-    set_views(&m->w, m->w.h, m->params_mem, t, cfg->n_layer);
+    set_views(&m->w, m->w.h, m->params_mem, t, cfg->n_layer, NULL);
     /* Only the LayerNorm weights start at 1; everything else is zero until loaded/initialised. */
     for (int i = 0; i < t->n; i++)
         if (strstr(t->t[i].name, "ln_") && strstr(t->t[i].name, ".weight"))
@@ -175,6 +223,8 @@ void rt_gpt2_destroy(rt_gpt2 **pm) {
     free(m->g.h);
     free(m->a);
     rt_table_free(&m->params);
+    free(m->pat);
+    free(m->gat);
     free(m);
     *pm = NULL;
 }
@@ -190,10 +240,10 @@ rt_status rt_gpt2_alloc_acts(rt_gpt2 *m, int B, int T) {
     if (B < 1 || T < 1 || T > c->n_positions)
         return rt_error(RT_ERR_ARG, "micro-batch %d x %d: expected B >= 1 and 1 <= T <= %d", B, T,
                         c->n_positions);
-    if (!m->grads_mem) {
+    if (!m->grads_mem && !m->lora) {
         m->grads_mem = rt_alloc_floats(m->params.total);
         if (!m->grads_mem) return rt_error(RT_ERR_MEMORY, "out of memory allocating gradients");
-        set_views(&m->g, m->g.h, m->grads_mem, &m->params, c->n_layer);
+        set_views(&m->g, m->g.h, m->grads_mem, &m->params, c->n_layer, NULL);
     }
     rt_free_floats(&m->acts_mem);
     size_t N = (size_t)B * T, C = c->n_embd, F = c->n_inner, V = c->vocab_size, L = c->n_layer;
@@ -309,16 +359,20 @@ rt_status rt_gpt2_forward_hidden_keyed(rt_gpt2 *m, const int32_t *ids, int B, in
         rt_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C,
                              c->layer_norm_epsilon);
         rt_linear_forward(a->qkv, a->ln1, w->c_attn_w, w->c_attn_b, N, C, 3 * C);
+        rt_lora_forward(m->lora, LSITE(m, l, C_ATTN), a->qkv, a->ln1, N, &m->key);
         rt_attention_forward(a->atty, a->att, a->qkv, B, T, C, NH, pa, drop_key(m, l, SITE_ATTN),
                              m->datt_scratch, m->scratch_threads);
         rt_linear_forward(m->dbtc, a->atty, w->attn_proj_w, w->attn_proj_b, N, C, C);
+        rt_lora_forward(m->lora, LSITE(m, l, ATTN_PROJ), m->dbtc, a->atty, N, &m->key);
         rt_residual_dropout_forward(a->res2, x, m->dbtc, (size_t)N * C, pr,
                                     drop_key(m, l, SITE_ATTN_RESID));
         rt_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w->ln_2_w, w->ln_2_b, N, C,
                              c->layer_norm_epsilon);
         rt_linear_forward(a->fch, a->ln2, w->c_fc_w, w->c_fc_b, N, C, F);
+        rt_lora_forward(m->lora, LSITE(m, l, C_FC), a->fch, a->ln2, N, &m->key);
         rt_gelu_forward(a->fch_gelu, a->fch, (size_t)N * F);
         rt_linear_forward(m->dbtc, a->fch_gelu, w->mlp_proj_w, w->mlp_proj_b, N, F, C);
+        rt_lora_forward(m->lora, LSITE(m, l, MLP_PROJ), m->dbtc, a->fch_gelu, N, &m->key);
         rt_residual_dropout_forward(a->res3, a->res2, m->dbtc, (size_t)N * C, pr,
                                     drop_key(m, l, SITE_MLP_RESID));
         x = a->res3;
@@ -360,7 +414,9 @@ rt_status rt_gpt2_forward_keyed(rt_gpt2 *m, const int32_t *ids, const int32_t *t
 /* Gradient view of tensor idx, or NULL when it is frozen. */
 static float *gview(rt_gpt2 *m, int idx) {
     const rt_tensor_info *ti = &m->params.t[idx];
-    return ti->trainable ? m->grads_mem + ti->offset : NULL;
+    if (!ti->trainable) return NULL;
+    if (m->gat && m->gat[idx]) return m->gat[idx];
+    return m->grads_mem ? m->grads_mem + ti->offset : NULL;
 }
 
 static int block_trainable(const rt_gpt2 *m, int l) {
@@ -372,11 +428,11 @@ static int block_trainable(const rt_gpt2 *m, int l) {
 /* The lowest block whose backward runs: 0 when the embeddings train, else the lowest block with a
    trainable tensor (n_layer: none). rt_gpt2_backward and rt_gpt2_flops_done share it. */
 static int backward_lowest(const rt_gpt2 *m) {
-    int L = m->cfg.n_layer;
+    int L = m->cfg.n_layer, lo = m->lora ? rt_lora_lowest_block(m->lora) : L;
     if (m->params.t[IDX_WTE].trainable || m->params.t[IDX_WPE].trainable) return 0;
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < lo; l++)
         if (block_trainable(m, l)) return l;
-    return L;
+    return lo;
 }
 
 /* Whether any gradient below the final hidden states is needed (a trainable ln_f or block). */
@@ -418,9 +474,11 @@ static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_ha
         }
         rt_linear_backward(m->dfch, gview(m, IDX_BLK(l, T_MPW)), gview(m, IDX_BLK(l, T_MPB)), d,
                            a->fch_gelu, w->mlp_proj_w, N, F, C, acc);
+        rt_lora_backward(m->lora, LSITE(m, l, MLP_PROJ), m->dfch, d, a->fch_gelu, N, &m->key, acc);
         rt_gelu_backward(m->dfch, a->fch, m->dfch, (size_t)N * F);
         rt_linear_backward(m->dbtc2, gview(m, IDX_BLK(l, T_FCW)), gview(m, IDX_BLK(l, T_FCB)),
                            m->dfch, a->ln2, w->c_fc_w, N, C, F, acc);
+        rt_lora_backward(m->lora, LSITE(m, l, C_FC), m->dbtc2, m->dfch, a->ln2, N, &m->key, acc);
         rt_layernorm_backward(m->dres, gview(m, IDX_BLK(l, T_LN2W)), gview(m, IDX_BLK(l, T_LN2B)),
                               m->dbtc2, a->res2, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N, C, acc);
         /* Attention branch: res2 = x + dropout(attn_proj(attention(c_attn(ln_1(x))))) */
@@ -432,10 +490,12 @@ static void backward_from_lnf(rt_gpt2 *m, const float *dlnf, int acc, int wte_ha
         }
         rt_linear_backward(m->dbtc2, gview(m, IDX_BLK(l, T_APW)), gview(m, IDX_BLK(l, T_APB)), d,
                            a->atty, w->attn_proj_w, N, C, C, acc);
+        rt_lora_backward(m->lora, LSITE(m, l, ATTN_PROJ), m->dbtc2, d, a->atty, N, &m->key, acc);
         rt_attention_backward(m->dqkv, m->dbtc2, a->qkv, a->att, B, T, C, NH, pa,
                               drop_key(m, l, SITE_ATTN), m->datt_scratch, m->scratch_threads);
         rt_linear_backward(m->dbtc, gview(m, IDX_BLK(l, T_QKVW)), gview(m, IDX_BLK(l, T_QKVB)),
                            m->dqkv, a->ln1, w->c_attn_w, N, C, 3 * C, acc);
+        rt_lora_backward(m->lora, LSITE(m, l, C_ATTN), m->dbtc, m->dqkv, a->ln1, N, &m->key, acc);
         rt_layernorm_backward(m->dres, gview(m, IDX_BLK(l, T_LN1W)), gview(m, IDX_BLK(l, T_LN1B)),
                               m->dbtc, xin, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C, acc);
         if (done) done(arg, l);
@@ -538,5 +598,10 @@ double rt_gpt2_flops_done_hidden(const rt_gpt2 *m, int B, int T) {
               linear_bwd(m, IDX_BLK(l, T_FCW), N, C, F) +
               linear_bwd(m, IDX_BLK(l, T_APW), N, C, C) +
               linear_bwd(m, IDX_BLK(l, T_QKVW), N, C, 3 * C) + 2.0 * attn;
+    if (m->lora)
+        for (int i = 0; i < m->lora->n_sites; i++) {
+            const rt_lora_target *t = &m->lora->sites[i].t;
+            fl += 6.0 * N * m->lora->prm.r * (t->in + t->out);
+        }
     return fl;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "arena.h"
 #include "batch.h"
+#include "lora.h"
 #include "status.h"
 
 typedef struct {
@@ -89,12 +90,33 @@ typedef struct rt_gpt2 {
                                same dropout masks (callers pass keys to the forward functions) */
     int no_logits;          /* set before rt_gpt2_alloc_acts: no logits / per-token loss buffers
                                (a task head over the backbone allocates its own outputs) */
+    rt_lora *lora;          /* borrowed adapters (rt_gpt2_set_lora), NULL: none */
+    float **pat, **gat;     /* [params.n] or NULL: tensor i is read from pat[i] and its gradient
+                               written to gat[i] instead of the arenas (rt_gpt2_redirect) */
 } rt_gpt2;
 
 /* Called by the backward functions after block l's gradients are final (l = L-1 down to the
    lowest block they visit) and with l = -1 after the embeddings'; lets a data-parallel caller
    start reducing finished gradient buckets while backward continues. */
 typedef void (*rt_gpt2_layer_done_fn)(void *arg, int layer);
+
+/* LoRA target slots of a block (compute/lora.h): the four linear layers PEFT can adapt. */
+enum {
+    RT_GPT2_LORA_C_ATTN = 0,
+    RT_GPT2_LORA_ATTN_PROJ,
+    RT_GPT2_LORA_C_FC,
+    RT_GPT2_LORA_MLP_PROJ,
+    RT_GPT2_LORA_SLOTS
+};
+/* The layers an adapter may target, 4 per block in table order, into out (4 * n_layer). */
+int rt_gpt2_lora_targets(const rt_gpt2 *m, rt_lora_target *out);
+/* Attaches adapters (borrowed; NULL detaches). With adapters the model keeps no gradient arena:
+   the tensors that train are the adapters and the redirected tensors; any gradient arena is
+   freed. */
+void rt_gpt2_set_lora(rt_gpt2 *m, rt_lora *L);
+/* Tensor idx is read from param (NULL: its own storage again) and its gradient goes to grad
+   (NULL: the arena's). The caller keeps both alive while they stand in. */
+rt_status rt_gpt2_redirect(rt_gpt2 *m, int idx, float *param, float *grad);
 
 /* The GPT-2 124M configuration (HF defaults). */
 void rt_gpt2_config_default(rt_gpt2_config *cfg);

@@ -36,10 +36,7 @@ static rt_status lm_alloc_acts(rt_model *m, int B, int T) {
 }
 
 static const float *weight(const rt_model *m, float **grad, int *tied) {
-    int idx = m->ops->output_embedding(m, tied);
-    const rt_tensor_info *ti = &m->params->t[idx];
-    *grad = ti->trainable ? m->grads_mem + ti->offset : NULL;
-    return m->params_mem + ti->offset;
+    return rt_model_tensor(m, m->ops->output_embedding(m, tied), grad);
 }
 
 static double lm_count(const rt_model *m, const rt_batch *b) {

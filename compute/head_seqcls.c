@@ -22,6 +22,7 @@ static void sc_destroy(void *state) {
 }
 
 static seqcls_state *S(const rt_model *m) {
+    if (m->head_owner) m = m->head_owner;
     return m->head == &rt_head_seqcls_ops ? m->head_state : NULL;
 }
 
@@ -101,9 +102,7 @@ static rt_status sc_alloc_acts(rt_model *m, int B, int T) {
 }
 
 static const float *score_w(const rt_model *m, float **grad) {
-    const rt_tensor_info *ti = &m->params->t[((seqcls_state *)m->head_state)->score];
-    *grad = ti->trainable && m->grads_mem ? m->grads_mem + ti->offset : NULL;
-    return m->params_mem + ti->offset;
+    return rt_model_tensor(m, ((seqcls_state *)m->head_state)->score, grad);
 }
 
 /* The loss normaliser: the counted labels (not -100), or the sum of their class weights. */

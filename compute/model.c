@@ -9,6 +9,8 @@ void rt_model_destroy(rt_model **pm) {
     if (m->head && m->head->destroy) m->head->destroy(m->head_state);
     if (m->ops && m->ops->destroy) m->ops->destroy(m->impl);
     free(m->groups);
+    free(m->pat);
+    free(m->gat);
     free(m);
     *pm = NULL;
 }
@@ -92,4 +94,14 @@ rt_status rt_model_set_groups(rt_model *m, int n, const rt_group_kind *kind, con
     m->n_groups = n;
     m->n_blocks = nb;
     return RT_OK;
+}
+
+float *rt_model_tensor(const rt_model *m, int idx, float **grad) {
+    const rt_tensor_info *ti = &m->params->t[idx];
+    if (m->pat && m->pat[idx]) {
+        *grad = ti->trainable ? m->gat[idx] : NULL;
+        return m->pat[idx];
+    }
+    *grad = ti->trainable && m->grads_mem ? m->grads_mem + ti->offset : NULL;
+    return m->params_mem + ti->offset;
 }

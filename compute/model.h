@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "arena.h"
 #include "batch.h"
+#include "lora.h"
 #include "status.h"
 
 /* What a parameter group is to freezing and bucketing. */
@@ -81,6 +82,12 @@ typedef struct {
        included). NULL for a model that does not generate this way. */
     rt_status (*generate)(rt_model *m, const rt_batch *b, const rt_gen_opts *o, int32_t *out,
                           int *lengths);
+    /* LoRA (compute/model_lora.h). The linear layers an adapter may target into out (NULL:
+       only counted) and the slots a block has; attaching adapters (borrowed; NULL detaches);
+       redirecting tensor idx's reads to param and its gradient to grad (NULL: the arenas). */
+    int (*lora_targets)(const rt_model *m, rt_lora_target *out, int *n_slots);
+    void (*set_lora)(rt_model *m, rt_lora *L);
+    rt_status (*redirect)(rt_model *m, int idx, float *param, float *grad);
 } rt_model_ops;
 
 /* A task head over the backbone's final hidden states. Its state (activations, loss buffers) is
@@ -135,10 +142,18 @@ struct rt_model {
     int cur_B, cur_T;
     int src_T; /* encoder-decoder: the source length activations are allocated for, set by the
                   caller before rt_model_alloc_acts (whose T is then the target length) */
-    int encoder_decoder;          /* 1: forward reads rt_batch.src_* (T5); 0: decoder-only */
+    rt_model *head_owner; /* the handle the head's state lives on (a LoRA handle's base, which
+                             it owns), NULL: this one; the head accessors look there */
+    float **pat, **gat;   /* [params->n] or NULL (owned): tensors a head reads elsewhere and whose
+                             gradient goes elsewhere (rt_model_tensor; LoRA's saved copies) */
+    int encoder_decoder;  /* 1: forward reads rt_batch.src_* (T5); 0: decoder-only */
     int decoder_start_id, pad_id; /* encoder-decoder: the first decoder input, and the id that
                                      pads sources and decoder inputs */
 };
+
+/* Where tensor idx of m's table is read, and in *grad where its gradient goes (NULL when it is
+   frozen or there is no gradient arena). Heads find their weights through it. */
+float *rt_model_tensor(const rt_model *m, int idx, float **grad);
 
 /* Frees m and everything it owns; *m = NULL. */
 void rt_model_destroy(rt_model **m);

@@ -93,6 +93,9 @@ static const rt_model_ops cached_ops = {"cached-features",
                                         cached_output_embedding,
                                         cached_untie,
                                         cached_set_dropout,
+                                        NULL,
+                                        NULL,
+                                        NULL,
                                         NULL};
 
 rt_status rt_model_cached_create(rt_model *base, const rt_feature_rows *rows, rt_model **out) {

@@ -110,6 +110,20 @@ static void gpt2_set_dropout(rt_model *m, double embd, double attn, double resid
     if (!isnan(resid)) c->resid_pdrop = (float)resid;
 }
 
+static int gpt2_lora_targets(const rt_model *m, rt_lora_target *out, int *n_slots) {
+    *n_slots = RT_GPT2_LORA_SLOTS;
+    return out ? rt_gpt2_lora_targets(G(m), out) : G(m)->cfg.n_layer * RT_GPT2_LORA_SLOTS;
+}
+
+static void gpt2_set_lora(rt_model *m, rt_lora *L) {
+    rt_gpt2_set_lora(G(m), L);
+    m->grads_mem = G(m)->grads_mem;
+}
+
+static rt_status gpt2_redirect(rt_model *m, int idx, float *param, float *grad) {
+    return rt_gpt2_redirect(G(m), idx, param, grad);
+}
+
 const rt_model_ops rt_gpt2_model_ops = {"gpt2",
                                         gpt2_destroy,
                                         gpt2_alloc_acts,
@@ -120,7 +134,10 @@ const rt_model_ops rt_gpt2_model_ops = {"gpt2",
                                         gpt2_output_embedding,
                                         gpt2_untie,
                                         gpt2_set_dropout,
-                                        NULL};
+                                        NULL,
+                                        gpt2_lora_targets,
+                                        gpt2_set_lora,
+                                        gpt2_redirect};
 
 rt_status rt_model_gpt2_wrap(rt_gpt2 *g, rt_model **out) {
     *out = NULL;

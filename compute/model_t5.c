@@ -135,6 +135,22 @@ static rt_status t5_generate(rt_model *m, const rt_batch *b, const rt_gen_opts *
     return st;
 }
 
+static int t5_lora_targets(const rt_model *m, rt_lora_target *out, int *n_slots) {
+    *n_slots = RT_T5_LORA_SLOTS;
+    const rt_t5_config *c = rt_t5_cfg(T5(m));
+    if (out) return rt_t5_lora_targets(T5(m), out);
+    return (c->num_layers + c->num_decoder_layers) * RT_T5_LORA_SLOTS;
+}
+
+static void t5_set_lora(rt_model *m, rt_lora *L) {
+    rt_t5_set_lora(T5(m), L);
+    m->grads_mem = rt_t5_grads(T5(m));
+}
+
+static rt_status t5_redirect(rt_model *m, int idx, float *param, float *grad) {
+    return rt_t5_redirect(T5(m), idx, param, grad);
+}
+
 const rt_model_ops rt_t5_model_ops = {"t5",
                                       t5_destroy,
                                       t5_alloc_acts,
@@ -145,7 +161,10 @@ const rt_model_ops rt_t5_model_ops = {"t5",
                                       t5_output_embedding,
                                       t5_untie,
                                       t5_set_dropout,
-                                      t5_generate};
+                                      t5_generate,
+                                      t5_lora_targets,
+                                      t5_set_lora,
+                                      t5_redirect};
 
 rt_status rt_model_t5_wrap(rt_t5 *t, rt_model **out) {
     *out = NULL;

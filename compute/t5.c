@@ -157,10 +157,20 @@ static int build_table(rt_tensor_table *t, const rt_t5_config *c, int *first) {
     return ok;
 }
 
+/* Where tensor i is read (grads 0) or its gradient written (grads 1; NULL when frozen): the
+   redirect when there is one (rt_t5_redirect), else base (NULL: no arena) at its offset. */
+static float *view_at(const rt_t5 *m, float *base, int i, int grads) {
+    const rt_tensor_info *ti = &m->params.t[i];
+    float *const *over = grads ? m->gat : m->pat;
+    if (grads && !ti->trainable) return NULL;
+    if (over && over[i]) return over[i];
+    return base ? base + ti->offset : NULL;
+}
+
 /* Views of one block: its tensors in table order from index i. */
-static int block_views(rt_t5_block *b, float *base, const rt_tensor_table *t, int i, int dec,
-                       int has_bias, rt_t5_ff ff, int grads) {
-#define NEXT (grads && !t->t[i].trainable ? (i++, (float *)NULL) : base + t->t[i++].offset)
+static int block_views(rt_t5_block *b, float *base, const rt_t5 *m, int i, int dec, int has_bias,
+                       rt_t5_ff ff, int grads) {
+#define NEXT view_at(m, base, i++, grads)
     memset(b, 0, sizeof *b);
     b->sa_q = NEXT;
     b->sa_k = NEXT;
@@ -186,16 +196,14 @@ static int block_views(rt_t5_block *b, float *base, const rt_tensor_table *t, in
 /* Views of base; grads: NULL for frozen tensors (the gradient views backward writes). */
 static void set_views(rt_t5_views *v, float *base, const rt_t5 *m, int grads) {
     const rt_t5_config *c = &m->cfg;
-    const rt_tensor_table *t = &m->params;
     int Le = c->num_layers, Ld = c->num_decoder_layers;
-    int i;
-#define AT(k) (i = (k), grads && !t->t[i].trainable ? NULL : base + t->t[i].offset)
+#define AT(k) view_at(m, base, (k), grads)
     v->shared = AT(0);
     for (int l = 0; l < Le; l++)
-        block_views(&v->enc[l], base, t, m->blk_first[l], 0, l == 0, c->ff, grads);
+        block_views(&v->enc[l], base, m, m->blk_first[l], 0, l == 0, c->ff, grads);
     v->enc_final = AT(m->blk_first[Le] - 1);
     for (int l = 0; l < Ld; l++)
-        block_views(&v->dec[l], base, t, m->blk_first[Le + l], 1, l == 0, c->ff, grads);
+        block_views(&v->dec[l], base, m, m->blk_first[Le + l], 1, l == 0, c->ff, grads);
     v->dec_final = AT(m->blk_first[Le + Ld]);
     v->lm_head = c->tie_word_embeddings ? v->shared : AT(m->blk_first[Le + Ld] + 1);
 #undef AT
@@ -271,6 +279,8 @@ void rt_t5_destroy(rt_t5 **pm) {
     rt_free_floats(&m->grads_mem);
     rt_free_floats(&m->acts_mem);
     free(m->bk_mem);
+    free(m->pat);
+    free(m->gat);
     free(m->w.enc);
     free(m->w.dec);
     free(m->g.enc);
@@ -363,4 +373,72 @@ rt_status rt_t5_untie(rt_t5 *m) {
 
 void rt_t5_set_dropout(rt_t5 *m, float rate) {
     if (!isnan(rate)) m->cfg.dropout_rate = rate;
+}
+
+int rt_t5_lora_targets(const rt_t5 *m, rt_lora_target *out) {
+    const rt_t5_config *c = &m->cfg;
+    int Le = c->num_layers, Ld = c->num_decoder_layers, n = 0, inner = c->num_heads * c->d_kv;
+    static const char *att[4] = {"q", "k", "v", "o"};
+    for (int b = 0; b < Le + Ld; b++) {
+        int dec = b >= Le, l = dec ? b - Le : b;
+        const char *stack = dec ? "decoder" : "encoder";
+        for (int s = 0; s < RT_T5_LORA_SLOTS; s++) {
+            char mod[RT_NAME_MAX], w[RT_NAME_MAX + 8];
+            int in = c->d_model, width = c->d_model;
+            if (s <= RT_T5_LORA_CA_O) {
+                int cross = s >= RT_T5_LORA_CA_Q, k = s % 4;
+                if (cross && !dec) continue;
+                snprintf(mod, sizeof mod, "%s.block.%d.layer.%d.%s.%s", stack, l, cross,
+                         cross ? "EncDecAttention" : "SelfAttention", att[k]);
+                if (k < 3)
+                    width = inner;
+                else
+                    in = inner;
+            } else {
+                int gated = c->ff == RT_T5_FF_GATED_GELU;
+                if (s == RT_T5_LORA_WI_1 && !gated) continue;
+                const char *nm = s == RT_T5_LORA_WO     ? "wo"
+                                 : s == RT_T5_LORA_WI_1 ? "wi_1"
+                                                        : (gated ? "wi_0" : "wi");
+                snprintf(mod, sizeof mod, "%s.block.%d.layer.%d.DenseReluDense.%s", stack, l,
+                         dec ? 2 : 1, nm);
+                if (s == RT_T5_LORA_WO)
+                    in = c->d_ff;
+                else
+                    width = c->d_ff;
+            }
+            rt_lora_target *t = &out[n];
+            memset(t, 0, sizeof *t);
+            snprintf(t->module, sizeof t->module, "%s", mod);
+            snprintf(w, sizeof w, "%s.weight", mod);
+            t->block = b;
+            t->slot = s;
+            t->in = in;
+            t->out = width;
+            t->weight = rt_table_find(&m->params, w);
+            t->bias = -1;
+            t->conv1d = 0;
+            if (t->weight >= 0) n++;
+        }
+    }
+    return n;
+}
+
+void rt_t5_set_lora(rt_t5 *m, rt_lora *L) {
+    m->lora = L;
+    if (L) rt_free_floats(&m->grads_mem);
+}
+
+rt_status rt_t5_redirect(rt_t5 *m, int idx, float *param, float *grad) {
+    if (idx < 0 || idx >= m->params.n)
+        return rt_error(RT_ERR_ARG, "redirect of tensor %d: the table holds %d", idx, m->params.n);
+    if (!m->pat) {
+        m->pat = calloc((size_t)m->params.n, sizeof *m->pat);
+        m->gat = calloc((size_t)m->params.n, sizeof *m->gat);
+        if (!m->pat || !m->gat) return rt_error(RT_ERR_MEMORY, "out of memory");
+    }
+    m->pat[idx] = param;
+    m->gat[idx] = grad;
+    set_views(&m->w, m->params_mem, m, 0);
+    return RT_OK;
 }

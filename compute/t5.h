@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include "arena.h"
 #include "batch.h"
+#include "lora.h"
 #include "status.h"
 
 typedef enum { RT_T5_FF_RELU = 0, RT_T5_FF_GATED_GELU = 1 } rt_t5_ff;
@@ -74,6 +75,32 @@ typedef struct {
 } rt_t5_views;
 
 typedef struct rt_t5 rt_t5; /* opaque: activations and scratch are t5.c's own */
+
+/* LoRA target slots of a block (compute/lora.h); the cross-attention slots are the decoder's,
+   RT_T5_LORA_WI is wi (relu) or wi_0 (gated). */
+enum {
+    RT_T5_LORA_SA_Q = 0,
+    RT_T5_LORA_SA_K,
+    RT_T5_LORA_SA_V,
+    RT_T5_LORA_SA_O,
+    RT_T5_LORA_CA_Q,
+    RT_T5_LORA_CA_K,
+    RT_T5_LORA_CA_V,
+    RT_T5_LORA_CA_O,
+    RT_T5_LORA_WI,
+    RT_T5_LORA_WI_1,
+    RT_T5_LORA_WO,
+    RT_T5_LORA_SLOTS
+};
+/* The layers an adapter may target, in table order, into out (RT_T5_LORA_SLOTS per block at
+   most); returns their number. */
+int rt_t5_lora_targets(const rt_t5 *m, rt_lora_target *out);
+/* Attaches adapters (borrowed; NULL detaches). With adapters the model keeps no gradient arena
+   (any is freed): what trains is the adapters and the redirected tensors. */
+void rt_t5_set_lora(rt_t5 *m, rt_lora *L);
+/* Tensor idx is read from param (NULL: its own storage) and its gradient goes to grad (NULL:
+   the arena's). The caller keeps both alive while they stand in. */
+rt_status rt_t5_redirect(rt_t5 *m, int idx, float *param, float *grad);
 
 /* t5-small's configuration (HF T5Config defaults: v1.0, tied). */
 void rt_t5_config_default(rt_t5_config *cfg);

@@ -17,10 +17,11 @@ static int range_trains(const rt_t5 *m, int a, int b) {
    Le + Ld when none. */
 static int backward_lowest(const rt_t5 *m) {
     int nb = m->cfg.num_layers + m->cfg.num_decoder_layers;
+    int lo = m->lora ? rt_lora_lowest_block(m->lora) : nb;
     if (m->params.t[0].trainable) return -1;
-    for (int b = 0; b < nb; b++)
+    for (int b = 0; b < lo; b++)
         if (range_trains(m, m->blk_first[b], m->blk_first[b + 1])) return b;
-    return nb;
+    return lo;
 }
 
 int rt_t5_backbone_trains(const rt_t5 *m) {
@@ -57,16 +58,22 @@ static void attn_backward(rt_t5 *m, const attn_bw *s, const float *x, int dec, i
     int B = m->cur_B, d = c->d_model, NH = c->num_heads, in = NH * c->d_kv;
     int Nq = B * s->Tq, Nk = B * s->Tk;
     const float *dout = through_dropout(m, m->dres, (size_t)Nq * d, drop_key(m, dec, l, s->site));
+    int s0 = s->site == SITE_CA ? RT_T5_LORA_CA_Q : RT_T5_LORA_SA_Q;
+    const rt_step_key *key = &m->key;
     rt_linear_nt_backward(m->datt, 0, s->go, dout, s->atty, s->wo, Nq, in, d, acc);
+    rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, s0 + 3), m->datt, dout, s->atty, Nq, key, acc);
     rt_t5_attention_backward(m->dq, m->dk, m->dv, s->dbias ? m->dS : NULL, s->dbias, m->datt, s->q,
                              in, s->k, s->v, in, s->P, B, s->Tq, s->Tk, NH, c->d_kv, rate(m),
                              drop_key(m, dec, l, SITE_ATT + (s->site == SITE_CA ? 8 : 0)),
                              m->scratch, m->scratch_threads);
     rt_linear_nt_backward(m->dln, 0, s->gq, m->dq, s->ln, s->wq, Nq, d, in, acc);
+    rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, s0), m->dln, m->dq, s->ln, Nq, key, acc);
     const float *kv = s->kv_in ? s->kv_in : s->ln;
     float *dkv = s->kv_in ? s->dkv_in : m->dln;
     rt_linear_nt_backward(dkv, 1, s->gk, m->dk, kv, s->wk, Nk, d, in, acc);
+    rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, s0 + 1), dkv, m->dk, kv, Nk, key, acc);
     rt_linear_nt_backward(dkv, 1, s->gv, m->dv, kv, s->wv, Nk, d, in, acc);
+    rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, s0 + 2), dkv, m->dv, kv, Nk, key, acc);
     rt_rmsnorm_backward(m->dres, s->glnw, m->dln, x, s->lnw, s->rstd, Nq, d, acc);
 }
 
@@ -76,7 +83,10 @@ static void ff_backward(rt_t5 *m, const rt_t5_block *w, const rt_t5_block *g, co
     int d = c->d_model, F = c->d_ff;
     size_t nf = (size_t)N * F;
     const float *dout = through_dropout(m, m->dres, (size_t)N * d, drop_key(m, dec, l, SITE_FF));
+    const rt_step_key *key = &m->key;
     rt_linear_nt_backward(m->dff0, 0, g->wo, dout, a->hd, w->wo, N, F, d, acc);
+    rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, RT_T5_LORA_WO), m->dff0, dout, a->hd, N, key,
+                     acc);
     rt_dropout_backward(m->dff0, m->dff0, nf, rate(m), drop_key(m, dec, l, SITE_FFH));
     if (c->ff == RT_T5_FF_RELU) {
         rt_relu_backward(m->dff0, a->a0, m->dff0, nf);
@@ -85,7 +95,11 @@ static void ff_backward(rt_t5 *m, const rt_t5_block *w, const rt_t5_block *g, co
         rt_gated_gelu_backward(m->dff0, m->dff1, m->dff0, a->a0, a->a1, nf);
         rt_linear_nt_backward(m->dln, 0, g->wi, m->dff0, a->ln_ff, w->wi, N, d, F, acc);
         rt_linear_nt_backward(m->dln, 1, g->wi_1, m->dff1, a->ln_ff, w->wi_1, N, d, F, acc);
+        rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, RT_T5_LORA_WI_1), m->dln, m->dff1,
+                         a->ln_ff, N, key, acc);
     }
+    rt_lora_backward(m->lora, rt_t5_lsite(m, dec, l, RT_T5_LORA_WI), m->dln, m->dff0, a->ln_ff, N,
+                     key, acc);
     rt_rmsnorm_backward(m->dres, g->ln_ff, m->dln, x, w->ln_ff, a->rstd_ff, N, d, acc);
 }
 
@@ -213,6 +227,12 @@ double rt_t5_flops_hidden(const rt_t5 *m, int B, int Ts, int Tt) {
         double Tq = dec ? Tt : Ts, att = 2.0 * 2.0 * B * NH * Tq * Tq * dk;
         if (dec) att += 2.0 * 2.0 * B * NH * Tt * Ts * dk; /* cross-attention */
         fl += att * (run ? 3.0 : 1.0);
+    }
+    for (int i = 0; m->lora && i < m->lora->n_sites; i++) {
+        const rt_lora_target *t = &m->lora->sites[i].t;
+        int cross_kv = t->slot == RT_T5_LORA_CA_K || t->slot == RT_T5_LORA_CA_V;
+        double N = t->block >= Le && !cross_kv ? Nt : Ns;
+        fl += 6.0 * N * m->lora->prm.r * (t->in + t->out);
     }
     return fl;
 }

@@ -84,7 +84,7 @@ rt_status rt_t5_alloc_acts(rt_t5 *m, int B, int Ts, int Tt) {
                         "T5 micro-batch %d rows x %d source x %d target tokens: expected "
                         "positive sizes",
                         B, Ts, Tt);
-    if (!m->grads_mem && !(m->grads_mem = rt_alloc_floats(m->params.total)))
+    if (!m->grads_mem && !m->lora && !(m->grads_mem = rt_alloc_floats(m->params.total)))
         return rt_error(RT_ERR_MEMORY, "out of memory allocating gradients");
     rt_t5_grad_views(m);
     rt_free_floats(&m->acts_mem);
@@ -171,14 +171,19 @@ static void attn_forward(rt_t5 *m, const attn_io *io, const float *x, int dec, i
     float p = rate(m);
     rt_rmsnorm_forward(io->ln, io->rstd, x, io->lnw, Nq, d, c->layer_norm_epsilon);
     const float *kv = io->kv_in ? io->kv_in : io->ln;
+    int s0 = io->site == SITE_CA ? RT_T5_LORA_CA_Q : RT_T5_LORA_SA_Q;
     rt_linear_nt_forward(io->q, io->ln, io->wq, Nq, d, in);
+    rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, s0), io->q, io->ln, Nq, &m->key);
     rt_linear_nt_forward(io->k, kv, io->wk, Nk, d, in);
+    rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, s0 + 1), io->k, kv, Nk, &m->key);
     rt_linear_nt_forward(io->v, kv, io->wv, Nk, d, in);
+    rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, s0 + 2), io->v, kv, Nk, &m->key);
     rt_t5_attention_forward(io->atty, io->P, io->q, in, io->k, io->v, in, io->bias, io->kmask,
                             io->causal, B, io->Tq, io->Tk, NH, c->d_kv, p,
                             drop_key(m, dec, l, SITE_ATT + (io->site == SITE_CA ? 8 : 0)),
                             m->scratch, m->scratch_threads);
     rt_linear_nt_forward(m->dtmp, io->atty, io->wo, Nq, in, d);
+    rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, s0 + 3), m->dtmp, io->atty, Nq, &m->key);
     rt_residual_dropout_forward(io->res, x, m->dtmp, (size_t)Nq * d, p,
                                 drop_key(m, dec, l, io->site));
 }
@@ -191,14 +196,18 @@ void rt_t5_ff_forward(rt_t5 *m, const rt_t5_block *w, blk_acts *a, const float *
     float p = rate(m);
     rt_rmsnorm_forward(a->ln_ff, a->rstd_ff, x, w->ln_ff, N, d, c->layer_norm_epsilon);
     rt_linear_nt_forward(a->a0, a->ln_ff, w->wi, N, d, F);
+    rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, RT_T5_LORA_WI), a->a0, a->ln_ff, N, &m->key);
     if (c->ff == RT_T5_FF_RELU) {
         rt_relu_forward(a->hd, a->a0, (size_t)N * F);
     } else {
         rt_linear_nt_forward(a->a1, a->ln_ff, w->wi_1, N, d, F);
+        rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, RT_T5_LORA_WI_1), a->a1, a->ln_ff, N,
+                        &m->key);
         rt_gated_gelu_forward(a->hd, a->a0, a->a1, (size_t)N * F);
     }
     rt_dropout_forward(a->hd, a->hd, (size_t)N * F, p, drop_key(m, dec, l, SITE_FFH));
     rt_linear_nt_forward(m->dtmp, a->hd, w->wo, N, F, d);
+    rt_lora_forward(m->lora, rt_t5_lsite(m, dec, l, RT_T5_LORA_WO), m->dtmp, a->hd, N, &m->key);
     rt_residual_dropout_forward(a->out, x, m->dtmp, (size_t)N * d, p, drop_key(m, dec, l, SITE_FF));
 }
 

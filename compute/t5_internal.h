@@ -3,6 +3,7 @@
 #pragma once
 #include "rng.h"
 #include "t5.h"
+#include "lora.h"
 
 /* Activations of one block, row-major; the cross-attention fields are the decoder's. */
 typedef struct {
@@ -16,8 +17,10 @@ struct rt_t5 {
     rt_tensor_table params;
     float *params_mem, *grads_mem;
     rt_t5_views w, g;
-    int *blk_first; /* [Le + Ld + 1]: first tensor of each block (combined numbering), then the
-                       decoder's final norm; the encoder's final norm is blk_first[Le] - 1 */
+    rt_lora *lora;      /* borrowed adapters (rt_t5_set_lora), NULL: none */
+    float **pat, **gat; /* [params.n] or NULL: redirected tensors (rt_t5_redirect) */
+    int *blk_first;     /* [Le + Ld + 1]: first tensor of each block (combined numbering), then the
+                           decoder's final norm; the encoder's final norm is blk_first[Le] - 1 */
     /* activations for (B, Ts, Tt) */
     int B, Ts, Tt, cur_B, cur_Ts, cur_Tt;
     float *acts_mem;
@@ -75,3 +78,8 @@ void rt_t5_decoder_final(rt_t5 *m, float *hidden, float *norm, float *rstd, cons
    of T positions from cv (compute/arena.h). */
 void rt_t5_carve_block(rt_carve *cv, blk_acts *a, const rt_t5_config *c, int dec, size_t B,
                        size_t T, size_t Ts);
+
+/* The adapter of (stack dec, block l, slot) or NULL (compute/lora.h). */
+static inline const rt_lora_site *rt_t5_lsite(const rt_t5 *m, int dec, int l, int slot) {
+    return m->lora ? rt_lora_site_at(m->lora, (dec ? m->cfg.num_layers : 0) + l, slot) : NULL;
+}
