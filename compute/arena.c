@@ -57,3 +57,16 @@ void rt_free_floats(float **p) {
         *p = NULL;
     }
 }
+
+rt_status rt_redirect_set(float ***pat, float ***gat, int n, int idx, float *param, float *grad) {
+    if (idx < 0 || idx >= n)
+        return rt_error(RT_ERR_ARG, "redirect of tensor %d: the table holds %d", idx, n);
+    if (!*pat) {
+        *pat = calloc((size_t)n, sizeof **pat);
+        *gat = calloc((size_t)n, sizeof **gat);
+        if (!*pat || !*gat) return rt_error(RT_ERR_MEMORY, "out of memory");
+    }
+    (*pat)[idx] = param;
+    (*gat)[idx] = grad;
+    return RT_OK;
+}

@@ -48,3 +48,7 @@ static inline float *rt_carve_take(rt_carve *c, size_t n) {
    step loop never page-faults). Returns NULL on failure. Free with rt_free_floats. */
 float *rt_alloc_floats(size_t n);
 void rt_free_floats(float **p);
+
+/* A backbone's per-tensor stand-ins (LoRA's redirects): *pat and *gat ([n] each, zeroed) are
+   allocated on first use, then entry idx is set to param / grad. The caller owns both arrays. */
+rt_status rt_redirect_set(float ***pat, float ***gat, int n, int idx, float *param, float *grad);

@@ -160,13 +160,13 @@ static int name_matches(const char *name, const char *target) {
            (k < n && ends_with(name, target) && name[n - k - 1] == '.');
 }
 
-/* PEFT's layer index without layers_pattern: re.match(r".*\.[^.]*\.(\d+)\.", key) on the full
-   module name, i.e. the digits of the last ".<word>.<digits>." ("." + name stands for the full
-   name's prefix); -1 when there is none. */
+/* PEFT's layer index without layers_pattern (peft 0.21, checked on the fixtures of
+   tests/fixtures/gen_lora_fixtures.py): the digits of the first ".<word>.<digits>." of the full
+   module name ("." + name stands for the full name's prefix, e.g. "transformer."), so T5's
+   "encoder.block.3.layer.1..." is layer 3; -1 when there is none. */
 static int layer_index(const char *name) {
     char buf[RT_NAME_MAX + 2];
     snprintf(buf, sizeof buf, ".%s", name);
-    int best = -1;
     for (const char *p = buf; *p; p++) {
         if (*p != '.') continue;
         const char *q = p + 1;
@@ -174,9 +174,9 @@ static int layer_index(const char *name) {
         if (*q != '.' || q[1] < '0' || q[1] > '9') continue;
         const char *e = q + 1;
         while (*e >= '0' && *e <= '9') e++;
-        if (*e == '.') best = atoi(q + 1);
+        if (*e == '.') return atoi(q + 1);
     }
-    return best;
+    return -1;
 }
 
 static int picked(const rt_lora_spec *sp, const rt_lora_target *t) {

@@ -15,7 +15,7 @@ typedef struct {
     const char *const *targets; /* target_modules: a layer matches when its module name equals
                                    one or ends with "." + one (PEFT's rule); "all-linear": all */
     int n_targets;
-    const int *layers; /* layers_to_transform (NULL: every layer): PEFT's layer index, the last
+    const int *layers; /* layers_to_transform (NULL: every layer): PEFT's layer index, the first
                           "<name>.<digits>." of the module name */
     int n_layers;
     rt_lora_bias bias;

@@ -430,15 +430,7 @@ void rt_t5_set_lora(rt_t5 *m, rt_lora *L) {
 }
 
 rt_status rt_t5_redirect(rt_t5 *m, int idx, float *param, float *grad) {
-    if (idx < 0 || idx >= m->params.n)
-        return rt_error(RT_ERR_ARG, "redirect of tensor %d: the table holds %d", idx, m->params.n);
-    if (!m->pat) {
-        m->pat = calloc((size_t)m->params.n, sizeof *m->pat);
-        m->gat = calloc((size_t)m->params.n, sizeof *m->gat);
-        if (!m->pat || !m->gat) return rt_error(RT_ERR_MEMORY, "out of memory");
-    }
-    m->pat[idx] = param;
-    m->gat[idx] = grad;
+    RT_CALL(rt_redirect_set(&m->pat, &m->gat, m->params.n, idx, param, grad));
     set_views(&m->w, m->params_mem, m, 0);
     return RT_OK;
 }
