@@ -92,6 +92,7 @@ const rt_head_ops rt_head_lm_ops = {"lm",     1,          lm_destroy,  lm_alloc_
                                     lm_count, lm_forward, lm_backward, lm_flops};
 
 const float *rt_head_lm_logits(const rt_model *m) {
+    if (m->head_owner) m = m->head_owner;
     if (m->head != &rt_head_lm_ops || !m->head_state) return NULL;
     return ((const lm_state *)m->head_state)->logits;
 }

@@ -181,6 +181,7 @@ static int layer_index(const char *name) {
 
 static int picked(const rt_lora_spec *sp, const rt_lora_target *t) {
     int hit = 0;
+    if (sp->match) hit = sp->match(sp->match_arg, t->module);
     for (int k = 0; k < sp->n_targets && !hit; k++)
         hit = strcmp(sp->targets[k], "all-linear") == 0 || name_matches(t->module, sp->targets[k]);
     if (!hit || !sp->layers) return hit;
@@ -220,6 +221,7 @@ static int order_of(const rt_model *b, int i) {
 
 static rt_status check_targets(const rt_lora_spec *sp, const rt_model *b, const rt_lora_target *tg,
                                int nt) {
+    if (sp->match) return RT_OK;
     for (int k = 0; k < sp->n_targets; k++) {
         int hit = strcmp(sp->targets[k], "all-linear") == 0;
         for (int i = 0; i < nt && !hit; i++) hit = name_matches(tg[i].module, sp->targets[k]);

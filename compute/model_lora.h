@@ -22,6 +22,10 @@ typedef struct {
     const char *const *save; /* modules_to_save: a tensor "<module>.<x>" trains in full when
                                 <module> ends with one of them (PEFT's rule) */
     int n_save;
+    /* When set, replaces the target list: whether the layer of that module name is adapted (a
+       regular expression target_modules, matched by io/) */
+    int (*match)(void *arg, const char *module);
+    void *match_arg;
 } rt_lora_spec;
 
 /* Wraps base (its ownership moves into *out, also on failure) with fresh adapters from spec,

@@ -164,6 +164,14 @@ static rt_status t5_check_manifest(const char *dir, const Ringtune__Manifest *ma
     return RT_OK;
 }
 
-const rt_model_codec rt_t5_codec = {
-    "t5",           t5_load_hf,       t5_config_hf, t5_save_hf,       t5_warn_hf,
-    t5_to_manifest, t5_from_manifest, NULL,         t5_check_manifest};
+const rt_model_codec rt_t5_codec = {"t5",
+                                    "",
+                                    NULL,
+                                    t5_load_hf,
+                                    t5_config_hf,
+                                    t5_save_hf,
+                                    t5_warn_hf,
+                                    t5_to_manifest,
+                                    t5_from_manifest,
+                                    NULL,
+                                    t5_check_manifest};

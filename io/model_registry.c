@@ -196,9 +196,18 @@ const rt_head_codec *rt_head_registry_find(const char *kind) {
     return NULL;
 }
 
-static const rt_model_codec GPT2 = {
-    "gpt2",           gpt2_load_hf,       gpt2_config_hf,      gpt2_save_hf,       gpt2_warn_hf,
-    gpt2_to_manifest, gpt2_from_manifest, gpt2_load_hf_seqcls, gpt2_check_manifest};
+static const char *const GPT2_TOP[] = {"lm_head.", "score.", NULL};
+static const rt_model_codec GPT2 = {"gpt2",
+                                    "transformer.",
+                                    GPT2_TOP,
+                                    gpt2_load_hf,
+                                    gpt2_config_hf,
+                                    gpt2_save_hf,
+                                    gpt2_warn_hf,
+                                    gpt2_to_manifest,
+                                    gpt2_from_manifest,
+                                    gpt2_load_hf_seqcls,
+                                    gpt2_check_manifest};
 extern const rt_model_codec rt_t5_codec; /* io/codec_t5.c */
 static const rt_model_codec *const REGISTRY[] = {&GPT2, &rt_t5_codec};
 #define N_REGISTRY (sizeof REGISTRY / sizeof REGISTRY[0])
@@ -209,6 +218,15 @@ const rt_model_codec *rt_model_registry_find(const char *model_type) {
     for (size_t i = 0; i < N_REGISTRY; i++)
         if (!strcmp(REGISTRY[i]->model_type, model_type)) return REGISTRY[i];
     return NULL;
+}
+
+const char *rt_model_hf_name(const rt_model *m, const char *name, char *buf, size_t cap) {
+    const rt_model_codec *c = rt_model_codec_of(m);
+    const char *pre = c && c->hf_prefix ? c->hf_prefix : "";
+    for (int i = 0; c && c->hf_top_level && c->hf_top_level[i]; i++)
+        if (!strncmp(name, c->hf_top_level[i], strlen(c->hf_top_level[i]))) pre = "";
+    snprintf(buf, cap, "%s%s", pre, name);
+    return buf;
 }
 
 const rt_model_codec *rt_model_codec_of(const rt_model *m) {

@@ -40,6 +40,11 @@ typedef struct {
 
 typedef struct {
     const char *model_type; /* "gpt2", "t5" */
+    /* What save_pretrained puts before a backbone tensor's name ("transformer." for GPT-2; ""),
+       and the names of the table that stand at the top without it (a task head's, an untied
+       LM head's), NULL-terminated. PEFT's adapter files name tensors the same way. */
+    const char *hf_prefix;
+    const char *const *hf_top_level;
     /* A model with weights from a Hugging Face directory. */
     rt_status (*load_hf)(const char *dir, rt_model **out);
     /* A zeroed model of the architecture a Hugging Face directory's config.json describes. */
@@ -62,6 +67,9 @@ typedef struct {
     rt_status (*check_manifest)(const char *dir, const Ringtune__Manifest *man, const rt_model *m,
                                 const char *model_path);
 } rt_model_codec;
+
+/* The name save_pretrained gives tensor `name` of m's table (rt_model_codec.hf_prefix), in buf. */
+const char *rt_model_hf_name(const rt_model *m, const char *name, char *buf, size_t cap);
 
 /* The entry for model_type, or NULL (an architecture this build does not know). */
 const rt_model_codec *rt_model_registry_find(const char *model_type);

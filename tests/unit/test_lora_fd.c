@@ -185,7 +185,8 @@ START_TEST(test_gpt2_lora) {
     memcpy(w0, base->params_mem, nb * sizeof(float));
     static const char *targets[] = {"c_attn", "attn.c_proj", "c_fc", "mlp.c_proj"};
     static const int layers[] = {1, 2};
-    rt_lora_spec sp = {{3, 5.0, 0.2, 0}, targets, 4, layers, 2, RT_LORA_BIAS_LORA_ONLY, NULL, 0};
+    rt_lora_spec sp = {{3, 5.0, 0.2, 0},       targets, 4, layers, 2,
+                       RT_LORA_BIAS_LORA_ONLY, NULL,    0, NULL,   NULL};
     rt_model *m = NULL;
     ck_assert_int_eq(rt_model_lora_create(base, &sp, 9, &m), RT_OK);
     rt_lora *L = rt_model_lora(m);
@@ -223,7 +224,8 @@ START_TEST(test_t5_lora) {
     ck_assert_int_eq(rt_model_alloc_acts(base, B, T), RT_OK);
     double base_loss = loss(base);
     static const char *targets[] = {"q", "k", "v", "o", "wi_0", "wi_1", "wo"};
-    rt_lora_spec sp = {{4, 6.0, 0.2, 1}, targets, 7, NULL, 0, RT_LORA_BIAS_NONE, NULL, 0};
+    rt_lora_spec sp = {{4, 6.0, 0.2, 1},  targets, 7, NULL, 0,
+                       RT_LORA_BIAS_NONE, NULL,    0, NULL, NULL};
     rt_model *m = NULL;
     ck_assert_int_eq(rt_model_lora_create(base, &sp, 9, &m), RT_OK);
     rt_lora *L = rt_model_lora(m);
@@ -241,14 +243,14 @@ END_TEST
 START_TEST(test_bad_spec) {
     rt_model *base = gpt2_base();
     static const char *bad[] = {"c_attnx"};
-    rt_lora_spec sp = {{3, 5.0, 0.0, 0}, bad, 1, NULL, 0, RT_LORA_BIAS_NONE, NULL, 0};
+    rt_lora_spec sp = {{3, 5.0, 0.0, 0}, bad, 1, NULL, 0, RT_LORA_BIAS_NONE, NULL, 0, NULL, NULL};
     rt_model *m = NULL;
     ck_assert_int_eq(rt_model_lora_create(base, &sp, 9, &m), RT_ERR_ARG);
     printf("unknown target: %s\n", rt_error_message());
     ck_assert_ptr_nonnull(strstr(rt_error_message(), "c_attnx"));
     base = gpt2_base();
     static const char *ok[] = {"c_attn"};
-    rt_lora_spec zero = {{0, 5.0, 0.0, 0}, ok, 1, NULL, 0, RT_LORA_BIAS_NONE, NULL, 0};
+    rt_lora_spec zero = {{0, 5.0, 0.0, 0}, ok, 1, NULL, 0, RT_LORA_BIAS_NONE, NULL, 0, NULL, NULL};
     ck_assert_int_eq(rt_model_lora_create(base, &zero, 9, &m), RT_ERR_ARG);
     printf("r = 0: %s\n", rt_error_message());
     ck_assert_ptr_nonnull(strstr(rt_error_message(), "lora.r"));
