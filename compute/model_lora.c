@@ -379,6 +379,10 @@ rt_model *rt_model_lora_base(const rt_model *m) {
     return rt_model_lora(m) ? BASE(m) : NULL;
 }
 
+const rt_model *rt_model_unwrapped(const rt_model *m) {
+    return rt_model_lora(m) ? BASE(m) : m;
+}
+
 rt_status rt_model_lora_merge(rt_model **pm, rt_model **base) {
     rt_model *m = *pm;
     *base = NULL;

@@ -36,6 +36,9 @@ rt_status rt_model_lora_create(rt_model *base, const rt_lora_spec *spec, uint64_
 /* The adapters and the base model of a LoRA handle (NULL for any other model). */
 rt_lora *rt_model_lora(const rt_model *m);
 rt_model *rt_model_lora_base(const rt_model *m);
+/* The base model of a LoRA handle, m itself for any other: what an architecture's own code
+   (its importer, exporter, manifest codec) works on. */
+const rt_model *rt_model_unwrapped(const rt_model *m);
 /* Writes the merged weights W + scale B A of every adapted layer and the saved tensors' values
    into the base model's own arena (the handle then stops adapting: it becomes the merged base
    model, which the caller takes from *base; the handle is destroyed). */

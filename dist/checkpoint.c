@@ -1,6 +1,7 @@
 /* Coordinated sharded checkpoints: the commit protocol, resharded loading, compatibility checks,
    retention and fault injection (dist/checkpoint.h). */
 #include "checkpoint.h"
+#include "model_lora.h"
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -495,7 +496,8 @@ static rt_status check_compatible(const rt_ckpt_view *v, const char *dir,
     if (strcmp(rt_manifest_head(man), v->m->head->kind))
         return rt_error(RT_ERR_ARG, "%s: task head '%s', this run trains '%s'", dir,
                         rt_manifest_head(man), v->m->head->kind);
-    RT_CALL(rt_model_codec_of(v->m)->check_manifest(dir, man, v->m, v->cfg->model.path));
+    const rt_model *base = rt_model_unwrapped(v->m);
+    RT_CALL(rt_model_codec_of(base)->check_manifest(dir, man, base, v->cfg->model.path));
     const char *metric = man->state->eval_metric[0] ? man->state->eval_metric : "loss";
     if (strcmp(metric, v->cfg->eval.metric))
         return rt_error(RT_ERR_ARG,

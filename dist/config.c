@@ -40,6 +40,7 @@ static const char *const mode_names[] = {"full", "partial", "feature_extraction"
                                          "gradual_unfreeze", NULL};
 static const char *const unit_names[] = {"steps", "epochs", NULL};
 static const char *const task_names[] = {"lm", "classification", "seq2seq", NULL};
+static const char *const lora_bias_names[] = {"none", "all", "lora_only", NULL};
 _Static_assert(RT_FINETUNE_MODE_GRADUAL_UNFREEZE == 3 && RT_UNFREEZE_UNIT_EPOCHS == 1 &&
                    RT_NAN_POLICY_SKIP == 1 && RT_TASK_CLASSIFICATION == 1 && RT_TASK_SEQ2SEQ == 2,
                "the name tables follow the enums");
@@ -121,6 +122,32 @@ static const key_def keys[] = {
      NULL,
      "<output.dir>/feature_cache: where features kept on disk go; a cache there from an earlier "
      "run with the same frozen weights, corpus and pooling is reused, any other is rebuilt"},
+
+    {"lora.r", K_INT, OFF(lora.r), "null", 1, 1 << 20, F_NULL, NULL,
+     "no adapters; a rank >= 1: LoRA adapters (PEFT's LoraConfig) train while the base model "
+     "stays frozen, and only their bytes are reduced, sharded, given AdamW state and "
+     "checkpointed; finetune.mode must be full"},
+    {"lora.alpha", K_NUM, OFF(lora.alpha), "8", 0, INF, F_LO_OPEN, NULL,
+     "lora_alpha: the adapters' output is scaled by alpha / r"},
+    {"lora.dropout", K_NUM, OFF(lora.dropout), "0.0", 0, 1, F_HI_OPEN, NULL,
+     "lora_dropout: dropout on the adapters' input while training"},
+    {"lora.rslora", K_BOOL, OFF(lora.rslora), "false", 0, 0, 0, NULL,
+     "use_rslora: scale by alpha / sqrt(r)"},
+    {"lora.target_modules", K_STR, OFF(lora.target_modules), "null", 0, 0, F_NULL, NULL,
+     "PEFT's default for the architecture (GPT-2: c_attn; T5: q,v); else comma-separated module "
+     "names, a layer matching when its name ends with one (c_attn,c_proj,c_fc; q,k,v,o,wi_0,wi_1,"
+     "wo), or all-linear"},
+    {"lora.layers", K_STR, OFF(lora.layers), "null", 0, 0, F_NULL, NULL,
+     "every layer; else comma-separated layer numbers (layers_to_transform)"},
+    {"lora.bias", K_ENUM, OFF(lora.bias), "none", 0, 0, 0, lora_bias_names,
+     "none; all: every bias trains; lora_only: the adapted layers' biases train"},
+    {"lora.modules_to_save", K_STR, OFF(lora.modules_to_save), "null", 0, 0, F_NULL, NULL,
+     "a classifier's head (score), as PEFT's SEQ_CLS task does; else comma-separated module names "
+     "that train in full"},
+    {"lora.adapter", K_STR, OFF(lora.adapter), "null", 0, 0, F_NULL, NULL,
+     "fresh adapters (A Kaiming-uniform, B zero: step 0 is the base model); else a PEFT adapter "
+     "directory (adapter_config.json, adapter_model.safetensors) to continue from, whose config "
+     "then gives every lora.* value (leave them at their defaults)"},
 
     {"eval.every_steps", K_LONG, OFF(eval.every_steps), "0", 0, INF, 0, NULL, NULL},
     {"eval.max_batches", K_LONG, OFF(eval.max_batches), "null", 1, INF, F_NULL, NULL,
@@ -978,6 +1005,19 @@ rt_status rt_config_validate(const rt_run_config *cfg) {
                         "size)",
                         cfg->train.global_batch, origin_of(cfg, k_gb), cfg->train.micro_batch,
                         origin_of(cfg, k_mb));
+    if ((cfg->lora.r != RT_CONFIG_NULL_INT || cfg->lora.adapter) &&
+        cfg->finetune.mode != RT_FINETUNE_MODE_FULL)
+        return rt_error(RT_ERR_ARG,
+                        "'lora.r' / 'lora.adapter' (%s) train adapters on a frozen base: "
+                        "'finetune.mode' must be full (%s), not %s",
+                        origin_of(cfg, find_key(cfg->lora.adapter ? "lora.adapter" : "lora.r")),
+                        origin_of(cfg, find_key("finetune.mode")), mode_names[cfg->finetune.mode]);
+    if (cfg->lora.adapter && cfg->lora.r != RT_CONFIG_NULL_INT)
+        return rt_error(RT_ERR_ARG,
+                        "'lora.r' (%s) and 'lora.adapter' (%s): the adapter's adapter_config.json "
+                        "gives the rank; set one of them",
+                        origin_of(cfg, find_key("lora.r")),
+                        origin_of(cfg, find_key("lora.adapter")));
     if (cfg->finetune.mode == RT_FINETUNE_MODE_PARTIAL && cfg->finetune.last_n_blocks < 1)
         return rt_error(RT_ERR_ARG,
                         "'finetune.last_n_blocks' = %d (%s): finetune.mode partial trains at least "

@@ -23,6 +23,12 @@ typedef enum {
     RT_FINETUNE_MODE_GRADUAL_UNFREEZE,   /* unfreeze one more block every unfreeze_every units */
 } rt_finetune_mode;
 typedef enum { RT_UNFREEZE_UNIT_STEPS = 0, RT_UNFREEZE_UNIT_EPOCHS } rt_unfreeze_unit;
+/* lora.bias, as PEFT's LoraConfig.bias (compute/lora.h's rt_lora_bias by value) */
+typedef enum {
+    RT_LORA_BIAS_KIND_NONE = 0,
+    RT_LORA_BIAS_KIND_ALL,
+    RT_LORA_BIAS_KIND_LORA_ONLY
+} rt_lora_bias_kind;
 /* What a run trains: a causal LM on packed windows of a text corpus, a sequence classifier on
    the examples of a labeled corpus, or an encoder-decoder on the pairs of a pairs corpus. */
 typedef enum { RT_TASK_LM = 0, RT_TASK_CLASSIFICATION, RT_TASK_SEQ2SEQ } rt_task;
@@ -81,6 +87,19 @@ typedef struct {
         double feature_cache_max_mb;    /* 1024; larger caches go to feature_cache_dir */
         char *feature_cache_dir;        /* NULL: <output.dir>/feature_cache */
     } finetune;
+    struct {
+        int r;                /* null: no adapters; >= 1: LoRA of this rank (finetune.mode full) */
+        double alpha;         /* 8 (PEFT's lora_alpha default), > 0 */
+        double dropout;       /* 0.0 in [0, 1): on the adapters' input */
+        bool rslora;          /* false; true: scale alpha / sqrt(r) instead of alpha / r */
+        char *target_modules; /* null: PEFT's default for the architecture; comma-separated
+                                 module names (PEFT's suffix rule) or "all-linear" */
+        char *layers;         /* null: every layer; comma-separated layer numbers */
+        rt_lora_bias_kind bias; /* none (none, all, lora_only) */
+        char *modules_to_save;  /* null: the task head of a classifier; comma-separated */
+        char *adapter;          /* null; a PEFT adapter directory to start from (its
+                                   adapter_config.json then decides the lora.* keys) */
+    } lora;
     struct {
         long every_steps; /* 0: only at the end */
         long max_batches; /* null: the whole validation split */

@@ -1,5 +1,7 @@
 /* The data-parallel training loop behind `ringtune train`. */
 #include "train.h"
+#include "lora_run.h"
+#include "model_lora.h"
 #include "pairs.h"
 #include "s2s_eval.h"
 #include "spm.h"
@@ -109,6 +111,7 @@ typedef struct {
     rt_metric_id mid; /* eval.metric, and whether higher is better */
     rt_metric_dir mdir;
     int have_bm;
+    rt_lora_run lora;      /* lora.*: adapters on a frozen base (t->m is their handle) */
     rt_status comm_status; /* first error met while reducing during backward */
     double comm_wait_s;    /* time blocked waiting for reductions after backward (this step) */
 } trainer;
@@ -136,6 +139,7 @@ static void trainer_free(trainer *t) {
     free(t->buckets);
     rt_feature_cache_free(&t->fc); /* before the base its models borrow from */
     rt_model_destroy(&t->m);
+    rt_lora_run_free(&t->lora);
     rt_corpus_close(&t->ct);
     if (t->cv) rt_corpus_close(&t->cv);
     rt_ring_destroy(&t->ring);
@@ -571,7 +575,8 @@ static rt_status check_model_task(const trainer *t) {
 static rt_status load_classifier(trainer *t, const char *path) {
     const rt_corpus_info *in = rt_corpus_get_info(t->ct);
     const char *const *names = (const char *const *)in->label_names;
-    if (t->resume_dir[0]) {
+    /* LoRA: the base's weights always come from model.path (the checkpoint holds adapters) */
+    if (t->resume_dir[0] && !rt_lora_run_enabled(t->cfg)) {
         RT_CALL(rt_model_from_manifest(t->resume_dir, t->manifest, &t->m));
     } else if (rt_ckpt_is_checkpoint(path)) {
         RT_CALL(rt_model_load_ckpt(path, &t->m));
@@ -691,7 +696,7 @@ static rt_status setup(trainer *t) {
         RT_CALL(rt_corpus_open(&t->ct, c->data.corpus, ctx->comm));
         RT_CALL(check_kind(t->ct, c->data.corpus, c->data.task));
         st = load_classifier(t, c->model.path);
-    } else if (t->resume_dir[0]) {
+    } else if (t->resume_dir[0] && !rt_lora_run_enabled(c)) {
         /* the weights come from the checkpoint: only the architecture from model.path */
         st = rt_ckpt_is_checkpoint(c->model.path)
                  ? rt_model_from_manifest(t->resume_dir, t->manifest, &t->m) /* from a checkpoint */
@@ -703,6 +708,7 @@ static rt_status setup(trainer *t) {
         st = rt_model_load_hf(c->model.path, &t->m);
     }
     if (st == RT_OK) st = check_model_task(t);
+    if (st == RT_OK) st = rt_lora_run_setup(&t->lora, c, &t->m); /* lora.*: adapters over it */
     RT_CALL(rt_mpi_ctx_agree(ctx, st));
     rt_model *m = t->m;
     m->ops->set_dropout(m, c->model.dropout.embd, c->model.dropout.attn, c->model.dropout.resid);
@@ -1062,10 +1068,11 @@ static rt_status run_begin(run *r) {
     if (out)
         fprintf(out,
                 "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
-                "model %s (%zu parameters), corpus %s: %llu train %s %d tokens\n"
+                "model %s (%zu parameters%s), corpus %s: %llu train %s %d tokens\n"
                 "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
-                cfg->model.path, rt_model_num_params(t->m), cfg->data.corpus,
+                cfg->model.path, rt_model_num_params(rt_model_unwrapped(t->m)),
+                t->lora.on ? ", the LoRA adapters train" : "", cfg->data.corpus,
                 (unsigned long long)t->nwin,
                 t->cls   ? "examples (padded per micro-batch) of up to"
                 : t->s2s ? "pairs (grouped by length, padded per micro-batch) with targets of up to"
@@ -1513,9 +1520,21 @@ static rt_status export_final(run *r) {
         char path[4096];
         snprintf(path, sizeof path, "%s/final", t->cfg->output.dir);
         st = rt_guard_weights(t->m, "the export to final/");
-        if (st == RT_OK) st = rt_model_save_hf(t->m, path);
+        if (st == RT_OK && t->lora.on) { /* the adapter, then the merged model */
+            st = rt_lora_run_export(&t->lora, t->cfg, &t->m, path);
+            t->mt = t->m;
+            char merged[4200];
+            snprintf(merged, sizeof merged, "%s/merged", path);
+            if (st == RT_OK) st = rt_hf_copy_tokenizer(t->cfg->model.path, merged, NULL);
+            if (st == RT_OK && r->out)
+                fprintf(r->out, "exported the adapter (PEFT) to %s and the merged model to %s\n",
+                        path, merged);
+        } else if (st == RT_OK) {
+            st = rt_model_save_hf(t->m, path);
+            if (st == RT_OK && r->out)
+                fprintf(r->out, "exported the fine-tuned model to %s\n", path);
+        }
         if (st == RT_OK) st = rt_hf_copy_tokenizer(t->cfg->model.path, path, NULL);
-        if (st == RT_OK && r->out) fprintf(r->out, "exported the fine-tuned model to %s\n", path);
     }
     return rt_mpi_ctx_agree(t->ctx, st);
 }
@@ -1580,6 +1599,7 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     r.t = &t;
     r.res = res;
     r.out = ctx->rank == 0 ? log : NULL;
+    if (st == RT_OK) rt_lora_run_report(&t.lora, t.m, ctx->size, cfg->dist.zero1, r.out);
     if (st == RT_OK) st = run_begin(&r);
     if (st == RT_OK) {
         rt_watchdog_phase("training");

@@ -1,5 +1,6 @@
 /* The model registry (io/model_registry.h) and its GPT-2 entry. */
 #include "model_registry.h"
+#include "model_lora.h"
 #include "ckpt.h"
 #include "fsutil.h"
 #include "head_lm.h"
@@ -362,10 +363,16 @@ rt_status rt_model_config_hf(const char *dir, rt_model **out) {
 }
 
 rt_status rt_model_save_hf(const rt_model *m, const char *dir) {
+    if (rt_model_lora(m))
+        return rt_error(RT_ERR_ARG,
+                        "%s: a model with LoRA adapters is saved as a PEFT adapter "
+                        "(io/peft.h) or merged first",
+                        dir);
     return rt_model_codec_of(m)->save_hf(m, dir);
 }
 
 void rt_model_warn_hf(const char *model_path, const rt_model *m, FILE *log) {
+    m = rt_model_unwrapped(m);
     rt_model_codec_of(m)->warn_hf(model_path, m, log);
 }
 
@@ -378,6 +385,7 @@ void rt_model_to_manifest(const rt_model *m, rt_manifest_model *store, Ringtune_
     ringtune__t5_config__init(&store->t5);
     ringtune__lm_head__init(&store->lm);
     ringtune__seq_cls_head__init(&store->seqcls);
+    m = rt_model_unwrapped(m); /* a LoRA handle: its base's description */
     store->legacy.architecture = (char *)m->ops->arch;
     store->desc.architecture = (char *)m->ops->arch;
     store->desc.head = (char *)m->head->kind;

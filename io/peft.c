@@ -180,17 +180,12 @@ rt_status rt_peft_read_config(const char *dir, rt_peft_config *c) {
     return st;
 }
 
-typedef struct {
-    const rt_model *m;
-    pcre2_code *re;
-} regex_arg;
-
 /* re.fullmatch(target_modules, full module name) */
 static int regex_match(void *arg, const char *module) {
-    regex_arg *a = arg;
+    const rt_peft_config *a = arg;
     char w[RT_NAME_MAX + 16], full[RT_NAME_MAX + 64];
     snprintf(w, sizeof w, "%s.weight", module);
-    rt_model_hf_name(a->m, w, full, sizeof full);
+    rt_model_hf_name(a->re_model, w, full, sizeof full);
     full[strlen(full) - strlen(".weight")] = 0;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(a->re, NULL);
     int rc = md ? pcre2_match(a->re, (PCRE2_SPTR)full, PCRE2_ZERO_TERMINATED, 0, PCRE2_ANCHORED, md,
@@ -205,7 +200,6 @@ void rt_peft_spec(rt_peft_config *c, const rt_model *m, rt_lora_spec *sp) {
     /* PEFT's default target_modules per model_type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_
        MAPPING) for a config that names none */
     static const char *const gpt2_default[] = {"c_attn"}, *const t5_default[] = {"q", "v"};
-    static regex_arg ra;
     memset(sp, 0, sizeof *sp);
     sp->prm = c->prm;
     sp->targets = (const char *const *)c->targets;
@@ -216,9 +210,9 @@ void rt_peft_spec(rt_peft_config *c, const rt_model *m, rt_lora_spec *sp) {
         sp->n_targets = t5 ? 2 : 1;
     }
     if (c->re) {
-        ra = (regex_arg){m, c->re};
+        c->re_model = m;
         sp->match = regex_match;
-        sp->match_arg = &ra;
+        sp->match_arg = c;
     }
     sp->layers = c->layers;
     sp->n_layers = c->n_layers;
@@ -340,8 +334,6 @@ static json_t *config_json(const rt_model *m, const rt_lora_spec *sp, const char
     json_object_set_new(o, "r", json_integer(sp->prm.r));
     json_object_set_new(o, "rank_pattern", json_object());
     json_object_set_new(o, "revision", json_null());
-    const regex_arg *ra = sp->match ? sp->match_arg : NULL;
-    (void)ra;
     json_object_set_new(o, "target_modules", str_array(sp->targets, sp->n_targets));
     json_object_set_new(o, "task_type", task_type ? json_string(task_type) : json_null());
     json_object_set_new(o, "use_dora", json_false());

@@ -18,9 +18,10 @@ typedef struct {
     rt_lora_bias bias;
     char **save; /* modules_to_save (owned) */
     int n_save;
-    char *task_type;  /* "CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", ... (owned, may be NULL) */
-    char *base_model; /* base_model_name_or_path (owned, may be NULL) */
-    void *re;         /* the compiled target_regex (owned) */
+    char *task_type;          /* "CAUSAL_LM", "SEQ_CLS", "SEQ_2_SEQ_LM", ... (owned, may be NULL) */
+    char *base_model;         /* base_model_name_or_path (owned, may be NULL) */
+    void *re;                 /* the compiled target_regex (owned) */
+    const rt_model *re_model; /* whose module names the regex matches (rt_peft_spec) */
 } rt_peft_config;
 
 /* Reads dir/adapter_config.json. Refuses, naming the file and the key: another peft_type, DoRA,

@@ -77,3 +77,10 @@ add_test(NAME cls_e2e_feature_cache
                  ${CMAKE_BINARY_DIR}/cls_e2e/feature_cache)
 set_tests_properties(cls_e2e_feature_cache PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
                      ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
+# LoRA on the three tasks (tests/lora/train.sh): rank counts, resume at another rank count, the
+# adapter-only checkpoints, the PEFT export and the merged model, importing an adapter, refusals
+add_test(NAME lora_e2e_train
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../lora/train.sh $<TARGET_FILE:ringtune>
+                 ${CMAKE_BINARY_DIR}/lora_e2e/train)
+set_tests_properties(lora_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 400 LABELS mpi
+                     ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")

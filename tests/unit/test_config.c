@@ -275,7 +275,7 @@ START_TEST(test_unknown_keys) {
                "did you mean 'optim.lr'?");
     EXPECT_FAIL(REQUIRED "optimizer:\n  lr: 1\n", RT_ERR_ARG,
                 "unknown key 'optimizer' in inline.yaml:4; allowed top-level keys: model, data, "
-                "train, optim, finetune, eval, dist, output, checkpoint");
+                "train, optim, finetune, lora, eval, dist, output, checkpoint");
     EXPECT_FAIL("model:\n  path: m\n  dropout:\n    emb: 0.1\n", RT_ERR_ARG,
                 "unknown key 'model.dropout.emb' in inline.yaml:4; allowed keys under "
                 "'model.dropout': embd, attn, resid",
@@ -427,6 +427,14 @@ END_TEST
 
 START_TEST(test_cross_field) {
     rt_run_config c;
+    /* LoRA trains adapters on a frozen base: mode full only; the rank from one place */
+    EXPECT_FAIL(REQUIRED "lora: {r: 4}\nfinetune: {mode: partial}\n", RT_ERR_ARG,
+                "'lora.r' / 'lora.adapter' (inline.yaml:4)", "'finetune.mode' must be full",
+                "not partial");
+    EXPECT_FAIL(REQUIRED "lora: {r: 4, adapter: a}\n", RT_ERR_ARG, "'lora.r' (inline.yaml:4)",
+                "set one of them");
+    EXPECT_FAIL(REQUIRED "lora: {r: 0}\n", RT_ERR_ARG, "lora.r");
+    EXPECT_FAIL(REQUIRED "lora: {bias: some}\n", RT_ERR_ARG, "lora.bias");
     ck_assert_int_eq(rt_config_load(&c, CONFIGS "/conflict.yaml", 0, NULL), RT_ERR_ARG);
     EXPECT_MSG("'train.max_steps' (" CONFIGS "/conflict.yaml:7) and 'train.epochs' (" CONFIGS
                "/conflict.yaml:8) are mutually exclusive");
