@@ -9,7 +9,9 @@
 #include <time.h>
 #include "ckpt.h"
 #include "hf_gpt2.h"
+#include "model_lora.h"
 #include "model_registry.h"
+#include "peft.h"
 
 int rt_cmd_inspect(int argc, char **argv);
 int rt_cmd_export(int argc, char **argv);
@@ -174,10 +176,13 @@ int rt_cmd_inspect(int argc, char **argv) {
 
 int rt_cmd_export(int argc, char **argv) {
     if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
-        printf("usage: ringtune export CKPT DIR\n"
-               "  writes the checkpoint's weights as a Hugging Face directory (GPT2LMHeadModel or\n"
-               "  GPT2ForSequenceClassification, as the checkpoint's task head)\n"
-               "  (config.json + model.safetensors) that transformers loads\n");
+        printf(
+            "usage: ringtune export CKPT DIR\n"
+            "  writes the checkpoint's weights as a Hugging Face directory (GPT2LMHeadModel or\n"
+            "  GPT2ForSequenceClassification, as the checkpoint's task head)\n"
+            "  (config.json + model.safetensors) that transformers loads; a checkpoint of LoRA\n"
+            "  adapters: PEFT's adapter_config.json + adapter_model.safetensors in DIR, and the\n"
+            "  merged model in DIR/merged\n");
         return 0;
     }
     if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-') {
@@ -188,10 +193,16 @@ int rt_cmd_export(int argc, char **argv) {
     if (rt_ckpt_find(argv[0], dir, sizeof dir) != RT_OK) return ckpt_fail("export", argv[0]);
     rt_model *m = NULL;
     if (rt_model_load_ckpt(dir, &m) != RT_OK) return ckpt_fail("export", dir);
-    rt_status st = rt_model_save_hf(m, argv[1]); /* LM or classifier, as the manifest says */
     size_t np = rt_model_num_params(m);
+    int lora = rt_model_lora(m) != NULL;
+    /* LM or classifier, as the manifest says; LoRA adapters: PEFT's files and the merged model */
+    rt_status st = lora ? rt_peft_export(&m, argv[1]) : rt_model_save_hf(m, argv[1]);
     rt_model_destroy(&m);
     if (st != RT_OK) return ckpt_fail("export", argv[1]);
-    printf("exported %s -> %s (%zu parameters)\n", dir, argv[1], np);
+    if (lora)
+        printf("exported %s -> %s (a PEFT adapter of %zu parameters) and %s/merged\n", dir, argv[1],
+               np, argv[1]);
+    else
+        printf("exported %s -> %s (%zu parameters)\n", dir, argv[1], np);
     return 0;
 }

@@ -10,6 +10,7 @@ typedef struct {
     rt_model_ops ops; /* the base's name, the calls below */
     rt_head_ops head; /* the base's head, called on the base */
     int *gmap;        /* [base->n_groups]: this handle's group of each base group, -1 none */
+    char *config;     /* rt_model_lora_set_config's text (owned) */
 } lora_state;
 
 #define LS(m) ((lora_state *)(m)->impl)
@@ -20,6 +21,7 @@ static void lo_destroy(void *impl) {
     rt_model_destroy(&s->base);
     rt_lora_destroy(&s->L);
     free(s->gmap);
+    free(s->config);
     free(s);
 }
 
@@ -414,4 +416,17 @@ rt_status rt_model_lora_merge(rt_model **pm, rt_model **base) {
     rt_model_destroy(pm);
     *base = b;
     return RT_OK;
+}
+
+rt_status rt_model_lora_set_config(rt_model *m, const char *text) {
+    if (!rt_model_lora(m)) return rt_error(RT_ERR_ARG, "the model has no LoRA adapters");
+    char *c = text ? strdup(text) : NULL;
+    if (text && !c) return rt_error(RT_ERR_MEMORY, "out of memory");
+    free(LS(m)->config);
+    LS(m)->config = c;
+    return RT_OK;
+}
+
+const char *rt_model_lora_config(const rt_model *m) {
+    return rt_model_lora(m) ? LS(m)->config : NULL;
 }

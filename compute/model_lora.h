@@ -39,6 +39,10 @@ rt_model *rt_model_lora_base(const rt_model *m);
 /* The base model of a LoRA handle, m itself for any other: what an architecture's own code
    (its importer, exporter, manifest codec) works on. */
 const rt_model *rt_model_unwrapped(const rt_model *m);
+/* The adapters' description in their file format (io/: PEFT's adapter_config.json), kept with the
+   handle for checkpoints and exports: set copies text (NULL clears), get returns it or NULL. */
+rt_status rt_model_lora_set_config(rt_model *m, const char *text);
+const char *rt_model_lora_config(const rt_model *m);
 /* Writes the merged weights W + scale B A of every adapted layer and the saved tensors' values
    into the base model's own arena (the handle then stops adapting: it becomes the merged base
    model, which the caller takes from *base; the handle is destroyed). */

@@ -1,5 +1,6 @@
 /* A run's LoRA adapters (dist/lora_run.h). */
 #include "lora_run.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fsutil.h"
@@ -64,6 +65,31 @@ static rt_status from_keys(rt_peft_config *pc, const rt_run_config *c) {
     return RT_OK;
 }
 
+static const char *task_type(const rt_model *m) {
+    if (strcmp(m->head->kind, "seqcls") == 0) return "SEQ_CLS";
+    return m->encoder_decoder ? "SEQ_2_SEQ_LM" : "CAUSAL_LM";
+}
+
+/* The adapters' adapter_config.json, kept with the handle (checkpoints, the export): an
+   imported adapter's own file, else the spec's, naming model.path (absolute) as the base. */
+static rt_status describe(const rt_lora_run *lr, const rt_run_config *cfg, rt_model *m) {
+    char *text = NULL;
+    if (cfg->lora.adapter) {
+        char path[4096];
+        size_t n;
+        snprintf(path, sizeof path, "%s/adapter_config.json", cfg->lora.adapter);
+        RT_CALL(rt_fs_read_file(path, &text, &n));
+    } else {
+        char base[PATH_MAX];
+        const char *b = realpath(cfg->model.path, base) ? base : cfg->model.path;
+        if (!(text = rt_peft_config_text(m, &lr->sp, task_type(m), b)))
+            return rt_error(RT_ERR_MEMORY, "out of memory");
+    }
+    rt_status st = rt_model_lora_set_config(m, text);
+    free(text);
+    return st;
+}
+
 rt_status rt_lora_run_setup(rt_lora_run *lr, const rt_run_config *cfg, rt_model **m) {
     memset(lr, 0, sizeof *lr);
     if (!rt_lora_run_enabled(cfg)) return RT_OK;
@@ -82,7 +108,7 @@ rt_status rt_lora_run_setup(rt_lora_run *lr, const rt_run_config *cfg, rt_model 
     }
     RT_CALL(st);
     if (cfg->lora.adapter) RT_CALL(rt_peft_load_adapter(cfg->lora.adapter, *m));
-    return RT_OK;
+    return describe(lr, cfg, *m);
 }
 
 void rt_lora_run_free(rt_lora_run *lr) {
@@ -112,19 +138,6 @@ void rt_lora_run_report(const rt_lora_run *lr, const rt_model *m, int P, int zer
             zero1 ? ", ZeRO-1 sharded" : "");
 }
 
-static const char *task_type(const rt_model *m) {
-    if (strcmp(m->head->kind, "seqcls") == 0) return "SEQ_CLS";
-    return m->encoder_decoder ? "SEQ_2_SEQ_LM" : "CAUSAL_LM";
-}
-
-rt_status rt_lora_run_export(const rt_lora_run *lr, const rt_run_config *cfg, rt_model **m,
-                             const char *dir) {
-    RT_CALL(rt_fs_mkdir_p(dir));
-    RT_CALL(rt_peft_save_adapter(dir, *m, &lr->sp, task_type(*m), cfg->model.path));
-    rt_model *merged = NULL;
-    RT_CALL(rt_model_lora_merge(m, &merged));
-    *m = merged;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/merged", dir);
-    return rt_model_save_hf(merged, path);
+rt_status rt_lora_run_export(rt_model **m, const char *dir) {
+    return rt_peft_export(m, dir);
 }

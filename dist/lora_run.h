@@ -30,6 +30,5 @@ void rt_lora_run_report(const rt_lora_run *lr, const rt_model *m, int P, int zer
 /* Writes dir/adapter_config.json + dir/adapter_model.safetensors (what PeftModel.from_pretrained
    loads onto model.path), then merges the adapters into the base (*m becomes the merged base
    model) and writes it as a Hugging Face directory dir/merged (transformers loads it alone).
-   The caller copies the tokenizer. */
-rt_status rt_lora_run_export(const rt_lora_run *lr, const rt_run_config *cfg, rt_model **m,
-                             const char *dir);
+   The caller copies the tokenizer. Local. */
+rt_status rt_lora_run_export(rt_model **m, const char *dir);

@@ -1521,7 +1521,7 @@ static rt_status export_final(run *r) {
         snprintf(path, sizeof path, "%s/final", t->cfg->output.dir);
         st = rt_guard_weights(t->m, "the export to final/");
         if (st == RT_OK && t->lora.on) { /* the adapter, then the merged model */
-            st = rt_lora_run_export(&t->lora, t->cfg, &t->m, path);
+            st = rt_lora_run_export(&t->m, path);
             t->mt = t->m;
             char merged[4200];
             snprintf(merged, sizeof merged, "%s/merged", path);

@@ -1,6 +1,8 @@
 /* The model registry (io/model_registry.h) and its GPT-2 entry. */
 #include "model_registry.h"
 #include "model_lora.h"
+#include "peft.h"
+#include "hf_common.h"
 #include "ckpt.h"
 #include "fsutil.h"
 #include "head_lm.h"
@@ -385,7 +387,12 @@ void rt_model_to_manifest(const rt_model *m, rt_manifest_model *store, Ringtune_
     ringtune__t5_config__init(&store->t5);
     ringtune__lm_head__init(&store->lm);
     ringtune__seq_cls_head__init(&store->seqcls);
-    m = rt_model_unwrapped(m); /* a LoRA handle: its base's description */
+    ringtune__lora_desc__init(&store->lora);
+    if (rt_model_lora_config(m)) { /* adapters: their config, then the base's description */
+        store->lora.adapter_config = (char *)rt_model_lora_config(m);
+        store->desc.lora = &store->lora;
+    }
+    m = rt_model_unwrapped(m);
     store->legacy.architecture = (char *)m->ops->arch;
     store->desc.architecture = (char *)m->ops->arch;
     store->desc.head = (char *)m->head->kind;
@@ -407,9 +414,59 @@ const char *rt_manifest_head(const Ringtune__Manifest *man) {
     return h && h[0] ? h : "lm";
 }
 
+/* The base a LoRA checkpoint's adapters sit on: its config's base_model_name_or_path, a Hugging
+   Face directory (a classifier gets the manifest's labels) or a ringtune checkpoint. */
+static rt_status lora_base(const char *dir, const Ringtune__Manifest *man, const char *path,
+                           rt_model **out) {
+    const Ringtune__ModelDesc *d = man->model_desc;
+    if (!path || !path[0])
+        return rt_error(RT_ERR_FORMAT,
+                        "%s/%s: the adapters' config names no base model "
+                        "(base_model_name_or_path)",
+                        dir, RT_CKPT_MANIFEST);
+    if (rt_ckpt_is_checkpoint(path)) return rt_model_load_ckpt(path, out);
+    if (strcmp(rt_manifest_head(man), "seqcls") || !d->seqcls) return rt_model_load_hf(path, out);
+    const Ringtune__SeqClsHead *h = d->seqcls;
+    int K = h->num_labels;
+    return rt_model_load_hf_classifier(
+        path, K, h->n_label_names == (size_t)K ? (const char *const *)h->label_names : NULL, 0,
+        NULL, out);
+}
+
+/* A LoRA checkpoint's model: the base from its path, then fresh adapters of the stored config
+   (the caller reads the adapters' values into the handle's arena). */
+static rt_status lora_from_manifest(const char *dir, const Ringtune__Manifest *man,
+                                    rt_model **out) {
+    const char *text = man->model_desc->lora->adapter_config;
+    char name[4200];
+    snprintf(name, sizeof name, "%s/%s (its adapters' config)", dir, RT_CKPT_MANIFEST);
+    rt_peft_config pc;
+    RT_CALL(rt_peft_parse_config(text ? text : "", name, &pc));
+    rt_model *base = NULL;
+    rt_status st = lora_base(dir, man, pc.base_model, &base);
+    if (st != RT_OK) {
+        rt_peft_config_free(&pc);
+        return rt_hf_in_file(st, name);
+    }
+    rt_lora_spec sp;
+    rt_peft_spec(&pc, base, &sp);
+    st = rt_model_lora_create(base, &sp, 0, out);
+    if (st == RT_OK) st = rt_model_lora_set_config(*out, text);
+    if (st == RT_OK && (*out)->params->total != man->total_params)
+        st = rt_error(RT_ERR_FORMAT,
+                      "%s/%s: the adapters' config gives %zu adapter parameters, total_params is "
+                      "%llu (another base model at %s?)",
+                      dir, RT_CKPT_MANIFEST, (*out)->params->total,
+                      (unsigned long long)man->total_params, pc.base_model);
+    if (st != RT_OK) rt_model_destroy(out);
+    rt_peft_config_free(&pc);
+    return st;
+}
+
 rt_status rt_model_from_manifest(const char *dir, const Ringtune__Manifest *man, rt_model **out) {
     *out = NULL;
     char names[256];
+    if (man->model_desc && man->model_desc->lora) return lora_from_manifest(dir, man, out);
     const rt_model_codec *c = rt_model_registry_find(rt_manifest_arch(man));
     if (!c)
         return rt_error(RT_ERR_FORMAT,

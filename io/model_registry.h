@@ -22,6 +22,7 @@ typedef struct {
     Ringtune__LmHead lm;
     Ringtune__SeqClsHead seqcls;
     char *label_names[RT_MANIFEST_MAX_LABEL_NAMES]; /* borrowed from the head */
+    Ringtune__LoraDesc lora;                        /* a LoRA handle's (its config borrowed) */
 } rt_manifest_model;
 
 /* A task head's io half: its name in manifests and its compute operations. */

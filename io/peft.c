@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fsutil.h"
 #include "hf_common.h"
 #include "model_registry.h"
 #include "safetensors.h"
@@ -180,6 +181,20 @@ rt_status rt_peft_read_config(const char *dir, rt_peft_config *c) {
     return st;
 }
 
+rt_status rt_peft_parse_config(const char *text, const char *name, rt_peft_config *c) {
+    memset(c, 0, sizeof *c);
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return rt_error(RT_ERR_FORMAT, "%s: not a JSON object (%s)", name, je.text);
+    }
+    rt_status st = parse(name, root, c);
+    json_decref(root);
+    if (st != RT_OK) rt_peft_config_free(c);
+    return st;
+}
+
 /* re.fullmatch(target_modules, full module name) */
 static int regex_match(void *arg, const char *module) {
     const rt_peft_config *a = arg;
@@ -341,15 +356,18 @@ static json_t *config_json(const rt_model *m, const rt_lora_spec *sp, const char
     return o;
 }
 
-rt_status rt_peft_save_adapter(const char *dir, const rt_model *m, const rt_lora_spec *sp,
-                               const char *task_type, const char *base_model) {
+char *rt_peft_config_text(const rt_model *m, const rt_lora_spec *sp, const char *task_type,
+                          const char *base_model) {
+    json_t *o = config_json(m, sp, task_type, base_model);
+    char *text =
+        o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(o);
+    return text;
+}
+
+rt_status rt_peft_save_adapter_text(const char *dir, const rt_model *m, const char *config) {
     const rt_lora *L = rt_model_lora(m);
     if (!L) return rt_error(RT_ERR_ARG, "%s: the model has no LoRA adapters to save", dir);
-    if (sp->match)
-        return rt_error(RT_ERR_ARG,
-                        "%s: an adapter chosen by a regular expression is saved by "
-                        "listing its modules (not implemented)",
-                        dir);
     char path[4096], name[RT_NAME_MAX + 96];
     rt_st_writer *w = NULL;
     RT_CALL(rt_st_writer_create(&w));
@@ -363,10 +381,41 @@ rt_status rt_peft_save_adapter(const char *dir, const rt_model *m, const rt_lora
     if (st == RT_OK) st = rt_st_writer_write(w, path, NULL, NULL, 0);
     rt_st_writer_destroy(&w);
     RT_CALL(st);
-    json_t *o = config_json(m, sp, task_type, base_model);
-    if (!o) return rt_error(RT_ERR_MEMORY, "out of memory");
     snprintf(path, sizeof path, "%s/%s", dir, CONFIG);
-    st = rt_hf_write_json(path, o);
-    json_decref(o);
+    size_t n = strlen(config);
+    char *buf = malloc(n + 2);
+    if (!buf) return rt_error(RT_ERR_MEMORY, "out of memory");
+    memcpy(buf, config, n);
+    buf[n] = '\n';
+    st = rt_fs_write_file_atomic(path, buf, n + 1);
+    free(buf);
     return st;
+}
+
+rt_status rt_peft_save_adapter(const char *dir, const rt_model *m, const rt_lora_spec *sp,
+                               const char *task_type, const char *base_model) {
+    if (sp->match)
+        return rt_error(RT_ERR_ARG,
+                        "%s: an adapter chosen by a regular expression is saved by "
+                        "listing its modules (not implemented)",
+                        dir);
+    char *text = rt_peft_config_text(m, sp, task_type, base_model);
+    if (!text) return rt_error(RT_ERR_MEMORY, "out of memory");
+    rt_status st = rt_peft_save_adapter_text(dir, m, text);
+    free(text);
+    return st;
+}
+
+rt_status rt_peft_export(rt_model **m, const char *dir) {
+    const char *cfg = rt_model_lora_config(*m);
+    if (!cfg)
+        return rt_error(RT_ERR_ARG, "%s: the adapters carry no adapter config to export", dir);
+    RT_CALL(rt_fs_mkdir_p(dir));
+    RT_CALL(rt_peft_save_adapter_text(dir, *m, cfg));
+    rt_model *merged = NULL;
+    RT_CALL(rt_model_lora_merge(m, &merged));
+    *m = merged;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/merged", dir);
+    return rt_model_save_hf(merged, path);
 }

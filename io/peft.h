@@ -28,6 +28,8 @@ typedef struct {
    rank_pattern / alpha_pattern / layers_pattern / layer_replication it does not implement, and
    values of the wrong type or range. *c is the caller's (rt_peft_config_free). */
 rt_status rt_peft_read_config(const char *dir, rt_peft_config *c);
+/* The same from the text of an adapter_config.json (name stands for the file in messages). */
+rt_status rt_peft_parse_config(const char *text, const char *name, rt_peft_config *c);
 void rt_peft_config_free(rt_peft_config *c);
 /* A spec over c's storage (valid while c is); the regex, when there is one, is matched on the
    full Hugging Face module names of m's architecture. */
@@ -41,5 +43,15 @@ rt_status rt_peft_load_adapter(const char *dir, rt_model *m);
    exist). task_type and base_model (may be NULL) go into the config. */
 rt_status rt_peft_save_adapter(const char *dir, const rt_model *m, const rt_lora_spec *sp,
                                const char *task_type, const char *base_model);
+/* The adapter_config.json text of m's adapters (malloc'd, the caller frees; NULL when out of
+   memory). */
+char *rt_peft_config_text(const rt_model *m, const rt_lora_spec *sp, const char *task_type,
+                          const char *base_model);
+/* rt_peft_save_adapter with the config's text given (config: adapter_config.json's content). */
+rt_status rt_peft_save_adapter_text(const char *dir, const rt_model *m, const char *config);
+/* What a LoRA model exports to dir (created when missing): the adapter as PEFT's files, with the
+   config kept on the handle (rt_model_lora_config), then the base with the adapters merged
+   (*m becomes that merged model) as a Hugging Face directory dir/merged. */
+rt_status rt_peft_export(rt_model **m, const char *dir);
 /* PEFT's name of tensor i of m's adapter table into buf. */
 const char *rt_peft_tensor_name(const rt_model *m, int i, char *buf, size_t cap);

@@ -5,8 +5,8 @@
 #     on 3 ranks with the uninterrupted run's losses; the checkpoints hold the adapters' bytes
 #     only (a small fraction of a full fine-tune's); the report says what is reduced and stored;
 #     final/ is a PEFT adapter directory plus final/merged, a GPT-2 directory whose loss under
-#     `ringtune eval` is the run's "after" loss; lora.adapter=final continues from it (its
-#     "before" is that "after");
+#     `ringtune eval` is the run's "after" loss; a checkpoint verifies and exports to the same
+#     files; lora.adapter=final continues from it (its "before" is that "after");
 #  2. classification: the score trains in full with the adapters (PEFT's SEQ_CLS), the backbone's
 #     weights stay the base's in final/merged except the adapted ones;
 #  3. seq2seq (T5, PEFT's default targets q and v): losses of 1 and 2 ranks agree, generation
@@ -75,6 +75,17 @@ grep -q '"peft_type": "LORA"' "$S/np1/final/adapter_config.json" ||
     >"$S/eval.log" 2>&1 || fail_log "$S/eval.log" "ringtune eval of final/merged failed"
 after=$(awk '$1 == "fine-tuned" {print $3}' "$S/np1.log")
 expect_grep "loss $after, perplexity" "$S/eval.log" "eval's loss of final/merged (the run's after: $after)"
+
+# a LoRA checkpoint verifies and exports as final/ (its manifest names the base and the config)
+"$R" inspect "$S/np1/step-00000008" --verify >"$S/verify.log" 2>&1 ||
+    fail_log "$S/verify.log" "inspect --verify of a LoRA checkpoint failed"
+"$R" export "$S/np1/step-00000008" "$S/exported" >"$S/export.log" 2>&1 ||
+    fail_log "$S/export.log" "export of a LoRA checkpoint failed"
+cmp -s "$S/exported/adapter_model.safetensors" "$S/np1/final/adapter_model.safetensors" ||
+    fail "the exported step-8 adapter differs from final/"
+cmp -s "$S/exported/merged/model.safetensors" "$S/np1/final/merged/model.safetensors" ||
+    fail "the exported step-8 merged model differs from final/merged"
+say "step 8 exported: the adapter and the merged model equal final/'s bit for bit"
 
 # continue from the adapter: its "before" is the run's "after"
 train_ok 1 "$S/cont.log" "$S/run.yaml" "output.dir=$S/cont" lora.r=null "lora.adapter=$S/np1/final" \
