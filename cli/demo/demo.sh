@@ -4,8 +4,8 @@
 #   ringtune prep  -> HDF5 corpora from the shipped texts (general English, legal text)
 #   mpirun -n 2 ringtune train pretrain.yaml -> the base model a user would bring
 #   mpirun -n 2 ringtune train finetune.yaml -> fine-tuning on the domain, before/after table
-#   mpirun -n 2 ringtune train classify.yaml -> a classifier on labeled text, twice (feature
-#                                               extraction, full), and the seed's metric table
+#   mpirun -n 2 ringtune train classify.yaml -> a classifier on labeled text, three times (feature
+#                                               extraction, full, LoRA), and the seed's metric table
 #   ringtune init --arch t5, ringtune prep (pairs) -> a small random T5, denoising and
 #                                                     translation corpora
 #   mpirun -n 2 ringtune train t5_pretrain.yaml  -> the T5 base model (span corruption on English)
@@ -54,17 +54,22 @@ echo; echo "== general English after fine-tuning (what the domain cost) =="
 "$rt" eval --model "$out/pretrain/final" --corpus "$out/general.h5" --seq 64
 "$rt" eval --model "$out/finetune/final" --corpus "$out/general.h5" --seq 64
 
-echo; echo "== classifying package descriptions (4 classes): feature extraction and full fine-tuning =="
+echo; echo "== classifying package descriptions (4 classes): feature extraction, full fine-tuning, LoRA =="
 for mode in feature_extraction full; do
   lr=3.0e-4; [ "$mode" = feature_extraction ] && lr=1.0e-2   # the score alone learns faster
   "${mpi[@]}" "$rt" train "$here/classify.yaml" model.path="$out/pretrain/final" \
       data.corpus="$out/packages.h5" output.dir="$out/cls-$mode" finetune.mode=$mode optim.lr=$lr \
       "${csteps[@]}"
 done
-echo; echo "== the seed's table: the base model (a fresh score) and both classifiers =="
+# LoRA (r 8 on every linear layer of the blocks, the score in full as PEFT's SEQ_CLS): final/ is
+# a PEFT adapter for the base model, final/merged a classifier transformers loads alone
+"${mpi[@]}" "$rt" train "$here/classify.yaml" model.path="$out/pretrain/final" \
+    data.corpus="$out/packages.h5" output.dir="$out/cls-lora" optim.lr=2.0e-3 lora.r=8 \
+    lora.alpha=16 lora.target_modules=c_attn,c_proj,c_fc "${csteps[@]}"
+echo; echo "== the seed's table: the base model (a fresh score) and the three classifiers =="
 "$rt" eval --corpus "$out/packages.h5" --before "$out/pretrain/final" --seed 3 \
     --model "$out/cls-feature_extraction/final" --label features --model "$out/cls-full/final" \
-    --label full --json "$out/classify-eval.json"
+    --label full --model "$out/cls-lora/final/merged" --label lora --json "$out/classify-eval.json"
 
 # T5: a small random T5 with the bundled tokenizer (copied in, so training and export carry it)
 echo; echo "== T5: a small random T5, its denoising and translation corpora =="

@@ -328,3 +328,28 @@ step_dirs() {
     find "$1" -maxdepth 1 -name 'step-*' ! -name '*.tmp' ! -name '*.old' -printf '%f\n' |
         sort | tr '\n' ' '
 }
+
+# expect_resume_4_to_3 DIR REF YAML [overrides...]: DIR holds a finished 2-rank run; its
+# checkpoints after step 4 and final/ are dropped, its metrics cut to step 4, and the run resumed
+# on 3 ranks must log the resume and end with REF's losses and samples (within 1e-6).
+expect_resume_4_to_3() {
+    local dir=$1 ref=$2 yaml=$3
+    shift 3
+    find "$dir" -maxdepth 1 -name 'step-*' ! -name step-00000004 ! -name 'step-0000000[0-3]' \
+        -exec rm -rf {} +
+    rm -rf "$dir/final"
+    echo step-00000004 >"$dir/latest"
+    python3 - "$dir/metrics.jsonl" <<'PY'
+import json, sys
+p = sys.argv[1]
+keep = [l for l in open(p) if json.loads(l)["step"] <= 4]
+open(p, "w").writelines(keep)
+PY
+    train_ok 3 "$dir.resume.log" "$yaml" "output.dir=$dir" "$@" --resume latest
+    expect_grep "resumed from .*step-00000004: step 4, 2 shards written by 2 ranks, now 3 ranks" \
+        "$dir.resume.log" "resume"
+    local out
+    out=$(python3 "$CK_TOOL" compare "$ref" "$dir/metrics.jsonl" 1e-6) ||
+        fail "the resumed run differs from the uninterrupted one: $out"
+    say "resumed on 3 ranks vs uninterrupted on 1: $out"
+}
