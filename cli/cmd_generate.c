@@ -16,6 +16,7 @@
 #include "hf_gpt2.h"
 #include "hf_tokenizer.h"
 #include "model_gpt2.h"
+#include "model_lora.h"
 #include "model_registry.h"
 #include "model_t5.h"
 #include "spm.h"
@@ -149,6 +150,15 @@ static rt_status load_model(const char *path, rt_model **out, int *is_ckpt) {
     } else {
         rt_error_clear();
         RT_CALL(rt_model_load_hf(path, out));
+    }
+    if (rt_model_lora(*out)) { /* a PEFT adapter or a LoRA checkpoint: decode merged weights */
+        rt_model *merged = NULL;
+        rt_status st = rt_model_lora_merge(out, &merged);
+        if (st != RT_OK) {
+            rt_model_destroy(out);
+            return st;
+        }
+        *out = merged;
     }
     if (strcmp((*out)->head->kind, "lm") != 0) {
         rt_status st = rt_error(RT_ERR_ARG,

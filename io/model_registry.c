@@ -2,6 +2,7 @@
 #include "model_registry.h"
 #include "model_lora.h"
 #include "peft.h"
+#include "safetensors.h"
 #include "hf_common.h"
 #include "ckpt.h"
 #include "fsutil.h"
@@ -246,7 +247,70 @@ static const char *known(char *buf, size_t cap, int heads) {
     return buf;
 }
 
+/* A PEFT adapter directory (adapter_config.json and no config.json): 1, and its config in *pc
+   (the caller frees it); 0 for anything else. */
+static int adapter_dir(const char *dir, rt_peft_config *pc, rt_status *st) {
+    *st = RT_OK;
+    char *cfg = rt_fs_join(dir, "config.json"), *ad = rt_fs_join(dir, "adapter_config.json");
+    int is = cfg && ad && !rt_fs_exists(cfg) && rt_fs_exists(ad);
+    free(cfg);
+    free(ad);
+    if (!is) return 0;
+    *st = rt_peft_read_config(dir, pc);
+    if (*st == RT_OK && !pc->base_model) {
+        rt_peft_config_free(pc);
+        *st = rt_error(RT_ERR_FORMAT,
+                       "%s/adapter_config.json: base_model_name_or_path is null: "
+                       "which model the adapter is for is not said",
+                       dir);
+    }
+    return 1;
+}
+
+/* The classes of a classifier's PEFT adapter: the rows of its saved score. */
+static rt_status adapter_labels(const char *dir, int *K) {
+    char *path = rt_fs_join(dir, "adapter_model.safetensors");
+    rt_st_file *f = NULL;
+    rt_status st = path ? rt_st_open(&f, path) : rt_error(RT_ERR_MEMORY, "out of memory");
+    for (int i = 0; st == RT_OK && i < rt_st_count(f) && *K == 0; i++) {
+        const rt_st_tensor *t = rt_st_get(f, i);
+        size_t n = strlen(t->name), k = strlen(".score.weight");
+        if (n >= k && !strcmp(t->name + n - k, ".score.weight") && t->ndim == 2)
+            *K = (int)t->shape[0];
+    }
+    if (st == RT_OK && *K == 0)
+        st = rt_error(RT_ERR_FORMAT, "%s: no score.weight: not the adapter of a classifier", path);
+    rt_st_close(&f);
+    free(path);
+    return st;
+}
+
+/* The adapters of PEFT directory dir over base (ownership moves into *out). */
+static rt_status adapter_wrap(const char *dir, rt_peft_config *pc, rt_model *base, rt_model **out) {
+    rt_lora_spec sp;
+    rt_peft_spec(pc, base, &sp);
+    RT_CALL(rt_model_lora_create(base, &sp, 0, out));
+    char *path = rt_fs_join(dir, "adapter_config.json"), *text = NULL;
+    size_t n;
+    rt_status st =
+        path ? rt_fs_read_file(path, &text, &n) : rt_error(RT_ERR_MEMORY, "out of memory");
+    if (st == RT_OK) st = rt_model_lora_set_config(*out, text);
+    if (st == RT_OK) st = rt_peft_load_adapter(dir, *out);
+    free(path);
+    free(text);
+    if (st != RT_OK) rt_model_destroy(out);
+    return st;
+}
+
 rt_status rt_hf_model_type(const char *dir, char *buf, size_t cap) {
+    rt_peft_config pc;
+    rt_status ast;
+    if (adapter_dir(dir, &pc, &ast)) { /* an adapter: its base's type */
+        if (ast != RT_OK) return ast;
+        ast = rt_hf_model_type(pc.base_model, buf, cap);
+        rt_peft_config_free(&pc);
+        return ast;
+    }
     char *path = rt_fs_join(dir, "config.json");
     if (!path) return rt_error(RT_ERR_MEMORY, "out of memory");
     json_error_t je;
@@ -288,6 +352,15 @@ rt_status rt_hf_check_model_type(const char *dir) {
 rt_status rt_model_load_hf(const char *dir, rt_model **out) {
     const rt_model_codec *c;
     *out = NULL;
+    rt_peft_config pc;
+    rt_status st;
+    if (adapter_dir(dir, &pc, &st)) { /* a PEFT adapter: its base, then the adapters */
+        rt_model *base = NULL;
+        if (st == RT_OK) st = rt_model_load_hf(pc.base_model, &base);
+        if (st == RT_OK) st = adapter_wrap(dir, &pc, base, out);
+        rt_peft_config_free(&pc); /* a no-op after adapter_dir's failure */
+        return st;
+    }
     RT_CALL(hf_codec(dir, &c));
     return c->load_hf(dir, out);
 }
@@ -336,7 +409,7 @@ rt_status rt_model_check_classifier(const rt_model *m, const char *path, int K,
     if (K && mk != K)
         return rt_error(RT_ERR_ARG, "%s: the model classifies %d labels, the corpus has %d", path,
                         mk, K);
-    for (int k = 0; K && k < K; k++)
+    for (int k = 0; K && names && k < K; k++)
         if (strcmp(rt_head_seqcls_label(m, k), names[k]))
             return rt_error(RT_ERR_ARG,
                             "%s: label %d is \"%s\" in the model but \"%s\" in the corpus: the "
@@ -349,6 +422,19 @@ rt_status rt_model_check_classifier(const rt_model *m, const char *path, int K,
 rt_status rt_model_load_hf_classifier(const char *dir, int K, const char *const *names,
                                       uint64_t seed, FILE *log, rt_model **out) {
     *out = NULL;
+    rt_peft_config pc;
+    rt_status ast;
+    if (adapter_dir(dir, &pc, &ast)) { /* a PEFT adapter of a classifier (its score saved) */
+        rt_model *base = NULL;
+        if (ast == RT_OK && K == 0) ast = adapter_labels(dir, &K);
+        /* the base's notices (a fresh score) would mislead: the adapter holds the score */
+        (void)log;
+        if (ast == RT_OK)
+            ast = rt_model_load_hf_classifier(pc.base_model, K, names, seed, NULL, &base);
+        if (ast == RT_OK) ast = adapter_wrap(dir, &pc, base, out);
+        rt_peft_config_free(&pc);
+        return ast;
+    }
     rt_hf_seqcls_options o = {0, NULL, 0, -1, seed, 0};
     RT_CALL(hf_options(dir, K, names, &o));
     RT_CALL(rt_model_load_hf_seqcls(dir, &o, log, out));

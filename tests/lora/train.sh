@@ -5,7 +5,8 @@
 #     on 3 ranks with the uninterrupted run's losses; the checkpoints hold the adapters' bytes
 #     only (a small fraction of a full fine-tune's); the report says what is reduced and stored;
 #     final/ is a PEFT adapter directory plus final/merged, a GPT-2 directory whose loss under
-#     `ringtune eval` is the run's "after" loss; a checkpoint verifies and exports to the same
+#     `ringtune eval` is the run's "after" loss, as the adapter directory's (eval and generate load
+#     it over its base); a checkpoint verifies and exports to the same
 #     files; lora.adapter=final continues from it (its "before" is that "after");
 #  2. classification: the score trains in full with the adapters (PEFT's SEQ_CLS), the backbone's
 #     weights stay the base's in final/merged except the adapted ones;
@@ -62,6 +63,15 @@ grep -q '"peft_type": "LORA"' "$S/np1/final/adapter_config.json" ||
     >"$S/eval.log" 2>&1 || fail_log "$S/eval.log" "ringtune eval of final/merged failed"
 after=$(awk '$1 == "fine-tuned" {print $3}' "$S/np1.log")
 expect_grep "loss $after, perplexity" "$S/eval.log" "eval's loss of final/merged (the run's after: $after)"
+# the adapter directory itself loads as a model (its base from base_model_name_or_path)
+"$R" eval --model "$S/np1/final" --corpus "$S/corpus.h5" --seq 16 --batch 1 >"$S/evala.log" 2>&1 ||
+    fail_log "$S/evala.log" "ringtune eval of the adapter directory final/ failed"
+expect_grep "loss $after, perplexity" "$S/evala.log" "eval's loss of the adapter final/"
+"$R" generate --model "$S/np1/final" --ids 464,3290 --new 4 >"$S/gen.log" 2>&1 ||
+    fail_log "$S/gen.log" "generate with the adapter directory failed"
+"$R" generate --model "$S/np1/final/merged" --ids 464,3290 --new 4 >"$S/genm.log" 2>&1 ||
+    fail_log "$S/genm.log" "generate with final/merged failed"
+cmp -s "$S/gen.log" "$S/genm.log" || fail "the adapter and the merged model generate differently"
 
 # a LoRA checkpoint verifies and exports as final/ (its manifest names the base and the config)
 "$R" inspect "$S/np1/step-00000008" --verify >"$S/verify.log" 2>&1 ||
