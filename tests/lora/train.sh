@@ -27,11 +27,17 @@ YAML
 sed -i -e 's/lr: 1.0e-3/lr: 2.0e-2/' -e 's/eval: {every_steps: 4, max_batches: 4}/eval: {every_steps: 4}/' \
     "$S/run.yaml"
 
+# Under the sanitizers (RT_SANITIZED=1) the LM runs at 1 and 2 ranks, the export, the import and
+# the refusals run; the 3-rank, resume, size, classifier and T5 sections are the Release build's.
+san=${RT_SANITIZED:-0}
+nps="1 2 3"
+[ "$san" = 1 ] && nps="1 2"
+
 # 1. rank counts
-for np in 1 2 3; do
+for np in $nps; do
     train_ok "$np" "$S/np$np.log" "$S/run.yaml" "output.dir=$S/np$np"
 done
-for np in 2 3; do
+for np in ${nps#1 }; do
     out=$(python3 "$CK_TOOL" compare "$S/np1/metrics.jsonl" "$S/np$np/metrics.jsonl" 1e-6) ||
         fail "np$np losses or samples differ from np1: $out"
     say "np$np vs np1: $out"
@@ -40,18 +46,20 @@ expect_grep "^LoRA r=4 alpha=8 on 8 layers \(\+8 tensors in full\)" "$S/np2.log"
 expect_grep "gradients reduced per step: [0-9.]+ MB \(full fine-tuning: [0-9.]+ MB" "$S/np2.log" \
     "the communication figure"
 
-# resume at another rank count
-train_ok 2 "$S/a.log" "$S/run.yaml" "output.dir=$S/res"
-expect_resume_4_to_3 "$S/res" "$S/np1/metrics.jsonl" "$S/run.yaml"
+if [ "$san" = 0 ]; then
+    # resume at another rank count
+    train_ok 2 "$S/a.log" "$S/run.yaml" "output.dir=$S/res"
+    expect_resume_4_to_3 "$S/res" "$S/np1/metrics.jsonl" "$S/run.yaml"
 
-# the checkpoints hold the adapters only: against a full fine-tune's
-train_ok 2 "$S/full.log" "$S/run.yaml" "output.dir=$S/full" lora.r=null lora.bias=none \
-    train.max_steps=2 checkpoint.every_steps=0
-lb=$(du -b "$S/np2/step-00000008" | cut -f1)
-fb=$(du -b "$S/full/step-00000002" | cut -f1)
-python3 -c "import sys; sys.exit(0 if $lb * 20 < $fb else 1)" ||
-    fail "a LoRA checkpoint ($lb bytes) is not far smaller than a full one ($fb bytes)"
-say "checkpoint: LoRA $lb bytes, full fine-tuning $fb bytes"
+    # the checkpoints hold the adapters only: against a full fine-tune's
+    train_ok 2 "$S/full.log" "$S/run.yaml" "output.dir=$S/full" lora.r=null lora.bias=none \
+        train.max_steps=2 checkpoint.every_steps=0
+    lb=$(du -b "$S/np2/step-00000008" | cut -f1)
+    fb=$(du -b "$S/full/step-00000002" | cut -f1)
+    python3 -c "import sys; sys.exit(0 if $lb * 20 < $fb else 1)" ||
+        fail "a LoRA checkpoint ($lb bytes) is not far smaller than a full one ($fb bytes)"
+    say "checkpoint: LoRA $lb bytes, full fine-tuning $fb bytes"
+fi
 
 # the export: PEFT's files and the merged model, which `ringtune eval` scores as the run did
 for f in adapter_config.json adapter_model.safetensors merged/config.json merged/model.safetensors; do
@@ -91,6 +99,7 @@ before=$(awk '$1 == "base" {print $3}' "$S/cont.log")
 [ "$before" = "$after" ] || fail "continuing from final/: before $before, the run's after $after"
 say "lora.adapter=final/ starts from the run's after ($before)"
 
+if [ "$san" = 0 ]; then
 # 2. classification: the score trains in full
 "$R" prep --tokenizer "$S/base" --out "$S/lab.h5" --format jsonl --label-field label \
     --val-ratio 0.1 --max-length 16 --quiet "$demo/packages_sections.jsonl" >"$S/prepl.log" 2>&1 ||
@@ -121,6 +130,7 @@ expect_grep "^LoRA r=4 alpha=16 on 6 layers" "$S/np1.log" "q and v of every atte
 expect_grep "over 8 validation pairs decoded greedily" "$S/np1.log" "generation with the adapters"
 grep -q '"SEQ_2_SEQ_LM"' "$S/np1/final/adapter_config.json" || fail "T5's task_type"
 S=$S0
+fi
 
 # 4. refusals
 expect_fail() { # WHAT PATTERN overrides...
@@ -132,7 +142,7 @@ expect_fail() { # WHAT PATTERN overrides...
 }
 expect_fail "an unknown target module" 'lora.target_modules: "query" is no layer of this gpt2' \
     lora.target_modules=query
-expect_fail "the T5 adapter on GPT-2" 'adapter_config.json: lora.target_modules: "q" is no layer' \
-    lora.r=null "lora.adapter=$S/t5/np1/final"
+expect_fail "the T5 adapter on GPT-2" 'adapter_config.json: lora.target_modules: "[a-z_0-9]*" is no layer' \
+    lora.r=null "lora.adapter=$CK_HERE/../fixtures/lora_t5/adapter"
 expect_fail "LoRA with partial fine-tuning" "'finetune.mode' must be full" finetune.mode=partial
 say "all LoRA checks passed"

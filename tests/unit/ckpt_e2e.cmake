@@ -18,7 +18,7 @@ endforeach()
 add_test(NAME ckpt_e2e_faults_t5
          COMMAND bash ${RT_CKPT_E2E_DIR}/faults.sh $<TARGET_FILE:ringtune>
                  ${CMAKE_BINARY_DIR}/ckpt_e2e/faults_t5)
-set_tests_properties(ckpt_e2e_faults_t5 PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+set_tests_properties(ckpt_e2e_faults_t5 PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "mpi;slow"
                      ENVIRONMENT "RT_CKPT_MODEL=t5;RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 # A checkpoint of the format before the model interface still inspects, exports and resumes bit
 # for bit (tests/fixtures/ckpt_v_old, tests/fixtures/gen_ckpt_v_old.sh).

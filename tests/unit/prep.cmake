@@ -139,5 +139,5 @@ string(REPLACE ";" " " RT_PREP_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
 add_test(NAME prep_pairs_e2e
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../prep/pairs.sh $<TARGET_FILE:ringtune>
                  ${CMAKE_BINARY_DIR}/prep_e2e/pairs)
-set_tests_properties(prep_pairs_e2e PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+set_tests_properties(prep_pairs_e2e PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "mpi;slow"
                      ENVIRONMENT "RT_CORPUS_PAIRS=$<TARGET_FILE:test_corpus_pairs>;RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_PREP_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")

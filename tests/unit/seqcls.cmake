@@ -57,7 +57,7 @@ set_tests_properties(cls_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mp
 add_test(NAME s2s_e2e_train
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../s2s/train.sh $<TARGET_FILE:ringtune>
                  ${CMAKE_BINARY_DIR}/s2s_e2e/train)
-set_tests_properties(s2s_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 400 LABELS mpi
+set_tests_properties(s2s_e2e_train PROPERTIES PROCESSORS 2 TIMEOUT 400 LABELS "mpi;slow"
                      ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 # eval.metric: a classification metric needs data.task classification
 add_test(NAME train_metric_needs_classification
@@ -75,7 +75,7 @@ rt_unit_test(test_fcache ${CMAKE_CURRENT_LIST_DIR}/test_fcache.c LIBS rt_io THRE
 add_test(NAME cls_e2e_feature_cache
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../cls/feature_cache.sh $<TARGET_FILE:ringtune>
                  ${CMAKE_BINARY_DIR}/cls_e2e/feature_cache)
-set_tests_properties(cls_e2e_feature_cache PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS mpi
+set_tests_properties(cls_e2e_feature_cache PROPERTIES PROCESSORS 2 TIMEOUT 300 LABELS "mpi;slow"
                      ENVIRONMENT "RT_MPIEXEC=${MPIEXEC_EXECUTABLE};RT_MPIEXEC_PREFLAGS=${RT_CKPT_E2E_PREFLAGS};OMP_NUM_THREADS=1;${RT_MPI_SAN_ENV}")
 # LoRA on the three tasks (tests/lora/train.sh): rank counts, resume at another rank count, the
 # adapter-only checkpoints, the PEFT export and the merged model, importing an adapter, refusals
