@@ -18,6 +18,7 @@
 
 int rt_cmd_prep(int argc, char **argv);                                         /* cmd_prep.c */
 int rt_cmd_train(int argc, char **argv);                                        /* cmd_train.c */
+int rt_cmd_sweep(int argc, char **argv);                                        /* cmd_sweep.c */
 int rt_cmd_inspect(int argc, char **argv);                                      /* cmd_ckpt.c */
 int rt_cmd_export(int argc, char **argv);                                       /* cmd_ckpt.c */
 int rt_cmd_eval_labeled(int argc, char **argv, rt_corpus *c);                   /* cmd_cls.c */
@@ -37,6 +38,9 @@ static void usage(FILE *f) {
             "  train RUN.yaml [--resume latest|auto|DIR] [key.sub=value ...]\n"
             "      data-parallel fine-tuning under mpirun/srun with sharded checkpoints;\n"
             "      `ringtune train --help` and `--help-config` for details\n"
+            "  sweep SWEEP.yaml [--ranks-per-trial K] [--out DIR]\n"
+            "      hyperparameter search (grid, random, ASHA) with trials in parallel on\n"
+            "      groups of K ranks; `ringtune sweep --help`, docs/sweep.md\n"
             "  inspect CKPT [--verify] [--tensors] [--config]\n"
             "      a checkpoint's manifest in human terms (CKPT: step-N dir or output.dir)\n"
             "  export CKPT DIR\n"
@@ -223,6 +227,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return rt_cmd_generate(n, a);
     if (!strcmp(cmd, "prep")) return rt_cmd_prep(n, a);   /* handles MPI itself */
     if (!strcmp(cmd, "train")) return rt_cmd_train(n, a); /* likewise */
+    if (!strcmp(cmd, "sweep")) return rt_cmd_sweep(n, a); /* likewise */
     if (!strcmp(cmd, "inspect")) return rt_cmd_inspect(n, a);
     if (!strcmp(cmd, "export")) return rt_cmd_export(n, a);
     fprintf(stderr, "ringtune: unknown command '%s'\n\n", cmd);

@@ -104,6 +104,10 @@ static const key_def keys[] = {
     {"optim.beta2", K_NUM, OFF(optim.beta2), "0.999", 0, 1, F_HI_OPEN, NULL, NULL},
     {"optim.eps", K_NUM, OFF(optim.eps), "1e-8", 0, 1, F_LO_OPEN, NULL, NULL},
     {"optim.clip_norm", K_NUM, OFF(optim.clip_norm), "1.0", 0, INF, 0, NULL, NULL},
+    {"optim.schedule_steps", K_LONG, OFF(optim.schedule_steps), "null", 1, INF, F_NULL, NULL,
+     "the run's steps: the warmup ratio and the decay span the run; N: they span N steps, so a "
+     "run of fewer steps stops partway along the schedule of a longer one and a resume with more "
+     "steps continues it (`ringtune sweep`'s successive halving)"},
 
     {"finetune.mode", K_ENUM, OFF(finetune.mode), "full", 0, 0, 0, mode_names, NULL},
     {"finetune.last_n_blocks", K_INT, OFF(finetune.last_n_blocks), "2", 0, INF, 0, NULL, NULL},
@@ -983,7 +987,14 @@ rt_status rt_config_validate(const rt_run_config *cfg) {
                         "mutually exclusive; set one and make the other 0",
                         cfg->optim.warmup_steps, origin_of(cfg, k_wsteps), cfg->optim.warmup_ratio,
                         origin_of(cfg, k_wratio));
-    if (has_steps && cfg->optim.warmup_steps > cfg->train.max_steps)
+    if (cfg->optim.schedule_steps != RT_CONFIG_NULL_INT &&
+        cfg->optim.warmup_steps > cfg->optim.schedule_steps)
+        return rt_error(
+            RT_ERR_ARG, "'optim.warmup_steps' = %ld (%s) exceeds 'optim.schedule_steps' = %ld (%s)",
+            cfg->optim.warmup_steps, origin_of(cfg, k_wsteps), cfg->optim.schedule_steps,
+            origin_of(cfg, find_key("optim.schedule_steps")));
+    if (has_steps && cfg->optim.schedule_steps == RT_CONFIG_NULL_INT &&
+        cfg->optim.warmup_steps > cfg->train.max_steps)
         return rt_error(RT_ERR_ARG,
                         "'optim.warmup_steps' = %ld (%s) exceeds 'train.max_steps' = %ld (%s)",
                         cfg->optim.warmup_steps, origin_of(cfg, k_wsteps), cfg->train.max_steps,

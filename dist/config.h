@@ -75,6 +75,8 @@ typedef struct {
         double beta1, beta2;    /* 0.9, 0.999 in [0, 1) */
         double eps;             /* 1e-8 in (0, 1] */
         double clip_norm;       /* 1.0; global gradient norm clip, 0 disables */
+        long schedule_steps;    /* null: the run's steps; else the steps the warmup ratio and
+                                   the decay span (a shorter run stops partway along it) */
     } optim;
     struct {
         rt_finetune_mode mode;          /* full */

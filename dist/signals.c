@@ -6,7 +6,7 @@
 
 static volatile sig_atomic_t sig_count, sig_last;
 static struct sigaction old_usr1, old_term, old_int;
-static int sig_installed;
+static int sig_installed, sig_kept;
 
 static void on_signal(int sig) {
     if (sig == SIGINT && sig_count > 0) {
@@ -41,8 +41,12 @@ void rt_signals_install(void) {
     sig_installed = 1;
 }
 
+void rt_signals_keep(int on) {
+    sig_kept = on;
+}
+
 void rt_signals_restore(void) {
-    if (!sig_installed) return;
+    if (!sig_installed || sig_kept) return;
     sigaction(SIGUSR1, &old_usr1, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGINT, &old_int, NULL);

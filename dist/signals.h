@@ -10,6 +10,10 @@
    signals caught, rt_signals_last the last one's number, rt_signals_name its name. */
 void rt_signals_install(void);
 void rt_signals_restore(void);
+/* rt_signals_keep(1) makes rt_signals_restore a no-op until rt_signals_keep(0): a caller that
+   runs several trainings one after another (`ringtune sweep`) keeps the handlers between them,
+   where a signal would otherwise kill the process. */
+void rt_signals_keep(int on);
 int rt_signals_pending(void);
 int rt_signals_last(void);
 const char *rt_signals_name(int sig);

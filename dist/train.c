@@ -1042,10 +1042,13 @@ static rt_status run_begin(run *r) {
                    ? cfg->train.max_steps
                    : (long)ceil(cfg->train.epochs * (double)t->nwin / t->G);
     if (r->steps < 1) r->steps = 1;
+    /* optim.schedule_steps: this run may stop partway along a longer run's schedule */
+    long span =
+        cfg->optim.schedule_steps != RT_CONFIG_NULL_INT ? cfg->optim.schedule_steps : r->steps;
     rt_schedule sch = {cfg->optim.schedule, (float)cfg->optim.lr, (float)cfg->optim.min_lr,
                        cfg->optim.warmup_steps > 0 ? cfg->optim.warmup_steps
-                                                   : (long)(cfg->optim.warmup_ratio * r->steps),
-                       r->steps};
+                                                   : (long)(cfg->optim.warmup_ratio * span),
+                       span};
     t->sch = sch;
     rt_adamw_config ac = {(float)cfg->optim.lr, (float)cfg->optim.beta1, (float)cfg->optim.beta2,
                           (float)cfg->optim.eps, (float)cfg->optim.weight_decay};

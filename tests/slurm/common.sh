@@ -132,8 +132,8 @@ sl_wait_steps() {
     done
 }
 
-# sl_sbatch OUTFILE ARGS...: submits slurm/ringtune.sbatch (sbatch options, then the script's
-# arguments after a lone --); sets JOB.
+# sl_sbatch OUTFILE ARGS...: submits slurm/ringtune.sbatch (or slurm/$SL_TEMPLATE: sbatch
+# options, then the script's arguments after a lone --); sets JOB.
 sl_sbatch() {
     local out=$1
     shift
@@ -144,10 +144,11 @@ sl_sbatch() {
         [ "$a" = -- ] && break
         opts+=("$a")
     done
+    local template=${SL_TEMPLATE:-ringtune.sbatch}
     JOB=$(RINGTUNE=$R timeout 20 sbatch --parsable -o "$out" "${opts[@]}" \
-        "$SL_SLURM/ringtune.sbatch" "$@") || fail "sbatch failed: $JOB"
+        "$SL_SLURM/$template" "$@") || fail "sbatch failed: $JOB"
     JOB=${JOB%%;*}
-    say "submitted job $JOB: sbatch ${opts[*]} ringtune.sbatch $*"
+    say "submitted job $JOB: sbatch ${opts[*]} $template $*"
 }
 
 # steps_logged OUT: how many train steps OUT/metrics.jsonl holds.

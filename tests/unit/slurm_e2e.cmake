@@ -6,7 +6,7 @@
 # (run_suite.sh --quick and bench_scaling.sh across the 2 nodes, about a minute). Where no cluster
 # can start (not root, Slurm not installed) the scripts exit 77 and ctest reports them as skipped.
 string(REPLACE ";" " " RT_SLURM_E2E_PREFLAGS "${MPIEXEC_PREFLAGS}")
-foreach(t srun_train preempt_requeue reshard bench_suite)
+foreach(t srun_train preempt_requeue reshard bench_suite sweep_preempt)
   add_test(NAME slurm_e2e_${t}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../slurm/${t}.sh $<TARGET_FILE:ringtune>
                    ${CMAKE_BINARY_DIR}/slurm_e2e/${t})
