@@ -6,6 +6,7 @@
 #   mpirun -n 2 ringtune train finetune.yaml -> fine-tuning on the domain, before/after table
 #   mpirun -n 2 ringtune train classify.yaml -> a classifier on labeled text, three times (feature
 #                                               extraction, full, LoRA), and the seed's metric table
+#   mpirun -n 2 ringtune sweep sweep.yaml   -> a learning-rate x LoRA-rank grid of classifiers
 #   ringtune init --arch t5, ringtune prep (pairs) -> a small random T5, denoising and
 #                                                     translation corpora
 #   mpirun -n 2 ringtune train t5_pretrain.yaml  -> the T5 base model (span corruption on English)
@@ -66,6 +67,16 @@ done
 "${mpi[@]}" "$rt" train "$here/classify.yaml" model.path="$out/pretrain/final" \
     data.corpus="$out/packages.h5" output.dir="$out/cls-lora" optim.lr=2.0e-3 lora.r=8 \
     lora.alpha=16 lora.target_modules=c_attn,c_proj,c_fc "${csteps[@]}"
+echo; echo "== a learning-rate x LoRA-rank grid for the classifier: ringtune sweep ($ranks ranks, one trial each) =="
+# sweep.yaml's base_config and paths, for this output directory
+sed -e "s#^base_config: classify.yaml#base_config: $here/classify.yaml#" \
+    -e "s#^base:#base:\n  model.path: $out/pretrain/final\n  data.corpus: $out/packages.h5#" \
+    "$here/sweep.yaml" >"$out/sweep.yaml"
+[ "$quick" = 1 ] && sed -i 's/^budget: {policy: fixed, steps: 140}/budget: {policy: fixed, steps: 4}/' \
+    "$out/sweep.yaml"
+"${mpi[@]}" "$rt" sweep "$out/sweep.yaml" --out "$out/sweep"
+cat "$out/sweep/results.md"
+
 echo; echo "== the seed's table: the base model (a fresh score) and the three classifiers =="
 "$rt" eval --corpus "$out/packages.h5" --before "$out/pretrain/final" --seed 3 \
     --model "$out/cls-feature_extraction/final" --label features --model "$out/cls-full/final" \
