@@ -21,6 +21,7 @@
 #include "model_registry.h"
 #include "optim.h"
 #include "peft.h"
+#include "golden_util.h"
 #include "safetensors.h"
 
 static const char *FIXTURES[] = {"lora_gpt2", "lora_t5", "lora_gpt2_cls"};
@@ -39,23 +40,11 @@ typedef struct {
 } fixture;
 
 static void *golden_copy(fixture *f, const char *name, rt_st_dtype dt) {
-    const rt_st_tensor *t = rt_st_find(f->g, name);
-    ck_assert_msg(t && t->dtype == dt, "golden %s", name);
-    void *p = malloc(t->nbytes);
-    memcpy(p, t->data, t->nbytes);
-    return p;
+    return golden_copy_of(f->g, name, dt);
 }
 
 static float *golden_f32(fixture *f, const char *name, size_t n) {
-    float *v = malloc(n * sizeof(float));
-    ck_assert_msg(rt_st_read_f32(f->g, name, v, n) == RT_OK, "%s", rt_error_message());
-    return v;
-}
-
-static double jnum(json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    ck_assert_msg(json_is_number(v), "golden.json: %s", k);
-    return json_number_value(v);
+    return golden_f32_of(f->g, name, n);
 }
 
 /* The base model of the fixture (its "base_hf_dir" under tests/fixtures). */
@@ -138,16 +127,6 @@ static void fixture_free(fixture *f) {
     free(f->mask);
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n, double *ref_max) {
-    double d = 0.0, r = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        d = fmax(d, isnan(a[i]) ? INFINITY : fabs((double)a[i] - b[i]));
-        r = fmax(r, fabs((double)b[i]));
-    }
-    if (ref_max) *ref_max = r;
-    return d;
-}
-
 static const float *logits_of(const fixture *f, const rt_model *m, size_t *n) {
     *n = f->cls ? (size_t)f->B * rt_head_seqcls_num_labels(m) : (size_t)f->B * f->T * m->vocab_size;
     return f->cls ? rt_head_seqcls_logits(m) : rt_head_lm_logits(m);
@@ -163,7 +142,7 @@ START_TEST(test_logits_loss_grads) {
     size_t nl;
     const float *z = logits_of(&f, m, &nl);
     float *ref = golden_f32(&f, "logits", nl), ref_loss;
-    double lm, dl = max_abs_diff(z, ref, nl, &lm);
+    double lm, dl = golden_max_abs_diff(z, ref, nl, &lm);
     free(ref);
     ck_assert(rt_st_read_f32(f.g, "loss", &ref_loss, 1) == RT_OK);
     double loss = ls / cnt;
@@ -179,7 +158,7 @@ START_TEST(test_logits_loss_grads) {
         const rt_tensor_info *ti = &m->params->t[i];
         snprintf(name, sizeof name, "grad.%s", rt_peft_tensor_name(m, i, pn, sizeof pn));
         float *g = golden_f32(&f, name, ti->numel);
-        double gm, dm = max_abs_diff(m->grads_mem + ti->offset, g, ti->numel, &gm);
+        double gm, dm = golden_max_abs_diff(m->grads_mem + ti->offset, g, ti->numel, &gm);
         free(g);
         double rel = gm > 0 ? dm / gm : dm;
         if (rel > worst) worst = rel, worst_name = ti->name;
@@ -197,15 +176,15 @@ START_TEST(test_adamw_10_steps) {
     fixture_load(&f, FIXTURES[_i]);
     rt_model *m = f.m;
     json_t *tr = json_object_get(f.meta, "train");
-    int steps = (int)jnum(tr, "steps");
+    int steps = (int)golden_jnum(tr, "steps");
     rt_schedule sch = {rt_schedule_kind_parse(json_string_value(json_object_get(tr, "schedule"))),
-                       (float)jnum(tr, "lr_max"), (float)jnum(tr, "lr_min"),
-                       (long)jnum(tr, "warmup"), (long)jnum(tr, "total")};
+                       (float)golden_jnum(tr, "lr_max"), (float)golden_jnum(tr, "lr_min"),
+                       (long)golden_jnum(tr, "warmup"), (long)golden_jnum(tr, "total")};
     json_t *betas = json_object_get(tr, "betas");
     rt_adamw_config ac = {0.0f, (float)json_number_value(json_array_get(betas, 0)),
                           (float)json_number_value(json_array_get(betas, 1)),
-                          (float)jnum(tr, "eps"), (float)jnum(tr, "weight_decay")};
-    float clip = (float)jnum(tr, "clip");
+                          (float)golden_jnum(tr, "eps"), (float)golden_jnum(tr, "weight_decay")};
+    float clip = (float)golden_jnum(tr, "clip");
     float *ref_loss = golden_f32(&f, "train_losses", steps);
     size_t P = m->params->total;
     float *mom = rt_alloc_floats(P), *var = rt_alloc_floats(P);
@@ -229,7 +208,7 @@ START_TEST(test_adamw_10_steps) {
         const rt_tensor_info *ti = &m->params->t[i];
         snprintf(name, sizeof name, "final.%s", rt_peft_tensor_name(m, i, pn, sizeof pn));
         float *p = golden_f32(&f, name, ti->numel);
-        worst = fmax(worst, max_abs_diff(m->params_mem + ti->offset, p, ti->numel, NULL));
+        worst = fmax(worst, golden_max_abs_diff(m->params_mem + ti->offset, p, ti->numel, NULL));
         free(p);
     }
     printf("%s: %d AdamW steps, loss %.6f -> %.6f, worst rel |diff| loss %.3g, final adapters max "
@@ -263,7 +242,8 @@ START_TEST(test_merged) {
     ck_assert(rt_model_forward(b, &f.batch, NULL, &ls, &cnt) == RT_OK);
     z = logits_of(&f, b, &nl);
     float *ref = golden_f32(&f, "merged_logits", nl);
-    double am, da = max_abs_diff(z, adapted, nl, &am), dp = max_abs_diff(z, ref, nl, NULL);
+    double am, da = golden_max_abs_diff(z, adapted, nl, &am),
+               dp = golden_max_abs_diff(z, ref, nl, NULL);
     printf("%s: merged logits max |diff| %.3g from the adapted model's, %.3g from peft's merge "
            "(max |logit| %.3g)\n",
            FIXTURES[_i], da, dp, am);

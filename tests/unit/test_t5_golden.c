@@ -14,6 +14,7 @@
 #include "head_lm.h"
 #include "model_t5.h"
 #include "optim.h"
+#include "golden_util.h"
 #include "safetensors.h"
 
 static const char *FIXTURES[] = {"t5_tied", "t5_gated_odd"};
@@ -27,17 +28,6 @@ typedef struct {
     uint8_t *mask;
     rt_batch batch;
 } fixture;
-
-static int jint(json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    ck_assert_msg(json_is_integer(v), "golden.json: model.%s", k);
-    return (int)json_integer_value(v);
-}
-static double jnum(json_t *o, const char *k) {
-    json_t *v = json_object_get(o, k);
-    ck_assert_msg(json_is_number(v), "golden.json: %s", k);
-    return json_number_value(v);
-}
 
 static void *golden_copy(fixture *f, const char *name, rt_st_dtype dt, int ndim) {
     const rt_st_tensor *t = rt_st_find(f->g, name);
@@ -56,17 +46,17 @@ static void fixture_load(fixture *f, const char *name) {
     json_t *md = json_object_get(f->meta, "model");
     rt_t5_config c;
     rt_t5_config_default(&c);
-    c.vocab_size = jint(md, "vocab_size");
-    c.d_model = jint(md, "d_model");
-    c.d_kv = jint(md, "d_kv");
-    c.num_heads = jint(md, "num_heads");
-    c.d_ff = jint(md, "d_ff");
-    c.num_layers = jint(md, "num_layers");
-    c.num_decoder_layers = jint(md, "num_decoder_layers");
-    c.relative_attention_num_buckets = jint(md, "relative_attention_num_buckets");
-    c.relative_attention_max_distance = jint(md, "relative_attention_max_distance");
-    c.dropout_rate = (float)jnum(md, "dropout_rate");
-    c.layer_norm_epsilon = (float)jnum(md, "layer_norm_epsilon");
+    c.vocab_size = golden_jint(md, "vocab_size");
+    c.d_model = golden_jint(md, "d_model");
+    c.d_kv = golden_jint(md, "d_kv");
+    c.num_heads = golden_jint(md, "num_heads");
+    c.d_ff = golden_jint(md, "d_ff");
+    c.num_layers = golden_jint(md, "num_layers");
+    c.num_decoder_layers = golden_jint(md, "num_decoder_layers");
+    c.relative_attention_num_buckets = golden_jint(md, "relative_attention_num_buckets");
+    c.relative_attention_max_distance = golden_jint(md, "relative_attention_max_distance");
+    c.dropout_rate = (float)golden_jnum(md, "dropout_rate");
+    c.layer_norm_epsilon = (float)golden_jnum(md, "layer_norm_epsilon");
     c.ff = strcmp(json_string_value(json_object_get(md, "feed_forward_proj")), "gated-gelu") == 0
                ? RT_T5_FF_GATED_GELU
                : RT_T5_FF_RELU;
@@ -116,19 +106,7 @@ static void fixture_free(fixture *f) {
 }
 
 static float *golden_f32(fixture *f, const char *name, size_t n) {
-    float *v = malloc(n * sizeof(float));
-    ck_assert_msg(rt_st_read_f32(f->g, name, v, n) == RT_OK, "%s", rt_error_message());
-    return v;
-}
-
-static double max_abs_diff(const float *a, const float *b, size_t n, double *ref_max) {
-    double d = 0.0, r = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        d = fmax(d, isnan(a[i]) ? INFINITY : fabs((double)a[i] - b[i]));
-        r = fmax(r, fabs((double)b[i]));
-    }
-    if (ref_max) *ref_max = r;
-    return d;
+    return golden_f32_of(f->g, name, n);
 }
 
 START_TEST(test_logits_loss_grads) {
@@ -141,10 +119,10 @@ START_TEST(test_logits_loss_grads) {
     int d = m->hidden_size, V = m->vocab_size;
     size_t nh = (size_t)f.B * f.Tt * d, nl = (size_t)f.B * f.Tt * V;
     float *ref = golden_f32(&f, "hidden", nh);
-    double rm, dh = max_abs_diff(m->hidden, ref, nh, &rm);
+    double rm, dh = golden_max_abs_diff(m->hidden, ref, nh, &rm);
     free(ref);
     ref = golden_f32(&f, "logits", nl);
-    double lm, dl = max_abs_diff(rt_head_lm_logits(m), ref, nl, &lm);
+    double lm, dl = golden_max_abs_diff(rt_head_lm_logits(m), ref, nl, &lm);
     free(ref);
     float ref_loss;
     ck_assert(rt_st_read_f32(f.g, "loss", &ref_loss, 1) == RT_OK);
@@ -155,7 +133,7 @@ START_TEST(test_logits_loss_grads) {
     ck_assert_msg(dh <= 1e-5 * fmax(1.0, rm), "hidden max |diff| %g", dh);
     ck_assert_msg(dl <= 1e-4 * fmax(1.0, lm), "logits max |diff| %g", dl);
     ck_assert_msg(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "loss %g vs %g", loss, ref_loss);
-    ck_assert_int_eq((int)cnt, jint(f.meta, "n_counted_targets"));
+    ck_assert_int_eq((int)cnt, golden_jint(f.meta, "n_counted_targets"));
 
     rt_model_backward(m, (float)(1.0 / cnt), 0, NULL, NULL);
     double worst = 0.0;
@@ -165,7 +143,7 @@ START_TEST(test_logits_loss_grads) {
         char name[160];
         snprintf(name, sizeof name, "grad.%s", ti->name);
         float *g = golden_f32(&f, name, ti->numel);
-        double gm, dm = max_abs_diff(m->grads_mem + ti->offset, g, ti->numel, &gm);
+        double gm, dm = golden_max_abs_diff(m->grads_mem + ti->offset, g, ti->numel, &gm);
         free(g);
         double rel = gm > 0 ? dm / gm : dm;
         if (rel > worst) worst = rel, worst_name = ti->name;
@@ -183,15 +161,15 @@ START_TEST(test_adamw_10_steps) {
     fixture_load(&f, FIXTURES[_i]);
     rt_model *m = f.m;
     json_t *tr = json_object_get(f.meta, "train");
-    int steps = jint(tr, "steps");
+    int steps = golden_jint(tr, "steps");
     rt_schedule sch = {rt_schedule_kind_parse(json_string_value(json_object_get(tr, "schedule"))),
-                       (float)jnum(tr, "lr_max"), (float)jnum(tr, "lr_min"),
-                       (long)jint(tr, "warmup"), (long)jint(tr, "total")};
+                       (float)golden_jnum(tr, "lr_max"), (float)golden_jnum(tr, "lr_min"),
+                       (long)golden_jint(tr, "warmup"), (long)golden_jint(tr, "total")};
     json_t *betas = json_object_get(tr, "betas");
     rt_adamw_config ac = {0.0f, (float)json_number_value(json_array_get(betas, 0)),
                           (float)json_number_value(json_array_get(betas, 1)),
-                          (float)jnum(tr, "eps"), (float)jnum(tr, "weight_decay")};
-    float clip = (float)jnum(tr, "clip");
+                          (float)golden_jnum(tr, "eps"), (float)golden_jnum(tr, "weight_decay")};
+    float clip = (float)golden_jnum(tr, "clip");
     float *ref_loss = golden_f32(&f, "train_losses", steps);
     float *ref_norm = golden_f32(&f, "train_grad_norms", steps);
     size_t P = m->params->total;
@@ -219,7 +197,7 @@ START_TEST(test_adamw_10_steps) {
         char name[160];
         snprintf(name, sizeof name, "final.%s", ti->name);
         float *p = golden_f32(&f, name, ti->numel);
-        worst = fmax(worst, max_abs_diff(m->params_mem + ti->offset, p, ti->numel, NULL));
+        worst = fmax(worst, golden_max_abs_diff(m->params_mem + ti->offset, p, ti->numel, NULL));
         free(p);
     }
     printf("%s: %d AdamW steps, loss %.6f -> %.6f, worst rel |diff| loss %.3g, grad norm %.3g, "
@@ -239,7 +217,7 @@ START_TEST(test_buckets) {
     fixture f;
     fixture_load(&f, FIXTURES[_i]);
     json_t *bk = json_object_get(f.meta, "buckets");
-    int nb = jint(bk, "num_buckets"), md = jint(bk, "max_distance");
+    int nb = golden_jint(bk, "num_buckets"), md = golden_jint(bk, "max_distance");
     json_t *rel = json_object_get(bk, "rel"), *enc = json_object_get(bk, "encoder_bidirectional"),
            *dec = json_object_get(bk, "decoder_causal");
     size_t n = json_array_size(rel);
