@@ -10,8 +10,8 @@
 #     files; lora.adapter=final continues from it (its "before" is that "after");
 #  2. classification: the score trains in full with the adapters (PEFT's SEQ_CLS), the backbone's
 #     weights stay the base's in final/merged except the adapted ones;
-#  3. seq2seq (T5, PEFT's default targets q and v): losses of 1 and 2 ranks agree, generation
-#     metrics run on the merged weights;
+#  3. seq2seq (T5, PEFT's default targets q and v): losses of 1 and 2 ranks agree, a 2-rank run
+#     resumes on 3 ranks, generation metrics run on the merged weights;
 #  4. a target module the model lacks, an adapter of another model, lora.r with partial mode:
 #     refused naming the key or the file.
 # Usage: train.sh RINGTUNE_BINARY SCRATCH_DIR (tests/ckpt/common.sh).
@@ -127,6 +127,8 @@ out=$(python3 "$CK_TOOL" compare "$S/np1/metrics.jsonl" "$S/np2/metrics.jsonl" 1
     fail "T5 np2 losses differ from np1: $out"
 say "T5 np2 vs np1: $out"
 expect_grep "^LoRA r=4 alpha=16 on 6 layers" "$S/np1.log" "q and v of every attention"
+train_ok 2 "$S/a.log" "$S/run.yaml" "output.dir=$S/res"
+expect_resume_4_to_3 "$S/res" "$S/np1/metrics.jsonl" "$S/run.yaml"
 expect_grep "over 8 validation pairs decoded greedily" "$S/np1.log" "generation with the adapters"
 grep -q '"SEQ_2_SEQ_LM"' "$S/np1/final/adapter_config.json" || fail "T5's task_type"
 S=$S0
