@@ -11,6 +11,7 @@ cd "$(dirname "$0")"
 PKGS=(build-essential cmake pkg-config git
       libopenmpi-dev openmpi-bin
       libblis-dev
+      libdnnl-dev        # oneDNN: the bf16 matmul of train.precision bf16
       libhdf5-openmpi-dev hdf5-tools
       libprotobuf-c-dev protobuf-c-compiler
       check libsubunit-dev

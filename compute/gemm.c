@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "arena.h"
+#include "gemm_internal.h"
 
 static int g_threads = 1;
 static int g_ready = 0;
@@ -90,18 +91,38 @@ static void gemm_rntm(rntm_t *rntm, int ta, int tb, int M, int N, int K, float a
     bli_gemm_ex(&al, &a, &b, &be, &c, NULL, rntm);
 }
 
+void rt_gemm_fp32(int one_thread, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!g_ready) rt_gemm_setup(0);
+    rntm_t r = one_thread ? g_rntm_1 : g_rntm_n; /* BLIS writes into the rntm: a copy per call */
+    gemm_rntm(&r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static rt_precision g_precision = RT_PRECISION_FP32;
+
+const char *rt_gemm_set_precision(rt_precision p) {
+    g_precision = p;
+    return p == RT_PRECISION_BF16 ? rt_gemm_bf16_kernel() : "blis";
+}
+
+rt_precision rt_gemm_precision(void) {
+    return g_precision;
+}
+
 void rt_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
-    if (!g_ready) rt_gemm_setup(0);
-    rntm_t r = g_rntm_n; /* BLIS writes into the rntm it is given: use a copy per call */
-    gemm_rntm(&r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (g_precision == RT_PRECISION_BF16)
+        rt_gemm_bf16(0, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        rt_gemm_fp32(0, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void rt_gemm_1t(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc) {
-    if (!g_ready) rt_gemm_setup(0);
-    rntm_t r = g_rntm_1;
-    gemm_rntm(&r, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (g_precision == RT_PRECISION_BF16)
+        rt_gemm_bf16(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        rt_gemm_fp32(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void rt_gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

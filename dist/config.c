@@ -36,6 +36,7 @@ typedef struct {
 } key_def;
 
 static const char *const nan_policy_names[] = {"stop", "skip", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", NULL}; /* rt_precision's order */
 static const char *const mode_names[] = {"full", "partial", "feature_extraction",
                                          "gradual_unfreeze", NULL};
 static const char *const unit_names[] = {"steps", "epochs", NULL};
@@ -89,6 +90,12 @@ static const key_def keys[] = {
     {"train.seed", K_SEED, OFF(train.seed), "1234", 0, INF, 0, NULL, NULL},
     {"train.nan_policy", K_ENUM, OFF(train.nan_policy), "stop", 0, 0, 0, nan_policy_names, NULL},
     {"train.max_skipped_ratio", K_NUM, OFF(train.max_skipped_ratio), "0.1", 0, 1, 0, NULL, NULL},
+    {"train.precision", K_ENUM, OFF(train.precision), "fp32", 0, 0, 0, precision_names,
+     "fp32: every product in fp32 (BLIS sgemm), exact and deterministic; bf16: the matrix "
+     "products of forward and backward take bf16-rounded operands with fp32 accumulation (what "
+     "torch.autocast(\"cpu\", dtype=torch.bfloat16) does to matmuls), while the weights, "
+     "gradients, optimizer state, softmax, norms, activations and the loss stay fp32; a "
+     "checkpoint resumes in either precision"},
     {"train.class_weights", K_STR, OFF(train.class_weights), "null", 0, 0, F_NULL, NULL,
      "no class weights (data.task classification: \"balanced\" weighs class k by n / (K n_k) "
      "over the train split, as sklearn's compute_class_weight; or K comma-separated weights; the "

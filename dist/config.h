@@ -63,6 +63,8 @@ typedef struct {
         uint64_t seed;            /* 1234; dropout and other training randomness (< 2^63) */
         rt_nan_policy nan_policy; /* stop: fail naming the step; skip: drop that step's update */
         double max_skipped_ratio; /* 0.1 in [0, 1]: skip fails once more steps are skipped */
+        int precision;            /* rt_precision (compute/gemm.h): fp32, or bf16 products with fp32
+                                     accumulation, master weights, gradients and optimizer state */
         char *class_weights;      /* null; classification: "balanced" (sklearn's n / (K n_k) over
                                      the train split) or K comma-separated weights */
     } train;

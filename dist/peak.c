@@ -57,11 +57,12 @@ rt_status rt_peak_measure(rt_mpi_ctx *ctx, int n, int trials, double trial_s, rt
 void rt_peak_describe(const rt_peak *p, FILE *out) {
     if (!out) return;
     fprintf(out,
-            "MFU against a measured sgemm peak of %.1f GFLOPS per rank (%dx%dx%d, best of %d "
+            "MFU against a measured %s peak of %.1f GFLOPS per rank (%dx%dx%d, best of %d "
             "rounds of %.2f s, all %d rank%s at once, %d thread%s each; the slowest rank's best "
             "%.1f)\n",
-            p->gflops, p->n, p->n, p->n, p->trials, p->trial_s, p->ranks, p->ranks == 1 ? "" : "s",
-            p->threads, p->threads == 1 ? "" : "s", p->slowest);
+            rt_gemm_precision() == RT_PRECISION_BF16 ? "bf16 GEMM" : "sgemm", p->gflops, p->n, p->n,
+            p->n, p->trials, p->trial_s, p->ranks, p->ranks == 1 ? "" : "s", p->threads,
+            p->threads == 1 ? "" : "s", p->slowest);
 }
 
 double rt_peak_mfu(rt_peak *p, double flops, double seconds, long step, FILE *out) {
@@ -70,9 +71,10 @@ double rt_peak_mfu(rt_peak *p, double flops, double seconds, long step, FILE *ou
     if (rate > p->gflops) {
         if (out)
             fprintf(out,
-                    "notice: step %ld ran at %.1f GFLOPS per rank, above the sgemm peak of %.1f "
+                    "notice: step %ld ran at %.1f GFLOPS per rank, above the %s peak of %.1f "
                     "(so the peak was measured low): MFU from here on is against %.1f\n",
-                    step, rate, p->gflops, rate);
+                    step, rate, rt_gemm_precision() == RT_PRECISION_BF16 ? "bf16 GEMM" : "sgemm",
+                    p->gflops, rate);
         p->gflops = rate;
         p->raised_at = step;
     }

@@ -794,6 +794,14 @@ static rt_status setup(trainer *t) {
     return rt_peak_measure(ctx, 768, 5, 0.1, &t->peak);
 }
 
+/* What computes the products, for the banner. */
+static const char *precision_words(void) {
+    if (rt_gemm_precision() == RT_PRECISION_FP32) return "fp32 products";
+    return strcmp(rt_gemm_bf16_kernel(), "onednn") == 0
+               ? "bf16 products (oneDNN matmul, AVX512_BF16) with fp32 accumulation"
+               : "bf16 products emulated in fp32 (no AVX512_BF16 on this CPU)";
+}
+
 /* Rank 0: output.dir, the effective config and the metrics file (after a resume was accepted,
    so a refused resume changes nothing on disk). Collective. */
 static rt_status open_outputs(trainer *t) {
@@ -1070,11 +1078,12 @@ static rt_status run_begin(run *r) {
     FILE *out = r->out;
     if (out)
         fprintf(out,
-                "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s'\n"
+                "ringtune train: %d ranks (%d nodes x %d per node), %d threads each, BLIS '%s', "
+                "%s\n"
                 "model %s (%zu parameters%s), corpus %s: %llu train %s %d tokens\n"
                 "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
-                cfg->model.path, rt_model_num_params(rt_model_unwrapped(t->m)),
+                precision_words(), cfg->model.path, rt_model_num_params(rt_model_unwrapped(t->m)),
                 t->lora.on ? ", the LoRA adapters train" : "", cfg->data.corpus,
                 (unsigned long long)t->nwin,
                 t->cls   ? "examples (padded per micro-batch) of up to"
@@ -1592,6 +1601,8 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     /* caught from setup on (a signal before the first step stops at its end) until the return:
        one after the last step lets the run finish */
     rt_signals_install();
+    /* the products' precision, before the peak is measured (MFU is against the kernel's own) */
+    rt_gemm_set_precision((rt_precision)cfg->train.precision);
     rt_status st = setup(&t);
     if (st == RT_OK && ctx->rank == 0) rt_model_warn_hf(cfg->model.path, t.m, log);
     if (st == RT_OK) /* a corpus made with another tokenizer than the model directory's */
@@ -1617,5 +1628,6 @@ rt_status rt_train(const rt_run_config *cfg, rt_mpi_ctx *ctx, FILE *log, rt_trai
     }
     rt_signals_restore();
     trainer_free(&t);
+    rt_gemm_set_precision(RT_PRECISION_FP32);
     return st;
 }
