@@ -13,6 +13,12 @@ static int clip_range(const rt_tensor_info *T, size_t lo, size_t hi, size_t *a, 
 
 void rt_adamw_step(const rt_tensor_table *tab, size_t lo, size_t hi, float *params,
                    const float *grads, float *m, float *v, const rt_adamw_config *cfg, long t) {
+    rt_adamw_step_scaled(tab, lo, hi, params, grads, 1.0f, m, v, cfg, t);
+}
+
+void rt_adamw_step_scaled(const rt_tensor_table *tab, size_t lo, size_t hi, float *params,
+                          const float *grads, float gscale, float *m, float *v,
+                          const rt_adamw_config *cfg, long t) {
     const float b1 = cfg->beta1, b2 = cfg->beta2, lr = cfg->lr, eps = cfg->eps;
     /* torch.optim.AdamW (foreach=False): p *= 1 - lr*wd; m,v update; p -= lr/bc1 * m /
      * (sqrt(v)/sqrt(bc2) + eps) */
@@ -30,7 +36,7 @@ void rt_adamw_step(const rt_tensor_table *tab, size_t lo, size_t hi, float *para
         size_t n = b_ - a_;
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
-            float gi = g[i];
+            float gi = g[i] * gscale; /* the clip factor: as rt_scale_grads, one rounding */
             float mi = mm[i] + (1.0f - b1) * (gi - mm[i]); /* torch: m.lerp_(g, 1-b1) */
             float vi = vv[i] * b2 + (1.0f - b2) * gi * gi;
             mm[i] = mi;

@@ -15,6 +15,12 @@ typedef struct {
    t is the 1-based step count for bias correction. Decay only where tensor.decay. */
 void rt_adamw_step(const rt_tensor_table *tab, size_t lo, size_t hi, float *params,
                    const float *grads, float *m, float *v, const rt_adamw_config *cfg, long t);
+/* The same step on the gradients times gscale (the clip factor), without writing them: the
+   result is bit for bit rt_scale_grads(gscale) followed by rt_adamw_step, one pass fewer over
+   the gradients. grads are left as they were. */
+void rt_adamw_step_scaled(const rt_tensor_table *tab, size_t lo, size_t hi, float *params,
+                          const float *grads, float gscale, float *m, float *v,
+                          const rt_adamw_config *cfg, long t);
 
 typedef enum { RT_SCHED_CONSTANT = 0, RT_SCHED_LINEAR, RT_SCHED_COSINE } rt_sched_kind;
 typedef struct {

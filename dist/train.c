@@ -1247,8 +1247,8 @@ static rt_status update(run *r) {
     trainer *t = r->t;
     rt_model *m = t->m;
     double tp = now_s();
-    rt_scale_grads(m->params, t->lo, t->hi, m->grads_mem,
-                   rt_clip_factor(r->norm, (float)t->cfg->optim.clip_norm));
+    /* the clip factor is applied inside AdamW's pass (rt_adamw_step_scaled) */
+    const float clip = rt_clip_factor(r->norm, (float)t->cfg->optim.clip_norm);
     r->ac.lr = rt_schedule_lr(&t->sch, r->step);
     /* each tensor's bias correction counts from the step it became trainable */
     for (int i = 0; i < m->params->n; i++) {
@@ -1256,8 +1256,9 @@ static rt_status update(run *r) {
         size_t a = ti->offset > t->lo ? ti->offset : t->lo;
         size_t b = ti->offset + ti->numel < t->hi ? ti->offset + ti->numel : t->hi;
         if (a >= b || !ti->trainable) continue;
-        rt_adamw_step(m->params, a, b, m->params_mem, m->grads_mem, t->mom + (a - t->lo),
-                      t->var + (a - t->lo), &r->ac, r->step - t->first_step[i] + 1);
+        rt_adamw_step_scaled(m->params, a, b, m->params_mem, m->grads_mem, clip,
+                             t->mom + (a - t->lo), t->var + (a - t->lo), &r->ac,
+                             r->step - t->first_step[i] + 1);
     }
     r->tm.optimizer += now_s() - tp;
     if (t->cfg->dist.zero1) {

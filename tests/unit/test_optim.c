@@ -225,6 +225,37 @@ START_TEST(test_adamw_decay_only_where_flagged) {
 }
 END_TEST
 
+/* The clip factor folded into AdamW (rt_adamw_step_scaled) gives rt_scale_grads followed by
+   rt_adamw_step bit for bit, leaves the gradients as they were, and factor 1 is the plain step. */
+START_TEST(test_adamw_scaled) {
+    rt_tensor_table tab;
+    make_table(&tab);
+    size_t n = tab.total;
+    float *p1 = falloc(n), *p2 = falloc(n), *g1 = falloc(n), *g2 = falloc(n);
+    float *m1 = falloc(n), *m2 = falloc(n), *v1 = falloc(n), *v2 = falloc(n);
+    rt_adamw_config cfg = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    const float factors[] = {0.37f, 1.0f, 1e-3f};
+    for (int f = 0; f < 3; f++)
+        for (int t = 1; t <= 3; t++) {
+            for (size_t i = 0; i < n; i++) {
+                g1[i] = g2[i] = (float)sin(0.37 * (double)i + t) * (1.0f + (float)(i % 5));
+                if (t == 1) p1[i] = p2[i] = (float)cos(0.11 * (double)i);
+            }
+            rt_scale_grads(&tab, 0, n, g1, factors[f]);
+            rt_adamw_step(&tab, 0, n, p1, g1, m1, v1, &cfg, t);
+            rt_adamw_step_scaled(&tab, 0, n, p2, g2, factors[f], m2, v2, &cfg, t);
+            for (size_t i = 0; i < n; i++) {
+                ck_assert_msg(p1[i] == p2[i] && m1[i] == m2[i] && v1[i] == v2[i],
+                              "factor %g step %d element %zu: %a vs %a", factors[f], t, i, p1[i],
+                              p2[i]);
+                ck_assert(g2[i] == (float)sin(0.37 * (double)i + t) * (1.0f + (float)(i % 5)));
+            }
+        }
+    free(p1), free(p2), free(g1), free(g2), free(m1), free(m2), free(v1), free(v2);
+    rt_table_free(&tab);
+}
+END_TEST
+
 /* ZeRO-1 shards: one call per range [lo, hi), m and v indexed from lo, equal the whole-buffer call
    bitwise, with cuts through the middle of tensors, through the frozen tensor and through gaps. */
 START_TEST(test_adamw_shards) {
@@ -362,6 +393,7 @@ int main(void) {
     tcase_add_test(tc, test_adamw_reference);
     tcase_add_test(tc, test_adamw_decay_only_where_flagged);
     tcase_add_test(tc, test_adamw_shards);
+    tcase_add_test(tc, test_adamw_scaled);
     tcase_add_test(tc, test_grad_sumsq);
     tcase_add_test(tc, test_clip_factor);
     tcase_set_timeout(tc, 120);
