@@ -56,7 +56,23 @@ struct rt_ring {
     size_t guard_base; /* all-reduce: receive i >= guard_base overwrites the chunk that send
                           i - guard_base read in the reduce-scatter half, so it waits for that
                           send to complete (MPI forbids reusing a send buffer earlier) */
+    int exchange;      /* P = 2 all-reduce as one exchange: each rank sends all of buf and adds
+                          all it receives (step 0 only, both chunks [0, n)); receive i is added
+                          once send i, which reads the same segment, has completed */
 };
+
+static size_t exchange_max_bytes(void) {
+    static size_t v = (size_t)-1;
+    if (v == (size_t)-1) {
+        const char *e = getenv("RT_RING_EXCHANGE_MAX_BYTES");
+        v = e ? (size_t)strtoull(e, NULL, 10) : RT_RING_EXCHANGE_MAX_BYTES_DEFAULT;
+    }
+    return v;
+}
+
+int rt_ring_uses_exchange(int P, size_t n, rt_ring_kind kind) {
+    return P == 2 && kind == RT_RING_ALLREDUCE && n * sizeof(float) <= exchange_max_bytes();
+}
 
 void rt_ring_chunk(size_t n, int P, int r, size_t *lo, size_t *hi) {
     /* floor(i*n/P) = i*(n/P) + floor(i*(n%P)/P): no overflow for any n */
@@ -67,7 +83,10 @@ void rt_ring_chunk(size_t n, int P, int r, size_t *lo, size_t *hi) {
 
 /* Chunk c of the operation in flight. */
 static void chunk_of(const rt_ring *h, int c, size_t *lo, size_t *hi) {
-    if (h->bounds) {
+    if (h->exchange) {
+        *lo = 0;
+        *hi = h->n;
+    } else if (h->bounds) {
         *lo = h->bounds[c];
         *hi = h->bounds[c + 1];
     } else {
@@ -145,7 +164,8 @@ static int finished(const rt_ring *h) {
    Sets *moved when anything changed. */
 static rt_status pump(rt_ring *h, int *moved) {
     const int W = h->window;
-    while (h->rdone < h->rpost && h->req[h->rdone % (size_t)W] == MPI_REQUEST_NULL) {
+    while (h->rdone < h->rpost && h->req[h->rdone % (size_t)W] == MPI_REQUEST_NULL &&
+           (!h->exchange || h->sdone > h->rdone)) {
         if (h->rcur_done.g < h->P - 1) { /* reduce step: add the arrived partial sum */
             size_t off, len;
             region(h, h->rcur_done, 0, &off, &len);
@@ -304,8 +324,9 @@ rt_status rt_ring_start_bounds(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n
         memcpy(h->bounds_store, bounds, sizeof(size_t) * (size_t)(P + 1));
         h->bounds = h->bounds_store;
     }
+    h->exchange = rt_ring_uses_exchange(P, n, kind) && !bounds;
     h->g0 = kind == RT_RING_ALLGATHER ? P - 1 : 0;
-    h->g1 = kind == RT_RING_REDUCE_SCATTER ? P - 1 : 2 * P - 2;
+    h->g1 = h->exchange ? 1 : kind == RT_RING_REDUCE_SCATTER ? P - 1 : 2 * P - 2;
     h->nrecv = h->nsend = h->rpost = h->rdone = h->spost = h->sdone = h->s0 = 0;
     h->guard_base = SIZE_MAX;
     if (P == 1 || n == 0) { /* nothing to move: done (no tag drawn: no messages) */
@@ -331,7 +352,7 @@ rt_status rt_ring_start_bounds(rt_ring *h, rt_mpi_ctx *ctx, float *buf, size_t n
         h->nsend += nseg(h, send_chunk(h, g));
     }
     h->s0 = nseg(h, send_chunk(h, h->g0));
-    if (kind == RT_RING_ALLREDUCE) {
+    if (kind == RT_RING_ALLREDUCE && !h->exchange) {
         h->guard_base = 0;
         for (int g = 0; g < P - 1; g++) h->guard_base += nseg(h, recv_chunk(h, g));
     }
@@ -363,7 +384,8 @@ rt_status rt_ring_progress(rt_ring *h, int *done) {
 
 /* "ring all-reduce of gradient bucket 3": the watchdog's name of the operation in flight. */
 static void describe(const rt_ring *h, char *buf, size_t cap) {
-    const char *kind = h->g0 == h->P - 1   ? "all-gather"
+    const char *kind = h->exchange         ? "all-reduce (one exchange)"
+                       : h->g0 == h->P - 1 ? "all-gather"
                        : h->g1 == h->P - 1 ? "reduce-scatter"
                                            : "all-reduce";
     snprintf(buf, cap, "ring %s%s%s (%zu floats)", kind, h->label[0] ? " of " : "", h->label, h->n);
@@ -426,6 +448,7 @@ static rt_status blocking(rt_mpi_ctx *ctx, float *buf, size_t n, const rt_ring_o
     if (kind != RT_RING_ALLGATHER && ctx->size > 1 && n > 0) {
         size_t lo, hi;
         rt_ring_chunk(n, ctx->size, ctx->size - 1, &lo, &hi); /* the last chunk is the largest */
+        if (rt_ring_uses_exchange(ctx->size, n, kind)) lo = 0, hi = n; /* one chunk: all of buf */
         size_t w = opts && opts->window ? (size_t)opts->window : RT_RING_WINDOW_DEFAULT;
         scratch = w * (hi - lo);
     }

@@ -10,6 +10,13 @@
    ((x[c+1] + x[c+2]) + ...) + x[c] (ranks mod P), whatever the timing, so the same inputs on the
    same P give the same bits. P = 1 leaves the buffer untouched.
 
+   P = 2 all-reduce up to RT_RING_EXCHANGE_MAX_BYTES_DEFAULT (environment:
+   RT_RING_EXCHANGE_MAX_BYTES) is one exchange instead: each rank sends its whole buffer, in the
+   same pipelined segments, and adds what it receives. One phase instead of two (the second
+   waits for the first), as Open MPI's 2-rank algorithm; the same bits as the ring (x0 + x1 is
+   x1 + x0 in IEEE arithmetic), the same n floats sent per rank, but each rank adds all n
+   instead of half.
+
    Every operation is collective over ctx->comm: all ranks call it with the same n and kind, and
    start their ring operations in the same order (tags are drawn from ctx->tag_seq). */
 #pragma once
@@ -25,6 +32,7 @@ typedef struct rt_ring_opts {
 } rt_ring_opts;
 
 #define RT_RING_SEGMENT_DEFAULT ((size_t)256 << 10)
+#define RT_RING_EXCHANGE_MAX_BYTES_DEFAULT ((size_t)0)
 #define RT_RING_WINDOW_DEFAULT 4
 
 typedef enum {
@@ -32,6 +40,11 @@ typedef enum {
     RT_RING_REDUCE_SCATTER, /* chunk r of buf := sum over ranks on rank r; the rest is scratch */
     RT_RING_ALLGATHER,      /* every rank contributes its chunk r; all end with the whole buf */
 } rt_ring_kind;
+
+/* 1 when an all-reduce of n floats over P ranks runs as one exchange (P = 2, n floats within
+   the exchange limit); kind is the operation's. Local and pure but for reading the environment
+   once. */
+int rt_ring_uses_exchange(int P, size_t n, rt_ring_kind kind);
 
 /* The chunk rule: [*lo, *hi) = [r*n/P, (r+1)*n/P) (exact, without overflow). Chunks of
    r = 0..P-1 cover [0, n) in order, disjointly; lengths differ by at most one. Local; P >= 1,
