@@ -3,8 +3,10 @@
 # configures and builds. Usage:
 #   ./setup.sh            install deps + release build in build/
 #   ./setup.sh demo       ... then run the embedded end-to-end demo
-#   ./setup.sh test       ... then run the unit tests (normal build, then ASan+UBSan build),
-#                         then the fuzz targets briefly (clang-14 libFuzzer build)
+#   ./setup.sh test       ... then run the tests (normal build, then ASan+UBSan build),
+#                         then the fuzz targets briefly (clang-14 libFuzzer build); the long
+#                         end-to-end runs and the multi-rank tests under ASan are left out
+#   ./setup.sh test-long  ... then run what `test` leaves out (CI runs both)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -53,22 +55,42 @@ case "${1:-}" in
     ./cli/demo/demo.sh "$@"
     ;;
   test)
+    # The default test run (under 20 minutes on 2 cores): everything but the long end-to-end
+    # runs (label slow) in the Release build, the benchmarks' smoke runs, the single-process
+    # tests under ASan+UBSan, and the fuzzers briefly. `./setup.sh test-long` runs the rest.
     ./tests/check-format.sh
-    # two at a time, as the sanitizer pass below (PROCESSORS 2 / RUN_SERIAL tests run alone)
-    ctest --test-dir build --output-on-failure -j 2 -LE bench
+    t0=$SECONDS
+    # two at a time (PROCESSORS 2 / RUN_SERIAL tests run alone, tests/CMakeLists.txt)
+    ctest --test-dir build --output-on-failure -j 2 -LE "bench|slow"
     # The benchmarks must build and run (a short smoke run; timings are not asserted).
     ctest --test-dir build --output-on-failure -j 1 -L bench
+    echo "setup: Release tests and benchmark smoke runs: $((SECONDS - t0)) s"
+    t0=$SECONDS
     build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-    # two at a time: tests of several ranks (PROCESSORS 2) and those that measure time
-    # (RUN_SERIAL, tests/CMakeLists.txt) run alone
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      ctest --test-dir build-asan --output-on-failure -j 2 -LE "bench|slow|e2e"
+      ctest --test-dir build-asan --output-on-failure -j 2 -LE "bench|slow|e2e|mpi"
+    echo "setup: sanitizer build and single-process tests: $((SECONDS - t0)) s"
+    t0=$SECONDS
     # Every parser under libFuzzer (tests/fuzz/README.md): each seed once, then a short run.
     CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRT_WERROR=ON -DRT_FUZZ=ON >/dev/null
     cmake --build build-fuzz -j "$JOBS" --target fuzz_all
     # each fuzzer is one single-threaded process: two at a time on the two cores
     ctest --test-dir build-fuzz --output-on-failure -j 2 -L fuzz
+    echo "setup: fuzzers: $((SECONDS - t0)) s"
+    ;;
+  test-long)
+    # What `test` leaves out (CI runs both): the long end-to-end runs in the Release build, and
+    # the multi-rank tests (label mpi: ring, checkpoints, signals, LoRA, sweeps...) under
+    # ASan+UBSan, two at a time as above.
+    t0=$SECONDS
+    ctest --test-dir build --output-on-failure -j 2 -L slow -LE bench
+    echo "setup: long Release end-to-end runs: $((SECONDS - t0)) s"
+    t0=$SECONDS
+    build build-asan -DRT_WERROR=ON -DRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      ctest --test-dir build-asan --output-on-failure -j 2 -L mpi -LE "bench|slow|e2e"
+    echo "setup: multi-rank tests under the sanitizers: $((SECONDS - t0)) s"
     ;;
   "") ;;
-  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+  *) echo "usage: $0 [demo|test|test-long]" >&2; exit 2 ;;
 esac
