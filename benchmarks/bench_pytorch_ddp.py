@@ -3,18 +3,25 @@
 ringtune's figures have a reference measured on the same machine. Prints JSON (benchlib.document).
 
 usage: bench_pytorch_ddp.py [--model 124m|small] [--ranks P] [--threads N] [--steps N]
+                            [--modes LIST] [--precision fp32|bf16] [--autocast]
 
   124m:  12 layers, 768 embd, 12 heads, 1024 positions, vocab 50257, T=256, micro-batch 4 per rank
   small: 2 layers, 128 embd, 2 heads, 128 positions, vocab 50257, T=64, micro-batch 4 per rank
+  --modes      comma-separated, run in this order: ddp, ddp_overlap_off, compute_only, single
+               (default ddp,ddp_overlap_off,compute_only)
+  --precision  fp32 (default) or bf16: forward and loss under torch.autocast("cpu",
+               dtype=torch.bfloat16), backward outside it (as the autocast documentation
+               prescribes); parameters, gradients and AdamW state stay fp32. --autocast = bf16.
 
 Model: transformers' GPT2LMHeadModel from a GPT2Config (random init, seed 1, dropout 0, fp32, the
 default attention implementation), labels = input ids (transformers shifts them), random token
 ids. Optimizer: gradient-norm clipping at 1.0, then torch.optim.AdamW (lr 1e-4, betas 0.9/0.95,
 eps 1e-8, weight decay 0.1, PyTorch's default implementation for CPU tensors).
 
-Three runs, one after the other, each a fresh set of processes started by this script (spawn; a
-free loopback port; no torchrun needed), rank r pinned to its own `threads` cores when the machine
-has P x threads usable cores (like mpirun --bind-to core), torch.set_num_threads(threads):
+The chosen modes run one after the other, each a fresh set of processes started by this script
+(spawn; a free loopback port; no torchrun needed), rank r pinned to its own `threads` cores when
+the machine has P x threads usable cores (like mpirun --bind-to core),
+torch.set_num_threads(threads):
 
   ddp              P ranks, DistributedDataParallel with its defaults (25 MB buckets all-reduced
                    by gloo while backward runs). Its communication is not observable on its own:
@@ -23,17 +30,23 @@ has P x threads usable cores (like mpirun --bind-to core), torch.set_num_threads
                    gradients all-reduced (gloo, averaged) in 25 MB buckets after backward, as DDP
                    would without overlap (DDP has no switch for that). This wait is ms_comm_wait.
   compute_only     1 process, no process group, no DDP: the same per-rank work (micro-batch 4).
+  single           1 process with P x threads threads (all the cores the P ranks would use,
+                   pinned to them), no process group, no DDP: the whole global batch (P x 4) in
+                   one forward and backward. What a user without DDP would run on those cores.
 
-Communication hidden by DDP, with bench_train.sh's formula:
+Communication hidden by DDP (when ddp, ddp_overlap_off and compute_only all ran), with
+bench_train.sh's formula:
   (s_step[ddp_overlap_off] - s_step[ddp]) / (s_step[ddp_overlap_off] - s_step[compute_only]).
 
 Per step (rank 0's clock, steps back to back, no barrier; statistics over steps 2..N like
 bench_train.sh): ms_forward (forward and loss), ms_backward, ms_comm_wait (ddp_overlap_off only),
 ms_optimizer (clip + AdamW + zero_grad), s_step, tokens_per_s (all ranks' tokens), mfu: ringtune's
-FLOPs per rank and step (rt_gpt2_flops_per_step in compute/gpt2.c) over the step time and over an
-fp32 peak measured in this run: the best of repeats of a 2048^3 torch.mm with `threads` threads on
-one rank's cores, measured before and after the three runs so that a burst of other load on a
-shared machine during one of them does not inflate the MFU (config holds both). s_each_step lists
+FLOPs per rank and step (rt_gpt2_flops_per_step in compute/gpt2.c; single: of its whole batch)
+over the step time and over a peak measured in this run of the run's precision: the best of
+repeats of a 2048^3 torch.mm of fp32 tensors (fp32) or of bf16 tensors (bf16) with the mode's
+threads (`threads` on one rank's cores; single: P x threads on all of them), measured before and
+after the runs so that a burst of other load on a shared machine during one of them does not
+inflate the MFU (config holds both; each result its peak_gflops). s_each_step lists
 every step: DDP's step 2 also rebuilds its buckets in the order the first backward produced the
 gradients (a one-time cost the median drops from N = 4 on).
 
@@ -58,22 +71,44 @@ MODELS = {
 }
 VOCAB = 50257
 BUCKET_MB = 25  # DDP's default bucket_cap_mb; the overlap-off all-reduce uses the same buckets
-USAGE = "usage: bench_pytorch_ddp.py [--model 124m|small] [--ranks P] [--threads N] [--steps N]"
+MODES = ("ddp", "ddp_overlap_off", "compute_only", "single")
+DEFAULT_MODES = ("ddp", "ddp_overlap_off", "compute_only")
+USAGE = ("usage: bench_pytorch_ddp.py [--model 124m|small] [--ranks P] [--threads N] [--steps N]\n"
+         "                            [--modes ddp,ddp_overlap_off,compute_only,single]\n"
+         "                            [--precision fp32|bf16] [--autocast]")
 
 
 def parse_args(argv):
-    opts = {"model": "124m", "ranks": 2, "threads": 1, "steps": 5}
+    opts = {"model": "124m", "ranks": 2, "threads": 1, "steps": 5, "modes": DEFAULT_MODES,
+            "precision": "fp32"}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
             print(USAGE, file=sys.stderr)
             sys.exit(2)
-        if a not in ("--model", "--ranks", "--threads", "--steps") or i + 1 >= len(argv):
+        if a == "--autocast":
+            opts["precision"] = "bf16"
+            i += 1
+            continue
+        if (a not in ("--model", "--ranks", "--threads", "--steps", "--modes", "--precision")
+                or i + 1 >= len(argv)):
             print(USAGE, file=sys.stderr)
             sys.exit(2)
         v = argv[i + 1]
-        if a == "--model":
+        if a == "--modes":
+            modes = [x for x in v.split(",") if x]
+            if not modes or any(x not in MODES for x in modes) or len(set(modes)) < len(modes):
+                print("bench_pytorch_ddp: --modes: a comma-separated list of distinct %s\n%s"
+                      % (", ".join(MODES), USAGE), file=sys.stderr)
+                sys.exit(2)
+            opts["modes"] = tuple(modes)
+        elif a == "--precision":
+            if v not in ("fp32", "bf16"):
+                print("bench_pytorch_ddp: --precision fp32 or bf16\n" + USAGE, file=sys.stderr)
+                sys.exit(2)
+            opts["precision"] = v
+        elif a == "--model":
             if v not in MODELS:
                 print("bench_pytorch_ddp: --model 124m or small\n" + USAGE, file=sys.stderr)
                 sys.exit(2)
@@ -117,12 +152,13 @@ def pin(cores):
             pass
 
 
-def measure_peak(torch, reps=5, n=2048):
-    """Best GFLOPS of an n^3 fp32 torch.mm (the best, not the median: noise only lowers it)."""
-    a = torch.randn(n, n)
-    b = torch.randn(n, n)
-    c = torch.empty(n, n)
-    torch.mm(a, b, out=c)  # warm-up: thread pool, page faults
+def measure_peak(torch, dtype, reps=5, n=2048):
+    """Best GFLOPS of an n^3 torch.mm of dtype tensors (the best, not the median: noise only
+    lowers it)."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    c = torch.empty(n, n, dtype=dtype)
+    torch.mm(a, b, out=c)  # warm-up: thread pool, page faults, kernel choice
     best = 0.0
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -131,12 +167,13 @@ def measure_peak(torch, reps=5, n=2048):
     return best
 
 
-def peak_worker(rank, cores, threads, out_path):
+def peak_worker(rank, cores, threads, precision, out_path):
     pin(cores)
     import torch
     torch.set_num_threads(threads)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     with open(out_path, "w") as f:
-        json.dump({"peak_gflops": measure_peak(torch)}, f)
+        json.dump({"peak_gflops": measure_peak(torch, dtype)}, f)
 
 
 def buckets(params, cap_bytes):
@@ -163,10 +200,18 @@ def train_worker(rank, cores, mode, ranks, opts, port, out_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     transformers.logging.set_verbosity_error()
-    torch.set_num_threads(opts["threads"])
+    single = mode == "single"
+    # single: one process on all the P ranks' cores, the whole global batch in one forward
+    torch.set_num_threads(opts["threads"] * (opts["ranks"] if single else 1))
     m = MODELS[opts["model"]]
-    B, T = m["B"], m["T"]
-    distributed = mode != "compute_only"
+    B, T = m["B"] * (opts["ranks"] if single else 1), m["T"]
+    distributed = mode in ("ddp", "ddp_overlap_off")
+    if opts["precision"] == "bf16":
+        def autocast():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+    else:
+        def autocast():
+            return torch.autocast("cpu", enabled=False)
     if distributed:
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
                                 world_size=ranks, timeout=datetime.timedelta(minutes=10))
@@ -190,7 +235,8 @@ def train_worker(rank, cores, mode, ranks, opts, port, out_path):
         t0 = time.perf_counter()
         if mode == "ddp_overlap_off":
             with net.no_sync():
-                loss = net(input_ids=ids, labels=ids).loss
+                with autocast():
+                    loss = net(input_ids=ids, labels=ids).loss
                 t1 = time.perf_counter()
                 loss.backward()
             t2 = time.perf_counter()
@@ -205,7 +251,8 @@ def train_worker(rank, cores, mode, ranks, opts, port, out_path):
                     off += n
             t3 = time.perf_counter()
         else:
-            loss = net(input_ids=ids, labels=ids).loss
+            with autocast():
+                loss = net(input_ids=ids, labels=ids).loss
             t1 = time.perf_counter()
             loss.backward()
             t2 = t3 = time.perf_counter()
@@ -259,10 +306,10 @@ def stats(values, digits):
             for k, v in benchlib.stats(values).items()}
 
 
-def summarize(mode, ranks, rows, tokens, flops, peak):
+def summarize(mode, ranks, threads, batch, rows, tokens, flops, peak):
     """Statistics of each figure over steps 2..N."""
     r = rows[1:]
-    res = {"mode": mode, "ranks": ranks,
+    res = {"mode": mode, "ranks": ranks, "threads_per_process": threads, "batch_per_process": batch,
            "s_step": stats([x["step"] for x in r], 4),
            "tokens_per_s": stats([tokens / x["step"] for x in r], 1),
            "ms_forward": stats([1e3 * x["forward"] for x in r], 1),
@@ -271,6 +318,7 @@ def summarize(mode, ranks, rows, tokens, flops, peak):
         res["ms_comm_wait"] = stats([1e3 * x["comm"] for x in r], 1)
     res["ms_optimizer"] = stats([1e3 * x["optimizer"] for x in r], 1)
     res["mfu"] = stats([flops / x["step"] / 1e9 / peak for x in r], 4)
+    res["peak_gflops"] = round(peak, 1)
     res["s_each_step"] = [round(x["step"], 4) for x in rows]  # step 1 included: the warm-up
     res["loss_first_step"] = round(rows[0]["loss"], 6)
     return res
@@ -293,57 +341,86 @@ def main(argv):
 
     m = MODELS[opts["model"]]
     P, thr, B, T = opts["ranks"], opts["threads"], m["B"], m["T"]
+    precision, modes = opts["precision"], opts["modes"]
     flops = flops_per_step(m["n_layer"], m["n_embd"], B, T)
     multi = [cores_for(r, thr, P) for r in range(P)]
-    single = [cores_for(0, thr, 1)]
+    one = [cores_for(0, thr, 1)]
+    # single: one process on the cores all P ranks would have (None: not enough to pin)
+    every = [None if any(c is None for c in multi) else set().union(*multi)]
+    layout = {"ddp": multi, "ddp_overlap_off": multi, "compute_only": one, "single": every}
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one machine: loopback, not the hostname
     results, info = {}, {}
+    # the peaks the chosen modes are measured against: `threads` threads on one rank's cores
+    # (ddp, ddp_overlap_off, compute_only: per rank), P x threads on all of them (single)
+    needs = sorted({"single" if mode == "single" else "rank" for mode in modes})
+    peak_layout = {"rank": (one, thr), "single": (every, thr * P)}
     with tempfile.TemporaryDirectory(prefix="rt_bench_pytorch.") as tmp:
-        # the peak on one rank's cores with nothing else running, before and after the runs
-        peaks = []
+        # each peak with nothing else running, before and after the runs
+        peaks = {k: [] for k in needs}
 
         def measure():
-            path = os.path.join(tmp, "peak.json")
-            run(peak_worker, single, (thr, path))
-            with open(path) as f:
-                peaks.append(json.load(f)["peak_gflops"])
+            for k in needs:
+                path = os.path.join(tmp, "peak.json")
+                cores, n = peak_layout[k]
+                run(peak_worker, cores, (n, precision, path))
+                with open(path) as f:
+                    peaks[k].append(json.load(f)["peak_gflops"])
 
-        modes = (("ddp", multi), ("ddp_overlap_off", multi), ("compute_only", single))
         measure()
-        for mode, cores in modes:
+        for mode in modes:
+            cores = layout[mode]
             path = os.path.join(tmp, mode + ".json")
             run(train_worker, cores, (mode, len(cores), opts, free_port(), path))
             with open(path) as f:
                 info[mode] = json.load(f)
         measure()
-    peak = max(peaks)
-    for mode, cores in modes:
-        n = len(cores)
-        results[mode] = summarize(mode, n, info[mode]["rows"], B * T * n, flops, peak)
+    peak = {k: max(v) for k, v in peaks.items()}
+    for mode in modes:
+        if mode == "single":
+            results[mode] = summarize(mode, 1, thr * P, B * P, info[mode]["rows"], B * T * P,
+                                      flops * P, peak["single"])
+        else:
+            n = len(layout[mode])
+            results[mode] = summarize(mode, n, thr, B, info[mode]["rows"], B * T * n, flops,
+                                      peak["rank"])
 
-    on = results["ddp"]["s_step"]["median"]
-    off = results["ddp_overlap_off"]["s_step"]["median"]
-    comp = results["compute_only"]["s_step"]["median"]
-    comm = off - comp
+    hidden = None
+    if all(x in results for x in ("ddp", "ddp_overlap_off", "compute_only")):
+        on = results["ddp"]["s_step"]["median"]
+        off = results["ddp_overlap_off"]["s_step"]["median"]
+        comp = results["compute_only"]["s_step"]["median"]
+        comm = off - comp
+        hidden = round((off - on) / comm, 3) if comm > 0 else None
+    first = results[modes[0]]
+    dtype = "bf16" if precision == "bf16" else "fp32"
+    peak_words = {"rank": "%s torch.mm 2048^3 with %d thread(s) on one rank's cores" % (dtype, thr),
+                  "single": "%s torch.mm 2048^3 with %d threads on all %d ranks' cores"
+                            % (dtype, thr * P, P)}
     config = {"model": opts["model"], "ranks": P, "threads_per_rank": thr, "micro_batch": B,
               "seq_len": T, "steps": opts["steps"], "statistic": "median over steps 2..N",
+              "modes": list(modes), "precision": precision,
+              "autocast": ("forward and loss under torch.autocast('cpu', dtype=torch.bfloat16), "
+                           "backward outside it; fp32 parameters, gradients and AdamW state"
+                           if precision == "bf16" else None),
               "n_layer": m["n_layer"], "n_embd": m["n_embd"], "n_head": m["n_head"],
               "n_positions": m["n_positions"], "vocab_size": VOCAB,
-              "parameters": info["ddp"]["parameters"],
-              "attn_implementation": info["ddp"]["attn_implementation"],
+              "parameters": info[modes[0]]["parameters"],
+              "attn_implementation": info[modes[0]]["attn_implementation"],
               "backend": "gloo", "bucket_cap_mb": BUCKET_MB,
-              "pinned": all(c is not None for c in multi),
-              "flops_per_rank_step": flops, "peak_gflops": round(peak, 1),
-              "peak_gflops_before_after": [round(x, 1) for x in peaks],
+              "pinned": all(c is not None for mode in modes for c in layout[mode]),
+              "flops_per_rank_step": flops, "peak_gflops": first["peak_gflops"],
+              "peak_gflops_before_after": {k: [round(x, 1) for x in v] for k, v in peaks.items()},
+              "mfu_peak": {k: peak_words[k] for k in needs},
               "overlap_off": "DDP no_sync() for forward+backward, then gloo all-reduce of the "
-                             "gradients in %d MB buckets" % BUCKET_MB}
+                             "gradients in %d MB buckets" % BUCKET_MB,
+              "single": "1 process, %d threads on the %d ranks' cores, batch %d (P x micro-batch) "
+                        "in one forward, no DDP" % (thr * P, P, B * P)}
     doc = benchlib.document(
-        "pytorch_ddp", config,
-        [results["ddp"], results["ddp_overlap_off"], results["compute_only"]],
-        tokens_per_s=round(results["ddp"]["tokens_per_s"]["median"], 1),
-        mfu=round(results["ddp"]["mfu"]["median"], 3),
-        communication_hidden_fraction=round((off - on) / comm, 3) if comm > 0 else None,
-        peak_gflops=round(peak, 1))
+        "pytorch_ddp", config, [results[mode] for mode in modes],
+        tokens_per_s=round(first["tokens_per_s"]["median"], 1),
+        mfu=round(first["mfu"]["median"], 3),
+        communication_hidden_fraction=hidden,
+        peak_gflops=first["peak_gflops"], precision=precision, modes=list(modes))
     doc["versions"]["torch"] = torch.__version__
     doc["versions"]["transformers"] = transformers.__version__
     json.dump(doc, sys.stdout, indent=2)

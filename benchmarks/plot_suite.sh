@@ -5,7 +5,7 @@
 #   allreduce_busbw.png  busbw vs message size, ring (solid) and MPI_Allreduce (dashed) per P
 #   allreduce_netns.png  the same across emulated hosts, unshaped and TBF-shaped links
 #   scaling.png          weak and strong scaling: efficiency and tokens/s (with ideal) vs ranks
-#   mfu.png              MFU bars: one-process step, `ringtune train`, PyTorch DDP side by side
+#   mfu.png              MFU bars: one-process step, `ringtune train` (fp32, bf16), PyTorch side by side
 #   gemm.png             GFLOPS of each GEMM of a training step, BLIS's own kernels vs ringtune's
 #   ckpt_io.png          checkpoint save / load against raw write()+fsync() / read(), GB/s
 #                        (bar = median, whisker = slowest..fastest repeat)

@@ -152,8 +152,8 @@ if want allreduce; then
   done
 fi
 # The training step at 2 ranks x 1 thread: the small config alone (train), then the small config
-# and GPT-2 124M side by side with PyTorch DDP (pytorch: bench_vs_pytorch.sh runs bench_train.sh
-# and the PyTorch script in alternating turns).
+# and GPT-2 124M side by side with PyTorch (pytorch: bench_vs_pytorch.sh runs bench_train.sh in fp32
+# and bf16, PyTorch DDP fp32 and PyTorch one process in fp32 and bf16 autocast in alternating turns).
 want train && step train_small_p2 "$here/bench_train.sh" --model small --ranks 2 \
     --steps $((steps + 2)) --work "$work/train_small"
 if want pytorch; then

@@ -5,7 +5,8 @@
     suite_report.py --merge-netns NETNS_DIR    # tests/netns/bench.sh points -> one JSON document
 
 Goals (from the issue that asked for the suite), each reported with the figure it is judged on:
-training step >= 70% MFU and >= 1.5x PyTorch DDP tokens/s (GPT-2 124M, T=256, 2 ranks x 1 thread);
+training step >= 70% MFU and >= 1.5x PyTorch DDP tokens/s (GPT-2 124M, T=256, 2 ranks x 1 thread),
+in bf16 >= 1.5x PyTorch one process x 2 threads under bf16 autocast (global batch 8);
 ring busbw >= MPI_Allreduce at >= 1 MiB; >= 80% of communication hidden; weak-scaling efficiency
 >= 95% at every measured P; checkpoint save >= 80% of raw write. Standard library only.
 """
@@ -105,6 +106,7 @@ class Suite:
                         fmt(h), "overlap off in the same run (time blocked on communication)", "-",
                         ">= 0.80" if applies else "-", (h >= 0.8) if applies and h is not None
                         else None))
+            out += self.vs_pytorch_precision_rows(vs)
         for n, j in sorted(self.by_kind("vs_pytorch_seqcls")):
             out += self.seqcls_rows(j)
         for n, j in sorted(self.by_kind("vs_pytorch_t5")):
@@ -193,6 +195,52 @@ class Suite:
                             f" {human_bytes(r['bytes'])} (GB/s)", fmt(r["ring_busbw_GBps"]),
                             f"MPI_Allreduce {fmt(r['mpi_busbw_GBps'])}",
                             fmt(r["busbw_ratio_ring_over_mpi"]) + "x", "-", None))
+        return out
+
+    @staticmethod
+    def vs_pytorch_precision_rows(vs):
+        """bench_vs_pytorch.sh's bf16 and one-process sides (documents older than them have
+        none): ringtune bf16 against PyTorch one process under bf16 autocast (the headline),
+        ringtune fp32 against PyTorch one process fp32, ringtune bf16 against fp32, bf16 MFU."""
+        c = vs["config"]
+        r16 = vs.get("ringtune_bf16")
+        if not r16:
+            return []
+        P = c["ranks"]
+        rt, ratios = vs.get("ringtune", {}), vs.get("ratios") or {}
+
+        def x(v):
+            return fmt(v) + "x" if v is not None else "-"
+
+        def side(key, label):
+            v = vs.get(key) or {}
+            if v.get("skipped"):
+                return f"{label}: skipped ({v.get('reason', '')})"
+            return f"{label} {fmt(med(v.get('tokens_per_s')))}"
+
+        g = (vs.get("goals") or {}).get("bf16_vs_pytorch_bf16_autocast", {})
+        out = [(f"training step bf16, GPT-2 {c['model']}, {P} ranks x 1 thread, tokens/s",
+                fmt(med(r16.get("tokens_per_s"))),
+                side("pytorch_single_bf16", f"PyTorch bf16 autocast, 1 process x {P} threads"),
+                x(ratios.get("ringtune_bf16_over_pytorch_single_bf16_autocast")),
+                ">= 1.5x" if g.get("applies") else "-", g.get("met")),
+               (f"training step fp32, GPT-2 {c['model']}, {P} ranks x 1 thread vs 1 process, "
+                "tokens/s", fmt(med(rt.get("tokens_per_s"))),
+                side("pytorch_single_fp32", f"PyTorch fp32, 1 process x {P} threads"),
+                x(ratios.get("ringtune_fp32_over_pytorch_single_fp32")), "-", None),
+               (f"training step bf16 / fp32, GPT-2 {c['model']}, {P} ranks x 1 thread, tokens/s",
+                fmt(med(r16.get("tokens_per_s"))),
+                f"ringtune fp32 {fmt(med(rt.get('tokens_per_s')))}",
+                x(ratios.get("ringtune_bf16_over_ringtune_fp32")), "-", None),
+               (f"training step bf16 MFU, GPT-2 {c['model']}, {P} x 1", fmt(r16.get("mfu")),
+                "bf16 GEMM peak measured in the run", "-", "-", None)]
+        p16 = vs.get("pytorch_single_bf16") or {}
+        p32 = vs.get("pytorch_single_fp32") or {}
+        if not p16.get("skipped") and p16.get("mfu") is not None:
+            out.append((f"PyTorch 1 process x {P} threads MFU, GPT-2 {c['model']}, bf16 autocast "
+                        "(fp32)", f"{fmt(p16.get('mfu'))} ({fmt(p32.get('mfu'))})",
+                        "torch.mm peak of the same dtype and threads, measured in the run", "-",
+                        "-", None))
         return out
 
     @staticmethod
@@ -373,7 +421,10 @@ class Suite:
                     rows.append((lab, med(r["mfu"]), r["mfu"]["min"], r["mfu"]["max"]))
         for n, vs in sorted(self.by_kind("vs_pytorch"), key=lambda t: t[1]["config"]["model"]):
             m = vs["config"]["model"]
-            for side, lab in (("ringtune", "ringtune"), ("pytorch", "PyTorch DDP")):
+            for side, lab in (("ringtune", "ringtune"), ("ringtune_bf16", "ringtune bf16"),
+                              ("pytorch", "PyTorch DDP"),
+                              ("pytorch_single_fp32", "PyTorch 1 process"),
+                              ("pytorch_single_bf16", "PyTorch 1 process bf16")):
                 v = vs.get(side, {})
                 if v.get("mfu") is not None:
                     rows.append((f"{lab} {m} P={vs['config']['ranks']}", v["mfu"], v["mfu"],

@@ -4,7 +4,7 @@ benchmarks/train_common.sh). Standard library only, next to benchlib.py.
     python3 benchmarks/train_metrics.py stats METRICS.jsonl   # JSON: s_step, tokens_per_s, ...
     python3 benchmarks/train_metrics.py cores                 # cores one rank each may use
 
-As a module: step_stats(path), cores_usable().
+As a module: step_stats(path), cores_usable(), run_dist(out_dir), run_section(out_dir, section).
 
 metrics.jsonl train lines (dist/train.c) carry, besides loss and lr: tokens_per_s and mfu of the
 step, and rank 0's own phase times ms_step, ms_forward, ms_backward, ms_sync (waiting for the
@@ -62,11 +62,17 @@ def _stats(values, digits):
 def run_dist(out_dir):
     """The dist section of a run's effective config (OUT/config.yaml, canonical YAML that ringtune
     writes): {"bucket_mb": 25.0, "overlap": True, "zero1": True, "threads_per_rank": 1}."""
+    return run_section(out_dir, "dist")
+
+
+def run_section(out_dir, section):
+    """One top-level section of a run's effective config (OUT/config.yaml) as a flat dict of its
+    scalar keys: run_section(d, "train")["precision"] is "fp32" or "bf16"."""
     out, inside = {}, False
     with open(os.path.join(out_dir, "config.yaml")) as f:
         for line in f:
             if not line.startswith(" "):
-                inside = line.strip() == "dist:"
+                inside = line.strip() == section + ":"
                 continue
             if inside and ":" in line:
                 k, v = (x.strip() for x in line.split(":", 1))
