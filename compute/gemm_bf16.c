@@ -137,7 +137,7 @@ typedef struct {
     dnnl_primitive_t prim;
 } prim_entry;
 
-#define PRIM_CACHE 48
+#define PRIM_CACHE 256
 static _Thread_local prim_entry t_prims[PRIM_CACHE];
 static _Thread_local int t_nprims, t_next;
 static _Thread_local dnnl_stream_t t_stream;

@@ -61,17 +61,17 @@ struct rt_ring {
                           once send i, which reads the same segment, has completed */
 };
 
-static size_t exchange_max_bytes(void) {
+static size_t exchange_min_bytes(void) {
     static size_t v = (size_t)-1;
     if (v == (size_t)-1) {
-        const char *e = getenv("RT_RING_EXCHANGE_MAX_BYTES");
-        v = e ? (size_t)strtoull(e, NULL, 10) : RT_RING_EXCHANGE_MAX_BYTES_DEFAULT;
+        const char *e = getenv("RT_RING_EXCHANGE_MIN_BYTES");
+        v = e ? (size_t)strtoull(e, NULL, 10) : RT_RING_EXCHANGE_MIN_BYTES_DEFAULT;
     }
     return v;
 }
 
 int rt_ring_uses_exchange(int P, size_t n, rt_ring_kind kind) {
-    return P == 2 && kind == RT_RING_ALLREDUCE && n * sizeof(float) <= exchange_max_bytes();
+    return P == 2 && kind == RT_RING_ALLREDUCE && n > 0 && n * sizeof(float) >= exchange_min_bytes();
 }
 
 void rt_ring_chunk(size_t n, int P, int r, size_t *lo, size_t *hi) {

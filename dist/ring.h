@@ -10,8 +10,8 @@
    ((x[c+1] + x[c+2]) + ...) + x[c] (ranks mod P), whatever the timing, so the same inputs on the
    same P give the same bits. P = 1 leaves the buffer untouched.
 
-   P = 2 all-reduce up to RT_RING_EXCHANGE_MAX_BYTES_DEFAULT (environment:
-   RT_RING_EXCHANGE_MAX_BYTES) is one exchange instead: each rank sends its whole buffer, in the
+   A P = 2 all-reduce from RT_RING_EXCHANGE_MIN_BYTES_DEFAULT up (environment:
+   RT_RING_EXCHANGE_MIN_BYTES) is one exchange instead: each rank sends its whole buffer, in the
    same pipelined segments, and adds what it receives. One phase instead of two (the second
    waits for the first), as Open MPI's 2-rank algorithm; the same bits as the ring (x0 + x1 is
    x1 + x0 in IEEE arithmetic), the same n floats sent per rank, but each rank adds all n
@@ -32,7 +32,7 @@ typedef struct rt_ring_opts {
 } rt_ring_opts;
 
 #define RT_RING_SEGMENT_DEFAULT ((size_t)256 << 10)
-#define RT_RING_EXCHANGE_MAX_BYTES_DEFAULT ((size_t)0)
+#define RT_RING_EXCHANGE_MIN_BYTES_DEFAULT ((size_t)16 << 20)
 #define RT_RING_WINDOW_DEFAULT 4
 
 typedef enum {
@@ -41,8 +41,8 @@ typedef enum {
     RT_RING_ALLGATHER,      /* every rank contributes its chunk r; all end with the whole buf */
 } rt_ring_kind;
 
-/* 1 when an all-reduce of n floats over P ranks runs as one exchange (P = 2, n floats within
-   the exchange limit); kind is the operation's. Local and pure but for reading the environment
+/* 1 when an all-reduce of n floats over P ranks runs as one exchange (P = 2, at least the
+   exchange's minimum bytes); kind is the operation's. Local and pure but for reading the environment
    once. */
 int rt_ring_uses_exchange(int P, size_t n, rt_ring_kind kind);
 
