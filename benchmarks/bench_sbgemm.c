@@ -1,0 +1,386 @@
+/* rt_sbgemm (compute/sbgemm.c: bf16 inputs, fp32 accumulation, AVX512_BF16) against rt_gemm (BLIS
+   fp32) on the GEMMs of one GPT-2 124M training step (B=4, T=256: 1024 rows, C=768, 12 heads,
+   vocab 50257), with the layouts, transposes and leading dimensions of bench_gemm.c's
+   build_shapes: per linear the forward X W, the backward dY W^T and X^T dY; the LM head's three
+   products; the per-head attention products run as gpt2.c runs them, an OpenMP loop over the
+   B*NH heads with one thread per call (rt_gemm_1t, rt_sbgemm(..., 1)).
+
+   Per shape and kernel: the median GFLOPS over --repeats repeats (a warm-up call first; a repeat
+   times enough back-to-back calls to last 20 ms; the two kernels' repeats take turns), and the
+   ratio sbgemm / BLIS. Also a square
+   2048^3 product for both (best over the repeats), and the FLOP-weighted step total: the step's
+   GEMM FLOPs (each linear 12 times, the LM head once, each attention product 48 = B*NH times per
+   layer) over the sum of FLOPs / median GFLOPS, for both kernels, and their ratio.
+   Every figure also by this process's CPU time (the *_cpu fields): with one thread that is the
+   time the kernels ran, which other work on a shared machine does not inflate as it inflates the
+   wall clock (it still shares caches and memory bandwidth).
+   JSON on stdout (bench_common.h), a table on stderr. Not part of any ctest label or suite.
+
+   usage: bench_sbgemm [--threads N] [--repeats N]   (defaults: 1 thread, 7 repeats) */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "arena.h"
+#include "bench_common.h"
+#include "gemm.h"
+#include "sbgemm.h"
+
+#define MIN_REPEAT_S 0.02
+#define MAX_SHAPES 32
+#define PEAK_N 2048
+
+enum { LINEAR, SCORES_FWD, VALUES_FWD, VALUES_DV, VALUES_DP, SCORES_DQ, SCORES_DK };
+enum { K_SB, K_BLIS };
+
+typedef struct {
+    const char *layer, *pass, *product;
+    int op, ta, tb, m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    int batch, calls;
+} shape;
+
+static const int L = 12, C = 768, NH = 12, F = 4 * 768, V = 50257, B = 4, T = 256;
+
+static double shape_flops(const shape *s) {
+    return 2.0 * s->m * s->n * s->k * s->batch;
+}
+
+static shape mk(const char *layer, const char *pass, const char *product, int op, int ta, int tb,
+                int m, int n, int k, int lda, int ldb, int ldc, int batch, int calls) {
+    shape s = {layer, pass, product, op, ta, tb, m, n, k, lda, ldb, ldc, 1.0f, 0.0f, batch, calls};
+    return s;
+}
+
+static void linear(shape *s, const char *layer, int N, int IC, int OC, int calls) {
+    s[0] = mk(layer, "forward", "X W", LINEAR, 0, 0, N, OC, IC, IC, OC, OC, 1, calls);
+    s[0].beta = 1.0f;
+    s[1] = mk(layer, "backward_dx", "dY W^T", LINEAR, 0, 1, N, IC, OC, OC, OC, IC, 1, calls);
+    s[2] = mk(layer, "backward_dw", "X^T dY", LINEAR, 1, 0, IC, OC, N, IC, OC, OC, 1, calls);
+}
+
+/* bench_gemm.c's build_shapes for the 124M model. */
+static int build_shapes(shape *s) {
+    int N = B * T, hs = C / NH, C3 = 3 * C, bh = B * NH, n = 0;
+    shape qk = mk("attn_scores", "forward", "Q K^T", SCORES_FWD, 0, 1, T, T, hs, C3, C3, T, bh, L);
+    qk.alpha = 1.0f / sqrtf((float)hs);
+    shape pv = mk("attn_values", "forward", "P V", VALUES_FWD, 0, 0, T, hs, T, T, C3, C, bh, L);
+    shape dv =
+        mk("attn_values", "backward_dv", "P^T dO", VALUES_DV, 1, 0, T, hs, T, T, C, C3, bh, L);
+    shape dp =
+        mk("attn_values", "backward_dp", "dO V^T", VALUES_DP, 0, 1, T, T, hs, C, C3, T, bh, L);
+    shape dq =
+        mk("attn_scores", "backward_dq", "dS K", SCORES_DQ, 0, 0, T, hs, T, T, C3, C3, bh, L);
+    shape dk =
+        mk("attn_scores", "backward_dk", "dS^T Q", SCORES_DK, 1, 0, T, hs, T, T, C3, C3, bh, L);
+    shape hf = mk("lm_head", "forward", "X E^T", LINEAR, 0, 1, N, V, C, C, C, V, 1, 1);
+    shape hw = mk("lm_head", "backward_dw", "dZ^T X", LINEAR, 1, 0, V, C, N, V, C, C, 1, 1);
+    shape hx = mk("lm_head", "backward_dx", "dZ E", LINEAR, 0, 0, N, C, V, V, C, C, 1, 1);
+    shape lin[3];
+    linear(lin, "attn_qkv", N, C, C3, L);
+    s[n++] = lin[0];
+    s[n++] = qk;
+    s[n++] = pv;
+    linear(lin, "attn_proj", N, C, C, L);
+    s[n++] = lin[0];
+    linear(lin, "mlp_fc", N, C, F, L);
+    s[n++] = lin[0];
+    linear(lin, "mlp_proj", N, F, C, L);
+    s[n++] = lin[0];
+    s[n++] = hf;
+    s[n++] = hw;
+    s[n++] = hx;
+    s[n++] = lin[1];
+    s[n++] = lin[2];
+    linear(lin, "mlp_fc", N, C, F, L);
+    s[n++] = lin[1];
+    s[n++] = lin[2];
+    linear(lin, "attn_proj", N, C, C, L);
+    s[n++] = lin[1];
+    s[n++] = lin[2];
+    s[n++] = dv;
+    s[n++] = dp;
+    s[n++] = dq;
+    s[n++] = dk;
+    linear(lin, "attn_qkv", N, C, C3, L);
+    s[n++] = lin[1];
+    s[n++] = lin[2];
+    return n;
+}
+
+typedef struct {
+    float *a, *b, *c;
+    float *qkv, *dqkv, *att, *y, *scratch;
+    int scratch_threads;
+} buffers;
+
+static float *floats(size_t n, int init) {
+    float *x = rt_alloc_floats(n);
+    if (!x) {
+        fprintf(stderr, "bench_sbgemm: out of memory for %zu floats\n", n);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) x[i] = init ? (float)((int)(i % 13) - 6) * 0.01f : 0.0f;
+    return x;
+}
+
+static void buffers_alloc(buffers *b, const shape *s, int threads) {
+    memset(b, 0, sizeof *b);
+    if (s->op == LINEAR) {
+        b->a = floats((size_t)(s->ta ? s->k : s->m) * s->lda, 1);
+        b->b = floats((size_t)(s->tb ? s->n : s->k) * s->ldb, 1);
+        b->c = floats((size_t)s->m * s->ldc, 0);
+        return;
+    }
+    size_t btc = (size_t)B * T * C, tt = (size_t)T * T;
+    b->qkv = floats(3 * btc, 1);
+    b->dqkv = floats(3 * btc, 0);
+    b->att = floats((size_t)B * NH * tt, 1);
+    b->y = floats(btc, 1);
+    b->scratch_threads = threads;
+    b->scratch = floats((size_t)threads * tt, 1);
+}
+
+static void buffers_free(buffers *b) {
+    float **all[] = {&b->a, &b->b, &b->c, &b->qkv, &b->dqkv, &b->att, &b->y, &b->scratch};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) rt_free_floats(all[i]);
+}
+
+/* One product through kernel kern: rt_sbgemm with nthreads, or rt_gemm (BLIS's thread count). */
+static void gemm(int kern, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *Bm, int ldb, float beta, float *Cm, int ldc, int nthreads) {
+    if (kern == K_SB)
+        rt_sbgemm(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc, nthreads);
+    else if (nthreads == 1)
+        rt_gemm_1t(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
+    else
+        rt_gemm(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
+}
+
+/* As bench_gemm.c's run_attn: every (batch, head), one thread per call. */
+static void run_attn(int kern, const shape *s, buffers *b) {
+    int hs = C / NH, C3 = 3 * C;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int bi = bh / NH, h = bh % NH, tid = omp_get_thread_num();
+        const float *Q = b->qkv + (size_t)bi * T * C3 + h * hs, *K = Q + C, *Vv = Q + 2 * C;
+        float *dQ = b->dqkv + (size_t)bi * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
+        float *y = b->y + (size_t)bi * T * C + h * hs, *P = b->att + (size_t)bh * T * T;
+        float *S = b->scratch + (size_t)(tid < b->scratch_threads ? tid : 0) * T * T;
+        switch (s->op) {
+        case SCORES_FWD:
+            gemm(kern, 0, 1, T, T, hs, s->alpha, Q, C3, K, C3, 0.0f, P, T, 1);
+            break;
+        case VALUES_FWD:
+            gemm(kern, 0, 0, T, hs, T, 1.0f, P, T, Vv, C3, 0.0f, y, C, 1);
+            break;
+        case VALUES_DV:
+            gemm(kern, 1, 0, T, hs, T, 1.0f, P, T, y, C, 0.0f, dV, C3, 1);
+            break;
+        case VALUES_DP:
+            gemm(kern, 0, 1, T, T, hs, 1.0f, y, C, Vv, C3, 0.0f, S, T, 1);
+            break;
+        case SCORES_DQ:
+            gemm(kern, 0, 0, T, hs, T, 1.0f, S, T, K, C3, 0.0f, dQ, C3, 1);
+            break;
+        case SCORES_DK:
+            gemm(kern, 1, 0, T, hs, T, 1.0f, S, T, Q, C3, 0.0f, dK, C3, 1);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void run_shape(int kern, const shape *s, buffers *b, int threads) {
+    if (s->op == LINEAR)
+        gemm(kern, s->ta, s->tb, s->m, s->n, s->k, s->alpha, b->a, s->lda, b->b, s->ldb, s->beta,
+             b->c, s->ldc, threads);
+    else
+        run_attn(kern, s, b);
+}
+
+/* CPU seconds of this process: with one thread, the time it actually ran, which a machine shared
+   with other work does not stretch as it stretches the wall clock. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* GFLOPS of reps repeats of shape s through both kernels into g[kern * reps + r] (wall clock)
+   and gc[kern * reps + r] (CPU time): a warm-up call
+   of each first (it sizes the repeats), then the kernels take turns, repeat by repeat (the order
+   alternating), so that a change in the machine's load hits both alike. */
+static void time_shape(const shape *s, buffers *b, int threads, int reps, double *g, double *gc) {
+    int iters[2];
+    for (int kern = 0; kern < 2; kern++) {
+        double t = bench_now();
+        run_shape(kern, s, b, threads);
+        t = bench_now() - t;
+        double it = t > 0 ? ceil(MIN_REPEAT_S / t) : 1e4;
+        iters[kern] = it < 1 ? 1 : it > 1e4 ? 10000 : (int)it;
+    }
+    for (int r = 0; r < reps; r++)
+        for (int turn = 0; turn < 2; turn++) {
+            int kern = turn ^ (r & 1);
+            double t0 = bench_now(), c0 = cpu_now();
+            for (int k = 0; k < iters[kern]; k++) run_shape(kern, s, b, threads);
+            double c1 = cpu_now(), t1 = bench_now();
+            g[kern * reps + r] = iters[kern] * shape_flops(s) / (t1 - t0) / 1e9;
+            gc[kern * reps + r] = iters[kern] * shape_flops(s) / (c1 - c0) / 1e9;
+        }
+}
+
+int main(int argc, char **argv) {
+    int threads = 1, reps = 7;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--repeats") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else
+            goto usage;
+    }
+    if (threads < 1 || reps < 1 || reps > 1000) goto usage;
+    if (!rt_sbgemm_available()) {
+        fprintf(stderr, "bench_sbgemm: this CPU has no AVX512_BF16: nothing to measure\n");
+        return 0;
+    }
+    const char *arch = rt_gemm_setup(threads);
+    omp_set_num_threads(threads);
+
+    shape s[MAX_SHAPES];
+    int ns = build_shapes(s);
+    /* [shape][kernel][rep]: wall-clock and CPU-time GFLOPS */
+    double *g = calloc((size_t)(ns + 1) * 2 * reps, sizeof *g);
+    double *gc = calloc((size_t)(ns + 1) * 2 * reps, sizeof *gc);
+    if (!g || !gc) return 1;
+    /* the square peak: shape index ns */
+    shape sq = mk("square", "peak", "A B", LINEAR, 0, 0, PEAK_N, PEAK_N, PEAK_N, PEAK_N, PEAK_N,
+                  PEAK_N, 1, 0);
+    for (int i = 0; i <= ns; i++) {
+        const shape *si = i < ns ? &s[i] : &sq;
+        buffers b;
+        buffers_alloc(&b, si, threads);
+        time_shape(si, &b, threads, reps, g + (size_t)i * 2 * reps, gc + (size_t)i * 2 * reps);
+        buffers_free(&b);
+    }
+
+    double total = 0, sec[2] = {0, 0}, csec[2] = {0, 0}, med[MAX_SHAPES + 1][2];
+    double cmed[MAX_SHAPES + 1][2];
+    for (int i = 0; i <= ns; i++)
+        for (int kern = 0; kern < 2; kern++) {
+            med[i][kern] = bench_median(g + ((size_t)i * 2 + kern) * reps, reps);
+            cmed[i][kern] = bench_median(gc + ((size_t)i * 2 + kern) * reps, reps);
+        }
+    for (int i = 0; i < ns; i++) {
+        double f = s[i].calls * shape_flops(&s[i]);
+        total += f;
+        for (int kern = 0; kern < 2; kern++) {
+            sec[kern] += f / (med[i][kern] * 1e9);
+            csec[kern] += f / (cmed[i][kern] * 1e9);
+        }
+    }
+    double peak[2] = {bench_max(g + (size_t)ns * 2 * reps, reps),
+                      bench_max(g + ((size_t)ns * 2 + 1) * reps, reps)};
+
+    bench_json j;
+    bench_begin(&j, stdout, "sbgemm", NULL, NULL);
+    bj_object(&j, "config");
+    bj_str(&j, "model", "124m");
+    bj_int(&j, "rows", B * T);
+    bj_int(&j, "threads", threads);
+    bj_int(&j, "repeats", reps);
+    bj_num(&j, "min_seconds_per_repeat", MIN_REPEAT_S);
+    bj_str(&j, "blis_arch", arch);
+    bj_str(&j, "sbgemm", "bf16 inputs (RNE), fp32 accumulation, AVX512_BF16");
+    bj_end(&j);
+    bj_array(&j, "results");
+    for (int i = 0; i <= ns; i++) {
+        const shape *si = i < ns ? &s[i] : &sq;
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", si->layer, si->pass);
+        bj_object(&j, NULL);
+        bj_str(&j, "name", name);
+        bj_str(&j, "product", si->product);
+        bj_int(&j, "m", si->m);
+        bj_int(&j, "n", si->n);
+        bj_int(&j, "k", si->k);
+        bj_int(&j, "ta", si->ta);
+        bj_int(&j, "tb", si->tb);
+        bj_int(&j, "lda", si->lda);
+        bj_int(&j, "ldb", si->ldb);
+        bj_int(&j, "ldc", si->ldc);
+        bj_num(&j, "beta", si->beta);
+        bj_int(&j, "batch", si->batch);
+        bj_int(&j, "calls_per_step", si->calls);
+        bj_stats(&j, "sbgemm_gflops", g + ((size_t)i * 2 + K_SB) * reps, reps);
+        bj_stats(&j, "blis_gflops", g + ((size_t)i * 2 + K_BLIS) * reps, reps);
+        bj_stats(&j, "sbgemm_cpu_gflops", gc + ((size_t)i * 2 + K_SB) * reps, reps);
+        bj_stats(&j, "blis_cpu_gflops", gc + ((size_t)i * 2 + K_BLIS) * reps, reps);
+        bj_num(&j, "speedup", med[i][K_SB] / med[i][K_BLIS]);
+        if (i < ns) bj_num(&j, "step_flop_share", si->calls * shape_flops(si) / total);
+        bj_end(&j);
+    }
+    bj_end(&j);
+    bj_num(&j, "step_gemm_gflop", total / 1e9);
+    bj_object(&j, "peak_gflops");
+    bj_num(&j, "sbgemm", peak[K_SB]);
+    bj_num(&j, "blis", peak[K_BLIS]);
+    bj_end(&j);
+    bj_object(&j, "step_gemm_seconds");
+    bj_num(&j, "sbgemm", sec[K_SB]);
+    bj_num(&j, "blis", sec[K_BLIS]);
+    bj_end(&j);
+    bj_object(&j, "step_gemm_gflops");
+    bj_num(&j, "sbgemm", total / sec[K_SB] / 1e9);
+    bj_num(&j, "blis", total / sec[K_BLIS] / 1e9);
+    bj_end(&j);
+    bj_num(&j, "step_speedup", sec[K_BLIS] / sec[K_SB]);
+    bj_object(&j, "step_gemm_cpu_seconds");
+    bj_num(&j, "sbgemm", csec[K_SB]);
+    bj_num(&j, "blis", csec[K_BLIS]);
+    bj_end(&j);
+    bj_num(&j, "step_speedup_cpu", csec[K_BLIS] / csec[K_SB]);
+    bench_finish(&j);
+
+    fprintf(stderr,
+            "%d thread(s); BLIS kernels '%s'; median GFLOPS over %d repeats, by the wall clock "
+            "and (cpu) by this process's CPU time\n",
+            threads, arch, reps);
+    fprintf(stderr, "  %-24s %-5s %5s %5s %5s %3s %7s %7s %6s %7s %7s %6s %6s\n", "shape", "ta,tb",
+            "m", "n", "k", "xN", "sbgemm", "blis", "ratio", "sb cpu", "bl cpu", "ratio", "share");
+    for (int i = 0; i <= ns; i++) {
+        const shape *si = i < ns ? &s[i] : &sq;
+        char name[64];
+        snprintf(name, sizeof name, "%s.%s", si->layer, si->pass);
+        fprintf(stderr, "  %-24s %d,%d   %5d %5d %5d %3d %7.1f %7.1f %5.2fx %7.1f %7.1f %5.2fx",
+                name, si->ta, si->tb, si->m, si->n, si->k, si->batch, med[i][K_SB], med[i][K_BLIS],
+                med[i][K_SB] / med[i][K_BLIS], cmed[i][K_SB], cmed[i][K_BLIS],
+                cmed[i][K_SB] / cmed[i][K_BLIS]);
+        if (i < ns)
+            fprintf(stderr, " %5.1f%%\n", 100 * si->calls * shape_flops(si) / total);
+        else
+            fprintf(stderr, "  best wall %.1f vs %.1f\n", peak[K_SB], peak[K_BLIS]);
+    }
+    fprintf(stderr,
+            "  step GEMMs (%.1f GFLOP), wall: sbgemm %.3f s (%.1f GFLOPS), BLIS %.3f s (%.1f "
+            "GFLOPS): %.2fx\n",
+            total / 1e9, sec[K_SB], total / sec[K_SB] / 1e9, sec[K_BLIS], total / sec[K_BLIS] / 1e9,
+            sec[K_BLIS] / sec[K_SB]);
+    fprintf(stderr,
+            "  step GEMMs, CPU time: sbgemm %.3f s (%.1f GFLOPS), BLIS %.3f s (%.1f GFLOPS): "
+            "%.2fx\n",
+            csec[K_SB], total / csec[K_SB] / 1e9, csec[K_BLIS], total / csec[K_BLIS] / 1e9,
+            csec[K_BLIS] / csec[K_SB]);
+    free(g);
+    free(gc);
+    return 0;
+
+usage:
+    fprintf(stderr, "usage: %s [--threads N] [--repeats N]\n", argv[0]);
+    return 2;
+}
