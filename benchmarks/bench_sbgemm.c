@@ -16,7 +16,12 @@
    wall clock (it still shares caches and memory bandwidth).
    JSON on stdout (bench_common.h), a table on stderr. Not part of any ctest label or suite.
 
-   usage: bench_sbgemm [--threads N] [--repeats N]   (defaults: 1 thread, 7 repeats) */
+   --kernel onednn times rt_gemm_bf16 on oneDNN's matmul (compute/gemm_bf16.c: rounding into
+   scratch, then the matmul) in the sbgemm columns instead of rt_sbgemm, for the choice between
+   the two bf16 kernels.
+
+   usage: bench_sbgemm [--threads N] [--repeats N] [--kernel own|onednn]
+   (defaults: 1 thread, 7 repeats, own) */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -148,10 +153,15 @@ static void buffers_free(buffers *b) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) rt_free_floats(all[i]);
 }
 
-/* One product through kernel kern: rt_sbgemm with nthreads, or rt_gemm (BLIS's thread count). */
+static int g_onednn; /* --kernel onednn: the bf16 side is rt_gemm_bf16 on oneDNN's matmul */
+
+/* One product through kernel kern: rt_sbgemm with nthreads (or rt_gemm_bf16 through oneDNN), or
+   rt_gemm (BLIS's thread count). */
 static void gemm(int kern, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *Bm, int ldb, float beta, float *Cm, int ldc, int nthreads) {
-    if (kern == K_SB)
+    if (kern == K_SB && g_onednn)
+        rt_gemm_bf16(nthreads == 1, ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
+    else if (kern == K_SB)
         rt_sbgemm(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc, nthreads);
     else if (nthreads == 1)
         rt_gemm_1t(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
@@ -241,6 +251,10 @@ int main(int argc, char **argv) {
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--repeats") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc && !strcmp(argv[i + 1], "onednn"))
+            g_onednn = 1, i++;
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc && !strcmp(argv[i + 1], "own"))
+            g_onednn = 0, i++;
         else
             goto usage;
     }
@@ -249,6 +263,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_sbgemm: this CPU has no AVX512_BF16: nothing to measure\n");
         return 0;
     }
+    if (g_onednn) setenv("RT_BF16_KERNEL", "onednn", 1);
     const char *arch = rt_gemm_setup(threads);
     omp_set_num_threads(threads);
 
@@ -297,6 +312,7 @@ int main(int argc, char **argv) {
     bj_num(&j, "min_seconds_per_repeat", MIN_REPEAT_S);
     bj_str(&j, "blis_arch", arch);
     bj_str(&j, "sbgemm", "bf16 inputs (RNE), fp32 accumulation, AVX512_BF16");
+    bj_str(&j, "bf16_kernel", g_onednn ? "onednn (rt_gemm_bf16)" : "own (rt_sbgemm)");
     bj_end(&j);
     bj_array(&j, "results");
     for (int i = 0; i <= ns; i++) {
@@ -381,6 +397,6 @@ int main(int argc, char **argv) {
     return 0;
 
 usage:
-    fprintf(stderr, "usage: %s [--threads N] [--repeats N]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--threads N] [--repeats N] [--kernel own|onednn]\n", argv[0]);
     return 2;
 }

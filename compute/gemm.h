@@ -17,14 +17,16 @@ const char *rt_gemm_arch(void);
    RT_PRECISION_BF16 is the bf16 compute mode (torch.autocast's matmuls): A and B are rounded to
    bfloat16 (to nearest even) and multiplied with fp32 accumulation into the fp32 C; alpha, beta
    and C stay fp32. Set it before any thread computes (it is read, never locked, by every call).
-   Returns the kernel that now runs the products: "blis" for fp32; for bf16 "onednn" (oneDNN's
-   matmul on a CPU with AVX512_BF16) or "emulated" (bf16-rounded operands through BLIS sgemm,
-   the same products at fp32 speed, with a one-line notice on stderr the first time). The
-   environment variable RT_BF16_KERNEL=onednn|emulated overrides the choice. */
+   Returns the kernel that now runs the products: "blis" for fp32; for bf16 "own" (ringtune's
+   VDPBF16PS kernel, compute/sbgemm.h, on a CPU with AVX512_BF16), "onednn" (oneDNN's matmul, on
+   a CPU with AMX-BF16) or "emulated" (bf16-rounded operands through BLIS sgemm, the same
+   products at fp32 speed, with a one-line notice on stderr the first time); compute/gemm_bf16.c
+   says why. RT_BF16_KERNEL=own|onednn|emulated overrides the choice. */
 typedef enum { RT_PRECISION_FP32 = 0, RT_PRECISION_BF16 = 1 } rt_precision;
 const char *rt_gemm_set_precision(rt_precision p);
 rt_precision rt_gemm_precision(void);
-/* The kernel bf16 products use on this CPU ("onednn" or "emulated"); chooses it on first call. */
+/* The kernel bf16 products use on this CPU ("own", "onednn" or "emulated"); chooses it on the
+   first call. */
 const char *rt_gemm_bf16_kernel(void);
 /* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as a float. */
 float rt_bf16_round(float x);

@@ -1,15 +1,20 @@
 /* bf16 products with fp32 accumulation (compute/gemm.h, "bf16 compute mode").
 
-   Kernels (rt_gemm_bf16_kernel):
-   - "onednn": oneDNN's matmul (Debian's libdnnl, brgemm with VDPBF16PS on CPUs with
-     AVX512_BF16). A and B are rounded to bf16 into per-thread scratch (same layout, dense), then
-     one matmul primitive computes C = alpha A B + beta C with fp32 accumulation and fp32 output;
-     primitives are cached per thread by shape. Chosen by measurement: on the 2-core AVX-512 BF16
-     development machine it runs the 124M step's big linears at 2.0-2.2x BLIS sgemm (1 thread).
-   - "emulated": a CPU without AVX512_BF16 (or RT_BF16_KERNEL=emulated): A and B rounded to bf16
-     into fp32 scratch, then BLIS sgemm. The same products (a product of two bf16 values is exact
-     in fp32) at fp32 speed, so results differ from "onednn" only in accumulation order.
-   Both round fp32 to bf16 to nearest even, as torch's float -> bfloat16 conversion does. */
+   Kernels (rt_gemm_bf16_kernel), chosen by CPU features, RT_BF16_KERNEL overriding:
+   - "own": ringtune's VDPBF16PS kernel (compute/sbgemm.c), rounding while it packs. Chosen on
+     CPUs with AVX512_BF16 by measurement: over the GEMMs of a GPT-2 124M step (bench_sbgemm,
+     1 thread, the 2-core AVX512_BF16 development machine) it took 4.09 s against oneDNN's 4.40 s
+     and BLIS sgemm's 8.71 s (2.13x and 1.93x BLIS); oneDNN was faster on 2 of the 21 products.
+   - "onednn": oneDNN's matmul (Debian's libdnnl 2.6; brgemm with VDPBF16PS, or AMX tiles where
+     the CPU has them). A and B are rounded to bf16 into per-thread scratch (same layout, dense),
+     then one cached primitive computes C = alpha A B + beta C. Chosen on CPUs with AMX-BF16,
+     whose tile instructions oneDNN uses and the own kernel does not (not measured here: the
+     development machine has no AMX).
+   - "emulated": a CPU without AVX512_BF16: A and B rounded to bf16 into fp32 scratch, then BLIS
+     sgemm. The same products (a product of two bf16 values is exact in fp32) at fp32 speed, so
+     results differ from the others only in the order of the fp32 sums.
+   All round fp32 to bf16 to nearest even, as torch's float -> bfloat16 conversion does (the
+   AVX512_BF16 conversions treat fp32 denormals as zero). */
 #include <math.h>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -21,6 +26,7 @@
 #include "arena.h"
 #include "gemm.h"
 #include "gemm_internal.h"
+#include "sbgemm.h"
 
 /* ---- rounding ---------------------------------------------------------------------------- */
 
@@ -101,32 +107,57 @@ static void *scratch_get(scratch *s, size_t bytes) {
 /* ---- kernel choice ----------------------------------------------------------------------- */
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static int g_kernel; /* 0 emulated, 1 onednn */
+enum { K_EMULATED, K_ONEDNN, K_OWN };
+static int g_kernel;
 static int g_avx_bf16;
 static dnnl_engine_t g_engine;
+static const char *const kernel_names[] = {"emulated", "onednn", "own"};
+
+static int onednn_init(void) {
+    return dnnl_engine_create(&g_engine, dnnl_cpu, 0) == dnnl_success;
+}
 
 static void choose_kernel(void) {
     __builtin_cpu_init();
     g_avx_bf16 = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl");
+    int amx = __builtin_cpu_supports("amx-bf16");
     const char *want = getenv("RT_BF16_KERNEL");
-    int emulated = want && strcmp(want, "emulated") == 0;
-    if (want && !emulated && strcmp(want, "onednn") != 0)
+    int w = -1;
+    for (int k = 0; want && k < 3; k++)
+        if (strcmp(want, kernel_names[k]) == 0) w = k;
+    if (want && w < 0)
         fprintf(stderr,
-                "ringtune: RT_BF16_KERNEL=%s is not a bf16 kernel (onednn, emulated); "
-                "choosing by the CPU\n",
+                "ringtune: RT_BF16_KERNEL=%s is not a bf16 kernel (own, onednn, "
+                "emulated): choosing by the CPU\n",
                 want);
-    g_kernel = 0;
-    if (!emulated && g_avx_bf16 && dnnl_engine_create(&g_engine, dnnl_cpu, 0) == dnnl_success)
-        g_kernel = 1;
-    if (!g_kernel && !emulated)
-        fprintf(stderr, "ringtune: this CPU has no AVX512_BF16: bf16 products are emulated "
-                        "(rounded to bf16, multiplied in fp32) at fp32 speed\n");
+    if (w == K_OWN && !rt_sbgemm_available()) {
+        fprintf(stderr, "ringtune: RT_BF16_KERNEL=own needs AVX512_BF16, which this CPU lacks: "
+                        "choosing by the CPU\n");
+        w = -1;
+    }
+    if (w == K_ONEDNN && !(g_avx_bf16 && onednn_init())) {
+        fprintf(stderr, "ringtune: RT_BF16_KERNEL=onednn needs AVX512_BF16 (and oneDNN's CPU "
+                        "engine): choosing by the CPU\n");
+        w = -1;
+    }
+    if (w < 0) {
+        if (amx && g_avx_bf16 && onednn_init())
+            w = K_ONEDNN;
+        else if (rt_sbgemm_available())
+            w = K_OWN;
+        else
+            w = K_EMULATED;
+        if (w == K_EMULATED)
+            fprintf(stderr, "ringtune: this CPU has no AVX512_BF16: bf16 products are emulated "
+                            "(rounded to bf16, multiplied in fp32) at fp32 speed\n");
+    }
+    g_kernel = w;
 }
 
 const char *rt_gemm_bf16_kernel(void) {
     pthread_once(&g_once, choose_kernel);
-    return g_kernel ? "onednn" : "emulated";
+    return kernel_names[g_kernel];
 }
 
 /* ---- oneDNN matmul primitives, cached per thread ----------------------------------------- */
@@ -237,7 +268,12 @@ void rt_gemm_bf16(int one_thread, int ta, int tb, int M, int N, int K, float alp
     /* A and B as stored: A is M x K (K x M when transposed), B K x N (N x K). */
     int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
     size_t na = (size_t)ar * ac, nb = (size_t)br * bc;
-    if (g_kernel) {
+    if (g_kernel == K_OWN) {
+        rt_sbgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                  one_thread ? 1 : rt_gemm_threads());
+        return;
+    }
+    if (g_kernel == K_ONEDNN) {
         uint16_t *a = scratch_get(&t_a, na * sizeof *a), *b = scratch_get(&t_b, nb * sizeof *b);
         if (!a || !b) fail("out of memory for the bf16 operands", M, N, K);
         to_bf16(a, A, ar, ac, lda, g_avx_bf16);

@@ -797,8 +797,11 @@ static rt_status setup(trainer *t) {
 /* What computes the products, for the banner. */
 static const char *precision_words(void) {
     if (rt_gemm_precision() == RT_PRECISION_FP32) return "fp32 products";
-    return strcmp(rt_gemm_bf16_kernel(), "onednn") == 0
-               ? "bf16 products (oneDNN matmul, AVX512_BF16) with fp32 accumulation"
+    const char *k = rt_gemm_bf16_kernel();
+    return strcmp(k, "own") == 0 ? "bf16 products (ringtune's AVX512_BF16 kernel) with fp32 "
+                                   "accumulation"
+           : strcmp(k, "onednn") == 0
+               ? "bf16 products (oneDNN matmul) with fp32 accumulation"
                : "bf16 products emulated in fp32 (no AVX512_BF16 on this CPU)";
 }
 
