@@ -105,6 +105,8 @@ for ((k = 1; k <= rounds; k++)); do
   echo "bench_t5: round $k/$rounds: ringtune ($model$([ $gated -eq 0 ] || echo ", gated"), B $B," \
        "$Ts + $Tt tokens, $threads thread(s))" >&2
   side "rt$k" "${pinrt[@]}" "$bin" "${shape[@]}"
+  echo "bench_t5: round $k/$rounds: ringtune bf16" >&2
+  side "rtb$k" "${pinrt[@]}" "$bin" "${shape[@]}" --precision bf16
   for p in fp32 bf16; do
     [ $skipped -eq 0 ] || continue
     if ! command -v "$py" >/dev/null 2>&1; then
@@ -164,9 +166,16 @@ def medians(r):
     return {k: (r.get(k) or {}).get("median") for k in FIGS}
 
 
-rt_rounds, pt_rounds = [], {"fp32": [], "bf16": []}
+rt_rounds, rtb_rounds, pt_rounds = [], [], {"fp32": [], "bf16": []}
 ref = {}
 for k in range(1, rounds + 1):
+    d = load("rtb%d" % k)
+    if d and d.get("results"):
+        r = d["results"][0]
+        rtb_rounds.append({"round": k, **medians(r), "bf16_peak_gflops": d.get("sgemm_peak_gflops"),
+                           "gemm_kernel": d.get("gemm_kernel"),
+                           "loss_first_step": r.get("loss_first_step"),
+                           "loss_last_step": r.get("loss_last_step")})
     d = load("rt%d" % k)
     if d and d.get("results"):
         r = d["results"][0]
@@ -221,6 +230,7 @@ def side(rows):
 
 
 side_rt = side(rt_rounds) or {"failed": True}
+side_rtb = side(rtb_rounds) or {"failed": True}
 side_pt = {}
 for p in ("fp32", "bf16"):
     s = side(pt_rounds[p])
@@ -235,17 +245,20 @@ def fig(s, key):
 
 
 rt_tps = fig(side_rt, "tokens_per_s")
-summary = {"tokens_per_s": {"ringtune": rt_tps,
+rtb_tps = fig(side_rtb, "tokens_per_s")
+summary = {"tokens_per_s": {"ringtune": rt_tps, "ringtune_bf16": rtb_tps,
                             "pytorch_fp32": fig(side_pt.get("fp32"), "tokens_per_s"),
                             "pytorch_bf16": fig(side_pt.get("bf16"), "tokens_per_s")},
            "target_tokens_per_s": {"ringtune": fig(side_rt, "target_tokens_per_s"),
                                    "pytorch_fp32": fig(side_pt.get("fp32"), "target_tokens_per_s"),
                                    "pytorch_bf16": fig(side_pt.get("bf16"),
                                                        "target_tokens_per_s")},
-           "mfu": {"ringtune": fig(side_rt, "mfu"), "pytorch_fp32": fig(side_pt.get("fp32"), "mfu"),
+           "mfu": {"ringtune": fig(side_rt, "mfu"), "ringtune_bf16": fig(side_rtb, "mfu"),
+                   "pytorch_fp32": fig(side_pt.get("fp32"), "mfu"),
                    "pytorch_bf16": fig(side_pt.get("bf16"), "mfu")}}
 for ph in PHASES:
-    summary[ph] = {"ringtune": fig(side_rt, ph), "pytorch_fp32": fig(side_pt.get("fp32"), ph),
+    summary[ph] = {"ringtune": fig(side_rt, ph), "ringtune_bf16": fig(side_rtb, ph),
+                   "pytorch_fp32": fig(side_pt.get("fp32"), ph),
                    "pytorch_bf16": fig(side_pt.get("bf16"), ph)}
 results = []
 for r in rt_rounds:
@@ -254,6 +267,11 @@ for r in rt_rounds:
         x = next((e for e in pt_rounds[p] if e["round"] == r["round"]), None)
         row["pytorch_%s_tokens_per_s" % p] = x["tokens_per_s"] if x else None
         row["ratio_vs_pytorch_%s" % p] = ratio(r["tokens_per_s"], x["tokens_per_s"] if x else None)
+    xb = next((e for e in rtb_rounds if e["round"] == r["round"]), None)
+    xp = next((e for e in pt_rounds["bf16"] if e["round"] == r["round"]), None)
+    row["ringtune_bf16_tokens_per_s"] = xb["tokens_per_s"] if xb else None
+    row["ratio_bf16_vs_pytorch_bf16"] = ratio(xb["tokens_per_s"] if xb else None,
+                                              xp["tokens_per_s"] if xp else None)
     results.append(row)
 name = {("small", False): "t5-small", ("small", True): "t5-v1_1-small-shapes",
         ("tiny", False): "tiny", ("tiny", True): "tiny-gated"}[(model, gated)]
@@ -265,7 +283,10 @@ config = {"model": name, "shapes": (rd.get("config") or {}).get("shapes"), "batc
           "flops_per_step": (ref.get("rt") or (None,))[0], "parameters": (ref.get("rt") or
                                                                          (None, None))[1],
           "pytorch_attn_implementation": ref.get("attn"),
-          "order": "alternating rounds: ringtune, PyTorch fp32, PyTorch bf16, ringtune, ...",
+          "order": "alternating rounds: ringtune, ringtune bf16, PyTorch fp32, PyTorch bf16, "
+                   "ringtune, ...",
+          "ringtune_bf16": "bench_t5_step --precision bf16: train.precision bf16 (bf16 operands, "
+                           "fp32 accumulation; MFU against the bf16 kernel's measured peak)",
           "statistic": "per round: the median over the timed steps; overall: the median over "
                        "rounds; ratios: of those medians",
           "tokens_per_s": "source + target tokens per second: B * (src_len + tgt_len) / step",
@@ -275,12 +296,16 @@ config = {"model": name, "shapes": (rd.get("config") or {}).get("shapes"), "batc
           "mfu": "model FLOPs (bench_t5_step: rt_model_flops_done, equal to pytorch_t5.py's "
                  "closed form) / step time / peak; ringtune: BLIS sgemm 2048^3, PyTorch: "
                  "torch.mm 2048^3 of the same dtype, best of repeats before and after"}
-doc = benchlib.document("vs_pytorch_t5", config, results, ringtune=side_rt, pytorch=side_pt,
+doc = benchlib.document("vs_pytorch_t5", config, results, ringtune=side_rt,
+                        ringtune_bf16=side_rtb, pytorch=side_pt,
                         summary=summary,
                         ratio_vs_pytorch_fp32=ratio(rt_tps, fig(side_pt.get("fp32"),
                                                                 "tokens_per_s")),
                         ratio_vs_pytorch_bf16=ratio(rt_tps, fig(side_pt.get("bf16"),
                                                                 "tokens_per_s")),
+                        ratio_bf16_vs_pytorch_bf16=ratio(rtb_tps, fig(side_pt.get("bf16"),
+                                                                      "tokens_per_s")),
+                        ratio_bf16_vs_fp32=ratio(rtb_tps, rt_tps),
                         warnings=warnings, failed=failed)
 doc["versions"].update(ref.get("versions") or {})
 doc["versions"]["ringtune"] = (rd.get("versions") or {}).get("ringtune",
