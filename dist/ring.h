@@ -31,7 +31,7 @@ typedef struct rt_ring_opts {
                              0 = RT_RING_WINDOW_DEFAULT */
 } rt_ring_opts;
 
-#define RT_RING_SEGMENT_DEFAULT ((size_t)256 << 10)
+#define RT_RING_SEGMENT_DEFAULT ((size_t)1 << 20)
 #define RT_RING_EXCHANGE_MIN_BYTES_DEFAULT ((size_t)16 << 20)
 #define RT_RING_WINDOW_DEFAULT 4
 
