@@ -802,7 +802,7 @@ static const char *precision_words(void) {
                                    "accumulation"
            : strcmp(k, "onednn") == 0
                ? "bf16 products (oneDNN matmul) with fp32 accumulation"
-               : "bf16 products emulated in fp32 (no AVX512_BF16 on this CPU)";
+               : "bf16 products emulated in fp32 (bf16-rounded operands through BLIS)";
 }
 
 /* Rank 0: output.dir, the effective config and the metrics file (after a resume was accepted,

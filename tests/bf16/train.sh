@@ -4,10 +4,12 @@
 #  1. 200 steps of GPT-2 fine-tuning in fp32 and in bf16 on 2 ranks: every logged training loss
 #     of the bf16 run lies within 1% of the fp32 run's at the same step, the validation losses
 #     within 0.5% (measured: 1.7e-4 and 7.6e-5; bf16 rounds each operand by up to 2^-9 = 0.2%
-#     relative, and the errors average out over the products' sums), and the curves are not identical (the products ran in bf16); the banner names
-#     the bf16 kernel and MFU is against the bf16 GEMM peak;
+#     relative, and the errors average out over the products' sums), and the curves are not
+#     identical (the products ran in bf16); the banner names the bf16 kernel and MFU is against
+#     the bf16 GEMM peak;
 #  2. a bf16 checkpoint resumes in fp32 (and an fp32 one in bf16) and ends within the same band;
-#  3. a T5 seq2seq run in bf16 trains (its final validation loss within 2% of fp32's).
+#  3. LoRA adapters (GPT-2, r 4) in bf16: the same band;
+#  4. a T5 seq2seq run in bf16 within 2% of fp32's losses.
 # Usage: train.sh RINGTUNE_BINARY SCRATCH_DIR (tests/ckpt/common.sh).
 set -euo pipefail
 . "$(dirname "$0")/../ckpt/common.sh"
@@ -80,7 +82,16 @@ for pair in "bf16 fp32" "fp32 bf16"; do
     say "$1 checkpoint resumed in $2: $out"
 done
 
-# 3. T5 in bf16 (its own model, corpus and config under $S/t5)
+# 3. LoRA adapters in bf16 (their products too): 60 steps within the band of fp32's
+train_ok 2 "$S/lf.log" "$S/run.yaml" "output.dir=$S/lf" train.max_steps=60 lora.r=4 lora.alpha=8 \
+    checkpoint.every_steps=0
+train_ok 2 "$S/lb.log" "$S/run.yaml" "output.dir=$S/lb" train.max_steps=60 lora.r=4 lora.alpha=8 \
+    checkpoint.every_steps=0 train.precision=bf16
+out=$(band "$S/lf/metrics.jsonl" "$S/lb/metrics.jsonl" 0.01 0.005) ||
+    fail "LoRA bf16 loss curve outside the band of fp32's: $out"
+say "LoRA bf16 vs fp32: $out"
+
+# 4. T5 in bf16 (its own model, corpus and config under $S/t5)
 S=$S/t5
 mkdir -p "$S"
 ck_make_data_t5
