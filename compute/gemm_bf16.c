@@ -15,6 +15,7 @@
      results differ from the others only in the order of the fp32 sums.
    All round fp32 to bf16 to nearest even, as torch's float -> bfloat16 conversion does (the
    AVX512_BF16 conversions treat fp32 denormals as zero). */
+#include <cpuid.h>
 #include <math.h>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -113,6 +114,13 @@ static int g_avx_bf16;
 static dnnl_engine_t g_engine;
 static const char *const kernel_names[] = {"emulated", "onednn", "own"};
 
+/* AMX-BF16 (CPUID.(EAX=7,ECX=0):EDX bit 22), read directly: not every compiler's
+   __builtin_cpu_supports knows the feature. oneDNN asks the kernel for the tile state itself. */
+static int cpu_has_amx_bf16(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1u);
+}
+
 static int onednn_init(void) {
     return dnnl_engine_create(&g_engine, dnnl_cpu, 0) == dnnl_success;
 }
@@ -121,7 +129,7 @@ static void choose_kernel(void) {
     __builtin_cpu_init();
     g_avx_bf16 = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl");
-    int amx = __builtin_cpu_supports("amx-bf16");
+    int amx = cpu_has_amx_bf16();
     const char *want = getenv("RT_BF16_KERNEL");
     int w = -1;
     for (int k = 0; want && k < 3; k++)
