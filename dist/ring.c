@@ -71,7 +71,8 @@ static size_t exchange_min_bytes(void) {
 }
 
 int rt_ring_uses_exchange(int P, size_t n, rt_ring_kind kind) {
-    return P == 2 && kind == RT_RING_ALLREDUCE && n > 0 && n * sizeof(float) >= exchange_min_bytes();
+    return P == 2 && kind == RT_RING_ALLREDUCE && n > 0 &&
+           n * sizeof(float) >= exchange_min_bytes();
 }
 
 void rt_ring_chunk(size_t n, int P, int r, size_t *lo, size_t *hi) {

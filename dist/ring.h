@@ -42,8 +42,8 @@ typedef enum {
 } rt_ring_kind;
 
 /* 1 when an all-reduce of n floats over P ranks runs as one exchange (P = 2, at least the
-   exchange's minimum bytes); kind is the operation's. Local and pure but for reading the environment
-   once. */
+   exchange's minimum bytes); kind is the operation's. Local and pure but for reading the
+   environment once. */
 int rt_ring_uses_exchange(int P, size_t n, rt_ring_kind kind);
 
 /* The chunk rule: [*lo, *hi) = [r*n/P, (r+1)*n/P) (exact, without overflow). Chunks of
