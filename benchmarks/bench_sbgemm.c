@@ -31,89 +31,17 @@
 #include "arena.h"
 #include "bench_common.h"
 #include "gemm.h"
+#include "gemm_shapes.h"
 #include "sbgemm.h"
 
 #define MIN_REPEAT_S 0.02
-#define MAX_SHAPES 32
+#define MAX_SHAPES GEMM_MAX_SHAPES
 #define PEAK_N 2048
 
-enum { LINEAR, SCORES_FWD, VALUES_FWD, VALUES_DV, VALUES_DP, SCORES_DQ, SCORES_DK };
 enum { K_SB, K_BLIS };
 
-typedef struct {
-    const char *layer, *pass, *product;
-    int op, ta, tb, m, n, k, lda, ldb, ldc;
-    float alpha, beta;
-    int batch, calls;
-} shape;
-
-static const int L = 12, C = 768, NH = 12, F = 4 * 768, V = 50257, B = 4, T = 256;
-
-static double shape_flops(const shape *s) {
-    return 2.0 * s->m * s->n * s->k * s->batch;
-}
-
-static shape mk(const char *layer, const char *pass, const char *product, int op, int ta, int tb,
-                int m, int n, int k, int lda, int ldb, int ldc, int batch, int calls) {
-    shape s = {layer, pass, product, op, ta, tb, m, n, k, lda, ldb, ldc, 1.0f, 0.0f, batch, calls};
-    return s;
-}
-
-static void linear(shape *s, const char *layer, int N, int IC, int OC, int calls) {
-    s[0] = mk(layer, "forward", "X W", LINEAR, 0, 0, N, OC, IC, IC, OC, OC, 1, calls);
-    s[0].beta = 1.0f;
-    s[1] = mk(layer, "backward_dx", "dY W^T", LINEAR, 0, 1, N, IC, OC, OC, OC, IC, 1, calls);
-    s[2] = mk(layer, "backward_dw", "X^T dY", LINEAR, 1, 0, IC, OC, N, IC, OC, OC, 1, calls);
-}
-
-/* bench_gemm.c's build_shapes for the 124M model. */
-static int build_shapes(shape *s) {
-    int N = B * T, hs = C / NH, C3 = 3 * C, bh = B * NH, n = 0;
-    shape qk = mk("attn_scores", "forward", "Q K^T", SCORES_FWD, 0, 1, T, T, hs, C3, C3, T, bh, L);
-    qk.alpha = 1.0f / sqrtf((float)hs);
-    shape pv = mk("attn_values", "forward", "P V", VALUES_FWD, 0, 0, T, hs, T, T, C3, C, bh, L);
-    shape dv =
-        mk("attn_values", "backward_dv", "P^T dO", VALUES_DV, 1, 0, T, hs, T, T, C, C3, bh, L);
-    shape dp =
-        mk("attn_values", "backward_dp", "dO V^T", VALUES_DP, 0, 1, T, T, hs, C, C3, T, bh, L);
-    shape dq =
-        mk("attn_scores", "backward_dq", "dS K", SCORES_DQ, 0, 0, T, hs, T, T, C3, C3, bh, L);
-    shape dk =
-        mk("attn_scores", "backward_dk", "dS^T Q", SCORES_DK, 1, 0, T, hs, T, T, C3, C3, bh, L);
-    shape hf = mk("lm_head", "forward", "X E^T", LINEAR, 0, 1, N, V, C, C, C, V, 1, 1);
-    shape hw = mk("lm_head", "backward_dw", "dZ^T X", LINEAR, 1, 0, V, C, N, V, C, C, 1, 1);
-    shape hx = mk("lm_head", "backward_dx", "dZ E", LINEAR, 0, 0, N, C, V, V, C, C, 1, 1);
-    shape lin[3];
-    linear(lin, "attn_qkv", N, C, C3, L);
-    s[n++] = lin[0];
-    s[n++] = qk;
-    s[n++] = pv;
-    linear(lin, "attn_proj", N, C, C, L);
-    s[n++] = lin[0];
-    linear(lin, "mlp_fc", N, C, F, L);
-    s[n++] = lin[0];
-    linear(lin, "mlp_proj", N, F, C, L);
-    s[n++] = lin[0];
-    s[n++] = hf;
-    s[n++] = hw;
-    s[n++] = hx;
-    s[n++] = lin[1];
-    s[n++] = lin[2];
-    linear(lin, "mlp_fc", N, C, F, L);
-    s[n++] = lin[1];
-    s[n++] = lin[2];
-    linear(lin, "attn_proj", N, C, C, L);
-    s[n++] = lin[1];
-    s[n++] = lin[2];
-    s[n++] = dv;
-    s[n++] = dp;
-    s[n++] = dq;
-    s[n++] = dk;
-    linear(lin, "attn_qkv", N, C, C3, L);
-    s[n++] = lin[1];
-    s[n++] = lin[2];
-    return n;
-}
+static const int C = 768, NH = 12, B = 4, T = 256; /* M124 as the attention loops use it */
+static const model M124 = {"124m", 12, 768, 12, 4 * 768, 50257, 4, 256};
 
 typedef struct {
     float *a, *b, *c;
@@ -268,7 +196,7 @@ int main(int argc, char **argv) {
     omp_set_num_threads(threads);
 
     shape s[MAX_SHAPES];
-    int ns = build_shapes(s);
+    int ns = build_shapes(&M124, s);
     /* [shape][kernel][rep]: wall-clock and CPU-time GFLOPS */
     double *g = calloc((size_t)(ns + 1) * 2 * reps, sizeof *g);
     double *gc = calloc((size_t)(ns + 1) * 2 * reps, sizeof *gc);
