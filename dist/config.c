@@ -145,16 +145,16 @@ static const key_def keys[] = {
     {"lora.rslora", K_BOOL, OFF(lora.rslora), "false", 0, 0, 0, NULL,
      "use_rslora: scale by alpha / sqrt(r)"},
     {"lora.target_modules", K_STR, OFF(lora.target_modules), "null", 0, 0, F_NULL, NULL,
-     "PEFT's default for the architecture (GPT-2: c_attn; T5: q,v); else comma-separated module "
-     "names, a layer matching when its name ends with one (c_attn,c_proj,c_fc; q,k,v,o,wi_0,wi_1,"
-     "wo), or all-linear"},
+     "PEFT's default target modules for the model's architecture (README, LoRA adapters); "
+     "else comma-separated module names as the model's Hugging Face checkpoint names its layers, "
+     "a layer matching when its name ends with one, or all-linear"},
     {"lora.layers", K_STR, OFF(lora.layers), "null", 0, 0, F_NULL, NULL,
      "every layer; else comma-separated layer numbers (layers_to_transform)"},
     {"lora.bias", K_ENUM, OFF(lora.bias), "none", 0, 0, 0, lora_bias_names,
      "none; all: every bias trains; lora_only: the adapted layers' biases train"},
     {"lora.modules_to_save", K_STR, OFF(lora.modules_to_save), "null", 0, 0, F_NULL, NULL,
-     "a classifier's head (score), as PEFT's SEQ_CLS task does; else comma-separated module names "
-     "that train in full"},
+     "a classifier's head, as PEFT's SEQ_CLS task does; else comma-separated module names that "
+     "train in full"},
     {"lora.adapter", K_STR, OFF(lora.adapter), "null", 0, 0, F_NULL, NULL,
      "fresh adapters (A Kaiming-uniform, B zero: step 0 is the base model); else a PEFT adapter "
      "directory (adapter_config.json, adapter_model.safetensors) to continue from, whose config "
