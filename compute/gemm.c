@@ -109,20 +109,24 @@ rt_precision rt_gemm_precision(void) {
     return g_precision;
 }
 
+/* rt_gemm and rt_gemm_1t: the precision setting picks the path. */
+static void gemm_dispatch(int one_thread, int ta, int tb, int M, int N, int K, float alpha,
+                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                          int ldc) {
+    if (g_precision == RT_PRECISION_BF16)
+        rt_gemm_bf16(one_thread, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        rt_gemm_fp32(one_thread, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void rt_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc) {
-    if (g_precision == RT_PRECISION_BF16)
-        rt_gemm_bf16(0, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
-        rt_gemm_fp32(0, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_dispatch(0, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void rt_gemm_1t(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc) {
-    if (g_precision == RT_PRECISION_BF16)
-        rt_gemm_bf16(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
-        rt_gemm_fp32(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_dispatch(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void rt_gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -49,7 +49,7 @@ float rt_bf16_round(float x) {
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #include <immintrin.h>
 
-/* rows x cols of src (row stride ld) into dense dst (row stride cols). */
+/* rows x cols of src (row stride ld) into dense bf16 dst (row stride cols). */
 BF16_TARGET static void to_bf16_avx(uint16_t *dst, const float *src, int rows, int cols, int ld) {
     for (int i = 0; i < rows; i++) {
         const float *s = src + (size_t)i * ld;
@@ -68,16 +68,6 @@ BF16_TARGET static void to_bf16_avx(uint16_t *dst, const float *src, int rows, i
             _mm512_mask_storeu_epi16(d + j, (__mmask32)(((uint64_t)1 << n) - 1u), (__m512i)v);
         }
     }
-}
-
-static void to_bf16(uint16_t *dst, const float *src, int rows, int cols, int ld, int avx) {
-    if (avx) {
-        to_bf16_avx(dst, src, rows, cols, ld);
-        return;
-    }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++)
-            dst[(size_t)i * cols + j] = bf16_bits(src[(size_t)i * ld + j]);
 }
 
 static void to_bf16_f32(float *dst, const float *src, int rows, int cols, int ld) {
@@ -110,7 +100,6 @@ static void *scratch_get(scratch *s, size_t bytes) {
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 enum { K_EMULATED, K_ONEDNN, K_OWN };
 static int g_kernel;
-static int g_avx_bf16;
 static dnnl_engine_t g_engine;
 static const char *const kernel_names[] = {"emulated", "onednn", "own"};
 
@@ -127,8 +116,8 @@ static int onednn_init(void) {
 
 static void choose_kernel(void) {
     __builtin_cpu_init();
-    g_avx_bf16 = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl");
+    int avx_bf16 = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("avx512vl");
     int amx = cpu_has_amx_bf16();
     const char *want = getenv("RT_BF16_KERNEL");
     int w = -1;
@@ -144,13 +133,13 @@ static void choose_kernel(void) {
                         "choosing by the CPU\n");
         w = -1;
     }
-    if (w == K_ONEDNN && !(g_avx_bf16 && onednn_init())) {
+    if (w == K_ONEDNN && !(avx_bf16 && onednn_init())) {
         fprintf(stderr, "ringtune: RT_BF16_KERNEL=onednn needs AVX512_BF16 (and oneDNN's CPU "
                         "engine): choosing by the CPU\n");
         w = -1;
     }
     if (w < 0) {
-        if (amx && g_avx_bf16 && onednn_init())
+        if (amx && avx_bf16 && onednn_init())
             w = K_ONEDNN;
         else if (rt_sbgemm_available())
             w = K_OWN;
@@ -171,9 +160,10 @@ const char *rt_gemm_bf16_kernel(void) {
 /* ---- oneDNN matmul primitives, cached per thread ----------------------------------------- */
 
 typedef struct {
-    int ta, tb, M, N, K, ldc, has_beta;
+    int ta, tb, M, N, K, ldc;
     float alpha, beta;
     dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c; /* made once per shape; each call points them at its buffers */
 } prim_entry;
 
 #define PRIM_CACHE 256
@@ -181,80 +171,85 @@ static _Thread_local prim_entry t_prims[PRIM_CACHE];
 static _Thread_local int t_nprims, t_next;
 static _Thread_local dnnl_stream_t t_stream;
 
-static dnnl_primitive_t prim_create(int ta, int tb, int M, int N, int K, float alpha, float beta,
-                                    int ldc) {
-    dnnl_memory_desc_t a, b, c;
+/* The operands' descriptors: A [M,K] and B [K,N] bf16, dense in their stored layout (transposed
+   ones by strides), C fp32 with row stride ldc. */
+static int descs(const prim_entry *e, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b,
+                 dnnl_memory_desc_t *c) {
+    int ta = e->ta, tb = e->tb, M = e->M, N = e->N, K = e->K;
     dnnl_dims_t da = {M, K}, db = {K, N}, dc = {M, N};
-    dnnl_dims_t sa = {ta ? 1 : K, ta ? M : 1}, sb = {tb ? 1 : N, tb ? K : 1}, sc = {ldc, 1};
+    dnnl_dims_t sa = {ta ? 1 : K, ta ? M : 1}, sb = {tb ? 1 : N, tb ? K : 1}, sc = {e->ldc, 1};
+    return dnnl_memory_desc_init_by_strides(a, 2, da, dnnl_bf16, sa) == dnnl_success &&
+           dnnl_memory_desc_init_by_strides(b, 2, db, dnnl_bf16, sb) == dnnl_success &&
+           dnnl_memory_desc_init_by_strides(c, 2, dc, dnnl_f32, sc) == dnnl_success;
+}
+
+static void entry_destroy(prim_entry *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    if (e->a) dnnl_memory_destroy(e->a);
+    if (e->b) dnnl_memory_destroy(e->b);
+    if (e->c) dnnl_memory_destroy(e->c);
+    memset(e, 0, sizeof *e);
+}
+
+/* The primitive C = alpha A B + beta C of e's shape and its memory objects; 0 on failure (e
+   then holds nothing). */
+static int entry_create(prim_entry *e) {
+    dnnl_memory_desc_t a, b, c;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t prim = NULL;
     dnnl_matmul_desc_t md;
-    int ok = dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc) == dnnl_success &&
-             dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) == dnnl_success &&
+    int ok = descs(e, &a, &b, &c) && dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success;
-    if (ok && alpha != 1.0f)
-        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) == dnnl_success;
-    if (ok && beta != 0.0f)
+    if (ok && e->alpha != 1.0f)
+        ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &e->alpha) == dnnl_success;
+    if (ok && e->beta != 0.0f)
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
-             dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
+             dnnl_post_ops_append_sum(po, e->beta) == dnnl_success &&
              dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
-    if (ok) ok = dnnl_primitive_desc_create(&pd, &md, attr, g_engine, NULL) == dnnl_success;
-    if (ok && dnnl_primitive_create(&prim, pd) != dnnl_success) prim = NULL;
+    ok = ok && dnnl_primitive_desc_create(&pd, &md, attr, g_engine, NULL) == dnnl_success &&
+         dnnl_primitive_create(&e->prim, pd) == dnnl_success &&
+         dnnl_memory_create(&e->a, &a, g_engine, DNNL_MEMORY_NONE) == dnnl_success &&
+         dnnl_memory_create(&e->b, &b, g_engine, DNNL_MEMORY_NONE) == dnnl_success &&
+         dnnl_memory_create(&e->c, &c, g_engine, DNNL_MEMORY_NONE) == dnnl_success;
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    return prim;
+    if (!ok) entry_destroy(e);
+    return ok;
 }
 
-static dnnl_primitive_t prim_get(int ta, int tb, int M, int N, int K, float alpha, float beta,
-                                 int ldc) {
+/* This thread's cached entry of the shape, made on first use; NULL when oneDNN refused it. */
+static prim_entry *prim_get(int ta, int tb, int M, int N, int K, float alpha, float beta, int ldc) {
     for (int i = 0; i < t_nprims; i++) {
         prim_entry *e = &t_prims[i];
         if (e->ta == ta && e->tb == tb && e->M == M && e->N == N && e->K == K && e->ldc == ldc &&
-            e->alpha == alpha && e->has_beta == (beta != 0.0f) && e->beta == beta)
-            return e->prim;
+            e->alpha == alpha && e->beta == beta)
+            return e;
     }
-    dnnl_primitive_t p = prim_create(ta, tb, M, N, K, alpha, beta, ldc);
-    if (!p) return NULL;
     prim_entry *e;
     if (t_nprims < PRIM_CACHE) {
         e = &t_prims[t_nprims++];
     } else { /* round robin: a step uses fewer shapes than the cache holds */
         e = &t_prims[t_next];
         t_next = (t_next + 1) % PRIM_CACHE;
-        dnnl_primitive_destroy(e->prim);
+        entry_destroy(e);
     }
-    *e = (prim_entry){ta, tb, M, N, K, ldc, beta != 0.0f, alpha, beta, p};
-    return p;
+    *e = (prim_entry){ta, tb, M, N, K, ldc, alpha, beta, NULL, NULL, NULL, NULL};
+    return entry_create(e) ? e : NULL;
 }
 
-static int onednn_run(dnnl_primitive_t p, const uint16_t *A, const uint16_t *B, float *C, int ta,
-                      int tb, int M, int N, int K, int ldc) {
+static int onednn_run(prim_entry *e, const uint16_t *A, const uint16_t *B, float *C) {
     if (!t_stream &&
         dnnl_stream_create(&t_stream, g_engine, dnnl_stream_default_flags) != dnnl_success)
         return -1;
-    dnnl_memory_desc_t a, b, c;
-    dnnl_dims_t da = {M, K}, db = {K, N}, dc = {M, N};
-    dnnl_dims_t sa = {ta ? 1 : K, ta ? M : 1}, sb = {tb ? 1 : N, tb ? K : 1}, sc = {ldc, 1};
-    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
-    int ok = dnnl_memory_desc_init_by_strides(&a, 2, da, dnnl_bf16, sa) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&b, 2, db, dnnl_bf16, sb) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&c, 2, dc, dnnl_f32, sc) == dnnl_success &&
-             dnnl_memory_create(&ma, &a, g_engine, (void *)A) == dnnl_success &&
-             dnnl_memory_create(&mb, &b, g_engine, (void *)B) == dnnl_success &&
-             dnnl_memory_create(&mc, &c, g_engine, C) == dnnl_success;
-    if (ok) {
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
-        ok = dnnl_primitive_execute(p, t_stream, 3, args) == dnnl_success &&
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    int ok = dnnl_memory_set_data_handle(e->a, (void *)A) == dnnl_success &&
+             dnnl_memory_set_data_handle(e->b, (void *)B) == dnnl_success &&
+             dnnl_memory_set_data_handle(e->c, C) == dnnl_success &&
+             dnnl_primitive_execute(e->prim, t_stream, 3, args) == dnnl_success &&
              dnnl_stream_wait(t_stream) == dnnl_success;
-    }
-    if (ma) dnnl_memory_destroy(ma);
-    if (mb) dnnl_memory_destroy(mb);
-    if (mc) dnnl_memory_destroy(mc);
     return ok ? 0 : -1;
 }
 
@@ -284,13 +279,13 @@ void rt_gemm_bf16(int one_thread, int ta, int tb, int M, int N, int K, float alp
     if (g_kernel == K_ONEDNN) {
         uint16_t *a = scratch_get(&t_a, na * sizeof *a), *b = scratch_get(&t_b, nb * sizeof *b);
         if (!a || !b) fail("out of memory for the bf16 operands", M, N, K);
-        to_bf16(a, A, ar, ac, lda, g_avx_bf16);
-        to_bf16(b, B, br, bc, ldb, g_avx_bf16);
-        dnnl_primitive_t p = prim_get(ta, tb, M, N, K, alpha, beta, ldc);
+        to_bf16_avx(a, A, ar, ac, lda); /* oneDNN runs only where AVX512_BF16 is */
+        to_bf16_avx(b, B, br, bc, ldb);
+        prim_entry *p = prim_get(ta, tb, M, N, K, alpha, beta, ldc);
         /* oneDNN runs on OpenMP's thread count (one inside a parallel region): make it ours */
         int outer = omp_get_max_threads(), want = one_thread ? 1 : rt_gemm_threads();
         if (!omp_in_parallel() && want != outer) omp_set_num_threads(want);
-        int rc = p ? onednn_run(p, a, b, C, ta, tb, M, N, K, ldc) : -1;
+        int rc = p ? onednn_run(p, a, b, C) : -1;
         if (!omp_in_parallel() && want != outer) omp_set_num_threads(outer);
         if (rc != 0) fail("oneDNN refused the matmul", M, N, K);
         return;
