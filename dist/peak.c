@@ -54,15 +54,19 @@ rt_status rt_peak_measure(rt_mpi_ctx *ctx, int n, int trials, double trial_s, rt
     return RT_OK;
 }
 
+/* What the peak is of: the kernel that runs the products. */
+static const char *peak_kind(void) {
+    return rt_gemm_precision() == RT_PRECISION_BF16 ? "bf16 GEMM" : "sgemm";
+}
+
 void rt_peak_describe(const rt_peak *p, FILE *out) {
     if (!out) return;
     fprintf(out,
             "MFU against a measured %s peak of %.1f GFLOPS per rank (%dx%dx%d, best of %d "
             "rounds of %.2f s, all %d rank%s at once, %d thread%s each; the slowest rank's best "
             "%.1f)\n",
-            rt_gemm_precision() == RT_PRECISION_BF16 ? "bf16 GEMM" : "sgemm", p->gflops, p->n, p->n,
-            p->n, p->trials, p->trial_s, p->ranks, p->ranks == 1 ? "" : "s", p->threads,
-            p->threads == 1 ? "" : "s", p->slowest);
+            peak_kind(), p->gflops, p->n, p->n, p->n, p->trials, p->trial_s, p->ranks,
+            p->ranks == 1 ? "" : "s", p->threads, p->threads == 1 ? "" : "s", p->slowest);
 }
 
 double rt_peak_mfu(rt_peak *p, double flops, double seconds, long step, FILE *out) {
@@ -73,8 +77,7 @@ double rt_peak_mfu(rt_peak *p, double flops, double seconds, long step, FILE *ou
             fprintf(out,
                     "notice: step %ld ran at %.1f GFLOPS per rank, above the %s peak of %.1f "
                     "(so the peak was measured low): MFU from here on is against %.1f\n",
-                    step, rate, rt_gemm_precision() == RT_PRECISION_BF16 ? "bf16 GEMM" : "sgemm",
-                    p->gflops, rate);
+                    step, rate, peak_kind(), p->gflops, rate);
         p->gflops = rate;
         p->raised_at = step;
     }
