@@ -40,104 +40,33 @@
 
 enum { K_SB, K_BLIS };
 
-static const int C = 768, NH = 12, B = 4, T = 256; /* M124 as the attention loops use it */
 static const model M124 = {"124m", 12, 768, 12, 4 * 768, 50257, 4, 256};
-
-typedef struct {
-    float *a, *b, *c;
-    float *qkv, *dqkv, *att, *y, *scratch;
-    int scratch_threads;
-} buffers;
-
-static float *floats(size_t n, int init) {
-    float *x = rt_alloc_floats(n);
-    if (!x) {
-        fprintf(stderr, "bench_sbgemm: out of memory for %zu floats\n", n);
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) x[i] = init ? (float)((int)(i % 13) - 6) * 0.01f : 0.0f;
-    return x;
-}
-
-static void buffers_alloc(buffers *b, const shape *s, int threads) {
-    memset(b, 0, sizeof *b);
-    if (s->op == LINEAR) {
-        b->a = floats((size_t)(s->ta ? s->k : s->m) * s->lda, 1);
-        b->b = floats((size_t)(s->tb ? s->n : s->k) * s->ldb, 1);
-        b->c = floats((size_t)s->m * s->ldc, 0);
-        return;
-    }
-    size_t btc = (size_t)B * T * C, tt = (size_t)T * T;
-    b->qkv = floats(3 * btc, 1);
-    b->dqkv = floats(3 * btc, 0);
-    b->att = floats((size_t)B * NH * tt, 1);
-    b->y = floats(btc, 1);
-    b->scratch_threads = threads;
-    b->scratch = floats((size_t)threads * tt, 1);
-}
-
-static void buffers_free(buffers *b) {
-    float **all[] = {&b->a, &b->b, &b->c, &b->qkv, &b->dqkv, &b->att, &b->y, &b->scratch};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) rt_free_floats(all[i]);
-}
 
 static int g_onednn; /* --kernel onednn: the bf16 side is rt_gemm_bf16 on oneDNN's matmul */
 
-/* One product through kernel kern: rt_sbgemm with nthreads (or rt_gemm_bf16 through oneDNN), or
-   rt_gemm (BLIS's thread count). */
-static void gemm(int kern, int ta, int tb, int M, int N, int K, float alpha, const float *A,
-                 int lda, const float *Bm, int ldb, float beta, float *Cm, int ldc, int nthreads) {
-    if (kern == K_SB && g_onednn)
+/* One product through kernel kern (ctx: a kernel_ctx): rt_sbgemm (or rt_gemm_bf16 through
+   oneDNN) on the context's threads, or rt_gemm (BLIS's thread count); one thread when asked. */
+typedef struct {
+    int kern, threads;
+} kernel_ctx;
+
+static void gemm(void *ctx, int one_thread, int ta, int tb, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *Bm, int ldb, float beta, float *Cm,
+                 int ldc) {
+    const kernel_ctx *k = ctx;
+    int nthreads = one_thread ? 1 : k->threads;
+    if (k->kern == K_SB && g_onednn)
         rt_gemm_bf16(nthreads == 1, ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
-    else if (kern == K_SB)
+    else if (k->kern == K_SB)
         rt_sbgemm(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc, nthreads);
-    else if (nthreads == 1)
-        rt_gemm_1t(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
     else
-        rt_gemm(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc);
+        (nthreads == 1 ? rt_gemm_1t : rt_gemm)(ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm,
+                                               ldc);
 }
 
-/* As bench_gemm.c's run_attn: every (batch, head), one thread per call. */
-static void run_attn(int kern, const shape *s, buffers *b) {
-    int hs = C / NH, C3 = 3 * C;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int bh = 0; bh < B * NH; bh++) {
-        int bi = bh / NH, h = bh % NH, tid = omp_get_thread_num();
-        const float *Q = b->qkv + (size_t)bi * T * C3 + h * hs, *K = Q + C, *Vv = Q + 2 * C;
-        float *dQ = b->dqkv + (size_t)bi * T * C3 + h * hs, *dK = dQ + C, *dV = dQ + 2 * C;
-        float *y = b->y + (size_t)bi * T * C + h * hs, *P = b->att + (size_t)bh * T * T;
-        float *S = b->scratch + (size_t)(tid < b->scratch_threads ? tid : 0) * T * T;
-        switch (s->op) {
-        case SCORES_FWD:
-            gemm(kern, 0, 1, T, T, hs, s->alpha, Q, C3, K, C3, 0.0f, P, T, 1);
-            break;
-        case VALUES_FWD:
-            gemm(kern, 0, 0, T, hs, T, 1.0f, P, T, Vv, C3, 0.0f, y, C, 1);
-            break;
-        case VALUES_DV:
-            gemm(kern, 1, 0, T, hs, T, 1.0f, P, T, y, C, 0.0f, dV, C3, 1);
-            break;
-        case VALUES_DP:
-            gemm(kern, 0, 1, T, T, hs, 1.0f, y, C, Vv, C3, 0.0f, S, T, 1);
-            break;
-        case SCORES_DQ:
-            gemm(kern, 0, 0, T, hs, T, 1.0f, S, T, K, C3, 0.0f, dQ, C3, 1);
-            break;
-        case SCORES_DK:
-            gemm(kern, 1, 0, T, hs, T, 1.0f, S, T, Q, C3, 0.0f, dK, C3, 1);
-            break;
-        default:
-            break;
-        }
-    }
-}
-
-static void run_shape(int kern, const shape *s, buffers *b, int threads) {
-    if (s->op == LINEAR)
-        gemm(kern, s->ta, s->tb, s->m, s->n, s->k, s->alpha, b->a, s->lda, b->b, s->ldb, s->beta,
-             b->c, s->ldc, threads);
-    else
-        run_attn(kern, s, b);
+static void run_kernel(int kern, const shape *s, buffers *b, int threads) {
+    kernel_ctx k = {kern, threads};
+    run_shape(s, &M124, b, gemm, &k);
 }
 
 /* CPU seconds of this process: with one thread, the time it actually ran, which a machine shared
@@ -156,7 +85,7 @@ static void time_shape(const shape *s, buffers *b, int threads, int reps, double
     int iters[2];
     for (int kern = 0; kern < 2; kern++) {
         double t = bench_now();
-        run_shape(kern, s, b, threads);
+        run_kernel(kern, s, b, threads);
         t = bench_now() - t;
         double it = t > 0 ? ceil(MIN_REPEAT_S / t) : 1e4;
         iters[kern] = it < 1 ? 1 : it > 1e4 ? 10000 : (int)it;
@@ -165,7 +94,7 @@ static void time_shape(const shape *s, buffers *b, int threads, int reps, double
         for (int turn = 0; turn < 2; turn++) {
             int kern = turn ^ (r & 1);
             double t0 = bench_now(), c0 = cpu_now();
-            for (int k = 0; k < iters[kern]; k++) run_shape(kern, s, b, threads);
+            for (int k = 0; k < iters[kern]; k++) run_kernel(kern, s, b, threads);
             double c1 = cpu_now(), t1 = bench_now();
             g[kern * reps + r] = iters[kern] * shape_flops(s) / (t1 - t0) / 1e9;
             gc[kern * reps + r] = iters[kern] * shape_flops(s) / (c1 - c0) / 1e9;
@@ -207,7 +136,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i <= ns; i++) {
         const shape *si = i < ns ? &s[i] : &sq;
         buffers b;
-        buffers_alloc(&b, si, threads);
+        buffers_alloc(&b, si, &M124, threads);
         time_shape(si, &b, threads, reps, g + (size_t)i * 2 * reps, gc + (size_t)i * 2 * reps);
         buffers_free(&b);
     }
@@ -234,7 +163,7 @@ int main(int argc, char **argv) {
     bench_begin(&j, stdout, "sbgemm", NULL, NULL);
     bj_object(&j, "config");
     bj_str(&j, "model", "124m");
-    bj_int(&j, "rows", B * T);
+    bj_int(&j, "rows", M124.B * M124.T);
     bj_int(&j, "threads", threads);
     bj_int(&j, "repeats", reps);
     bj_num(&j, "min_seconds_per_repeat", MIN_REPEAT_S);

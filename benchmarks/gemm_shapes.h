@@ -2,6 +2,7 @@
    compute/gpt2.c and compute/layers.c use (bench_gemm, bench_sbgemm): per linear the forward and
    both backward products, the LM head's three, and the per-(batch, head) attention products. */
 #pragma once
+#include <stddef.h>
 
 #define GEMM_MAX_SHAPES 32
 
@@ -30,3 +31,23 @@ shape mk(const char *layer, const char *pass, const char *product, int op, int t
 /* The step's GEMMs of md in the order gpt2.c runs them into s (at most GEMM_MAX_SHAPES);
    returns how many. */
 int build_shapes(const model *md, shape *s);
+
+/* A shape's operands: LINEAR's a, b, c, or the attention's views (as rt_attention_forward /
+   _backward use them), filled with small values; NULL where unused. */
+typedef struct {
+    float *a, *b, *c;                      /* LINEAR operands */
+    float *qkv, *dqkv, *att, *y, *scratch; /* attention: (B,T,3C) x2, (B,NH,T,T), (B,T,C) */
+    int scratch_threads;
+} buffers;
+
+/* Exits with a message when out of memory (a benchmark has nothing to fall back to). */
+void buffers_alloc(buffers *b, const shape *s, const model *md, int threads);
+void buffers_free(buffers *b);
+
+/* The GEMM a benchmark times: rt_gemm's contract, on one thread when one_thread (the attention
+   products, called from an OpenMP loop over the heads). */
+typedef void (*gemm_fn)(void *ctx, int one_thread, int ta, int tb, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc);
+/* One product of shape s through fn: LINEAR once, an attention product for every (batch, head). */
+void run_shape(const shape *s, const model *md, buffers *b, gemm_fn fn, void *ctx);
