@@ -109,6 +109,16 @@ rt_precision rt_gemm_precision(void) {
     return g_precision;
 }
 
+const char *rt_gemm_describe(void) {
+    if (g_precision == RT_PRECISION_FP32) return "fp32 products";
+    const char *k = rt_gemm_bf16_kernel();
+    return strcmp(k, "own") == 0      ? "bf16 products (ringtune's AVX512_BF16 kernel) with fp32 "
+                                        "accumulation"
+           : strcmp(k, "onednn") == 0 ? "bf16 products (oneDNN matmul) with fp32 accumulation"
+                                      : "bf16 products emulated in fp32 (bf16-rounded operands "
+                                        "through BLIS)";
+}
+
 /* rt_gemm and rt_gemm_1t: the precision setting picks the path. */
 static void gemm_dispatch(int one_thread, int ta, int tb, int M, int N, int K, float alpha,
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,

@@ -25,6 +25,8 @@ const char *rt_gemm_arch(void);
 typedef enum { RT_PRECISION_FP32 = 0, RT_PRECISION_BF16 = 1 } rt_precision;
 const char *rt_gemm_set_precision(rt_precision p);
 rt_precision rt_gemm_precision(void);
+/* What runs the products now, in words for a banner ("fp32 products", "bf16 products (...)"). */
+const char *rt_gemm_describe(void);
 /* The kernel bf16 products use on this CPU ("own", "onednn" or "emulated"); chooses it on the
    first call. */
 const char *rt_gemm_bf16_kernel(void);

@@ -794,17 +794,6 @@ static rt_status setup(trainer *t) {
     return rt_peak_measure(ctx, 768, 5, 0.1, &t->peak);
 }
 
-/* What computes the products, for the banner. */
-static const char *precision_words(void) {
-    if (rt_gemm_precision() == RT_PRECISION_FP32) return "fp32 products";
-    const char *k = rt_gemm_bf16_kernel();
-    return strcmp(k, "own") == 0 ? "bf16 products (ringtune's AVX512_BF16 kernel) with fp32 "
-                                   "accumulation"
-           : strcmp(k, "onednn") == 0
-               ? "bf16 products (oneDNN matmul) with fp32 accumulation"
-               : "bf16 products emulated in fp32 (bf16-rounded operands through BLIS)";
-}
-
 /* Rank 0: output.dir, the effective config and the metrics file (after a resume was accepted,
    so a refused resume changes nothing on disk). Collective. */
 static rt_status open_outputs(trainer *t) {
@@ -1086,7 +1075,7 @@ static rt_status run_begin(run *r) {
                 "model %s (%zu parameters%s), corpus %s: %llu train %s %d tokens\n"
                 "global batch %d = %d ranks x %d micro-batches x %d; %ld steps; ZeRO-1 %s\n",
                 ctx->size, ctx->nodes, ctx->ranks_per_node, rt_gemm_threads(), rt_gemm_arch(),
-                precision_words(), cfg->model.path, rt_model_num_params(rt_model_unwrapped(t->m)),
+                rt_gemm_describe(), cfg->model.path, rt_model_num_params(rt_model_unwrapped(t->m)),
                 t->lora.on ? ", the LoRA adapters train" : "", cfg->data.corpus,
                 (unsigned long long)t->nwin,
                 t->cls   ? "examples (padded per micro-batch) of up to"
